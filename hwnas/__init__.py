@@ -1,0 +1,8 @@
+"""hwnas: hardware-aware neural architecture search, compiled with Apache TVM."""
+from hwnas.errors import HwnasError
+from hwnas.spaces import OpSpec, SearchSpace, get_space
+from hwnas.targets import Target, load_target
+
+__version__ = "0.1.0"
+__all__ = ["HwnasError", "OpSpec", "SearchSpace", "get_space", "Target", "load_target",
+           "__version__"]

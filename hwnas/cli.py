@@ -1,0 +1,58 @@
+"""hwnas: profile a device, search under a latency budget, export and deploy with Apache TVM.
+
+Each verb is a module in ``hwnas.commands`` with ``register(subparsers)``.
+
+Errors from the ``HwnasError`` family print one line and exit non-zero; ``--debug`` shows the
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from hwnas.errors import HwnasError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("hwnas")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import hwnas.commands as commands
+
+    parser = argparse.ArgumentParser(prog="hwnas", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="<verb>", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"hwnas.commands.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hwnas._log import setup_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except HwnasError as exc:
+        if args.debug:
+            raise
+        print(f"hwnas: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("hwnas: interrupted; finished work is saved (use --resume where offered)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""``hwnas targets``: list the shipped device targets."""
+from __future__ import annotations
+
+from hwnas.targets import list_targets, load_target
+
+
+def register(sub) -> None:
+    p = sub.add_parser("targets", help="list device targets (targets/*.toml)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    for name in list_targets():
+        t = load_target(name)
+        kind = t.tvm_target.get("kind")
+        arch = t.tvm_target.get("arch") or t.tvm_target.get("mcpu", "")
+        print(f"{name:<14} {kind:<5} {arch:<12} {t.device:<6} {t.description}")
+    return 0

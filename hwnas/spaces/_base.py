@@ -1,0 +1,137 @@
+"""The two nouns every search space speaks: ``OpSpec`` and ``SearchSpace``."""
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from hwnas._registry import Registry
+from hwnas.errors import TableError
+
+__all__ = ["OpSpec", "SearchSpace", "OP_BUILDERS"]
+
+#: ``"<family>/<kind>" → fn(OpSpec) -> torch.nn.Module``; filled by ``hwnas.nn.ops``.
+OP_BUILDERS: Registry = Registry("operator builder")
+
+_KEY_RE = re.compile(r"^(?P<kind>[A-Za-z_0-9]+)-input:(?P<inp>[0-9x]+)-output:(?P<out>[0-9x]+)"
+                     r"(?P<attrs>(?:-[a-z_]+:-?[0-9]+)*)$")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split("x"))
+
+
+@dataclass(frozen=True, order=True)
+class OpSpec:
+    """One operator configuration with its input shape.
+
+    ``key`` follows the published lookup tables, for example
+    ``expanded_conv-input:14x14x80-output:14x14x80-expand:240-kernel:5-stride:1-idskip:1-se:0-hs:1``.
+    Shapes are H×W×C (channels last in the key, as those tables write them). ``family`` picks
+    the module builder and is not part of the key: a table belongs to one space.
+    """
+
+    kind: str
+    input: tuple[int, ...]
+    output: tuple[int, ...]
+    attrs: tuple[tuple[str, int], ...] = ()
+    family: str = "mbv3"
+
+    @property
+    def key(self) -> str:
+        inp = "x".join(map(str, self.input))
+        out = "x".join(map(str, self.output))
+        return f"{self.kind}-input:{inp}-output:{out}" + "".join(f"-{k}:{v}" for k, v in self.attrs)
+
+    @classmethod
+    def from_key(cls, key: str, family: str = "mbv3") -> "OpSpec":
+        m = _KEY_RE.match(key)
+        if not m:
+            raise TableError(f"malformed operator key '{key}'")
+        attrs = tuple((k, int(v)) for k, v in
+                      (a.split(":") for a in m["attrs"].split("-")[1:]))
+        return cls(m["kind"], _shape(m["inp"]), _shape(m["out"]), attrs, family)
+
+    def attr(self, name: str, default: int | None = None) -> int:
+        for k, v in self.attrs:
+            if k == name:
+                return v
+        if default is None:
+            raise KeyError(f"{self.key} has no attribute '{name}'")
+        return default
+
+    @property
+    def input_nchw(self) -> tuple[int, ...]:
+        """Batch-1 input shape in torch layout."""
+        if len(self.input) == 3:
+            h, w, c = self.input
+            return (1, c, h, w)
+        return (1, *self.input)
+
+    def build(self):
+        """A tiny torch module computing just this operator (for ONNX → TVM → timing)."""
+        import hwnas.nn.ops  # noqa: F401  (fills OP_BUILDERS)
+
+        return OP_BUILDERS.get(f"{self.family}/{self.kind}")(self)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class SearchSpace(abc.ABC):
+    """A family of architectures. Subclasses register in ``hwnas.spaces.SPACES``.
+
+    Populations travel as integer *genome* matrices (one row an arch) so that sampling,
+    mutation, crossover, encoding and latency prediction stay vectorised; ``Arch`` objects
+    are for the edges (CLI, export, reports).
+    """
+
+    name: str = ""
+
+    # ---- single architectures ----
+    @abc.abstractmethod
+    def parse(self, text: str) -> Any: ...
+
+    @abc.abstractmethod
+    def from_json(self, obj: dict) -> Any: ...
+
+    @abc.abstractmethod
+    def ops(self, arch) -> list[OpSpec]: ...
+
+    @abc.abstractmethod
+    def all_ops(self) -> set[OpSpec]: ...
+
+    @abc.abstractmethod
+    def build(self, arch, num_classes: int | None = None): ...
+
+    @abc.abstractmethod
+    def config(self) -> dict: ...
+
+    # ---- populations ----
+    @abc.abstractmethod
+    def sample_genomes(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def to_genomes(self, archs: Sequence) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def from_genome(self, genome: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def encode_genomes(self, genomes: np.ndarray) -> np.ndarray: ...
+
+    # ---- conveniences built on the above ----
+    def sample(self, rng: np.random.Generator):
+        return self.from_genome(self.sample_genomes(rng, 1)[0])
+
+    def sample_many(self, rng: np.random.Generator, n: int) -> list:
+        return [self.from_genome(g) for g in self.sample_genomes(rng, n)]
+
+    def encode(self, arch_or_archs) -> np.ndarray:
+        """Feature vector(s) for predictors: one row per arch."""
+        if isinstance(arch_or_archs, (list, tuple)):
+            return self.encode_genomes(self.to_genomes(arch_or_archs))
+        return self.encode_genomes(self.to_genomes([arch_or_archs]))[0]

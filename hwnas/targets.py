@@ -1,0 +1,174 @@
+"""Devices as data: ``targets/<name>.toml`` → ``Target``.
+
+A target file looks like::
+
+    description = "Raspberry Pi 4B, Cortex-A72, 64-bit OS"
+    runtime = "tvm"                      # or "onnxruntime"
+    device = "rpc"                       # "local"; "rpc" (address from --rpc/--tracker);
+                                         # "rpc://host:port"; "tracker://host:port/key"
+    threads = 4
+    pipeline = "cpu"                     # a name in hwnas.export.compile.PIPELINES
+    [tvm]                                 # the TVM target, dict form
+    kind = "llvm"
+    mtriple = "aarch64-linux-gnu"
+    mcpu = "cortex-a72"
+    [host]                                # optional host target for cross builds
+    kind = "llvm"
+    [export]
+    format = "so"                         # "so" or "tar"
+    cross_compiler = "aarch64-linux-gnu-gcc"
+
+``mcpu = "native"`` resolves to this machine's CPU when the target is loaded.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import TargetError
+
+__all__ = ["Target", "load_target", "list_targets", "targets_dir", "host_cpu"]
+
+RUNTIMES = ("tvm", "onnxruntime")
+EXPORT_FORMATS = ("so", "tar")
+
+
+def targets_dir() -> Path:
+    """``$HWNAS_TARGETS`` if set, else the repository's ``targets/``."""
+    env = os.environ.get("HWNAS_TARGETS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "targets"
+
+
+def host_cpu() -> str:
+    import tvm
+
+    return tvm.target.codegen.llvm_get_system_cpu()
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    tvm_target: dict[str, Any]
+    host: dict[str, Any] | None = None
+    device: str = "local"
+    runtime: str = "tvm"
+    threads: int = 1
+    pipeline: str = "cpu"
+    export_format: str = "so"
+    cross_compiler: str | None = None
+    path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.tvm_target.get("kind") in ("cuda", "rocm", "vulkan", "opencl", "metal")
+
+    @property
+    def is_cross(self) -> bool:
+        """True when the artefact cannot run on this machine (another ISA or a GPU)."""
+        hostish = self.host or self.tvm_target
+        return self.is_gpu or "mtriple" in hostish and not hostish["mtriple"].startswith("x86_64")
+
+    @property
+    def is_local(self) -> bool:
+        return self.device == "local"
+
+    def tvm(self):
+        """The ``tvm.target.Target`` object (dict form, host attached)."""
+        import tvm
+
+        try:
+            if self.host:
+                return tvm.target.Target(dict(self.tvm_target), host=dict(self.host))
+            return tvm.target.Target(dict(self.tvm_target))
+        except Exception as exc:  # tvm raises its own error types for bad dicts
+            msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise TargetError(f"{self.path or self.name}: invalid TVM target: {msg}") from None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "description": self.description, "tvm": self.tvm_target,
+                "host": self.host, "device": self.device, "runtime": self.runtime,
+                "threads": self.threads, "pipeline": self.pipeline,
+                "export_format": self.export_format, "cross_compiler": self.cross_compiler}
+
+
+def _resolve_native(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    d = dict(d)
+    if d.get("mcpu") == "native":
+        d["mcpu"] = host_cpu()
+    return d
+
+
+def _need(data: dict, key: str, typ, path: Path, where: str = ""):
+    label = f"{where}{key}"
+    if key not in data:
+        raise TargetError(f"{path}: missing key '{label}'")
+    val = data[key]
+    if not isinstance(val, typ):
+        want = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise TargetError(f"{path}: key '{label}' must be {want}, got {type(val).__name__}")
+    return val
+
+
+def parse_target(path: Path, data: dict) -> Target:
+    """Validate a parsed TOML dict; every problem names the file and the key."""
+    tvm_t = _need(data, "tvm", dict, path)
+    kind = _need(tvm_t, "kind", str, path, "tvm.")
+    host = data.get("host")
+    if host is not None and not isinstance(host, dict):
+        raise TargetError(f"{path}: key 'host' must be a table")
+    runtime = data.get("runtime", "tvm")
+    if runtime not in RUNTIMES:
+        raise TargetError(f"{path}: key 'runtime' must be one of {list(RUNTIMES)}, got '{runtime}'")
+    device = data.get("device", "local")
+    if not isinstance(device, str) or not (device in ("local", "rpc")
+                                           or device.startswith(("rpc://", "tracker://"))):
+        raise TargetError(f"{path}: key 'device' must be 'local', 'rpc' (address given with "
+                          f"--rpc/--tracker), 'rpc://host:port' or 'tracker://host:port/key', "
+                          f"got {device!r}")
+    threads = data.get("threads", 1)
+    if not isinstance(threads, int) or threads < 1:
+        raise TargetError(f"{path}: key 'threads' must be a positive integer, got {threads!r}")
+    export = data.get("export", {})
+    if not isinstance(export, dict):
+        raise TargetError(f"{path}: key 'export' must be a table")
+    fmt = export.get("format", "so")
+    if fmt not in EXPORT_FORMATS:
+        raise TargetError(f"{path}: key 'export.format' must be one of {list(EXPORT_FORMATS)}, got '{fmt}'")
+    pipeline = data.get("pipeline", "gpu" if kind == "cuda" else "cpu")
+    if not isinstance(pipeline, str):
+        raise TargetError(f"{path}: key 'pipeline' must be a string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise TargetError(f"{path}: key 'description' must be a string")
+    known = {"description", "runtime", "device", "threads", "pipeline", "tvm", "host", "export"}
+    return Target(name=path.stem, description=description, tvm_target=_resolve_native(tvm_t),
+                  host=_resolve_native(host), device=device, runtime=runtime, threads=threads,
+                  pipeline=pipeline, export_format=fmt,
+                  cross_compiler=export.get("cross_compiler"), path=str(path),
+                  extra={k: v for k, v in data.items() if k not in known})
+
+
+def load_target(name_or_path: str | os.PathLike) -> Target:
+    """Load ``targets/<name>.toml`` (or an explicit ``.toml`` path)."""
+    p = Path(name_or_path)
+    path = p if p.suffix == ".toml" else targets_dir() / f"{name_or_path}.toml"
+    if not path.exists():
+        names = ", ".join(list_targets()) or "none"
+        raise TargetError(f"unknown target '{name_or_path}' (no {path}); available: {names}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{path}: malformed TOML: {exc}") from None
+    return parse_target(path, data)
+
+
+def list_targets() -> list[str]:
+    d = targets_dir()
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
