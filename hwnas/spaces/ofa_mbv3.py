@@ -24,6 +24,7 @@ import numpy as np
 from hwnas.errors import ArchError, SpaceError
 from hwnas.nn.blocks import make_divisible
 from hwnas.spaces._base import OpSpec, SearchSpace
+from hwnas.spaces._cost import op_cost
 from hwnas.spaces._registry import SPACES
 
 __all__ = ["OFAArch", "OFAMobileNetV3Space"]
@@ -293,6 +294,7 @@ class OFAMobileNetV3Space(SearchSpace):
                             self._block_idx[ri, s * MAX_DEPTH + j, ki, ei] = ids.setdefault(op, len(ids))
                 hw = -(-hw // STRIDES[s])
         self.op_list: list[OpSpec] = list(ids)
+        self._costs: dict[str, np.ndarray] | None = None
         self.null_op = len(self.op_list)  # index of a zero entry appended by consumers
 
     def op_indices(self, genomes: np.ndarray) -> np.ndarray:
@@ -303,6 +305,31 @@ class OFAMobileNetV3Space(SearchSpace):
         blocks = self._block_idx[r[:, None], slot, genomes[:, :N_SLOTS], genomes[:, N_SLOTS:2 * N_SLOTS]]
         blocks = np.where(self.active_mask(genomes).reshape(n, N_SLOTS), blocks, self.null_op)
         return np.concatenate([self._fixed_idx[r], blocks], 1)
+
+    def cost_vectors(self) -> dict[str, np.ndarray]:
+        """Per-op ``macs``, ``params`` and ``act`` (peak activation elements), aligned with
+        ``op_list`` plus a trailing zero for ``null_op``."""
+        if self._costs is None:
+            c = np.array([op_cost(op) for op in self.op_list] + [(0, 0, 0)], dtype=np.float64)
+            self._costs = {"macs": c[:, 0], "params": c[:, 1], "act": c[:, 2]}
+        return self._costs
+
+    def flops_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        """Multiply-adds (MACs) of each arch."""
+        return self.cost_vectors()["macs"][self.op_indices(genomes)].sum(1)
+
+    def params_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        return self.cost_vectors()["params"][self.op_indices(genomes)].sum(1)
+
+    def peak_act_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        """Peak activation elements alive at once (float32 bytes = 4×)."""
+        return self.cost_vectors()["act"][self.op_indices(genomes)].max(1)
+
+    def flops(self, arch: OFAArch) -> float:
+        return float(self.flops_genomes(self.to_genomes([arch]))[0])
+
+    def params(self, arch: OFAArch) -> float:
+        return float(self.params_genomes(self.to_genomes([arch]))[0])
 
     def ops(self, arch: OFAArch) -> list[OpSpec]:
         """The operators of ``arch`` in execution order."""
