@@ -1,0 +1,94 @@
+"""``hwnas search``: the best predicted architecture under hard latency (and size) budgets."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from hwnas.errors import HwnasError
+from hwnas.spaces import SPACES
+
+log = logging.getLogger("hwnas.search")
+
+
+def register(sub) -> None:
+    from hwnas.search import STRATEGIES, strategy_options
+
+    opts = "; ".join(f"{n}: " + ", ".join(f"{k}={v}" for k, v in strategy_options(n).items())
+                     for n in STRATEGIES.names())
+    p = sub.add_parser("search", help="search an architecture under latency budgets",
+                       description="Search the space for the best predicted architecture that "
+                       "meets every budget. An impossible budget is refused at once.",
+                       epilog=f"strategy options (--option KEY=VALUE): {opts}")
+    p.add_argument("--target", help="target whose budget a bare --latency-ms number sets")
+    p.add_argument("--space", default="ofa-mbv3", help=f"search space: {', '.join(SPACES.names())}")
+    p.add_argument("--latency-ms", required=True, metavar="SPEC",
+                   help="budget: '25' (on --target) or 'x86-host=25,note10=40' (all at once)")
+    p.add_argument("--strategy", default="evolution",
+                   help=f"one of: {', '.join(STRATEGIES.names())}")
+    p.add_argument("--max-params", type=float, help="most parameters (count)")
+    p.add_argument("--max-mflops", type=float, help="most multiply-adds, in millions")
+    p.add_argument("--max-act-kb", type=float, help="most peak activation memory (float32 KiB)")
+    p.add_argument("--margin", type=float,
+                   help="fixed safety margin as a fraction (default: the predictor's upper quantile)")
+    p.add_argument("--quantile", type=float, default=0.9, help="upper quantile used as the margin")
+    p.add_argument("--report-targets", default="", help="more targets to predict (no budget)")
+    p.add_argument("--objective", default="auto", choices=["auto", "accuracy", "mflops"],
+                   help="auto: the supernet's accuracy predictor when a checkpoint for the space "
+                   "exists, else MACs as a proxy (said so in arch.json)")
+    p.add_argument("--checkpoint", metavar="DIR", help="supernet checkpoint (accuracy predictor)")
+    p.add_argument("--predictor", default="auto", help="latency predictor kind (auto: calibrated "
+                   "when its model lies next to the table, else table)")
+    p.add_argument("--table-config", type=int, default=0, metavar="I",
+                   help="which of a table's recorded space configurations to search (default 0)")
+    p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                   help="strategy option, e.g. -O generations=200 (see below)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="search_out", help="output folder")
+    p.set_defaults(func=run)
+
+
+def _parse_options(strategy: str, items: list[str]) -> dict:
+    from hwnas.search import STRATEGIES
+
+    fields = {f.name: f for f in dataclasses.fields(STRATEGIES.get(strategy).Options)}
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in fields:
+            raise HwnasError(f"bad strategy option '{item}' for '{strategy}'; options: "
+                             f"{', '.join(sorted(fields))}")
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                out[key] = val.lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, (int, float)):
+                out[key] = type(default)(float(val)) if isinstance(default, int) else float(val)
+            else:
+                out[key] = val
+        except ValueError:
+            raise HwnasError(f"strategy option '{key}' needs a number, got '{val}'") from None
+    return out
+
+
+def run(args) -> int:
+    from hwnas.search import (Constraints, build_problem, parse_latency_spec, search,
+                              write_outputs)
+
+    options = _parse_options(args.strategy, args.option)
+    cons = Constraints(parse_latency_spec(args.latency_ms, args.target), args.max_params,
+                       args.max_mflops, args.max_act_kb, args.margin, args.quantile)
+    extra = [t for t in ([args.target] if args.target else [])
+             + [t.strip() for t in args.report_targets.split(",") if t.strip()]]
+    problem = build_problem(args.space, cons, extra, args.objective, args.checkpoint,
+                            args.predictor, args.table_config)
+    bounds = problem.check_feasible()
+    for name, lb in bounds.items():
+        log.info("smallest reachable %s: %.4g (%s)", lb.what, lb.value, lb.arch)
+    result = search(args.strategy, problem, seed=args.seed, check=False, **options)
+    best = write_outputs(args.out, problem, result, {"seed": args.seed})
+    lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
+    print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
+          f"({result.n_evals} evaluations, {result.wall_s:.2f} s) → {Path(args.out)}/arch.json")
+    return 0

@@ -1,0 +1,76 @@
+"""The strategy interface, its registry and the result record every strategy returns."""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwnas._registry import Registry
+from hwnas.errors import BudgetError, HwnasError
+
+__all__ = ["Strategy", "SearchResult", "STRATEGIES", "search", "strategy_options"]
+
+log = logging.getLogger("hwnas.search")
+
+STRATEGIES: Registry = Registry("search strategy")
+
+
+@dataclass
+class SearchResult:
+    """The best feasible genome, the Pareto front (list of dicts) and the per-step history."""
+
+    strategy: str
+    best: np.ndarray
+    arch: Any
+    front: list[dict]
+    history: list[dict]
+    n_evals: int
+    wall_s: float
+    info: dict = field(default_factory=dict)
+
+
+class Strategy(abc.ABC):
+    """``run(problem, rng)`` searches; options are dataclass fields of a nested ``Options``."""
+
+    name: str = ""
+
+    @dataclass
+    class Options:
+        pass
+
+    def __init__(self, **options) -> None:
+        fields = {f.name for f in dataclasses.fields(self.Options)}
+        bad = sorted(set(options) - fields)
+        if bad:
+            raise HwnasError(f"strategy '{self.name}' has no option '{bad[0]}'; "
+                             f"options: {', '.join(sorted(fields))}")
+        self.options = self.Options(**options)
+
+    @abc.abstractmethod
+    def run(self, problem, rng: np.random.Generator) -> SearchResult: ...
+
+
+def strategy_options(name: str) -> dict[str, Any]:
+    """Default options of a registered strategy (for ``--help`` and reports)."""
+    return dataclasses.asdict(STRATEGIES.get(name).Options())
+
+
+def search(name: str, problem, seed: int = 0, check: bool = True, **options) -> SearchResult:
+    """One way in: feasibility check first, then the named strategy; the result is feasible."""
+    strategy = STRATEGIES.get(name)(**options)
+    if check:
+        problem.check_feasible()
+    t0, n0 = time.perf_counter(), problem.n_evals
+    result = strategy.run(problem, np.random.default_rng(seed))
+    result.wall_s = time.perf_counter() - t0
+    result.n_evals = problem.n_evals - n0
+    ev = problem.evaluate(result.best[None, :])
+    if not ev.feasible[0]:
+        raise BudgetError(f"strategy '{name}' ended on {result.arch}, which misses a constraint "
+                          f"by {ev.excess[0]:.1%}; no feasible architecture was found")
+    return result

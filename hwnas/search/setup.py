@@ -1,0 +1,60 @@
+"""From names to a ``SearchProblem``, and from a ``SearchResult`` to files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas._io import atomic_write_json
+from hwnas.errors import BudgetError, SpaceError
+from hwnas.search._base import SearchResult
+from hwnas.search.constraints import Constraints
+from hwnas.search.objectives import load_latency_predictor, load_objective
+from hwnas.search.pareto import Archive, plot_front
+from hwnas.search.problem import SearchProblem
+from hwnas.spaces import space_from_config
+
+__all__ = ["build_problem", "write_outputs"]
+
+
+def build_problem(space_name: str, constraints: Constraints, report_targets=(),
+                  objective: str = "accuracy", checkpoint=None,
+                  predictor: str = "auto", config_index: int = 0) -> SearchProblem:
+    """Predictors for every budget target (and ``report_targets``), one shared search space.
+
+    The search space is the first target's table space restricted to the resolutions every
+    table covers; the arch string is width-free, so each target predicts the same
+    (kernel, expand, depth, resolution) choice in its own table's configuration.
+    """
+    targets = list(constraints.targets) + [t for t in report_targets if t not in constraints.targets]
+    if not targets:
+        raise BudgetError("no target: give --target or a budget such as --latency-ms x86-host=25")
+    preds = {t: load_latency_predictor(t, space_name, predictor, config_index) for t in targets}
+    first = preds[targets[0]].space
+    common = sorted(set.intersection(*(set(p.space.resolutions) for p in preds.values())))
+    if not common:
+        raise SpaceError("the latency tables share no input resolution: " + "; ".join(
+            f"{t}: {list(p.space.resolutions)}" for t, p in preds.items()))
+    space = space_from_config({**first.config(), "resolutions": common})
+    return SearchProblem(space, load_objective(objective, space, checkpoint), preds, constraints)
+
+
+def write_outputs(out: str | Path, problem: SearchProblem, result: SearchResult,
+                  extra: dict | None = None) -> dict:
+    """``arch.json``, ``pareto.json``, ``pareto.png`` and ``history.json``; all atomic."""
+    out = Path(out)
+    best = problem.describe(result.best)
+    best.update({"strategy": result.strategy, "evaluations": result.n_evals,
+                 "search_wall_s": round(result.wall_s, 3), **(extra or {})})
+    info = {k: v for k, v in result.info.items() if k != "archive"}
+    if info:
+        best["search_info"] = info
+    archive = result.info.get("archive") or Archive(problem)
+    atomic_write_json(out / "arch.json", best)
+    atomic_write_json(out / "pareto.json", {
+        "primary_target": problem.primary, "objective": problem.objective.name,
+        "objective_note": problem.objective.note, "constraints": problem.constraints.to_json(),
+        "front": result.front})
+    atomic_write_json(out / "history.json", {"strategy": result.strategy, "steps": result.history})
+    title = (f"{result.strategy} on {problem.space.name}: "
+             + ", ".join(str(b) for b in problem.constraints.latency) + " ms")
+    plot_front(out / "pareto.png", archive, best, title)
+    return best

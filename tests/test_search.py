@@ -1,0 +1,175 @@
+"""Search: constraints, feasibility, lower bounds, strategies and the ``hwnas search`` verb.
+
+Latency tables here are small synthetic ones written to a temporary ``HWNAS_TABLES`` folder
+(op latency proportional to its MACs, a different slope per target); they stand in for
+profiled tables so that the tests need no device.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwnas.cli import main
+from hwnas.errors import BudgetError
+from hwnas.profile.table import Latency, LatencyTable
+from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
+                          parse_latency_spec, search)
+from hwnas.search.layers import layer_view
+from hwnas.spaces import get_space
+
+
+def _write_table(root, target: str, space, slope: float, skew: float = 0.0) -> None:
+    """A synthetic table: ms = slope × MACs (+ ``skew`` × kernel, to make targets disagree)."""
+    macs = space.cost_vectors()["macs"]
+    t = LatencyTable({"target": target, "space": space.name, "spaces": [space.config()]})
+    for i, op in enumerate(space.op_list):
+        ms = slope * macs[i] * 1e-6 + 0.005 + skew * (7 - op.attr("kernel", 7))
+        t.add(op.key, Latency(ms, ms * 1.1, ms * 0.05, 10))
+    t.save(root / target / f"{space.name}.json")
+
+
+@pytest.fixture()
+def tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "tables"))
+    _write_table(tmp_path / "tables", "fast", get_space("ofa-mbv3", resolutions=[128, 160, 192]), 0.02)
+    _write_table(tmp_path / "tables", "slow",
+                 get_space("ofa-mbv3", width_mult=1.2, resolutions=list(range(160, 225, 4))), 0.1)
+    _write_table(tmp_path / "tables", "odd", get_space("ofa-mbv3", resolutions=[128, 160, 192]),
+                 0.02, skew=0.3)
+    return tmp_path
+
+
+def _problem(spec: str, **kw):
+    return build_problem("ofa-mbv3", Constraints(parse_latency_spec(spec, "fast"), **kw),
+                         objective="mflops")
+
+
+def test_parse_latency_spec():
+    assert parse_latency_spec("25", "rpi4") == (LatencyBudget("rpi4", 25.0),)
+    assert parse_latency_spec("a=1.5, b=40") == (LatencyBudget("a", 1.5), LatencyBudget("b", 40.0))
+    for bad in ("", "x", "a=-1", "=3", "a=1,,b=2"):
+        with pytest.raises(BudgetError):
+            parse_latency_spec(bad, "t")
+    with pytest.raises(BudgetError, match="names no target"):
+        parse_latency_spec("25")
+    with pytest.raises(BudgetError, match="twice"):
+        Constraints(parse_latency_spec("a=1,a=2"))
+
+
+def test_layer_view_round_trips_and_lower_bound_is_exact(tables):
+    p = _problem("100")
+    space = p.space
+    rng = np.random.default_rng(0)
+    view = layer_view(space, 1)
+    for _ in range(20):
+        choice = [int(rng.integers(len(c))) for c in view.candidates]
+        g = view.genome(choice)
+        ids = set(space.op_indices(g[None])[0]) - {space.null_op}
+        picked = set(view.prefix + view.suffix) | {c[i] for c, i in zip(view.candidates, choice)}
+        # a skip ends its stage, so the genome holds a subset of the picked ops
+        assert ids <= picked and set(view.prefix + view.suffix) <= ids
+    lb = p.latency_lower_bound("fast")
+    assert lb.exact and lb.arch == str(space.smallest())       # MAC-monotone table
+    _, bound = p.latency(space.sample_genomes(rng, 20000))
+    assert bound.min() >= lb.value - 1e-9
+    assert abs(p.latency(space.to_genomes([space.parse(lb.arch)]))[1][0, 0] - lb.value) < 1e-9
+
+
+def test_skewed_table_lower_bound_beats_smallest_arch(tables):
+    p = _problem("odd=100")
+    lb = p.latency_lower_bound("odd")
+    smallest = p.latency(p.space.to_genomes([p.space.smallest()]))[1][0, 0]
+    assert lb.value < smallest and "7" in lb.arch.split("-")[1]
+
+
+def test_infeasible_budget_is_refused_at_once(tables):
+    p = _problem("0.5")
+    with pytest.raises(BudgetError, match=r"0\.5 ms on fast is below the fastest this space "
+                                          r"reaches: [0-9.]+ ms \(r128-k33"):
+        search("evolution", p, generations=2)
+    assert p.n_evals == 0
+    with pytest.raises(BudgetError, match="max-params 1000 is below"):
+        _problem("100", max_params=1000).check_feasible()
+
+
+def test_cli_infeasible_budget_writes_nothing(tables, capsys):
+    out = tables / "out"
+    rc = main(["search", "--target", "fast", "--latency-ms", "0.5", "--objective", "mflops",
+               "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "fastest this space reaches" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_every_strategy_returns_a_feasible_arch(tables, name):
+    p = _problem("fast=4,slow=60", max_mflops=150, max_act_kb=2000)
+    small = {"evolution": {"generations": 30}, "random": {"evaluations": 3000},
+             "gumbel": {"steps": 4, "dataset": "digits"}, "proxyless": {"steps": 4, "dataset": "digits"}}
+    r = search(name, p, progress=False, **small[name])
+    ev = p.evaluate(r.best[None])
+    assert ev.feasible[0] and (ev.bound_ms[:, 0] <= [4, 60]).all()
+    d = p.describe(r.best)
+    assert d["mflops"] <= 150 and d["peak_act_kb"] <= 2000 and d["feasible"]
+
+
+def test_evolution_beats_random_samples(tables):
+    p = _problem("3")
+    r = search("evolution", p, generations=60, progress=False)
+    g = p.space.sample_genomes(np.random.default_rng(1), 4000)
+    ev = p.evaluate(g)
+    best_random = ev.score[ev.feasible][:1000].max()
+    assert p.evaluate(r.best[None]).score[0] >= best_random
+
+
+def test_two_device_constraints_are_both_met(tables):
+    lo_fast, lo_slow = (_problem("fast=100,slow=1000").latency_lower_bound(t).value
+                        for t in ("fast", "slow"))
+    p = _problem(f"fast={lo_fast * 1.6},slow={lo_slow * 1.3}")
+    assert p.space.resolutions == (160, 192)                  # shared by both tables
+    r = search("evolution", p, generations=40, progress=False)
+    d = p.describe(r.best)
+    assert d["latency_bound_ms"]["fast"] <= lo_fast * 1.6
+    assert d["latency_bound_ms"]["slow"] <= lo_slow * 1.3
+    assert set(d["predicted_latency_ms"]) == {"fast", "slow"}
+
+
+def test_jointly_infeasible_constraints_are_refused(tables):
+    fast, odd = (_problem("fast=100,odd=100").latency_lower_bound(t).value for t in ("fast", "odd"))
+    p = _problem(f"fast={fast * 1.01},odd={odd * 1.01}")
+    with pytest.raises(BudgetError, match="no architecture meets every constraint at once"):
+        search("evolution", p, generations=5, init_tries=5, progress=False)
+
+
+def test_margin_tightens_the_constraint(tables):
+    base = _problem("3")
+    r = search("evolution", base, generations=30, progress=False)
+    tight = _problem("3", margin=0.2)
+    r2 = search("evolution", tight, generations=30, progress=False)
+    assert tight.latency(r2.best[None])[0][0, 0] * 1.2 <= 3 + 1e-9
+    assert base.latency(r.best[None])[1][0, 0] <= 3
+
+
+def test_cli_writes_outputs(tables, capsys):
+    out = tables / "res"
+    rc = main(["search", "--target", "fast", "--latency-ms", "3", "--objective", "mflops",
+               "--report-targets", "slow", "-O", "generations=20", "--out", str(out)])
+    assert rc == 0
+    arch = json.loads((out / "arch.json").read_text())
+    space = get_space("ofa-mbv3", **{k: v for k, v in arch["space_config"].items() if k != "name"})
+    assert str(space.parse(arch["arch"])) == arch["arch"]
+    assert arch["latency_bound_ms"]["fast"] <= 3 and "slow" in arch["predicted_latency_ms"]
+    front = json.loads((out / "pareto.json").read_text())["front"]
+    lat = [f["latency_ms"]["fast"] for f in front]
+    assert lat == sorted(lat) and len(front) > 3
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "history.json").read_text())["steps"]
+    assert arch["arch"] in capsys.readouterr().out
+
+
+def test_cli_rejects_unknown_option(tables, capsys):
+    rc = main(["search", "--target", "fast", "--latency-ms", "3", "-O", "nope=1",
+               "--objective", "mflops", "--out", str(tables / "x")])
+    assert rc != 0 and "nope" in capsys.readouterr().err
