@@ -15,7 +15,6 @@ Each ``<stage>`` has one digit per active block (its depth is the digit count): 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,7 +34,6 @@ ACTS = ("relu", "relu", "hswish", "hswish", "hswish")
 USE_SE = (False, True, False, True, True)
 N_STAGES, MAX_DEPTH = 5, 4
 N_SLOTS = N_STAGES * MAX_DEPTH
-_ARCH_RE = re.compile(r"^r(?P<r>\d+)-k(?P<k>[0-9.]+)-e(?P<e>[0-9.]+)$")
 
 
 @dataclass(frozen=True)
@@ -98,18 +96,24 @@ class OFAMobileNetV3Space(SearchSpace):
 
     # ------------------------------------------------------------------ arch I/O
     def parse(self, text: str) -> OFAArch:
-        m = _ARCH_RE.match(text.strip())
-        if not m:
-            raise ArchError(f"malformed ofa-mbv3 arch '{text}': expected "
-                            "r<res>-k<d1>.<d2>.<d3>.<d4>.<d5>-e<d1>....<d5>, e.g. "
-                            "r176-k35.357.3577.35.357-e34.634.3466.44.666")
-        ks = self._parse_field(m["k"], "kernel", self.kernels, text)
-        es = self._parse_field(m["e"], "expand", self.expands, text)
+        """Parse the canonical string; errors name the field that is wrong."""
+        parts = text.strip().split("-")
+        names = ("resolution", "kernel", "expand")
+        if len(parts) != 3 or [p[:1] for p in parts] != ["r", "k", "e"]:
+            raise ArchError(f"malformed ofa-mbv3 arch '{text}': expected r<res>-k<stages>-e<stages>"
+                            f" like r176-k35.357.3577.35.357-e34.634.3466.44.666")
+        for name, part in zip(names, parts):
+            body = part[1:]
+            if not body or not all(c.isdigit() or (c == "." and name != "resolution") for c in body):
+                raise ArchError(f"arch '{text}': field '{name}' ('{part}') is not "
+                                f"{'an integer' if name == 'resolution' else 'digits and dots'}")
+        ks = self._parse_field(parts[1][1:], "kernel", self.kernels, text)
+        es = self._parse_field(parts[2][1:], "expand", self.expands, text)
         for s, (a, b) in enumerate(zip(ks, es), 1):
             if len(a) != len(b):
                 raise ArchError(f"arch '{text}': stage {s} has {len(a)} kernels but "
                                 f"{len(b)} expand ratios")
-        return self.make(int(m["r"]), ks, es)
+        return self.make(int(parts[0][1:]), ks, es)
 
     def _parse_field(self, text: str, field: str, allowed, whole: str):
         stages = text.split(".")

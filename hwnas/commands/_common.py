@@ -1,0 +1,76 @@
+"""Argument helpers shared by several verbs (arch/space resolution, device options)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hwnas._io import read_json
+from hwnas.errors import ArchError, HwnasError
+from hwnas.spaces import SPACES, get_space, space_from_config
+
+__all__ = ["add_space_args", "add_device_args", "resolve_space", "resolve_arch", "connect_runtime"]
+
+
+def add_space_args(p) -> None:
+    p.add_argument("--space", default="ofa-mbv3", help=f"search space: {', '.join(SPACES.names())}")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="supernet checkpoint: weights and space config come from it")
+    p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
+    p.add_argument("--in-chans", type=int, help="input channels (default: the space's)")
+    p.add_argument("--width-mult", type=float, help="width multiplier (ofa-mbv3: 1.0 or 1.2)")
+    p.add_argument("--resolutions", help="comma-separated input sizes, e.g. 128,160,192,224")
+
+
+def add_device_args(p) -> None:
+    p.add_argument("--rpc", metavar="HOST:PORT", help="TVM RPC server of the device")
+    p.add_argument("--tracker", metavar="HOST:PORT", help="TVM RPC tracker")
+    p.add_argument("--key", help="device key registered at the tracker")
+
+
+def _space_overrides(args) -> dict:
+    out = {}
+    for name in ("num_classes", "in_chans", "width_mult"):
+        if getattr(args, name, None) is not None:
+            out[name] = getattr(args, name)
+    if getattr(args, "resolutions", None):
+        try:
+            out["resolutions"] = [int(v) for v in args.resolutions.split(",")]
+        except ValueError:
+            raise HwnasError(f"--resolutions must be comma-separated integers, got '{args.resolutions}'") from None
+    return out
+
+
+def resolve_space(args, arch_json: dict | None = None):
+    """Space config precedence: checkpoint meta > arch.json's space_config > defaults; flags override."""
+    cfg: dict | None = None
+    if getattr(args, "checkpoint", None):
+        meta = read_json(Path(args.checkpoint) / "meta.json", "checkpoint metadata")
+        cfg = meta.get("space")
+    elif arch_json and isinstance(arch_json.get("space_config"), dict):
+        cfg = arch_json["space_config"]
+    if cfg is not None:
+        cfg = {**cfg, **_space_overrides(args)}
+        return space_from_config(cfg)
+    return get_space(args.space, **_space_overrides(args))
+
+
+def resolve_arch(text: str) -> tuple[dict | None, str]:
+    """``text`` is an arch string or a path to an ``arch.json``; returns (json or None, string)."""
+    p = Path(text)
+    if text.endswith(".json") or p.is_file():
+        obj = read_json(p, "arch file", ArchError)
+        if not isinstance(obj, dict) or not isinstance(obj.get("arch"), str):
+            raise ArchError(f"{p}: expected an object with an 'arch' string")
+        return obj, obj["arch"]
+    return None, text
+
+
+def connect_runtime(target, args):
+    from hwnas.runtime import connect
+
+    return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
+                   key=getattr(args, "key", None))
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=1)

@@ -1,0 +1,64 @@
+"""``hwnas export``: arch → ONNX → TVM library for a target, in a bundle directory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hwnas.commands._common import (add_device_args, add_space_args, connect_runtime,
+                                    resolve_arch, resolve_space)
+from hwnas.targets import load_target
+
+log = logging.getLogger("hwnas.export")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export an architecture as a compiled, checked bundle")
+    p.add_argument("--arch", required=True, help="arch string or path to arch.json")
+    p.add_argument("--target", required=True, help="target name (hwnas targets) or .toml path")
+    p.add_argument("--out", required=True, type=Path, help="bundle directory to write")
+    p.add_argument("--tuning-db", metavar="DIR", help="MetaSchedule database for tuned kernels")
+    p.add_argument("--no-measure", action="store_true", help="skip the latency measurement")
+    add_space_args(p)
+    add_device_args(p)
+    p.set_defaults(func=run)
+
+
+def load_model(space, arch, checkpoint: str | None):
+    """The subnet with supernet weights (BN recalibrated) when a checkpoint is given."""
+    if not checkpoint:
+        model = space.build(arch).eval()
+        return model, {"source": "untrained (random init)", "trained": False}
+    from hwnas.train.checkpoint import evaluate_subnet, extract_subnet, load_supernet
+
+    loaded = load_supernet(checkpoint)
+    model = extract_subnet(loaded, arch)
+    acc = evaluate_subnet(loaded, model)
+    return model, {"source": str(checkpoint), "trained": True, "dataset": loaded[2].get("dataset"),
+                   "accuracy": acc}
+
+
+def load_database(path: str | None):
+    if not path:
+        return None
+    from hwnas.export.tune import load_database as _load
+
+    return _load(path)
+
+
+def run(args) -> int:
+    from hwnas.export.bundle import BundleRequest, export_bundle
+
+    arch_json, arch_text = resolve_arch(args.arch)
+    space = resolve_space(args, arch_json)
+    arch = space.parse(arch_text)
+    target = load_target(args.target)
+    model, weights = load_model(space, arch, args.checkpoint)
+    runtime = None
+    if not args.no_measure and (not target.is_cross or args.rpc or args.tracker):
+        runtime = connect_runtime(target, args)
+    manifest = export_bundle(BundleRequest(space, arch, model, target, args.out, weights,
+                                           load_database(args.tuning_db), runtime))
+    lat = manifest["latency"]["measured"]
+    msg = f"{lat['median_ms']:.3f} ms median" if lat else manifest["latency"]["measured_note"]
+    print(f"bundle {args.out}: {arch} on {target.name} ({manifest['files']['library']}), {msg}")
+    return 0

@@ -1,0 +1,157 @@
+"""Export one architecture into a self-contained bundle directory.
+
+``model.onnx`` (checked, onnxruntime parity with torch), the TVM library for the target, and
+``arch.json`` / ``manifest.json``. The bundle is assembled in a staging directory and moved into
+place at the end, so a failure never leaves a half-written bundle behind.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import platform
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas._io import atomic_write_json
+from hwnas.errors import ExportError
+from hwnas.export.compile import compile_onnx, export_library, library_suffix
+from hwnas.export.cuda import compile_cuda_fatbin
+from hwnas.export.onnx_export import (INPUT_NAME, check_ort_parity, export_onnx, max_abs_diff,
+                                      run_ort)
+from hwnas.targets import Target
+
+__all__ = ["BundleRequest", "export_bundle", "versions", "run_tvm_library"]
+
+log = logging.getLogger("hwnas.export")
+BUNDLE_FORMAT = "hwnas-bundle/1"
+
+
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+    import tvm
+
+    import hwnas
+
+    return {"hwnas": hwnas.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "tvm": tvm.__version__,
+            "python": platform.python_version()}
+
+
+@dataclass
+class BundleRequest:
+    """What to export: the model (already holding its weights), where, and for which target."""
+
+    space: Any
+    arch: Any
+    model: Any                      # torch.nn.Module in eval mode
+    target: Target
+    out_dir: Path
+    weights: dict = field(default_factory=lambda: {"source": "untrained (random init)",
+                                                   "trained": False})
+    database: Any = None            # MetaSchedule database (tuned kernels) or None
+    runtime: Any = None             # hwnas.runtime.Runtime to measure on; None skips measuring
+    extra: dict = field(default_factory=dict)
+
+
+def run_tvm_library(lib_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
+    """Load an exported library with the TVM runtime and run it once on the CPU."""
+    import tvm
+    from tvm import relax
+
+    dev = tvm.cpu()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(lib_path)), dev)
+    return vm["main"](tvm.runtime.tensor(x, dev)).numpy()
+
+
+def _stage_dir(out_dir: Path) -> Path:
+    stage = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def _publish(stage: Path, out_dir: Path) -> None:
+    """Swap the finished staging directory into place."""
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(stage, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_bundle(req: BundleRequest) -> dict:
+    """Write the bundle and return its manifest."""
+    out_dir = Path(req.out_dir)
+    stage = _stage_dir(out_dir)
+    try:
+        manifest = _build(req, stage)
+        atomic_write_json(stage / "manifest.json", manifest)
+        _publish(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(req: BundleRequest, stage: Path) -> dict:
+    space, arch, target = req.space, req.arch, req.target
+    shape = (1, space.in_chans, arch.r, arch.r)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+    onnx_path = export_onnx(req.model, shape, stage / "model.onnx")
+    ort_diff = check_ort_parity(req.model, onnx_path, x)
+    log.info("onnx: checker ok, |torch - onnxruntime| = %.2e", ort_diff)
+
+    executable = compile_onnx(onnx_path, {INPUT_NAME: shape}, target, req.database)
+    lib = export_library(executable, stage / f"model{library_suffix(target)}", target)
+    log.info("tvm: compiled for %s -> %s", target.name, lib.name)
+    files = {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}
+    if target.is_gpu and target.tvm_target.get("kind") == "cuda":
+        fat = compile_cuda_fatbin(executable, target, stage / "kernels.fatbin")
+        files["device_code"] = fat.name
+        log.info("cuda: device code compiled with nvcc for %s -> %s",
+                 target.tvm_target["arch"], fat.name)
+
+    tvm_diff = None
+    if not target.is_cross:
+        tvm_diff = max_abs_diff(run_ort(onnx_path, x), run_tvm_library(lib, x))
+        if not tvm_diff <= 1e-4:
+            raise ExportError(f"TVM output differs from onnxruntime by {tvm_diff:.3g} (> 1e-4)")
+        log.info("tvm: |tvm - onnxruntime| = %.2e", tvm_diff)
+
+    measured = None
+    if req.runtime is not None:
+        lat = req.runtime.measure(lib, {INPUT_NAME: x})
+        measured = {**lat.to_json(), "runtime": type(req.runtime).__name__,
+                    "device": req.runtime.describe(), "protocol": "time_evaluator"}
+        log.info("measured on %s: median %.3f ms (p90 %.3f, std %.3f, n=%d)", target.name,
+                 lat.median_ms, lat.p90_ms, lat.std_ms, lat.n)
+
+    arch_json = {**arch.to_json(), "space_config": space.config()}
+    atomic_write_json(stage / "arch.json", arch_json)
+    return {
+        "format": BUNDLE_FORMAT,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "arch": str(arch),
+        "space": space.config(),
+        "target": target.to_json(),
+        "versions": versions(),
+        "input": {"name": INPUT_NAME, "shape": list(shape), "dtype": "float32"},
+        "files": files,
+        "weights": req.weights,
+        "tuned": req.database is not None,
+        "parity": {"onnxruntime_vs_torch_max_abs": ort_diff, "tvm_vs_onnxruntime_max_abs": tvm_diff},
+        "latency": {"measured": measured,
+                    "measured_note": None if measured else
+                    ("cross target: measure on the device with --rpc/--tracker"
+                     if target.is_cross else "not measured (--no-measure)")},
+        "cost": {"macs": space.flops(arch), "params": space.params(arch)},
+        **req.extra,
+    }

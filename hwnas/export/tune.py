@@ -1,0 +1,226 @@
+"""MetaSchedule tuning for a ``Target``, with one resumable database per target.
+
+Tasks are extracted after the same "zero" pipeline that ``compile_onnx(..., database=db)`` runs,
+so the database keys match the kernels that ship. The database lives in ``work_dir``
+(``database_workload.json``, ``database_tuning_record.json``) next to ``tuning.json``, which
+records the trials already spent per workload: a second run with the same budget tunes nothing,
+a bigger budget only tops up, and a model whose kernels were tuned for another subnet (same
+shapes, same epilogue) reuses them. Profiling and deploy pass the same ``work_dir`` so that latency
+tables and bundles come from one database.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hwnas._io import atomic_write_json, read_json
+from hwnas.errors import ExportError
+from hwnas.targets import Target
+
+__all__ = ["TuneReport", "default_work_dir", "fast_build", "extract_tuning_tasks",
+           "tune_relax_module", "tune_onnx", "last_run", "load_database"]
+
+log = logging.getLogger("hwnas.export.tune")
+
+MANIFEST = "tuning.json"
+_DB_FILES = ("database_workload.json", "database_tuning_record.json")
+_EQUALITIES = ("structural", "anchor-block")
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """What one ``tune_*`` call did (``trials`` counts the budget handed to MetaSchedule).
+
+    Each call appends one to ``runs`` in ``tuning.json``; ``last_run(work_dir)`` reads it back.
+    """
+
+    work_dir: str
+    tasks: int
+    tuned: int
+    reused: int
+    trials: int
+    trials_per_task: int
+    wall_s: float
+
+
+def default_work_dir(target: Target, root: str | os.PathLike | None = None) -> Path:
+    """``<root>/tuning/<target>``; root is ``$HWNAS_CACHE`` or ``~/.cache/hwnas`` unless given."""
+    if root is None:
+        root = os.environ.get("HWNAS_CACHE") or Path.home() / ".cache" / "hwnas"
+    return Path(root) / "tuning" / target.name
+
+
+def fast_build(mod, target, _params):
+    """MetaSchedule's builder without its ``tvm.s_tir.tensor_intrin`` import.
+
+    The default build function imports the tensor intrinsics in every fresh worker, which takes
+    about a minute on a small machine and times every candidate out.
+    """
+    from tvm.driver import build
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    return build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
+
+
+def _prepare(mod, tvm_target):
+    """Legalize and fuse exactly as the tuned compile pipeline does."""
+    from tvm import relax
+
+    with tvm_target:
+        return relax.get_pipeline("zero")(mod)
+
+
+def extract_tuning_tasks(mod, target: Target, module_equality: str = "structural") -> list:
+    """The fused TIR kernels of a Relax module, as MetaSchedule ``ExtractedTask``s."""
+    from tvm.s_tir import meta_schedule as ms
+
+    tvm_target = target.tvm()
+    return list(ms.relax_integration.extract_tasks(_prepare(mod, tvm_target), tvm_target,
+                                                   module_equality=module_equality))
+
+
+def _read_manifest(work_dir: Path, target: Target, module_equality: str) -> dict:
+    path = work_dir / MANIFEST
+    if not path.exists():
+        return {"target": str(target.tvm()), "module_equality": module_equality, "trials": {}}
+    man = read_json(path, "tuning manifest", ExportError)
+    if man.get("target") != str(target.tvm()):
+        raise ExportError(f"{path}: tuned for target {man.get('target')!r}, not "
+                          f"{str(target.tvm())!r}; use another work_dir")
+    if man.get("module_equality") != module_equality:
+        raise ExportError(f"{path}: database uses module_equality "
+                          f"'{man.get('module_equality')}', not '{module_equality}'")
+    return man
+
+
+def _workload_key(task) -> str:
+    from tvm_ffi import structural_hash
+
+    return f"{structural_hash(task.dispatched[0]) & (2**64 - 1):016x}"
+
+
+def _cost_model(name: str) -> str:
+    if name != "auto":
+        return name
+    try:
+        import xgboost  # noqa: F401
+    except ImportError:
+        return "random"
+    return "xgb"
+
+
+def _contexts(tasks, tvm_target, seed: int, population: int) -> list:
+    """One TuneContext per task, logging to ``hwnas.export.tune.ms`` instead of per-task files."""
+    from tvm.s_tir import meta_schedule as ms
+
+    strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
+                                                     init_min_unmeasured=min(50, population))
+    ms_log = logging.getLogger("hwnas.export.tune.ms")
+    return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target, space_generator="post-order-apply",
+                           search_strategy=strategy, task_name=t.task_name, logger=ms_log,
+                           rand_state=seed + i, num_threads="physical").clone()
+            for i, t in enumerate(tasks)]
+
+
+def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model: str,
+                module_equality: str, seed: int, build_timeout_s: float,
+                runner_min_repeat_ms: int) -> None:
+    from tvm.s_tir import meta_schedule as ms
+
+    builder = ms.builder.LocalBuilder(f_build=fast_build, timeout_sec=build_timeout_s)
+    runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(
+        number=3, repeat=1, min_repeat_ms=runner_min_repeat_ms))
+    database = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=module_equality)
+    ms.tune.tune_tasks(
+        tasks=_contexts(tasks, tvm_target, seed, population=max(64, 4 * per_task)),
+        task_weights=[float(t.weight) for t in tasks], work_dir=str(work_dir),
+        max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
+        num_trials_per_iter=min(per_task, 64), builder=builder, runner=runner, database=database,
+        cost_model=_cost_model(cost_model), module_equality=module_equality)
+
+
+def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = None,
+                      trials: int = 1000, *, trials_per_task: int | None = None,
+                      cost_model: str = "auto", module_equality: str = "structural",
+                      seed: int = 0, build_timeout_s: float = 60.0,
+                      runner_min_repeat_ms: int = 40):
+    """Tune every fused kernel of ``mod`` for ``target``; resumable, database in ``work_dir``.
+
+    ``trials`` is the budget for the whole model, split evenly over its kernels (at least one
+    trial each) unless ``trials_per_task`` is given. Kernels that already received that many
+    trials (by this model or by another one sharing the kernel) are skipped. Returns the
+    database; what the run did is logged and appended to ``runs`` in ``tuning.json``.
+    """
+    if module_equality not in _EQUALITIES:
+        raise ExportError(f"module_equality must be one of {list(_EQUALITIES)}, got '{module_equality}'")
+    work_dir = Path(work_dir) if work_dir is not None else default_work_dir(target)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    man = _read_manifest(work_dir, target, module_equality)
+    t0 = time.perf_counter()
+    tasks = extract_tuning_tasks(mod, target, module_equality)
+    if not tasks:
+        raise ExportError("the model has no kernels to tune")
+    per_task = trials_per_task or max(1, math.ceil(trials / len(tasks)))
+    pending = [t for t in tasks if man["trials"].get(_workload_key(t), 0) < per_task]
+    log.info("tuning %d of %d kernels, %d trials each, in %s", len(pending), len(tasks),
+             per_task, work_dir)
+    if pending:
+        try:
+            _run_tuning(pending, target.tvm(), work_dir, per_task, cost_model=cost_model,
+                        module_equality=module_equality, seed=seed,
+                        build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms)
+        except Exception as exc:
+            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+            raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: {lines[-1]}") from None
+        for t in pending:
+            man["trials"][_workload_key(t)] = per_task
+    report = TuneReport(str(work_dir), len(tasks), len(pending), len(tasks) - len(pending),
+                        per_task * len(pending), per_task, round(time.perf_counter() - t0, 2))
+    man.setdefault("runs", []).append({k: v for k, v in asdict(report).items() if k != "work_dir"})
+    atomic_write_json(work_dir / MANIFEST, man)
+    log.info("tuned %d kernels (%d reused) in %.1f s", report.tuned, report.reused, report.wall_s)
+    database = load_database(work_dir)
+    if database is None:
+        raise ExportError(f"tuning wrote no records to {work_dir}: every candidate failed to "
+                          f"build or run")
+    return database
+
+
+def tune_onnx(onnx_path: str | os.PathLike, input_shapes: dict[str, tuple[int, ...]],
+              target: Target, work_dir: str | os.PathLike | None = None, trials: int = 1000,
+              **kwargs):
+    """Import an ONNX model as ``compile_onnx`` does and tune it (see ``tune_relax_module``)."""
+    from hwnas.export.compile import onnx_to_relax
+
+    return tune_relax_module(onnx_to_relax(onnx_path, input_shapes), target, work_dir, trials,
+                             **kwargs)
+
+
+def last_run(work_dir: str | os.PathLike) -> TuneReport:
+    """The report of the latest ``tune_*`` call on ``work_dir``."""
+    man = read_json(Path(work_dir) / MANIFEST, "tuning manifest", ExportError)
+    if not man.get("runs"):
+        raise ExportError(f"{Path(work_dir) / MANIFEST}: no tuning run recorded")
+    return TuneReport(work_dir=str(work_dir), **man["runs"][-1])
+
+
+def load_database(work_dir: str | os.PathLike):
+    """The ``JSONDatabase`` in ``work_dir``, or None when nothing was tuned there yet."""
+    from tvm.s_tir import meta_schedule as ms
+
+    work_dir = Path(work_dir)
+    if not all((work_dir / f).is_file() and (work_dir / f).stat().st_size for f in _DB_FILES):
+        return None
+    equality = "structural"
+    if (work_dir / MANIFEST).exists():
+        equality = read_json(work_dir / MANIFEST, "tuning manifest", ExportError).get(
+            "module_equality", "structural")
+    try:
+        return ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
+    except Exception as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+        raise ExportError(f"corrupt tuning database in {work_dir}: {lines[-1]}") from None

@@ -1,0 +1,55 @@
+import pytest
+
+from hwnas.errors import TargetError
+from hwnas.targets import list_targets, load_target
+
+SHIPPED = ["x86-host", "cortex-a76", "rpi4", "jetson-orin", "server-gpu"]
+
+
+def test_shipped_targets_listed():
+    assert set(SHIPPED) <= set(list_targets())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_target_loads_and_builds_tvm_target(name):
+    t = load_target(name)
+    tt = t.tvm()
+    assert tt.kind.name == t.tvm_target["kind"]
+    if t.is_gpu:
+        assert tt.host is not None and "arch" in t.tvm_target
+    assert t.is_cross == (name != "x86-host")
+
+
+def test_native_cpu_resolved():
+    t = load_target("x86-host")
+    assert t.tvm_target["mcpu"] != "native"
+
+
+def test_unknown_target_names_choices():
+    with pytest.raises(TargetError, match="unknown target 'nope'.*x86-host"):
+        load_target("nope")
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('description = "x"\n', "missing key 'tvm'"),
+    ('[tvm]\nmcpu = "x"\n', "missing key 'tvm.kind'"),
+    ('threads = 0\n[tvm]\nkind = "llvm"\n', "key 'threads'"),
+    ('runtime = "tflite"\n[tvm]\nkind = "llvm"\n', "key 'runtime'"),
+    ('device = "usb"\n[tvm]\nkind = "llvm"\n', "key 'device'"),
+    ('[tvm]\nkind = "llvm"\n[export]\nformat = "zip"\n', "key 'export.format'"),
+    ('[tvm\nkind = "llvm"\n', "malformed TOML"),
+])
+def test_malformed_toml_names_file_and_key(tmp_path, body, needle):
+    p = tmp_path / "bad.toml"
+    p.write_text(body)
+    with pytest.raises(TargetError) as ei:
+        load_target(p)
+    msg = str(ei.value)
+    assert str(p) in msg and needle in msg and "\n" not in msg
+
+
+def test_bad_tvm_target_dict_is_one_line(tmp_path):
+    p = tmp_path / "weird.toml"
+    p.write_text('[tvm]\nkind = "no-such-kind"\n')
+    with pytest.raises(TargetError, match="invalid TVM target"):
+        load_target(p).tvm()
