@@ -1,0 +1,69 @@
+"""``hwnas profile``: measure a device's operator latency table through TVM (or onnxruntime)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.commands._common import add_device_args, add_space_args, resolve_space
+from hwnas.targets import load_target
+
+__all__ = ["register", "run", "default_table_path"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("profile", help="measure every operator of a space on a device "
+                                       "(latency_tables/<target>/<space>.json)")
+    p.add_argument("--target", required=True, help="targets/<name>.toml")
+    add_space_args(p)
+    add_device_args(p)
+    p.add_argument("--runtime", choices=("tvm", "onnxruntime"),
+                   help="measure through TVM (default: the target's) or onnxruntime")
+    p.add_argument("--networks", type=int, default=50,
+                   help="whole random subnets to measure after the operators (default 50)")
+    p.add_argument("--resume", action="store_true", help="complete an existing table")
+    p.add_argument("--out", type=Path, help="table file (default latency_tables/<target>/<space>.json)")
+    p.add_argument("--workers", type=int, default=2, help="compile processes (0: in-process)")
+    p.add_argument("--batch", type=int, default=8, help="operators per compiled module")
+    p.add_argument("--limit", type=int, help="profile only the first N operators of the space")
+    p.add_argument("--tuning-dir", help="MetaSchedule database directory to compile with")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled subnets")
+    p.set_defaults(func=run)
+
+
+def default_table_path(target_name: str, space_name: str, runtime: str) -> Path:
+    from hwnas.profile.table import table_path, tables_dir
+
+    if runtime == "tvm":
+        return table_path(target_name, space_name)
+    return tables_dir() / target_name / f"{space_name}.{runtime}.json"
+
+
+def run(args) -> int:
+    from hwnas.profile import ProfileOptions, profile
+    from hwnas.runtime import connect
+
+    target = load_target(args.target)
+    space = resolve_space(args)
+    opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
+                          batch=args.batch, limit=args.limit, tuning_dir=args.tuning_dir,
+                          seed=args.seed)
+    t0 = time.perf_counter()
+    with connect(target, args.rpc, args.tracker, args.key, args.runtime) as runtime:
+        out = args.out or default_table_path(target.name, space.name, runtime.family)
+        rep = profile(space, target, runtime, out, opts)
+    wall = time.perf_counter() - t0
+    cov, val = rep.coverage, rep.validation
+    print(f"table      {rep.path}")
+    print(f"device     {runtime.describe()}")
+    print(f"operators  {rep.n_new} measured now; {cov['n_measured']}/{cov['n_ops']} in the table")
+    print(f"time       {wall:.1f} s wall (compile {rep.compile_s:.1f} s, measure {rep.measure_s:.1f} s)")
+    if rep.cvs:
+        cv = np.asarray(rep.cvs)
+        print(f"cv         median {np.median(cv):.3f}, p90 {np.percentile(cv, 90):.3f}, "
+              f"over 5%: {np.mean(cv > opts.protocol.cv_threshold):.0%}")
+    if val.get("n"):
+        print(f"networks   {val['n']} measured; table sum within ±10%: {val['within10']:.0%}, "
+              f"MAPE {val['mape']:.1f}%, median table/measured {val['bias']:.2f}")
+    return 0

@@ -1,0 +1,140 @@
+"""Artefacts to time: operators (batched into one compiled module) and whole networks.
+
+These functions run inside compile worker processes, so that compiling never overlaps with
+timing. Everything goes torch → ONNX → ``compile_onnx``'s import and pipeline, the same path
+deploy takes. A batch of operators becomes one Relax module with one function per operator
+(``op0``, ``op1``, ...): one compile call and one library instead of many, and each function is
+exactly the operator's own compiled code, timed on its own.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwnas.errors import ExportError
+from hwnas.spaces import OpSpec, space_from_config
+from hwnas.targets import Target
+
+__all__ = ["BuildTask", "BuiltItem", "Built", "build", "op_to_onnx", "network_to_onnx",
+           "open_database", "INPUT"]
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class BuildTask:
+    """Operators (``keys``) or one network (``arch``) to build into ``out_dir``."""
+
+    name: str
+    target: Target
+    out_dir: str
+    artifact: str = "tvm"                    # "tvm" (exported library) or "onnx"
+    keys: tuple[str, ...] = ()
+    family: str = "mbv3"
+    arch: str | None = None
+    space_config: dict | None = None
+    tuning_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class BuiltItem:
+    key: str                                 # op key, or the arch string of a network
+    path: str                                # library or ONNX file
+    func: str                                # function to time in it
+    input_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Built:
+    task: BuildTask
+    items: tuple[BuiltItem, ...]
+    compile_s: float                         # wall time of this task in its worker
+
+
+def open_database(tuning_dir: str | None):
+    """The MetaSchedule database of a tuning directory, or None (untuned)."""
+    if tuning_dir is None:
+        return None
+    from tvm.s_tir import meta_schedule as ms
+
+    d = Path(tuning_dir)
+    wl, rec = d / "database_workload.json", d / "database_tuning_record.json"
+    if not wl.is_file() or not rec.is_file():
+        raise ExportError(f"tuning directory {d} has no MetaSchedule database "
+                          "(database_workload.json, database_tuning_record.json)")
+    return ms.database.JSONDatabase(str(wl), str(rec), allow_missing=False)
+
+
+def _seeded(make):
+    """Build with torch's default initialisation under a fixed seed: weights keep activations
+    at a normal scale (tiny weights would decay them into slow denormals)."""
+    import torch
+
+    torch.manual_seed(0)
+    return make().eval()
+
+
+def op_to_onnx(op: OpSpec, path: str | Path) -> Path:
+    from hwnas.export.onnx_export import export_onnx
+
+    return export_onnx(_seeded(op.build), op.input_nchw, path)
+
+
+def network_to_onnx(space, arch, path: str | Path) -> Path:
+    from hwnas.export.onnx_export import export_onnx
+
+    shape = (1, space.in_chans, arch.r, arch.r)
+    return export_onnx(_seeded(lambda: space.build(arch)), shape, path)
+
+
+def _merge(mods: list) -> object:
+    """One IRModule holding each module's ``main`` as ``op<i>``."""
+    import tvm
+
+    merged = tvm.IRModule()
+    for i, mod in enumerate(mods):
+        if len(mod.functions) != 1:
+            raise ExportError("an operator's Relax module must hold only 'main' before lowering")
+        (gv, fn), = mod.functions.items()
+        merged[f"op{i}"] = fn.with_attr("global_symbol", f"op{i}")
+    return merged
+
+
+def _build_ops(task: BuildTask) -> list[BuiltItem]:
+    from hwnas.export.compile import compile_relax, export_library, library_suffix, onnx_to_relax
+
+    out = Path(task.out_dir)
+    ops = [OpSpec.from_key(k, task.family) for k in task.keys]
+    files = [op_to_onnx(op, out / f"{task.name}-{i}.onnx") for i, op in enumerate(ops)]
+    if task.artifact == "onnx":
+        return [BuiltItem(op.key, str(f), "main", op.input_nchw) for op, f in zip(ops, files)]
+    mods = [onnx_to_relax(f, {INPUT: op.input_nchw}) for op, f in zip(ops, files)]
+    for f in files:
+        f.unlink()
+    ex = compile_relax(_merge(mods), task.target, open_database(task.tuning_dir))
+    lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
+    return [BuiltItem(op.key, str(lib), f"op{i}", op.input_nchw) for i, op in enumerate(ops)]
+
+
+def _build_network(task: BuildTask) -> list[BuiltItem]:
+    from hwnas.export.compile import compile_onnx, export_library, library_suffix
+
+    space = space_from_config(task.space_config)
+    arch = space.parse(task.arch)
+    out = Path(task.out_dir)
+    onnx_path = network_to_onnx(space, arch, out / f"{task.name}.onnx")
+    shape = (1, space.in_chans, arch.r, arch.r)
+    if task.artifact == "onnx":
+        return [BuiltItem(task.arch, str(onnx_path), "main", shape)]
+    ex = compile_onnx(onnx_path, {INPUT: shape}, task.target, open_database(task.tuning_dir))
+    onnx_path.unlink()
+    lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
+    return [BuiltItem(task.arch, str(lib), "main", shape)]
+
+
+def build(task: BuildTask) -> Built:
+    """Build one task (in a worker process or in-process)."""
+    t0 = time.perf_counter()
+    items = _build_network(task) if task.arch is not None else _build_ops(task)
+    return Built(task, tuple(items), time.perf_counter() - t0)

@@ -1,0 +1,90 @@
+"""Table metadata: what was measured, where, with what, and how far it got."""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+
+from hwnas.errors import TableError
+from hwnas.profile.table import LatencyTable
+
+__all__ = ["new_meta", "check_resume", "add_space", "update_coverage", "now_iso"]
+
+log = logging.getLogger("hwnas.profile")
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _versions() -> dict:
+    from hwnas.export.bundle import versions
+
+    return versions()
+
+
+def new_meta(target, space, runtime, protocol, tuning_dir: str | None, batch: int) -> dict:
+    return {
+        "target": target.name, "space": space.name, "runtime": runtime.family,
+        "device": runtime.describe(), "address": runtime.address,
+        "target_config": target.to_json(), "versions": _versions(),
+        "compiler": {"path": "torch → ONNX → TVM Relax (hwnas.export.compile)",
+                     "pipeline": target.pipeline, "tuning_dir": tuning_dir,
+                     "tuned": tuning_dir is not None, "ops_per_module": batch},
+        "protocol": protocol.to_json(), "measured_here": True,
+        "created": now_iso(), "updated": now_iso(), "spaces": [], "coverage": {},
+        "networks": [], "validation": {"n": 0, "within10": None, "mape": None},
+    }
+
+
+def check_resume(table: LatencyTable, path, target, space, runtime_name: str, protocol,
+                 tuning_dir: str | None) -> None:
+    """Refuse to mix measurements taken differently into one table."""
+    m = table.meta
+    if not m.get("measured_here", False):
+        raise TableError(f"{path} holds an imported table; profile into another --out")
+    wrong = [(k, m.get(k), v) for k, v in (("target", target.name), ("space", space.name),
+                                             ("runtime", runtime_name)) if m.get(k) != v]
+    if wrong:
+        k, have, want = wrong[0]
+        raise TableError(f"cannot resume {path}: it was measured with {k} '{have}', not '{want}'")
+    if "protocol" in m and not protocol.same_as(m["protocol"]):
+        raise TableError(f"cannot resume {path}: it was measured with another protocol "
+                         f"({m['protocol']})")
+    if m.get("compiler", {}).get("tuning_dir") != tuning_dir:
+        raise TableError(f"cannot resume {path}: it was compiled with tuning dir "
+                         f"{m.get('compiler', {}).get('tuning_dir')!r}, not {tuning_dir!r}")
+    old = m.get("versions", {})
+    new = _versions()
+    for k in ("tvm", "torch", "onnxruntime"):
+        if old.get(k) != new.get(k):
+            log.warning("resuming a table measured with %s %s; now %s", k, old.get(k), new.get(k))
+
+
+def add_space(meta: dict, space) -> None:
+    """Record ``space.config()``; configs that differ only in resolutions are merged."""
+    cfg = space.config()
+    for i, have in enumerate(meta.setdefault("spaces", [])):
+        if {k: v for k, v in have.items() if k != "resolutions"} == \
+                {k: v for k, v in cfg.items() if k != "resolutions"}:
+            res = sorted(set(have.get("resolutions", [])) | set(cfg["resolutions"]))
+            meta["spaces"][i] = {**have, "resolutions": res}
+            return
+    meta["spaces"].append(cfg)
+
+
+def update_coverage(table: LatencyTable) -> dict:
+    """How many of each recorded config's operators the table holds."""
+    from hwnas.spaces import space_from_config
+
+    per, all_keys = [], set()
+    for cfg in table.meta.get("spaces", []):
+        keys = {op.key for op in space_from_config(cfg).op_list}
+        all_keys |= keys
+        per.append({"config": cfg, "n_ops": len(keys),
+                    "n_measured": sum(k in table.entries for k in keys)})
+    cov = {"n_ops": len(all_keys), "n_measured": sum(k in table.entries for k in all_keys),
+           "per_space": per}
+    cov["complete"] = cov["n_ops"] == cov["n_measured"]
+    table.meta["coverage"] = cov
+    table.meta["updated"] = now_iso()
+    return cov

@@ -1,0 +1,83 @@
+"""Whole networks: measure random subnets end to end and score the table sum against them."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.profile.build import INPUT, BuildTask, build
+from hwnas.profile.table import Latency, LatencyTable
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
+from hwnas.spaces import space_from_config
+
+__all__ = ["measure_network", "sample_archs", "network_record", "same_network", "table_sum_ms",
+           "validation", "random_input"]
+
+
+def random_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def sample_archs(space, n: int, seed: int = 0) -> list:
+    """``n`` distinct random subnets, the same list for the same seed (so resumes continue it)."""
+    rng = np.random.default_rng(seed)
+    seen: dict[str, object] = {}
+    for _ in range(100 * max(n, 1)):
+        if len(seen) >= n:
+            break
+        arch = space.sample(rng)
+        seen.setdefault(str(arch), arch)
+    return list(seen.values())
+
+
+def measure_network(space, arch, target, runtime, protocol: Protocol = DEFAULT_PROTOCOL,
+                    tuning_dir: str | None = None) -> Latency:
+    """Build ``arch`` with random weights → ONNX → ``compile_onnx`` → time it on ``runtime``."""
+    with tempfile.TemporaryDirectory(prefix="hwnas-net-") as tmp:
+        task = BuildTask("net", target, tmp, runtime.artifact, arch=str(arch),
+                         space_config=space.config(), tuning_dir=tuning_dir)
+        item = build(task).items[0]
+        return runtime.measure(item.path, {INPUT: random_input(item.input_shape)}, protocol,
+                               item.func)
+
+
+def network_record(space, arch, m: Measurement) -> dict:
+    return {"arch": str(arch), **m.latency.to_json(), **m.extra(), "space": space.config()}
+
+
+def _config_id(cfg: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in cfg.items() if k != "resolutions"))
+
+
+def same_network(record: dict, space, arch) -> bool:
+    return (record.get("arch") == str(arch)
+            and _config_id(record.get("space", {})) == _config_id(space.config()))
+
+
+def table_sum_ms(table: LatencyTable, record: dict) -> float | None:
+    """The table's prediction for a stored network, or None when an operator is missing."""
+    space = space_from_config(record["space"]) if "space" in record else None
+    if space is None:
+        return None
+    keys = [op.key for op in space.ops(space.parse(record["arch"]))]
+    if any(k not in table.entries for k in keys):
+        return None
+    return float(sum(table.entries[k]["median_ms"] for k in keys))
+
+
+def validation(table: LatencyTable) -> dict:
+    """Share of stored networks the table sum predicts within ±10%, and the MAPE (percent)."""
+    pairs = []
+    for rec in table.meta.get("networks", []):
+        pred = table_sum_ms(table, rec)
+        if pred is not None:
+            rec["table_ms"] = round(pred, 5)
+            pairs.append((pred, rec["median_ms"]))
+    if not pairs:
+        return {"n": 0, "within10": None, "mape": None}
+    pred, meas = np.array(pairs).T
+    err = np.abs(pred - meas) / meas
+    return {"n": int(len(pairs)), "within10": float(np.mean(err <= 0.10)),
+            "mape": float(100 * np.mean(err)), "bias": float(np.median(pred / meas)),
+            "units": "within10: share of networks; mape: percent; bias: median table/measured"}

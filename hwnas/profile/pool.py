@@ -1,0 +1,75 @@
+"""Compile in worker processes, in waves, so that timing never runs beside a compile.
+
+The parent hands a wave of tasks to the pool, waits for all of them, and only then measures
+what they built, alone on the machine. ``workers=0`` builds in-process (small jobs, tests).
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable, Iterator, Sequence
+
+from hwnas.errors import ExportError
+from hwnas.profile.build import Built, BuildTask, build
+
+__all__ = ["BuildPool", "waves"]
+
+log = logging.getLogger("hwnas.profile")
+
+
+def _init_worker() -> None:
+    import torch
+
+    # One compile per core: more threads per worker only contend with the other workers.
+    torch.set_num_threads(1)
+    logging.getLogger("hwnas").setLevel(logging.WARNING)
+
+
+def waves(tasks: Sequence[BuildTask], size: int) -> Iterator[list[BuildTask]]:
+    for i in range(0, len(tasks), max(1, size)):
+        yield list(tasks[i:i + max(1, size)])
+
+
+class BuildPool:
+    """A spawn-context process pool (TVM and torch are not fork-safe)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing as mp
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker)
+        return self._pool
+
+    def run(self, tasks: Iterable[BuildTask]) -> list[Built]:
+        """Build every task and return the results in order, once all have finished."""
+        tasks = list(tasks)
+        if self.workers <= 0:
+            return [build(t) for t in tasks]
+        futures = [self._executor().submit(build, t) for t in tasks]
+        try:
+            return [f.result() for f in futures]
+        except BrokenProcessPool:
+            self.close()
+            raise ExportError("a compile worker process died (out of memory or a crash in TVM); "
+                              "rerun with --resume, or with --workers 0 to see the failure") from None
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "BuildPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

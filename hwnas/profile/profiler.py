@@ -1,0 +1,147 @@
+"""``profile``: every operator of a space, then a sample of whole networks, into one table.
+
+The loop alternates two phases so that compiling never disturbs a timing: a wave of build tasks
+runs in worker processes while the parent waits; then the parent times what they built, alone,
+saving the table after every entry. An interrupted run resumes from the saved table and
+re-measures nothing it already has.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from hwnas.errors import TableError
+from hwnas.profile.build import INPUT, Built, BuildTask, BuiltItem
+from hwnas.profile.meta import add_space, check_resume, new_meta, update_coverage
+from hwnas.profile.networks import (network_record, random_input, sample_archs, same_network,
+                                    validation)
+from hwnas.profile.pool import BuildPool, waves
+from hwnas.profile.table import LatencyTable
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
+
+__all__ = ["ProfileOptions", "ProfileReport", "profile", "open_table"]
+
+log = logging.getLogger("hwnas.profile")
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    networks: int = 50
+    resume: bool = False
+    workers: int = 2
+    batch: int = 8                  # operators per compiled module
+    tasks_per_wave: int = 0         # 0: three per worker
+    limit: int | None = None        # only the first N operators of the space
+    tuning_dir: str | None = None   # MetaSchedule database to compile with
+    seed: int = 0
+    protocol: Protocol = DEFAULT_PROTOCOL
+
+
+@dataclass
+class ProfileReport:
+    path: Path
+    n_ops: int = 0                  # operators of the space (after --limit)
+    n_new: int = 0                  # operators measured in this run
+    n_networks_new: int = 0
+    compile_s: float = 0.0          # wall time spent waiting for compile waves
+    measure_s: float = 0.0          # wall time spent timing
+    compile_task_s: float = 0.0     # sum of the tasks' own compile times (worker time)
+    cvs: list[float] = field(default_factory=list)
+    network_errors: list[float] = field(default_factory=list)
+    validation: dict = field(default_factory=dict)
+    coverage: dict = field(default_factory=dict)
+
+
+def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> LatencyTable:
+    if path.exists():
+        if not opts.resume:
+            raise TableError(f"{path} exists; pass --resume to complete it, or --out elsewhere")
+        table = LatencyTable.load(path)
+        check_resume(table, path, target, space, runtime.family, opts.protocol, opts.tuning_dir)
+        table.meta["device"] = runtime.describe()
+        table.meta["address"] = runtime.address
+        return table
+    return LatencyTable(new_meta(target, space, runtime, opts.protocol, opts.tuning_dir,
+                                 opts.batch))
+
+
+def _run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
+               report: ProfileReport, on_item: Callable[[BuiltItem, Measurement], None],
+               desc: str) -> None:
+    from hwnas._log import progress
+
+    per_wave = opts.tasks_per_wave or 3 * max(1, opts.workers)
+    bar = progress(total=sum(len(t.keys) or 1 for t in tasks), desc=desc)
+    try:
+        for wave in waves(tasks, per_wave):
+            t0 = time.perf_counter()
+            built: list[Built] = pool.run(wave)
+            t1 = time.perf_counter()
+            report.compile_s += t1 - t0
+            report.compile_task_s += sum(b.compile_s for b in built)
+            for b in built:
+                for item in b.items:
+                    m = runtime.sample(item.path, {INPUT: random_input(item.input_shape)},
+                                       opts.protocol, item.func)
+                    on_item(item, m)
+                    bar.update(1)
+                for item in b.items:
+                    Path(item.path).unlink(missing_ok=True)
+            report.measure_s += time.perf_counter() - t1
+    finally:
+        bar.close()
+
+
+def profile(space, target, runtime, path: str | Path,
+            opts: ProfileOptions = ProfileOptions()) -> ProfileReport:
+    """Measure the missing operators of ``space`` and ``opts.networks`` whole subnets."""
+    path = Path(path)
+    report = ProfileReport(path)
+    table = open_table(path, target, space, runtime, opts)
+    add_space(table.meta, space)
+    update_coverage(table)
+    table.save(path)
+
+    ops = space.op_list[:opts.limit] if opts.limit else list(space.op_list)
+    report.n_ops = len(ops)
+    todo = [op for op in ops if op.key not in table]
+    log.info("%s: %d of %d operators to measure on %s", path, len(todo), len(ops), runtime.address)
+
+    def save_op(item: BuiltItem, m: Measurement) -> None:
+        table.add(item.key, m.latency, **m.extra())
+        table.save(path)
+        report.n_new += 1
+        report.cvs.append(m.cv)
+
+    def save_net(item: BuiltItem, m: Measurement) -> None:
+        table.meta["networks"].append(network_record(space, space.parse(item.key), m))
+        table.save(path)
+        report.n_networks_new += 1
+
+    with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp, BuildPool(opts.workers) as pool:
+        def task(name: str, **kw) -> BuildTask:
+            return BuildTask(name, target, tmp, runtime.artifact, tuning_dir=opts.tuning_dir, **kw)
+
+        op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
+                         family=todo[i].family) for i in range(0, len(todo), opts.batch)]
+        _run_waves(pool, op_tasks, runtime, opts, report, save_op, "operators")
+        update_coverage(table)
+        table.save(path)
+
+        stored = table.meta.setdefault("networks", [])
+        archs = [a for a in sample_archs(space, opts.networks, opts.seed)
+                 if not any(same_network(r, space, a) for r in stored)]
+        net_tasks = [task(f"net{i}", arch=str(a), space_config=space.config())
+                     for i, a in enumerate(archs)]
+        _run_waves(pool, net_tasks, runtime, opts, report, save_net, "networks")
+
+    table.meta["validation"] = report.validation = validation(table)
+    report.network_errors = [abs(r["table_ms"] - r["median_ms"]) / r["median_ms"]
+                             for r in table.meta["networks"] if "table_ms" in r]
+    report.coverage = update_coverage(table)
+    table.save(path)
+    return report

@@ -1,0 +1,118 @@
+"""The ``Runtime`` interface: load a compiled artefact on a device and time it.
+
+Runtimes register under a short name in ``RUNTIMES``; ``connect`` picks one for a target.
+"""
+from __future__ import annotations
+
+import abc
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from hwnas._registry import Registry
+from hwnas.errors import DeviceError, TargetError
+from hwnas.profile.table import Latency
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
+
+__all__ = ["Runtime", "RUNTIMES", "connect", "parse_address", "host_description"]
+
+RUNTIMES: Registry = Registry("runtime")
+
+
+class Runtime(abc.ABC):
+    """A device that runs artefacts. ``artifact`` says what it consumes: ``"tvm"`` (a Relax
+    executable or an exported library) or ``"onnx"`` (an ONNX file)."""
+
+    name: str = ""
+    family: str = "tvm"          # what a table measured with it is labelled ("tvm", "onnxruntime")
+    artifact: str = "tvm"
+
+    def __init__(self, target) -> None:
+        self.target = target
+
+    @abc.abstractmethod
+    def sample(self, artefact, inputs: dict[str, np.ndarray],
+               protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
+        """Time ``func`` of ``artefact`` with ``protocol``; the latency plus how it was taken."""
+
+    @abc.abstractmethod
+    def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
+        """Run once and return the outputs as numpy arrays."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """The device (CPU model, cores, address) in words, for table metadata."""
+
+    def measure(self, artefact, inputs: dict[str, np.ndarray],
+                protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Latency:
+        return self.sample(artefact, inputs, protocol, func).latency
+
+    @property
+    def address(self) -> str:
+        return "local"
+
+    def close(self) -> None:
+        """Release the device (connections, loaded modules)."""
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def host_description() -> str:
+    """This machine's CPU model and logical core count, e.g. ``AMD EPYC 7B13, 2 logical CPUs``."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def parse_address(text: str, what: str = "--rpc") -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise TargetError(f"{what} must be HOST:PORT, got '{text}'")
+    return host, int(port)
+
+
+def connect(target, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
+            runtime: str | None = None) -> Runtime:
+    """The runtime for ``target``: onnxruntime, local TVM, or TVM over RPC.
+
+    ``rpc``/``tracker`` override the target's ``device``; a target whose device is ``"rpc"``
+    needs one of them. An unreachable device raises ``DeviceError`` with a one-line reason.
+    """
+    import hwnas.runtime.onnxruntime  # noqa: F401  (registers)
+    import hwnas.runtime.tvm_local  # noqa: F401
+    import hwnas.runtime.tvm_rpc  # noqa: F401
+
+    kind = runtime or target.runtime
+    device = target.device
+    if rpc:
+        device = f"rpc://{rpc}"
+    elif tracker:
+        if not key:
+            raise TargetError("--tracker needs --key (the device key registered at the tracker)")
+        device = f"tracker://{tracker}/{key}"
+    if kind == "onnxruntime":
+        if device != "local":
+            raise TargetError(f"target '{target.name}': the onnxruntime runtime runs only on "
+                              f"this machine, not on {device}")
+        return RUNTIMES.create("onnxruntime", target=target)
+    if device == "local":
+        if target.is_cross:
+            raise DeviceError(f"target '{target.name}' cannot run on this machine; give "
+                              "--rpc HOST:PORT or --tracker HOST:PORT --key K")
+        return RUNTIMES.create("tvm-local", target=target)
+    if device == "rpc":
+        raise DeviceError(f"target '{target.name}' is reached over RPC; give --rpc HOST:PORT "
+                          "or --tracker HOST:PORT --key K")
+    return RUNTIMES.create("tvm-rpc", target=target, device=device)

@@ -1,0 +1,91 @@
+"""The fixed measurement protocol every latency in a table is taken with.
+
+One *sample* is the mean time of ``number`` back-to-back runs. ``number`` is chosen per operator
+so that one sample lasts at least ``min_repeat_ms``: short kernels are not timed below the clock's
+resolution and long ones are not run needlessly often. A measurement is ``repeats`` samples after
+``warmup`` discarded runs; when the samples' coefficient of variation exceeds ``cv_threshold`` the
+whole measurement is taken again (up to ``max_remeasure`` times) and the steadiest one is kept.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from hwnas.errors import HwnasError
+from hwnas.profile.table import Latency
+
+__all__ = ["Protocol", "DEFAULT_PROTOCOL", "Measurement", "run_protocol", "Timer"]
+
+#: ``timer(number, repeat) -> per-run milliseconds of each of the ``repeat`` samples``
+Timer = Callable[[int, int], list[float]]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    warmup: int = 3
+    min_repeat_ms: float = 1.0
+    repeats: int = 10
+    cv_threshold: float = 0.05
+    max_remeasure: int = 2
+    max_number: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.repeats < 10:
+            raise HwnasError(f"protocol: repeats must be at least 10, got {self.repeats}")
+        if self.warmup < 0 or self.max_remeasure < 0 or self.min_repeat_ms <= 0:
+            raise HwnasError("protocol: warmup and max_remeasure must be ≥ 0, min_repeat_ms > 0")
+
+    def number_for(self, run_ms: float) -> int:
+        """Runs per sample so that one sample lasts at least ``min_repeat_ms``."""
+        if run_ms <= 0:
+            return self.max_number
+        return max(1, min(self.max_number, math.ceil(self.min_repeat_ms / run_ms)))
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "statistic": "median/p90/std over repeats; one repeat is the "
+                "mean of `number` runs, number = ceil(min_repeat_ms / single-run estimate); "
+                "re-measured while cv > cv_threshold, steadiest attempt kept"}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> "Protocol":
+        return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj})
+
+    def same_as(self, obj: dict) -> bool:
+        return Protocol.from_json(obj) == self
+
+
+DEFAULT_PROTOCOL = Protocol()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A latency plus how it was obtained (stored beside it in the table)."""
+
+    latency: Latency
+    number: int
+    attempts: int
+
+    @property
+    def cv(self) -> float:
+        return self.latency.cv
+
+    def extra(self) -> dict:
+        return {"number": self.number, "attempts": self.attempts, "cv": round(self.cv, 5)}
+
+
+def run_protocol(timer: Timer, protocol: Protocol = DEFAULT_PROTOCOL) -> Measurement:
+    """Warm up, size ``number``, then sample until the spread is acceptable."""
+    if protocol.warmup:
+        timer(protocol.warmup, 1)
+    estimate = min(timer(1, 3))
+    number = protocol.number_for(estimate)
+    best: Latency | None = None
+    attempts = 0
+    for attempts in range(1, protocol.max_remeasure + 2):
+        lat = Latency.from_samples_ms(timer(number, protocol.repeats))
+        if best is None or lat.cv < best.cv:
+            best = lat
+        if best.cv <= protocol.cv_threshold:
+            break
+    return Measurement(best, number, attempts)

@@ -1,0 +1,130 @@
+"""TVM's Relax VM on this machine; also the shared VM-timing code for the RPC runtime."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.errors import DeviceError
+from hwnas.runtime._base import RUNTIMES, Runtime, host_description
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, run_protocol
+
+__all__ = ["TVMRuntime", "TVMLocalRuntime"]
+
+# threading::ThreadGroup::AffinityMode::kBig: pin one worker per (big) core
+_AFFINITY_BIG = 1
+
+
+class TVMRuntime(Runtime):
+    """Relax VM timing with ``time_evaluator``; subclasses say where modules load and run."""
+
+    artifact = "tvm"
+
+    def __init__(self, target) -> None:
+        super().__init__(target)
+        self._loaded: tuple[object, object] | None = None  # (artefact key, VirtualMachine)
+
+    # ---- hooks
+    def _device(self):
+        raise NotImplementedError
+
+    def _load_module(self, artefact):
+        raise NotImplementedError
+
+    def _global(self, name: str):
+        raise NotImplementedError
+
+    def _fail(self, exc: Exception, doing: str) -> DeviceError:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+        return DeviceError(f"{self.describe_short()}: {doing} failed: {lines[-1]}")
+
+    def describe_short(self) -> str:
+        return f"target '{self.target.name}' ({self.address})"
+
+    # ---- shared
+    def pin_threads(self) -> None:
+        """Size and pin TVM's thread pool as the target says (``threads``)."""
+        try:
+            self._global("runtime.config_threadpool")(_AFFINITY_BIG, int(self.target.threads))
+        except Exception as exc:  # noqa: BLE001  (any TVM failure means the device misbehaves)
+            raise self._fail(exc, "configuring the thread pool") from None
+
+    def _vm(self, artefact):
+        from tvm import relax
+
+        key = str(artefact) if isinstance(artefact, (str, os.PathLike)) else id(artefact)
+        if self._loaded is None or self._loaded[0] != key:
+            self._loaded = None
+            try:
+                vm = relax.VirtualMachine(self._load_module(artefact), self._device())
+            except DeviceError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise self._fail(exc, f"loading {artefact}") from None
+            self._loaded = (key, vm)
+        return self._loaded[1]
+
+    def _args(self, inputs: dict[str, np.ndarray]) -> list:
+        import tvm
+
+        dev = self._device()
+        return [tvm.runtime.tensor(np.ascontiguousarray(v), device=dev) for v in inputs.values()]
+
+    def sample(self, artefact, inputs: dict[str, np.ndarray],
+               protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
+        vm = self._vm(artefact)
+        try:
+            args = self._args(inputs)
+            dev = self._device()
+
+            def timer(number: int, repeat: int) -> list[float]:
+                res = vm.time_evaluator(func, dev, number=number, repeat=repeat)(*args)
+                return [t * 1e3 for t in res.results]
+
+            return run_protocol(timer, protocol)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, f"timing '{func}'") from None
+
+    def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
+        vm = self._vm(artefact)
+        try:
+            out = vm[func](*self._args(inputs))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, f"running '{func}'") from None
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return [o.numpy() for o in outs]
+
+
+@RUNTIMES.register("tvm-local")
+class TVMLocalRuntime(TVMRuntime):
+    """Runs on this machine's CPU (``device = "local"``)."""
+
+    name = "tvm-local"
+
+    def __init__(self, target) -> None:
+        super().__init__(target)
+        self.pin_threads()
+
+    def _device(self):
+        import tvm
+
+        return tvm.cpu(0)
+
+    def _global(self, name: str):
+        import tvm
+
+        return tvm.get_global_func(name)
+
+    def _load_module(self, artefact):
+        import tvm
+
+        if isinstance(artefact, (str, os.PathLike)):
+            if not Path(artefact).is_file():
+                raise DeviceError(f"compiled library not found: {artefact}")
+            return tvm.runtime.load_module(str(artefact))
+        return artefact
+
+    def describe(self) -> str:
+        mcpu = self.target.tvm_target.get("mcpu", "")
+        return f"{host_description()}; LLVM mcpu {mcpu}; {self.target.threads} TVM threads"

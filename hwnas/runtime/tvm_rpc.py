@@ -1,0 +1,113 @@
+"""TVM over RPC: upload the exported library, load it on the device, time it there."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hwnas.errors import DeviceError
+from hwnas.runtime._base import RUNTIMES, host_description, parse_address
+from hwnas.runtime.tvm_local import TVMRuntime
+
+__all__ = ["TVMRPCRuntime"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@RUNTIMES.register("tvm-rpc")
+class TVMRPCRuntime(TVMRuntime):
+    """``device`` is ``rpc://host:port`` or ``tracker://host:port/key``."""
+
+    name = "tvm-rpc"
+
+    def __init__(self, target, device: str, timeout_s: float = 30.0) -> None:
+        super().__init__(target)
+        self.device = device
+        self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
+        self.remote = self._connect(timeout_s)
+        self.pin_threads()
+
+    @property
+    def address(self) -> str:
+        return self.device
+
+    def _connect(self, timeout_s: float):
+        from tvm import rpc
+
+        _probe(self.device, timeout_s)
+        try:
+            if self.device.startswith("rpc://"):
+                host, port = parse_address(self.device[len("rpc://"):], "rpc address")
+                self._host = host
+                return rpc.connect(host, port, session_timeout=0)
+            rest = self.device[len("tracker://"):]
+            addr, _, key = rest.partition("/")
+            host, port = parse_address(addr, "tracker address")
+            self._host = host
+            tracker = rpc.connect_tracker(host, port)
+            return tracker.request(key, priority=1, session_timeout=0, max_retry=2)
+        except DeviceError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (TVM reports sockets as generic errors)
+            raise DeviceError(f"cannot reach RPC {'server' if 'rpc://' in self.device else 'tracker'} "
+                              f"{self.device.split('://', 1)[1]}: {_reason(exc)}") from None
+
+    def _fail(self, exc: Exception, doing: str) -> DeviceError:
+        return DeviceError(f"lost the RPC device {self.device} while {doing}: {_reason(exc)}")
+
+    def _device(self):
+        return self.remote.cpu(0) if not self.target.is_gpu else self.remote.device(
+            self.target.tvm_target["kind"], 0)
+
+    def _global(self, name: str):
+        return self.remote.get_function(name)
+
+    def _load_module(self, artefact):
+        from hwnas.export.compile import export_library, library_suffix
+
+        if isinstance(artefact, (str, os.PathLike)):
+            path = Path(artefact)
+            if not path.is_file():
+                raise DeviceError(f"compiled library not found: {path}")
+        else:
+            path = export_library(artefact, Path(self._tmp.name) / f"mod{library_suffix(self.target)}",
+                                  self.target)
+        self.remote.upload(str(path))
+        return self.remote.load_module(path.name)
+
+    def describe(self) -> str:
+        text = f"{self.target.description or self.target.name} via TVM RPC {self.device}"
+        if self._host in _LOOPBACK:
+            text += f" (this machine: {host_description()})"
+        return f"{text}; {self.target.threads} TVM threads"
+
+    def close(self) -> None:
+        self._loaded = None
+        self.remote = None
+        self._tmp.cleanup()
+
+
+def _probe(device: str, timeout_s: float) -> None:
+    """Open and close a plain socket first: TVM's own connect error does not say why."""
+    import socket
+
+    kind, _, rest = device.partition("://")
+    host, port = parse_address(rest.partition("/")[0], f"{kind} address")
+    what = "server" if kind == "rpc" else "tracker"
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        raise DeviceError(f"cannot reach RPC {what} {host}:{port}: {reason}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    for needle, reason in (("refused", "connection refused"), ("reset", "connection reset"),
+                           ("timed out", "timed out"), ("broken pipe", "connection lost"),
+                           ("closed", "connection closed"), ("no such host", "unknown host"),
+                           ("rpccode", "the server closed the connection")):
+        if needle in text:
+            return reason
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+    return lines[-1][:200]

@@ -1,0 +1,201 @@
+"""Profiling: tables measured through real TVM, resumable, over a real RPC server."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from hwnas.cli import main
+from hwnas.errors import TableError
+from hwnas.profile import LatencyTable, ProfileOptions, profile, validation
+from hwnas.profile.table import Latency
+from hwnas.runtime import connect
+from hwnas.spaces import get_space
+from hwnas.targets import load_target
+
+SMALL = ["profile", "--target", "x86-host", "--resolutions", "32", "--workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_target("x86-host")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_rpc_server() -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_server", "--host", "127.0.0.1",
+                             "--port", str(port), "--port-end", str(port + 1)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    _kill(proc)
+    pytest.fail("the TVM RPC server did not come up")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    # The server forks a worker that keeps the port open: stop the whole group.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def test_profile_writes_a_table_with_its_provenance_and_resumes(tmp_path, host):
+    out = tmp_path / "t.json"
+    assert main([*SMALL, "--limit", "3", "--networks", "0", "--out", str(out)]) == 0
+    t = LatencyTable.load(out)
+    space = get_space("ofa-mbv3", resolutions=[32])
+    assert set(t.entries) == {op.key for op in space.op_list[:3]}
+    m = t.meta
+    assert m["target"] == "x86-host" and m["space"] == "ofa-mbv3" and m["runtime"] == "tvm"
+    assert "logical CPUs" in m["device"]
+    assert {"tvm", "onnxruntime", "torch"} <= set(m["versions"])
+    assert m["protocol"]["repeats"] >= 10 and m["protocol"]["min_repeat_ms"] == 1.0
+    assert m["spaces"] == [space.config()] and m["coverage"]["n_measured"] == 3
+    assert m["created"] and not m["coverage"]["complete"] and m["networks"] == []
+    for e in t.entries.values():
+        assert e["n"] >= 10 and e["number"] >= 1 and e["p90_ms"] >= e["median_ms"] > 0
+
+    # exists without --resume: refused; with it: only the new operators and networks are measured
+    assert main([*SMALL, "--limit", "5", "--networks", "1", "--out", str(out)]) != 0
+    before = dict(t.entries)
+    rep = profile(space, host, connect(host), out,
+                  ProfileOptions(resume=True, limit=5, networks=0, workers=0))
+    assert rep.n_new == 2
+    t2 = LatencyTable.load(out)
+    assert len(t2) == 5 and all(t2.entries[k] == v for k, v in before.items())
+
+
+def _check_networks(out, space, n):
+    t = LatencyTable.load(out)
+    nets = t.meta["networks"]
+    assert len(nets) == n and len({r["arch"] for r in nets}) == n
+    for r in nets:
+        assert space.parse(r["arch"]) and r["median_ms"] > 0 and r["n"] >= 10
+        assert r["space"] == space.config()
+    return t
+
+
+def test_networks_are_measured_after_the_operators_and_kept_on_resume(tmp_path):
+    """Whole subnets on the fast runtime (onnxruntime); the TVM path is the same code."""
+    space = get_space("ofa-mbv3", resolutions=[32])
+    out = tmp_path / "ort.json"
+    small = [*SMALL, "--runtime", "onnxruntime", "--limit", "1", "--out", str(out)]
+    assert main([*small, "--networks", "2"]) == 0
+    t = _check_networks(out, space, 2)
+    assert t.meta["runtime"] == "onnxruntime" and len(t) == 1
+    assert t.meta["validation"]["n"] == 0           # the table cannot price them yet
+    assert main([*small, "--networks", "3", "--resume"]) == 0
+    t3 = _check_networks(out, space, 3)
+    assert t3.meta["networks"][:2] == t.meta["networks"][:2]
+
+
+@pytest.mark.slow
+def test_tvm_network_is_measured_end_to_end(tmp_path, host):
+    from hwnas.profile import measure_network
+
+    space = get_space("ofa-mbv3", resolutions=[32])
+    with connect(host) as rt:
+        lat = measure_network(space, space.smallest(), host, rt)
+    assert lat.n >= 10 and lat.median_ms > 0
+
+
+def test_resume_refuses_a_table_measured_differently(tmp_path, host):
+    out = tmp_path / "t.json"
+    t = LatencyTable({"target": "rpi4", "space": "ofa-mbv3", "runtime": "tvm",
+                      "measured_here": True})
+    t.save(out)
+    with pytest.raises(TableError, match="target 'rpi4'"):
+        profile(get_space("ofa-mbv3", resolutions=[32]), host, connect(host), out,
+                ProfileOptions(resume=True, limit=1, networks=0, workers=0))
+
+
+@pytest.mark.parametrize("text", ['{"format": "hwnas-latency-table/1", "meta": {"tar',
+                                  '', '[1, 2]',
+                                  '{"format": "hwnas-latency-table/1", "meta": {"target": "x", '
+                                  '"space": "s"}, "entries": {"k": {"median_ms": "fast"}}}'])
+def test_corrupt_or_truncated_table_is_a_clear_error(tmp_path, capsys, text):
+    bad = tmp_path / "t.json"
+    bad.write_text(text)
+    with pytest.raises(TableError, match=str(bad)):
+        LatencyTable.load(bad)
+    assert main([*SMALL, "--limit", "1", "--networks", "0", "--resume", "--out", str(bad)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hwnas: error:") and len(err.splitlines()) == 1
+    assert bad.read_text() == text                  # never overwritten by a partial load
+
+
+def test_validation_scores_the_table_sum_against_measured_networks():
+    space = get_space("ofa-mbv3", resolutions=[32])
+    archs = space.sample_many(np.random.default_rng(0), 2)
+    t = LatencyTable({"target": "x", "space": space.name})
+    for arch in archs:
+        for op in space.ops(arch):
+            t.add(op.key, Latency(1.0, 1.0, 0.0, 10))
+    sums = [len(space.ops(a)) for a in archs]
+    t.meta["networks"] = [
+        {"arch": str(archs[0]), "median_ms": sums[0] * 1.05, "space": space.config()},
+        {"arch": str(archs[1]), "median_ms": sums[1] * 2.0, "space": space.config()}]
+    v = validation(t)
+    assert v["n"] == 2 and v["within10"] == 0.5
+    assert v["mape"] == pytest.approx(100 * (0.05 / 1.05 + 0.5) / 2)
+    assert t.meta["networks"][0]["table_ms"] == sums[0]
+
+
+@pytest.mark.rpc
+def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "rpc.json"
+    args = [*SMALL, "--limit", "6", "--batch", "3", "--networks", "0", "--out", str(out)]
+    server, port = _start_rpc_server()
+    real_save = LatencyTable.save
+
+    def save_then_maybe_kill(self, path):               # kill the device after the 2nd entry
+        res = real_save(self, path)
+        if len(self.entries) == 2 and server.poll() is None:
+            _kill(server)
+        return res
+
+    monkeypatch.setattr(LatencyTable, "save", save_then_maybe_kill)
+    try:
+        code = main([*args, "--rpc", f"127.0.0.1:{port}"])
+    finally:
+        _kill(server)
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in err if ln.startswith("hwnas: error:")]
+    assert code != 0 and "Traceback" not in "\n".join(err)
+    assert len(errors) == 1 and "RPC" in errors[0] and str(port) in errors[0], err
+    assert len(LatencyTable.load(out)) == 2
+    assert LatencyTable.load(out).meta["address"] == f"rpc://127.0.0.1:{port}"
+
+    server, port = _start_rpc_server()
+    try:
+        assert main([*args, "--resume", "--rpc", f"127.0.0.1:{port}"]) == 0
+    finally:
+        _kill(server)
+    t = LatencyTable.load(out)
+    assert len(t) == 6 and t.meta["coverage"]["n_measured"] == 6
+    printed = capsys.readouterr().out
+    assert "4 measured now" in printed and json.loads(out.read_text())["format"]

@@ -1,0 +1,80 @@
+"""Runtimes and the measurement protocol: real TVM and onnxruntime, no device needed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwnas.errors import DeviceError, HwnasError, TargetError
+from hwnas.profile.build import BuildTask, build
+from hwnas.profile.networks import random_input
+from hwnas.runtime import DEFAULT_PROTOCOL, Protocol, connect, run_protocol
+from hwnas.spaces import get_space
+from hwnas.targets import load_target
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_target("x86-host")
+
+
+@pytest.fixture(scope="module")
+def ops():
+    return get_space("ofa-mbv3", resolutions=[32]).op_list[:3]
+
+
+def test_protocol_defaults_and_validation():
+    assert DEFAULT_PROTOCOL.repeats >= 10 and DEFAULT_PROTOCOL.min_repeat_ms == 1.0
+    assert DEFAULT_PROTOCOL.cv_threshold == 0.05
+    with pytest.raises(HwnasError, match="repeats"):
+        Protocol(repeats=5)
+    assert Protocol().number_for(0.3) == 4
+    assert Protocol().number_for(5.0) == 1
+    assert Protocol.from_json(DEFAULT_PROTOCOL.to_json()) == DEFAULT_PROTOCOL
+
+
+def test_protocol_remeasures_noisy_samples_and_keeps_the_steadiest():
+    calls = []
+    noisy = iter([[1, 5, 1, 5, 1, 5, 1, 5, 1, 5], [2.0] * 9 + [2.02]])
+
+    def timer(number, repeat):                      # a stub clock: warm-up, estimate, samples
+        calls.append((number, repeat))
+        if repeat < 10:
+            return [0.25] * repeat
+        return list(next(noisy))
+
+    m = run_protocol(timer, Protocol(max_remeasure=3))
+    assert calls[0] == (Protocol().warmup, 1)
+    assert calls[2] == (4, 10)                      # number sized for ≥ 1 ms per sample
+    assert m.attempts == 2 and m.latency.median_ms == 2.0 and m.cv < 0.05
+    assert m.latency.n == 10
+
+
+def test_unreachable_rpc_server_is_one_line_device_error(host):
+    with pytest.raises(DeviceError, match=r"cannot reach RPC server 127\.0\.0\.1:1: connection refused"):
+        connect(host, rpc="127.0.0.1:1")
+
+
+def test_rpc_target_without_address_and_onnxruntime_over_rpc_are_refused(host):
+    with pytest.raises(DeviceError, match="--rpc"):
+        connect(load_target("rpi4"))
+    with pytest.raises(TargetError, match="onnxruntime"):
+        connect(host, rpc="127.0.0.1:1", runtime="onnxruntime")
+    with pytest.raises(TargetError, match="--key"):
+        connect(host, tracker="127.0.0.1:1")
+
+
+def test_local_tvm_matches_onnxruntime_and_measures(tmp_path, host, ops):
+    keys = tuple(op.key for op in ops)
+    lib = build(BuildTask("b", host, str(tmp_path), "tvm", keys=keys)).items
+    onx = build(BuildTask("o", host, str(tmp_path), "onnx", keys=keys)).items
+    with connect(host) as tvm_rt, connect(host, runtime="onnxruntime") as ort_rt:
+        for a, b in zip(lib, onx):
+            x = {"input": random_input(a.input_shape, 1)}
+            ref = ort_rt.run(b.path, x)[0]
+            np.testing.assert_allclose(tvm_rt.run(a.path, x, a.func)[0], ref, rtol=1e-4, atol=1e-4)
+        m = tvm_rt.sample(lib[1].path, {"input": random_input(lib[1].input_shape)}, func=lib[1].func)
+        assert m.latency.n == 10 and m.latency.median_ms > 0 and m.number >= 1
+        assert m.latency.p90_ms >= m.latency.median_ms
+        lat = ort_rt.measure(onx[0].path, {"input": random_input(onx[0].input_shape)})
+        assert lat.n == 10 and lat.median_ms > 0
+        assert "logical CPUs" in tvm_rt.describe()
