@@ -1,0 +1,44 @@
+"""``hwnas import-table``: turn a published lookup table into an hwnas latency table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas.errors import TableError
+
+__all__ = ["register", "run"]
+
+
+def register(sub) -> None:
+    from hwnas.profile.importers import IMPORTERS
+
+    p = sub.add_parser("import-table", help="convert a published latency lookup table "
+                                            "(OFA Note10, ProxylessNAS mobile)")
+    p.add_argument("--source", required=True,
+                   help="a folder of <r>_lookup_table.yaml files or one YAML table")
+    p.add_argument("--target", required=True, help="target name to file the table under")
+    p.add_argument("--space", help="search space (default: the format's)")
+    p.add_argument("--format", choices=IMPORTERS.names(), help="default: detected")
+    p.add_argument("--width-mult", type=float, help="override the space's width multiplier")
+    p.add_argument("--out", type=Path, help="default latency_tables/<target>/<space>.json")
+    p.add_argument("--force", action="store_true", help="replace an existing table")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from hwnas.profile.importers import import_table
+    from hwnas.profile.table import table_path
+
+    overrides = {"width_mult": args.width_mult} if args.width_mult is not None else {}
+    table = import_table(args.source, args.target, args.space, args.format, overrides)
+    out = args.out or table_path(args.target, table.meta["space"])
+    if out.exists() and not args.force:
+        raise TableError(f"{out} exists; pass --force to replace it")
+    table.save(out)
+    cov = table.meta.get("coverage", {})
+    print(f"table      {out}")
+    print(f"source     {table.meta['imported']['origin']} ({len(table.meta['imported']['files'])} files)")
+    print(f"entries    {len(table)}")
+    if cov:
+        print(f"coverage   {cov['n_measured']}/{cov['n_ops']} operators of "
+              f"{', '.join(str(c['config']) for c in cov['per_space'])}")
+    return 0
