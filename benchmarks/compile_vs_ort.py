@@ -1,0 +1,72 @@
+"""TVM (untuned, the deploy pipeline) against onnxruntime and torch eager, batch 1, this host.
+
+    python benchmarks/compile_vs_ort.py [--n 10] [--resolutions 224,160] [--json out.json]
+
+For each of N random ofa-mbv3 subnets (1000 classes) at each resolution, the same model is timed
+in TVM (compiled through hwnas' x86-host pipeline, timed with TVM's time_evaluator), in
+onnxruntime (2 intra-op threads) and in torch eager (2 threads). Prints per-model medians and
+the median TVM/onnxruntime ratio.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, parser, time_ms, write_json  # noqa: E402
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=10)
+    p.add_argument("--resolutions", default="224,160")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    import torch
+
+    from hwnas.export.compile import compile_onnx
+    from hwnas.export.onnx_export import INPUT_NAME, export_onnx, ort_session
+    from hwnas.runtime import connect
+    from hwnas.spaces import get_space
+    from hwnas.targets import load_target
+
+    torch.set_num_threads(2)
+    target = load_target("x86-host")
+    runtime = connect(target)
+    rows = []
+    print(f"{'arch':<48} {'tvm ms':>9} {'ort ms':>8} {'torch ms':>9} {'tvm/ort':>8}")
+    for r in [int(v) for v in args.resolutions.split(",")]:
+        space = get_space("ofa-mbv3", resolutions=[r], num_classes=1000)
+        rng = np.random.default_rng(args.seed + r)
+        for arch in space.sample_many(rng, args.n):
+            model = space.build(arch).eval()
+            x = rng.standard_normal((1, 3, r, r)).astype(np.float32)
+            with tempfile.TemporaryDirectory() as tmp:
+                onnx_path = export_onnx(model, x.shape, Path(tmp) / "m.onnx")
+                ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target)
+                tvm_ms = runtime.measure(ex, {INPUT_NAME: x}).median_ms
+                sess = ort_session(onnx_path, threads=2)
+                ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
+            xt = torch.from_numpy(x)
+            with torch.no_grad():
+                torch_ms = median(time_ms(lambda: model(xt)))
+            rows.append((str(arch), tvm_ms, ort_ms, torch_ms))
+            print(f"{str(arch):<48} {tvm_ms:9.2f} {ort_ms:8.2f} {torch_ms:9.2f} {tvm_ms / ort_ms:8.1f}",
+                  flush=True)
+    a = np.array([r[1:] for r in rows])
+    figures = {"tvm_ms_median": median(a[:, 0]), "ort_ms_median": median(a[:, 1]),
+               "torch_ms_median": median(a[:, 2]), "tvm_over_ort": median(a[:, 0] / a[:, 1]),
+               "n_models": len(rows)}
+    print(f"\nmedians over {len(rows)} models: TVM untuned {figures['tvm_ms_median']:.2f} ms, "
+          f"onnxruntime {figures['ort_ms_median']:.2f} ms, torch eager {figures['torch_ms_median']:.2f} ms; "
+          f"median TVM/onnxruntime ratio {figures['tvm_over_ort']:.1f}x")
+    write_json(args.json, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

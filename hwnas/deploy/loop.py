@@ -1,0 +1,174 @@
+"""``hwnas deploy``: profile (or reuse) → search → export → compile → measure, until it fits.
+
+Each round searches with the target's latency predictor corrected by every bundle measured so
+far (``MeasuredCorrection``), exports the chosen subnet with the supernet's weights (BN
+recalibrated), compiles it for the target, and measures the compiled library on the device.
+A round whose measured median is within budget and within ``slack`` of it ends the loop; an
+over-budget one feeds its measurement back and searches again. After ``max_rounds`` the best
+bundle within budget is kept, or the run stops with a report of every round.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwnas._io import atomic_write_json, read_json
+from hwnas.deploy.correction import MeasuredCorrection
+from hwnas.deploy.report import plot_predicted_vs_measured, write_report
+from hwnas.deploy.run_script import RUN_PY
+from hwnas.deploy.tables import ensure_table
+from hwnas.errors import BudgetError, SpaceError
+from hwnas.search import search
+from hwnas.search.constraints import Constraints, LatencyBudget
+from hwnas.search.objectives import DEFAULT_CHECKPOINT, load_latency_predictor, load_objective
+from hwnas.search.problem import SearchProblem
+from hwnas.search.setup import write_outputs
+from hwnas.spaces import space_from_config
+
+__all__ = ["DeployConfig", "deploy"]
+
+log = logging.getLogger("hwnas.deploy")
+
+
+@dataclass
+class DeployConfig:
+    target: object                      # hwnas.targets.Target
+    budget_ms: float
+    out: Path
+    checkpoint: Path = DEFAULT_CHECKPOINT
+    runtime: object = None              # hwnas.runtime.Runtime on the device
+    max_rounds: int = 4
+    slack: float = 0.10                 # stop once measured ≥ (1 - slack) × budget
+    strategy: str = "evolution"
+    strategy_options: dict = field(default_factory=dict)
+    margin: float | None = None         # None: the predictor's p90 bound
+    seed: int = 0
+    tuning_dir: str | None = None
+    profile_networks: int = 20
+
+
+def _problem(cfg: DeployConfig, space, corrected: MeasuredCorrection) -> SearchProblem:
+    cons = Constraints(latency=(LatencyBudget(cfg.target.name, cfg.budget_ms),), margin=cfg.margin)
+    objective = load_objective("accuracy", space, cfg.checkpoint)
+    return SearchProblem(space, objective, {cfg.target.name: corrected}, cons)
+
+
+def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -> dict:
+    from hwnas.export.bundle import BundleRequest, export_bundle
+    from hwnas.train.checkpoint import evaluate_subnet, extract_subnet
+
+    model = extract_subnet(loaded, arch)
+    acc = evaluate_subnet(loaded, model)
+    weights = {"source": str(cfg.checkpoint), "trained": True,
+               "dataset": loaded[2].get("dataset"), "accuracy": acc}
+    return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights, database,
+                                       cfg.runtime))
+
+
+def _sample_input(loaded, out: Path, manifest: dict) -> None:
+    """A real held-out image for ``run.py`` to classify."""
+    from hwnas.train.checkpoint import sample_input
+
+    x, label, classes = sample_input(loaded, manifest["input"]["shape"])
+    np.save(out / "sample_input.npy", x)
+    manifest["sample"] = {"file": "sample_input.npy", "label": int(label)}
+    if classes:
+        manifest["classes"] = list(classes)
+
+
+def deploy(cfg: DeployConfig) -> dict:
+    from hwnas.export.tune import load_database
+    from hwnas.train.checkpoint import load_supernet
+
+    t0 = time.perf_counter()
+    loaded = load_supernet(cfg.checkpoint)
+    space = space_from_config(loaded[2]["space"])
+    table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir, cfg.profile_networks)
+    base = load_latency_predictor(cfg.target.name, space.name, "auto", table_info["config_index"])
+    if base.space.config() != space.config():
+        space = space_from_config({**space.config(), "resolutions": [
+            r for r in space.resolutions if r in base.space.resolutions]})
+    if not space.resolutions:
+        raise SpaceError("the latency table covers none of the checkpoint's resolutions")
+    corrected = MeasuredCorrection(base)
+    database = load_database(cfg.tuning_dir) if cfg.tuning_dir else None
+    work = cfg.out.parent / f".{cfg.out.name}.rounds"
+    shutil.rmtree(work, ignore_errors=True)
+    rounds: list[dict] = []
+    try:
+        best = _rounds(cfg, space, corrected, loaded, database, work, rounds)
+        final = _finish(cfg, best, rounds, table_info, work, loaded, time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[dict]) -> dict:
+    best = None
+    for i in range(1, cfg.max_rounds + 1):
+        problem = _problem(cfg, space, corrected)
+        result = search(cfg.strategy, problem, seed=cfg.seed + i, **cfg.strategy_options)
+        rdir = work / f"round{i}"
+        desc = write_outputs(rdir / "search", problem, result)
+        predicted = desc["predicted_latency_ms"][cfg.target.name]
+        manifest = _export_round(cfg, space, result.arch, loaded, database, rdir / "bundle")
+        lat = manifest["latency"]["measured"]
+        rec = {"round": i, "arch": str(result.arch), "predicted_ms": predicted,
+               "predictor": corrected.name if corrected.n else corrected.base.name,
+               "measured": lat, "accuracy": manifest["weights"]["accuracy"],
+               "predicted_accuracy": desc["objective"]["value"], "dir": str(rdir)}
+        rounds.append(rec)
+        m = lat["median_ms"]
+        log.info("round %d: %s predicted %.3f ms, measured %.3f ms (budget %g ms), acc %.4f",
+                 i, result.arch, predicted, m, cfg.budget_ms, rec["accuracy"])
+        corrected.add(result.best, m)
+        if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
+            best = rec
+        if m <= cfg.budget_ms and m >= (1 - cfg.slack) * cfg.budget_ms:
+            break
+    return best
+
+
+def _rank(rec: dict) -> tuple[float, float]:
+    """Within budget, prefer accuracy, then the latency that uses more of the budget."""
+    return rec["accuracy"], rec["measured"]["median_ms"]
+
+
+def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) -> dict:
+    if best is None:
+        tried = "; ".join(f"round {r['round']}: {r['arch']} measured {r['measured']['median_ms']:.2f} ms"
+                          for r in rounds)
+        raise BudgetError(f"no bundle met {cfg.budget_ms:g} ms on {cfg.target.name} in "
+                          f"{len(rounds)} rounds ({tried})")
+    rdir = Path(best["dir"])
+    bundle = rdir / "bundle"
+    manifest = read_json(bundle / "manifest.json", "bundle manifest")
+    for name in ("pareto.png", "pareto.json", "history.json"):
+        shutil.copy2(rdir / "search" / name, bundle / name)
+    (bundle / "run.py").write_text(RUN_PY)
+    _sample_input(loaded, bundle, manifest)
+    plot_predicted_vs_measured(rounds, cfg.budget_ms, bundle / "predicted_vs_measured.png")
+    manifest["latency"].update({
+        "budget_ms": cfg.budget_ms, "predicted_ms": best["predicted_ms"],
+        "predictor": best["predictor"], "within_budget": True,
+        "slack": (cfg.budget_ms - best["measured"]["median_ms"]) / cfg.budget_ms})
+    manifest["deploy"] = {"rounds": len(rounds), "chosen_round": best["round"],
+                          "history": [{k: v for k, v in r.items() if k != "dir"} for r in rounds],
+                          "table": table_info, "wall_s": round(wall_s, 1),
+                          "strategy": cfg.strategy}
+    atomic_write_json(bundle / "arch.json", {**read_json(bundle / "arch.json", "arch"),
+                                             "predicted_latency_ms": best["predicted_ms"]})
+    atomic_write_json(bundle / "manifest.json", manifest)
+    write_report(bundle, manifest, rounds, cfg.budget_ms)
+    old = cfg.out.parent / f".{cfg.out.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if cfg.out.exists():
+        cfg.out.replace(old)
+    bundle.replace(cfg.out)
+    shutil.rmtree(old, ignore_errors=True)
+    return manifest

@@ -1,0 +1,62 @@
+"""``report.md`` for a deploy bundle, with a predicted-against-measured plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas._io import atomic_write_text
+
+__all__ = ["plot_predicted_vs_measured", "write_report"]
+
+
+def plot_predicted_vs_measured(rounds: list[dict], budget_ms: float, path: Path) -> Path:
+    """Each round's chosen arch: predicted (x) against measured (y), with y=x and the budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=110)
+    pred = [r["predicted_ms"] for r in rounds]
+    meas = [r["measured"]["median_ms"] for r in rounds]
+    lo, hi = 0.0, max(pred + meas + [budget_ms]) * 1.15
+    ax.plot([lo, hi], [lo, hi], color="0.6", lw=1, ls="--", label="measured = predicted")
+    ax.axhline(budget_ms, color="tab:red", lw=1.2, label=f"budget {budget_ms:g} ms")
+    ax.scatter(pred, meas, c=range(len(rounds)), cmap="viridis", zorder=3, s=40)
+    for i, (x, y) in enumerate(zip(pred, meas), 1):
+        ax.annotate(f"round {i}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="predicted latency (ms)",
+           ylabel="measured median latency (ms)", title="Deploy rounds: predicted vs measured")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: float) -> Path:
+    lat = manifest["latency"]["measured"]
+    acc = manifest["weights"].get("accuracy")
+    lines = [
+        f"# hwnas deploy: `{manifest['arch']}` on {manifest['target']['name']}",
+        "",
+        f"- Budget: **{budget_ms:g} ms**; measured median **{lat['median_ms']:.3f} ms** "
+        f"(p90 {lat['p90_ms']:.3f} ms, std {lat['std_ms']:.3f} ms, n={lat['n']}) on {lat['device']}.",
+        f"- Predicted: {manifest['latency']['predicted_ms']:.3f} ms "
+        f"({manifest['latency']['predictor']} predictor).",
+        f"- Accuracy: {acc:.4f} on the held-out split of {manifest['weights'].get('dataset')}"
+        if acc is not None else "- Accuracy: not measured (untrained weights)",
+        f"- Rounds: {len(rounds)}; tuned kernels: {manifest.get('tuned', False)}.",
+        "",
+        "| round | arch | predicted ms | measured ms | within budget |",
+        "|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(rounds, 1):
+        m = r["measured"]["median_ms"]
+        lines.append(f"| {i} | `{r['arch']}` | {r['predicted_ms']:.3f} | {m:.3f} | "
+                     f"{'yes' if m <= budget_ms else 'no'} |")
+    lines += ["", "![Pareto front](pareto.png)", "",
+              "![Predicted vs measured](predicted_vs_measured.png)", ""]
+    return atomic_write_text(out_dir / "report.md", "\n".join(lines))

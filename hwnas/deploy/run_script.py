@@ -1,0 +1,38 @@
+"""The ``run.py`` written into every bundle: TVM runtime only, no hwnas needed."""
+from __future__ import annotations
+
+__all__ = ["RUN_PY"]
+
+RUN_PY = '''\
+"""Classify an input with this bundle's compiled model, using only the TVM runtime and numpy.
+
+    python run.py                 # the bundled sample (sample_input.npy), prints class and label
+    python run.py image.npy       # an array shaped like manifest["input"]["shape"] (or C,H,W)
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import tvm
+from tvm import relax
+
+here = Path(__file__).resolve().parent
+manifest = json.loads((here / "manifest.json").read_text())
+shape = tuple(manifest["input"]["shape"])
+path = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "sample_input.npy"
+x = np.load(path).astype("float32").reshape(shape)
+
+dev = tvm.cpu()
+vm = relax.VirtualMachine(tvm.runtime.load_module(str(here / manifest["files"]["library"])), dev)
+logits = vm["main"](tvm.runtime.tensor(x, dev)).numpy()[0]
+p = np.exp(logits - logits.max())
+p /= p.sum()
+top = int(p.argmax())
+names = manifest.get("classes") or [str(i) for i in range(len(p))]
+line = f"class {top} ({names[top]}), p={p[top]:.3f}"
+sample = manifest.get("sample")
+if len(sys.argv) == 1 and sample:
+    line += f"; true label {sample['label']} ({names[sample['label']]})"
+print(line)
+'''

@@ -1,0 +1,74 @@
+"""Step 1 of deploy: reuse the target's latency table when it fits, else profile it."""
+from __future__ import annotations
+
+import logging
+
+from hwnas.errors import TableError
+from hwnas.profile.table import LatencyTable, table_path
+
+__all__ = ["ensure_table", "config_index"]
+
+log = logging.getLogger("hwnas.deploy")
+VERSION_KEYS = ("tvm", "torch", "onnxruntime")
+
+
+def config_index(table: LatencyTable, space) -> int | None:
+    """Index of the table's recorded space config that covers ``space``, or None."""
+    want = {k: v for k, v in space.config().items() if k != "resolutions"}
+    for i, cfg in enumerate(table.meta.get("spaces", [])):
+        if {k: v for k, v in cfg.items() if k != "resolutions"} == want and \
+                set(space.resolutions) <= set(cfg.get("resolutions", [])):
+            return i
+    return None
+
+
+def _reusable(table: LatencyTable, space, tuning_dir: str | None) -> str | None:
+    """None when the table can be used as it is, else why not."""
+    from hwnas.export.bundle import versions
+
+    now = versions()
+    for k in VERSION_KEYS:
+        if table.meta.get("versions", {}).get(k) != now[k]:
+            return f"it was measured with {k} {table.meta.get('versions', {}).get(k)}, now {now[k]}"
+    if table.meta.get("compiler", {}).get("tuning_dir") != tuning_dir:
+        return "it was compiled with another tuning database"
+    missing = table.missing(space.op_list)
+    if missing:
+        return f"it lacks {len(missing)} operators of this space, e.g. {missing[0].key}"
+    if config_index(table, space) is None:
+        return "it does not record this space configuration"
+    return None
+
+
+def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int) -> dict:
+    """Make sure ``latency_tables/<target>/<space>.json`` covers ``space``; say what was done."""
+    from hwnas.profile.profiler import ProfileOptions, profile
+
+    path = table_path(target.name, space.name)
+    why = "no table yet"
+    if path.exists():
+        table = LatencyTable.load(path)
+        why = _reusable(table, space, tuning_dir)
+        if why is None:
+            log.info("reusing %s (%d entries, measured on %s)", path, len(table),
+                     table.meta.get("device", "?"))
+            return {"path": str(path), "reused": True, "config_index": config_index(table, space),
+                    "device": table.meta.get("device")}
+        if not table.meta.get("measured_here", False):
+            raise TableError(f"{path} is an imported table that cannot serve this space: {why}")
+    if runtime is None:
+        raise TableError(f"latency table {path} must be (re)profiled ({why}) but no device "
+                         f"runtime was given")
+    log.info("profiling %s on %s: %s", target.name, runtime.address, why)
+    stale = path.exists() and why.startswith("it was")
+    if stale:
+        backup = path.with_suffix(".json.stale")
+        path.replace(backup)
+        log.info("moved the stale table to %s", backup)
+    report = profile(space, target, runtime, path,
+                     ProfileOptions(resume=path.exists(), networks=networks,
+                                    tuning_dir=tuning_dir))
+    table = LatencyTable.load(path)
+    return {"path": str(path), "reused": False, "config_index": config_index(table, space),
+            "device": table.meta.get("device"), "profiled_ops": report.n_new,
+            "profiled_networks": report.n_networks_new}
