@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.commands._common import add_device_args, add_space_args, resolve_space
+from hwnas.errors import TargetError
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.targets import load_target
 
 __all__ = ["register", "run", "default_table_path"]
@@ -15,9 +17,13 @@ __all__ = ["register", "run", "default_table_path"]
 def register(sub) -> None:
     p = sub.add_parser("profile", help="measure every operator of a space on a device "
                                        "(latency_tables/<target>/<space>.json)")
-    p.add_argument("--target", required=True, help="targets/<name>.toml")
+    p.add_argument("--target", help="targets/<name>.toml (with --tracker, a --key may name "
+                                    "it instead)")
     add_space_args(p)
-    add_device_args(p)
+    add_device_args(p, many_keys=True)
+    p.add_argument("--parallel", type=int, default=0, metavar="N",
+                   help="with --tracker: measure on at most N devices at once (default: every "
+                        "free device under the key)")
     p.add_argument("--runtime", choices=("tvm", "onnxruntime"),
                    help="measure through TVM (default: the target's) or onnxruntime")
     p.add_argument("--networks", type=int, default=50,
@@ -29,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="profile only the first N operators of the space")
     p.add_argument("--tuning-dir", help="MetaSchedule database directory to compile with")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled subnets")
+    p.add_argument("--min-repeat-ms", type=float, default=DEFAULT_PROTOCOL.min_repeat_ms,
+                   help="shortest sample (default %(default)s ms); longer samples average over "
+                        "scheduler time slices on a busy machine")
     p.set_defaults(func=run)
 
 
@@ -42,23 +51,32 @@ def default_table_path(target_name: str, space_name: str, runtime: str) -> Path:
 
 def run(args) -> int:
     from hwnas.profile import ProfileOptions, profile
-    from hwnas.runtime import connect
+    from hwnas.farm.fanout import connect_profile, is_farm_run, run_keys
 
+    if is_farm_run(args):           # one table per tracker key, each over all its free devices
+        return run_keys(args, run)
+    if not args.target:
+        raise TargetError("--target is required (with --tracker, a --key may name the target)")
     target = load_target(args.target)
     space = resolve_space(args)
     opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
                           batch=args.batch, limit=args.limit, tuning_dir=args.tuning_dir,
-                          seed=args.seed)
+                          seed=args.seed,
+                          protocol=Protocol(min_repeat_ms=args.min_repeat_ms))
     t0 = time.perf_counter()
-    with connect(target, args.rpc, args.tracker, args.key, args.runtime) as runtime:
+    with connect_profile(target, args) as runtime:
         out = args.out or default_table_path(target.name, space.name, runtime.family)
         rep = profile(space, target, runtime, out, opts)
     wall = time.perf_counter() - t0
     cov, val = rep.coverage, rep.validation
     print(f"table      {rep.path}")
     print(f"device     {runtime.describe()}")
+    if hasattr(runtime, "tally"):   # a tracker farm: who measured what, and who was lost
+        print(f"devices    {runtime.tally()}")
     print(f"operators  {rep.n_new} measured now; {cov['n_measured']}/{cov['n_ops']} in the table")
-    print(f"time       {wall:.1f} s wall (compile {rep.compile_s:.1f} s, measure {rep.measure_s:.1f} s)")
+    print(f"time       {wall:.1f} s wall; operators: compile {rep.ops.compile_s:.1f} s, measure "
+          f"{rep.ops.measure_s:.1f} s; networks: compile {rep.networks.compile_s:.1f} s, "
+          f"measure {rep.networks.measure_s:.1f} s")
     if rep.cvs:
         cv = np.asarray(rep.cvs)
         print(f"cv         median {np.median(cv):.3f}, p90 {np.percentile(cv, 90):.3f}, "

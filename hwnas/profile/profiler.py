@@ -23,7 +23,7 @@ from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 
-__all__ = ["ProfileOptions", "ProfileReport", "profile", "open_table"]
+__all__ = ["ProfileOptions", "ProfileReport", "PhaseTime", "profile", "open_table"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -42,16 +42,26 @@ class ProfileOptions:
 
 
 @dataclass
+class PhaseTime:
+    compile_s: float = 0.0          # wall time spent waiting for compile waves
+    measure_s: float = 0.0          # wall time spent timing (alone)
+    task_s: float = 0.0             # sum of the tasks' own compile times in the workers
+
+    @property
+    def wall_s(self) -> float:
+        return self.compile_s + self.measure_s
+
+
+@dataclass
 class ProfileReport:
     path: Path
     n_ops: int = 0                  # operators of the space (after --limit)
     n_new: int = 0                  # operators measured in this run
     n_networks_new: int = 0
-    compile_s: float = 0.0          # wall time spent waiting for compile waves
-    measure_s: float = 0.0          # wall time spent timing
-    compile_task_s: float = 0.0     # sum of the tasks' own compile times (worker time)
+    new_networks: list[dict] = field(default_factory=list)   # records measured in this run
+    ops: PhaseTime = field(default_factory=PhaseTime)
+    networks: PhaseTime = field(default_factory=PhaseTime)
     cvs: list[float] = field(default_factory=list)
-    network_errors: list[float] = field(default_factory=list)
     validation: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)
 
@@ -69,8 +79,24 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
                                  opts.batch))
 
 
+def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
+             on_item: Callable[[BuiltItem, Measurement], None], bar) -> None:
+    """Time ``items`` one after another; a runtime of several devices (``measure_items``, the
+    tracker farm) spreads them over its devices and calls ``on_item`` one at a time."""
+    def done(item: BuiltItem, m: Measurement) -> None:
+        on_item(item, m)
+        bar.update(1)
+
+    if hasattr(runtime, "measure_items"):
+        runtime.measure_items(items, protocol, done)
+        return
+    for item in items:
+        done(item, runtime.sample(item.path, {INPUT: random_input(item.input_shape)}, protocol,
+                                  item.func))
+
+
 def _run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
-               report: ProfileReport, on_item: Callable[[BuiltItem, Measurement], None],
+               phase: PhaseTime, on_item: Callable[[BuiltItem, Measurement], None],
                desc: str) -> None:
     from hwnas._log import progress
 
@@ -81,19 +107,28 @@ def _run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOp
             t0 = time.perf_counter()
             built: list[Built] = pool.run(wave)
             t1 = time.perf_counter()
-            report.compile_s += t1 - t0
-            report.compile_task_s += sum(b.compile_s for b in built)
+            phase.compile_s += t1 - t0
+            phase.task_s += sum(b.compile_s for b in built)
+            _measure(runtime, [item for b in built for item in b.items], opts.protocol,
+                     on_item, bar)
             for b in built:
                 for item in b.items:
-                    m = runtime.sample(item.path, {INPUT: random_input(item.input_shape)},
-                                       opts.protocol, item.func)
-                    on_item(item, m)
-                    bar.update(1)
-                for item in b.items:
                     Path(item.path).unlink(missing_ok=True)
-            report.measure_s += time.perf_counter() - t1
+            phase.measure_s += time.perf_counter() - t1
     finally:
         bar.close()
+
+
+def _run_record(rep: ProfileReport) -> dict:
+    import os
+
+    from hwnas.profile.meta import now_iso
+
+    return {"date": now_iso(), "ops_measured": rep.n_new, "networks_measured": rep.n_networks_new,
+            "ops_compile_s": round(rep.ops.compile_s, 2), "ops_measure_s": round(rep.ops.measure_s, 2),
+            "networks_compile_s": round(rep.networks.compile_s, 2),
+            "networks_measure_s": round(rep.networks.measure_s, 2),
+            "loadavg_1min_at_end": round(os.getloadavg()[0], 2)}
 
 
 def profile(space, target, runtime, path: str | Path,
@@ -118,9 +153,11 @@ def profile(space, target, runtime, path: str | Path,
         report.cvs.append(m.cv)
 
     def save_net(item: BuiltItem, m: Measurement) -> None:
-        table.meta["networks"].append(network_record(space, space.parse(item.key), m))
+        rec = network_record(space, space.parse(item.key), m)
+        table.meta["networks"].append(rec)
         table.save(path)
         report.n_networks_new += 1
+        report.new_networks.append(rec)
 
     with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp, BuildPool(opts.workers) as pool:
         def task(name: str, **kw) -> BuildTask:
@@ -128,7 +165,7 @@ def profile(space, target, runtime, path: str | Path,
 
         op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
                          family=todo[i].family) for i in range(0, len(todo), opts.batch)]
-        _run_waves(pool, op_tasks, runtime, opts, report, save_op, "operators")
+        _run_waves(pool, op_tasks, runtime, opts, report.ops, save_op, "operators")
         update_coverage(table)
         table.save(path)
 
@@ -137,11 +174,10 @@ def profile(space, target, runtime, path: str | Path,
                  if not any(same_network(r, space, a) for r in stored)]
         net_tasks = [task(f"net{i}", arch=str(a), space_config=space.config())
                      for i, a in enumerate(archs)]
-        _run_waves(pool, net_tasks, runtime, opts, report, save_net, "networks")
+        _run_waves(pool, net_tasks, runtime, opts, report.networks, save_net, "networks")
 
     table.meta["validation"] = report.validation = validation(table)
-    report.network_errors = [abs(r["table_ms"] - r["median_ms"]) / r["median_ms"]
-                             for r in table.meta["networks"] if "table_ms" in r]
     report.coverage = update_coverage(table)
+    table.meta.setdefault("runs", []).append(_run_record(report))
     table.save(path)
     return report
