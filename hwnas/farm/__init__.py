@@ -1,0 +1,16 @@
+"""Scale-out over many devices: a local TVM RPC farm (tracker + servers) for tests and demos,
+and a scheduler that spreads measurements over every free device under a tracker key."""
+from hwnas.farm.farm import Farm, FarmServer, free_port, start_farm
+from hwnas.farm.tracker import free_devices, registered_devices, tracker_summary
+
+__all__ = ["Farm", "FarmServer", "start_farm", "free_port", "tracker_summary", "free_devices",
+           "registered_devices", "DeviceFarm", "DeviceMeasurement"]
+
+
+def __getattr__(name: str):
+    # the scheduler imports TVM's RPC runtime; load it only when asked for
+    if name in ("DeviceFarm", "DeviceMeasurement"):
+        from hwnas.farm import scheduler
+
+        return getattr(scheduler, name)
+    raise AttributeError(f"module 'hwnas.farm' has no attribute '{name}'")

@@ -1,0 +1,206 @@
+"""Device farm: TVM's own RPC tracker and servers on 127.0.0.1, a scheduler that spreads
+operators over every free device under a key, and re-queues the work of a device that dies."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from hwnas.cli import main
+from hwnas.errors import TargetError
+from hwnas.farm.fanout import plan_keys
+from hwnas.farm.scheduler import DeviceMeasurement, WorkQueue
+from hwnas.profile import LatencyTable
+from hwnas.profile.table import Latency
+from hwnas.spaces import get_space
+
+SMALL = ["profile", "--target", "x86-host", "--resolutions", "32", "--num-classes", "10",
+         "--workers", "0", "--networks", "0"]
+
+
+def _item(path: str, key: str) -> SimpleNamespace:
+    return SimpleNamespace(path=path, key=key)
+
+
+# ---- no device needed
+
+def test_queue_prefers_the_loaded_library_and_waits_for_items_in_flight():
+    q = WorkQueue([_item("a.so", "a0"), _item("b.so", "b0"), _item("a.so", "a1")])
+    first = q.take()
+    assert first.key == "a0"
+    assert q.take("b.so").key == "b0"          # affinity: no second upload
+    got: list = []
+    waiter = threading.Thread(target=lambda: (q.take(), got.append(q.take())))
+    waiter.start()                              # takes a1, then waits: a0 and b0 are in flight
+    time.sleep(0.2)
+    assert waiter.is_alive() and not got
+    q.put_back(first)                           # a device died while timing a0
+    waiter.join(timeout=5)
+    assert got and got[0].key == "a0"
+    for _ in range(3):
+        q.done()
+    assert q.take() is None and q.left == []
+
+
+def test_queue_abort_releases_waiters():
+    q = WorkQueue([_item("a.so", "a0")])
+    q.take()
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(q.take()))
+    t.start()
+    q.abort()
+    t.join(timeout=5)
+    assert out == [None]
+
+
+def test_measurement_records_its_device():
+    m = DeviceMeasurement(Latency(1.0, 1.1, 0.01, 10), 4, 1, "127.0.0.1:9000")
+    assert m.extra()["device"] == "127.0.0.1:9000" and m.extra()["number"] == 4
+
+
+def test_keys_map_to_targets_and_tables(tmp_path):
+    plans = plan_keys(["rpi4", "jetson-orin"], None, None)
+    assert [(p.key, p.target, p.out) for p in plans] == [("rpi4", "rpi4", None),
+                                                         ("jetson-orin", "jetson-orin", None)]
+    plans = plan_keys(["a=x86-host", "b"], "rpi4", tmp_path / "{key}.json")
+    assert [(p.target, p.out.name) for p in plans] == [("x86-host", "a.json"), ("rpi4", "b.json")]
+    with pytest.raises(TargetError, match="no target for key 'pixel'"):
+        plan_keys(["pixel"], None, None)
+    with pytest.raises(TargetError, match=r"\{key\}"):
+        plan_keys(["a", "b"], "x86-host", tmp_path / "t.json")
+    with pytest.raises(TargetError, match="same table"):
+        plan_keys(["a", "b"], "x86-host", None)
+
+
+def test_tracker_cli_errors_are_one_line(tmp_path, capsys):
+    out = str(tmp_path / "t.json")
+    assert main([*SMALL, "--tracker", "127.0.0.1:1", "--out", out]) == TargetError.exit_code
+    assert main([*SMALL, "--tracker", "127.0.0.1:1", "--key", "k", "--out", out]) == 3
+    assert main([*SMALL, "--tracker", "127.0.0.1:1", "--key", "k", "--runtime", "onnxruntime",
+                 "--out", out]) == TargetError.exit_code
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 3 and all(ln.startswith("hwnas: error:") for ln in err), err
+    assert "--key" in err[0] and "cannot reach RPC tracker 127.0.0.1:1" in err[1]
+    assert "onnxruntime" in err[2]
+
+
+# ---- a real tracker and real servers
+
+@pytest.fixture(scope="module")
+def farm():
+    from hwnas.farm import start_farm
+
+    f = start_farm(0, {"x86": 2, "alt": 1})
+    try:
+        yield f
+    finally:
+        f.stop()
+    assert all(not s.alive for s in f.servers) and f.tracker.poll() is not None
+
+
+def _ops(n: int) -> set[str]:
+    return {op.key for op in get_space("ofa-mbv3", resolutions=[32], num_classes=10).op_list[:n]}
+
+
+@pytest.mark.rpc
+def test_server_killed_mid_run_is_requeued_and_the_table_completes(farm, tmp_path, capsys,
+                                                                    monkeypatch):
+    out = tmp_path / "t.json"
+    added: list[tuple[str, str]] = []
+    killed: list[str] = []
+    real_add = LatencyTable.add
+
+    def add_then_maybe_kill(self, key, latency, **extra):
+        real_add(self, key, latency, **extra)
+        added.append((key, extra["device"]))
+        # once both devices have measured something, kill the one that is busy timing
+        if not killed and len({d for _, d in added}) == 2:
+            victim = next(s for s in farm.servers if s.key == "x86" and s.address != extra["device"])
+            farm.kill_server(victim)
+            killed.append(victim.address)
+
+    monkeypatch.setattr(LatencyTable, "add", add_then_maybe_kill)
+    code = main([*SMALL, "--limit", "6", "--batch", "3", "--tracker", farm.address,
+                 "--key", "x86", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert killed, "the run finished before both devices had measured"
+    keys = [k for k, _ in added]
+    assert sorted(keys) == sorted(_ops(6))                  # none lost, none measured twice
+    table = LatencyTable.load(out)
+    assert set(table.entries) == _ops(6) and table.meta["coverage"]["n_measured"] == 6
+    devices = {e["device"] for e in table.entries.values()}
+    survivor = next(s.address for s in farm.servers if s.key == "x86" and s.address != killed[0])
+    assert devices == {killed[0], survivor}
+    assert f"lost: {killed[0]}" in printed                  # its pending work went back
+    assert table.meta["address"] == f"tracker://{farm.address}/x86"
+
+
+@pytest.mark.rpc
+def test_several_keys_profile_into_one_table_each(farm, tmp_path, capsys):
+    out = tmp_path / "{key}.json"
+    code = main([*SMALL, "--limit", "3", "--tracker", farm.address, "--key", "x86",
+                 "--key", "alt", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    alt = next(s.address for s in farm.servers if s.key == "alt")
+    for key in ("x86", "alt"):
+        table = LatencyTable.load(tmp_path / f"{key}.json")
+        assert set(table.entries) == _ops(3)
+        assert table.meta["address"].endswith(f"/{key}")
+    assert {e["device"] for e in LatencyTable.load(tmp_path / "alt.json").entries.values()} == {alt}
+
+
+@pytest.mark.rpc
+def test_losing_every_device_stops_with_one_line_and_keeps_the_entries(farm, tmp_path, capsys,
+                                                                      monkeypatch):
+    out = tmp_path / "t.json"
+    real_add = LatencyTable.add
+    alt = next(s for s in farm.servers if s.key == "alt")
+
+    def add_then_kill(self, key, latency, **extra):
+        real_add(self, key, latency, **extra)
+        if alt.alive:
+            farm.kill_server(alt)
+
+    monkeypatch.setattr(LatencyTable, "add", add_then_kill)
+    code = main([*SMALL, "--limit", "3", "--tracker", farm.address, "--key", "alt",
+                 "--out", str(out)])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("hwnas: error:")]
+    assert code == 3 and len(err) == 1 and "all devices under key 'alt'" in err[0], err
+    assert "--resume" in err[0]
+    assert len(LatencyTable.load(out)) == 1
+
+
+@pytest.mark.rpc
+@pytest.mark.slow
+def test_farm_up_serves_until_sigterm_and_stops_everything():
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas", "farm", "up", "--servers", "1",
+                             "--key", "demo", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("use"):
+            line = proc.stdout.readline()
+            assert line, f"farm up exited early: {lines}"
+            lines.append(line)
+        tracker = lines[0].split()[1]
+        status = subprocess.run([sys.executable, "-m", "hwnas", "farm", "status", "--tracker",
+                                 tracker], capture_output=True, text=True, timeout=120)
+        assert status.returncode == 0 and "demo: 1 servers, 1 free" in status.stdout
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert "stopped" in proc.stdout.read()
+        gone = subprocess.run([sys.executable, "-m", "hwnas", "farm", "status", "--tracker",
+                               tracker], capture_output=True, text=True, timeout=120)
+        assert gone.returncode != 0 and "cannot reach RPC tracker" in gone.stderr
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
