@@ -21,10 +21,14 @@ def add_space_args(p) -> None:
     p.add_argument("--resolutions", help="comma-separated input sizes, e.g. 128,160,192,224")
 
 
-def add_device_args(p) -> None:
+def add_device_args(p, many_keys: bool = False) -> None:
     p.add_argument("--rpc", metavar="HOST:PORT", help="TVM RPC server of the device")
     p.add_argument("--tracker", metavar="HOST:PORT", help="TVM RPC tracker")
-    p.add_argument("--key", help="device key registered at the tracker")
+    if many_keys:   # several device kinds in one command, e.g. --key rpi4 --key jetson-orin
+        p.add_argument("--key", action="append", metavar="KEY[=TARGET]",
+                       help="device key registered at the tracker; repeat for several kinds")
+    else:
+        p.add_argument("--key", help="device key registered at the tracker")
 
 
 def _space_overrides(args) -> dict:
