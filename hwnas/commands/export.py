@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hwnas.commands._common import (add_device_args, add_space_args, connect_runtime,
                                     resolve_arch, resolve_space)
+from hwnas.export.weights import subnet_with_weights
 from hwnas.targets import load_target
 
 log = logging.getLogger("hwnas.export")
@@ -23,20 +24,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_model(space, arch, checkpoint: str | None):
-    """The subnet with supernet weights (BN recalibrated) when a checkpoint is given."""
-    if not checkpoint:
-        model = space.build(arch).eval()
-        return model, {"source": "untrained (random init)", "trained": False}
-    from hwnas.train.checkpoint import evaluate_subnet, extract_subnet, load_supernet
-
-    loaded = load_supernet(checkpoint)
-    model = extract_subnet(loaded, arch)
-    acc = evaluate_subnet(loaded, model)
-    return model, {"source": str(checkpoint), "trained": True, "dataset": loaded[2].get("dataset"),
-                   "accuracy": acc}
-
-
 def load_database(path: str | None):
     if not path:
         return None
@@ -52,7 +39,7 @@ def run(args) -> int:
     space = resolve_space(args, arch_json)
     arch = space.parse(arch_text)
     target = load_target(args.target)
-    model, weights = load_model(space, arch, args.checkpoint)
+    model, weights = subnet_with_weights(space, arch, args.checkpoint)
     runtime = None
     if not args.no_measure and (not target.is_cross or args.rpc or args.tracker):
         runtime = connect_runtime(target, args)

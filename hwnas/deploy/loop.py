@@ -60,23 +60,21 @@ def _problem(cfg: DeployConfig, space, corrected: MeasuredCorrection) -> SearchP
 
 def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -> dict:
     from hwnas.export.bundle import BundleRequest, export_bundle
-    from hwnas.train.checkpoint import evaluate_subnet, extract_subnet
+    from hwnas.export.weights import subnet_with_weights
 
-    model = extract_subnet(loaded, arch)
-    acc = evaluate_subnet(loaded, model)
-    weights = {"source": str(cfg.checkpoint), "trained": True,
-               "dataset": loaded[2].get("dataset"), "accuracy": acc}
+    model, weights = subnet_with_weights(space, arch, loaded)
+    weights["source"] = str(cfg.checkpoint)
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights, database,
                                        cfg.runtime))
 
 
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
     """A real held-out image for ``run.py`` to classify."""
-    from hwnas.train.checkpoint import sample_input
+    from hwnas.export.weights import sample_input
 
     x, label, classes = sample_input(loaded, manifest["input"]["shape"])
     np.save(out / "sample_input.npy", x)
-    manifest["sample"] = {"file": "sample_input.npy", "label": int(label)}
+    manifest["sample"] = {"file": "sample_input.npy", "label": label}
     if classes:
         manifest["classes"] = list(classes)
 

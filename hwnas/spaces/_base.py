@@ -130,6 +130,15 @@ class SearchSpace(abc.ABC):
     def sample_many(self, rng: np.random.Generator, n: int) -> list:
         return [self.from_genome(g) for g in self.sample_genomes(rng, n)]
 
+    def mutate(self, arch, rng: np.random.Generator, **kwargs):
+        """One arch through ``mutate_genomes`` (keyword arguments pass through)."""
+        return self.from_genome(self.mutate_genomes(rng, self.to_genomes([arch]), **kwargs)[0])
+
+    def crossover(self, a, b, rng: np.random.Generator):
+        """One child of two archs through ``crossover_genomes``."""
+        g = self.crossover_genomes(rng, self.to_genomes([a]), self.to_genomes([b]))
+        return self.from_genome(g[0])
+
     def encode(self, arch_or_archs) -> np.ndarray:
         """Feature vector(s) for predictors: one row per arch."""
         if isinstance(arch_or_archs, (list, tuple)):

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import math
+from typing import Callable, Sequence
+
+import numpy as np
 
 from hwnas.nn.blocks import make_divisible
 from hwnas.spaces._base import OpSpec
 
-__all__ = ["op_cost"]
+__all__ = ["op_cost", "cost_table"]
 
 
 def _prod(shape) -> int:
@@ -50,3 +53,10 @@ def op_cost(op: OpSpec) -> tuple[int, int, int]:
     if op.kind == "Logits":
         return op.input[-1] * op.output[0], op.input[-1] * op.output[0] + op.output[0], inp + out
     raise ValueError(f"no cost model for operator kind '{op.kind}'")
+
+
+def cost_table(op_list: Sequence[OpSpec], cost: Callable[[OpSpec], tuple[int, int, int]] = op_cost
+               ) -> dict[str, np.ndarray]:
+    """``macs``, ``params`` and ``act`` per op of ``op_list``, plus a trailing 0 (``null_op``)."""
+    c = np.array([cost(op) for op in op_list] + [(0, 0, 0)], dtype=np.float64)
+    return {"macs": c[:, 0], "params": c[:, 1], "act": c[:, 2]}

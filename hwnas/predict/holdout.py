@@ -1,0 +1,94 @@
+"""Held-out whole networks: measured end to end, never used to fit a predictor.
+
+The file sits beside the latency table (``<space>.holdout.json``) and is written atomically after
+every network, so an interrupted run resumes where it stopped. Its metadata says what it is, so
+no one mistakes it for calibration data.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwnas._io import atomic_write_json, read_json
+from hwnas.errors import TableError
+
+__all__ = ["HOLDOUT_FORMAT", "Holdout", "holdout_path", "measure_holdout"]
+
+log = logging.getLogger("hwnas.predict")
+
+HOLDOUT_FORMAT = "hwnas-holdout/1"
+PURPOSE = ("held-out whole networks for scoring latency predictors; never used to fit them "
+           "(disjoint from the table's calibration networks)")
+
+
+def holdout_path(table_file: str | Path) -> Path:
+    p = Path(table_file)
+    return p.with_name(f"{p.stem}.holdout.json")
+
+
+@dataclass
+class Holdout:
+    meta: dict
+    networks: list[dict]
+
+    def archs(self) -> list[str]:
+        return [n["arch"] for n in self.networks]
+
+    def measured_ms(self) -> np.ndarray:
+        return np.array([n["median_ms"] for n in self.networks], dtype=np.float64)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, {"format": HOLDOUT_FORMAT, "meta": self.meta,
+                                        "networks": self.networks})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Holdout":
+        data = read_json(path, "held-out network file", TableError)
+        if not isinstance(data, dict) or data.get("format") != HOLDOUT_FORMAT:
+            raise TableError(f"{path} is not an hwnas held-out file (format '{HOLDOUT_FORMAT}')")
+        return cls(dict(data["meta"]), list(data["networks"]))
+
+
+def _open(path: Path, space, target, runtime, seed: int, n: int) -> Holdout:
+    if path.exists():
+        h = Holdout.load(path)
+        if h.meta.get("space") != space.config() or h.meta.get("target") != target.name:
+            raise TableError(f"{path} was measured for another space or target; remove it or "
+                             f"choose another path")
+        return h
+    from hwnas.profile.meta import now_iso
+    from hwnas.runtime.protocol import DEFAULT_PROTOCOL
+
+    return Holdout({"purpose": PURPOSE, "target": target.name, "space": space.config(),
+                    "device": runtime.describe(), "seed": seed, "n_requested": n,
+                    "protocol": DEFAULT_PROTOCOL.to_json(), "created": now_iso(),
+                    "measurement": "hwnas.profile.measure_network (same build and protocol "
+                                   "as the table's calibration networks)"}, [])
+
+
+def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
+                    max_new: int | None = None) -> Holdout:
+    """Measure the missing ones of ``n`` held-out archs, saving after each network.
+
+    The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
+    they do not meet its calibration networks (scorers still drop any that do).
+    """
+    from hwnas.profile import measure_network, sample_archs
+    from hwnas.profile.meta import now_iso
+
+    path = Path(path)
+    h = _open(path, space, target, runtime, seed, n)
+    done = set(h.archs())
+    todo = [a for a in sample_archs(space, n, seed) if str(a) not in done]
+    if max_new is not None:
+        todo = todo[:max_new]
+    for i, arch in enumerate(todo, 1):
+        lat = measure_network(space, arch, target, runtime)
+        h.networks.append({"arch": str(arch), **lat.to_json()})
+        h.meta["updated"] = now_iso()
+        h.save(path)
+        log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, arch, lat.median_ms)
+    return h
