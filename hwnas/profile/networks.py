@@ -1,8 +1,9 @@
 """Whole networks: measure random subnets end to end and score the table sum against them."""
 from __future__ import annotations
 
+import functools
+import json
 import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -55,11 +56,16 @@ def same_network(record: dict, space, arch) -> bool:
             and _config_id(record.get("space", {})) == _config_id(space.config()))
 
 
+@functools.lru_cache(maxsize=16)
+def _space(config_json: str):
+    return space_from_config(json.loads(config_json))
+
+
 def table_sum_ms(table: LatencyTable, record: dict) -> float | None:
     """The table's prediction for a stored network, or None when an operator is missing."""
-    space = space_from_config(record["space"]) if "space" in record else None
-    if space is None:
+    if "space" not in record:
         return None
+    space = _space(json.dumps(record["space"], sort_keys=True))
     keys = [op.key for op in space.ops(space.parse(record["arch"]))]
     if any(k not in table.entries for k in keys):
         return None

@@ -132,4 +132,7 @@ class LatencyTable:
                     not isinstance(e.get(f), (int, float)) or not math.isfinite(e[f]) or e[f] < 0
                     for f in ("median_ms", "p90_ms", "std_ms", "n")):
                 raise TableError(f"corrupt latency table {path}: bad entry for '{key}'")
+        missing = [k for k in ("target", "space") if k not in meta]
+        if missing:
+            raise TableError(f"corrupt latency table {path}: metadata lacks '{missing[0]}'")
         return cls(meta, entries)
