@@ -200,39 +200,3 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     printed = capsys.readouterr().out
     assert "4 measured now" in printed and json.loads(out.read_text())["format"]
 
-
-@pytest.mark.rpc
-@pytest.mark.slow
-def test_profile_through_an_rpc_tracker(tmp_path):
-    port = _free_port()
-    tracker = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1",
-                                "--port", str(port), "--port-end", str(port + 1)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    server = None
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        server = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_server", "--host",
-                                   "127.0.0.1", "--port", str(_free_port()),
-                                   "--tracker", f"127.0.0.1:{port}", "--key", "hwnas-test"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
-        out = tmp_path / "trk.json"
-        args = [*SMALL, "--limit", "2", "--networks", "0", "--out", str(out),
-                "--tracker", f"127.0.0.1:{port}", "--key", "hwnas-test"]
-        for _ in range(60):                          # the server registers after it starts
-            if main(args + ["--resume"]) == 0:
-                break
-            time.sleep(1)
-        t = LatencyTable.load(out)
-        assert len(t) == 2 and t.meta["address"] == f"tracker://127.0.0.1:{port}/hwnas-test"
-    finally:
-        for proc in (server, tracker):
-            if proc is not None:
-                _kill(proc)
