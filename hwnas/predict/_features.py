@@ -1,0 +1,32 @@
+"""Features of whole networks for the compiler-aware predictor, vectorised over genomes."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["table_positions", "network_features"]
+
+
+def table_positions(space, genomes: np.ndarray, op_ms: np.ndarray) -> np.ndarray:
+    """(N, P) table latency of each operator position of each arch (0 where a slot is off)."""
+    return op_ms[space.op_indices(genomes)]
+
+
+def network_features(space, genomes: np.ndarray, op_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, F), table sum (N,)).
+
+    Features: log table sum; each position's share of it (where the time goes, as a fused
+    whole network sees it); the arch encoding; log MACs, parameters and peak activations; the
+    number of operators (each one a kernel launch and a memory round trip).
+    """
+    ids = space.op_indices(genomes)
+    pos = op_ms[ids]
+    total = pos.sum(1)
+    costs = space.cost_vectors()
+    macs = costs["macs"][ids].sum(1)
+    params = costs["params"][ids].sum(1)
+    act = costs["act"][ids].max(1)
+    n_ops = (ids != space.null_op).sum(1)
+    feats = np.concatenate([
+        np.log(total)[:, None], pos / total[:, None], space.encode_genomes(genomes),
+        np.log1p(np.stack([macs, params, act], 1)), n_ops[:, None].astype(np.float64)], 1)
+    return feats, total

@@ -1,0 +1,150 @@
+"""``calibrated``: the table sum, corrected by what whole networks measured on the device show.
+
+A table sum misses what the compiler does across operators (fusion, layout changes, one
+allocation plan, fewer launches) and the device's fixed per-network costs. This predictor learns
+that gap, ``log(measured / table sum)``, from the whole networks ``hwnas profile`` measures
+(``table.meta["networks"]``), with features of where the table time goes, the arch encoding,
+MACs, parameters, activations and operator count. The model is scikit-learn's
+``BayesianRidge`` (evidence-tuned regularisation suits the few dozen networks a profile
+measures); its predictive variance gives the upper quantile that search uses as a safety
+margin. It is stored as JSON beside the table (``<space>.calibrated.json``).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from hwnas.errors import TableError
+from hwnas.predict._base import PREDICTORS, LatencyPredictor
+from hwnas.predict._features import network_features
+from hwnas.predict._store import array, load_predictor_json, save_predictor
+from hwnas.profile.table import LatencyTable
+
+__all__ = ["CalibratedPredictor", "calibrated_path", "calibration_networks", "calibrate_table"]
+
+log = logging.getLogger("hwnas.predict")
+
+MIN_NETWORKS = 5
+
+
+def calibrated_path(table_file: str | Path) -> Path:
+    """``latency_tables/<target>/<space>.calibrated.json`` beside ``<space>.json``."""
+    p = Path(table_file)
+    return p.with_name(f"{p.stem}.calibrated.json")
+
+
+def _core(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k != "resolutions"}
+
+
+def calibration_networks(space, table: LatencyTable) -> tuple[list[str], np.ndarray]:
+    """The table's measured networks that belong to ``space``: (arch strings, median ms)."""
+    archs, ms = [], []
+    for rec in table.meta.get("networks", []):
+        if "space" in rec and _core(rec["space"]) != _core(space.config()):
+            continue
+        try:
+            arch = space.parse(rec["arch"])
+        except Exception:            # another resolution set or space: not ours to fit on
+            continue
+        archs.append(str(arch))
+        ms.append(float(rec["median_ms"]))
+    return archs, np.asarray(ms)
+
+
+@PREDICTORS.register("calibrated")
+class CalibratedPredictor(LatencyPredictor):
+    name = "calibrated"
+
+    def __init__(self, space, table: LatencyTable, model: dict, provenance: dict | None = None) -> None:
+        super().__init__(space)
+        self.table = table
+        self._ms = table.vector(space.op_list)               # raises naming a missing operator
+        self.model = model
+        self.provenance = dict(provenance or {})
+        self._mean = array(model, "feature_mean")
+        self._scale = array(model, "feature_scale")
+        self._coef = array(model, "coef")
+        self._sigma = array(model, "sigma")
+        self._intercept = float(model["intercept"])
+        self._noise_var = 1.0 / float(model["alpha"])
+        if not (len(self._mean) == len(self._scale) == len(self._coef) == len(self._sigma)):
+            raise TableError("corrupt calibrated predictor: feature sizes disagree")
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, space, table: LatencyTable, archs: Sequence[str] | None = None,
+            measured_ms: Sequence[float] | None = None) -> "CalibratedPredictor":
+        """Fit on ``archs``/``measured_ms``, by default the table's own measured networks."""
+        from sklearn.linear_model import BayesianRidge
+
+        if archs is None:
+            archs, measured_ms = calibration_networks(space, table)
+        measured = np.asarray(measured_ms, dtype=np.float64)
+        if len(archs) < MIN_NETWORKS:
+            raise TableError(f"latency table for '{table.target}' holds {len(archs)} measured "
+                             f"networks of this space; the calibrated predictor needs at least "
+                             f"{MIN_NETWORKS} (run `hwnas profile --networks 50 --resume`)")
+        genomes = space.to_genomes([space.parse(a) for a in archs])
+        feats, total = network_features(space, genomes, table.vector(space.op_list))
+        mean, scale = feats.mean(0), feats.std(0)
+        scale[scale < 1e-12] = 1.0
+        gap = np.log(measured) - np.log(total)
+        reg = BayesianRidge(max_iter=1000).fit((feats - mean) / scale, gap)
+        model = {"feature_mean": mean, "feature_scale": scale, "coef": reg.coef_,
+                 "intercept": float(reg.intercept_), "alpha": float(reg.alpha_),
+                 "lambda": float(reg.lambda_), "sigma": reg.sigma_,
+                 "target": "log(measured_ms / table_sum_ms)"}
+        prov = {"table_target": table.target, "table_updated": table.meta.get("updated"),
+                "n_networks": len(archs), "networks": list(archs),
+                "gap_median": float(np.exp(np.median(gap))),
+                "library": "scikit-learn BayesianRidge"}
+        return cls(space, table, model, prov)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        return save_predictor(path, self.name, self.space.config(), self.model, self.provenance)
+
+    @classmethod
+    def load(cls, path: str | Path, space, table: LatencyTable) -> "CalibratedPredictor":
+        data = load_predictor_json(path, cls.name, space.config())
+        return cls(space, table, data["model"], data.get("provenance"))
+
+    # ------------------------------------------------------------------ prediction
+    def _log_moments(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feats, total = network_features(self.space, genomes, self._ms)
+        x = (feats - self._mean) / self._scale
+        mean = np.log(total) + x @ self._coef + self._intercept
+        var = self._noise_var + np.einsum("ij,jk,ik->i", x, self._sigma, x)
+        return mean, np.sqrt(var)
+
+    def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_moments(genomes)[0])
+
+    def predict_std_log(self, genomes: np.ndarray) -> np.ndarray:
+        """Predictive standard deviation of log-latency (≈ relative error)."""
+        return self._log_moments(genomes)[1]
+
+    def predict_upper_genomes(self, genomes: np.ndarray, quantile: float = 0.9) -> np.ndarray:
+        from scipy.stats import norm
+
+        mean, sd = self._log_moments(genomes)
+        return np.exp(mean + norm.ppf(quantile) * sd)
+
+
+def calibrate_table(table_file: str | Path, config_index: int = 0) -> Path:
+    """Fit the calibrated predictor from a table's networks and save it beside the table."""
+    from hwnas.spaces import space_from_config
+
+    table = LatencyTable.load(table_file)
+    spaces = table.meta.get("spaces") or []
+    if not spaces:
+        raise TableError(f"{table_file} records no space configuration")
+    space = space_from_config(spaces[config_index])
+    pred = CalibratedPredictor.fit(space, table)
+    out = pred.save(calibrated_path(table_file))
+    log.info("calibrated predictor from %d networks → %s", pred.provenance["n_networks"], out)
+    return out
