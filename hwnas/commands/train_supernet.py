@@ -1,0 +1,99 @@
+"""``hwnas train-supernet``: train the OFA-MBv3 supernet on a real dataset, then measure it.
+
+Phases, each resumable (rerun the same command after an interruption):
+
+1. training with the sandwich rule (``hwnas.train.trainer``), checkpointed every few steps;
+2. finishing: the weights are stored in float16 (loaded back as float32) and the optimizer
+   state is dropped;
+3. top-1 on the test split of the largest, smallest and median subnets (inherited weights,
+   BN recalibrated);
+4. accuracy of ``--acc-samples`` random subnets on the held-out validation split, then the
+   accuracy predictor fitted on them (``accuracy_predictor.json``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from hwnas.errors import DataError
+
+__all__ = ["register", "run", "default_resolutions"]
+
+log = logging.getLogger("hwnas.train")
+
+
+def default_resolutions(image_size: int) -> list[int]:
+    """The image size and up to three sizes 4, 8 and 12 pixels smaller (at least 8)."""
+    return sorted({image_size - d for d in (0, 4, 8, 12) if image_size - d >= 8})
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train-supernet", help="train the ofa-mbv3 supernet and its accuracy "
+                                              "predictor on a real dataset")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist (default), digits, a .npz file or an ImageFolder folder")
+    p.add_argument("--out", required=True, help="checkpoint folder (resumed when it exists)")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the training split")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--resolutions", default=None,
+                   help="comma-separated input sizes (default: the image size and 4/8/12 px less)")
+    p.add_argument("--width-mult", type=float, default=1.0)
+    p.add_argument("--pad-to", type=int, default=None, help="zero-pad images to this size")
+    p.add_argument("--ckpt-every", type=int, default=25, help="steps between checkpoints")
+    p.add_argument("--acc-samples", type=int, default=200,
+                   help="random subnets measured to fit the accuracy predictor (0: skip)")
+    p.add_argument("--val-limit", type=int, default=2000,
+                   help="validation images used per measured subnet")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes (one thread each) that measure subnets in parallel")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--restart", action="store_true", help="discard an existing checkpoint")
+    p.set_defaults(func=run)
+
+
+def _space(args, data):
+    from hwnas.spaces import get_space
+
+    if args.resolutions:
+        try:
+            res = [int(v) for v in args.resolutions.split(",")]
+        except ValueError:
+            raise DataError(f"--resolutions must be comma-separated integers, got "
+                            f"'{args.resolutions}'") from None
+    else:
+        res = default_resolutions(data.image_size)
+    return get_space("ofa-mbv3", width_mult=args.width_mult, resolutions=res,
+                     num_classes=data.num_classes, in_chans=data.in_chans)
+
+
+def run(args) -> int:
+    import torch
+
+    from hwnas.train.data import load_dataset
+    from hwnas.train.trainer import TrainConfig, train_supernet
+
+    torch.set_num_threads(max(1, args.threads))
+    out = Path(args.out)
+    if args.restart:
+        for f in ("meta.json", "supernet.pt", "optimizer.pt", "accuracy_samples.json",
+                  "accuracy_predictor.json"):
+            (out / f).unlink(missing_ok=True)
+    data = load_dataset(args.data, pad_to=args.pad_to, seed=args.seed)
+    space = _space(args, data)
+    dmeta = {"spec": args.data, "pad_to": args.pad_to, "seed": args.seed,
+             "val_fraction": 1 / 12, **data.summary()}
+    log.info("dataset %s: %s; space %s", data.name, data.sizes(), space.config())
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      ckpt_every=args.ckpt_every, seed=args.seed)
+    net, meta = train_supernet(space, data, out, cfg, dmeta)
+    from hwnas.train.measure import finish_checkpoint
+
+    meta = finish_checkpoint(out, net, meta, data, acc_samples=args.acc_samples,
+                             val_limit=args.val_limit, seed=args.seed, workers=args.workers)
+    print(json.dumps({"checkpoint": str(out), "dataset": data.name,
+                      "train_wall_s": meta["train"]["wall_s"], **meta.get("accuracy", {}),
+                      "predictor": meta.get("accuracy_predictor", {})}, indent=1))
+    return 0

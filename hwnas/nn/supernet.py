@@ -1,0 +1,95 @@
+"""The Once-for-All MobileNetV3 supernet: every ``ofa-mbv3`` arch shares its weights.
+
+Three verbs, as in OFA: ``set_active_subnet(arch)`` picks the subnet that ``forward`` runs,
+``sample_active_subnet(rng)`` draws and sets one, and ``get_active_subnet(arch)`` returns the
+plain ``MobileNetV3`` that ``space.build(arch)`` makes, with the active weights copied: the
+hand-off to export. Depth is "the first d blocks of each stage"; resolution is the size of the
+input the caller feeds (``hwnas.train.data.resize``).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.nn.blocks import ConvBNAct, InvertedResidual
+from hwnas.nn.elastic import ElasticInvertedResidual
+from hwnas.nn.mobilenetv3 import MobileNetV3
+from hwnas.spaces.ofa_mbv3 import ACTS, MAX_DEPTH, N_STAGES, STRIDES, USE_SE, OFAArch
+
+__all__ = ["OFASupernet"]
+
+
+class OFASupernet(nn.Module):
+    """Weight-sharing supernet of an ``OFAMobileNetV3Space`` (module names mirror ``MobileNetV3``)."""
+
+    def __init__(self, space) -> None:
+        super().__init__()
+        self.space = space
+        c0 = space.stem_chs
+        self.stem = ConvBNAct(space.in_chans, c0, 3, 2, act="hswish")
+        self.first_block = InvertedResidual(c0, c0, c0, 3, 1, "relu", False)
+        blocks = []
+        for s in range(N_STAGES):
+            for j in range(MAX_DEPTH):
+                in_chs = (space.widths[s - 1] if s else c0) if j == 0 else space.widths[s]
+                blocks.append(ElasticInvertedResidual(
+                    in_chs, space.widths[s], space.kernels, space.expands,
+                    STRIDES[s] if j == 0 else 1, ACTS[s], USE_SE[s]))
+        self.blocks = nn.ModuleList(blocks)
+        self.final_expand = ConvBNAct(space.widths[-1], space.final_chs, 1, act="hswish")
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_mix = ConvBNAct(space.final_chs, space.mix_chs, 1, act="hswish", bn=False)
+        self.classifier = nn.Linear(space.mix_chs, space.num_classes)
+        self.active_depths: tuple[int, ...] = (MAX_DEPTH,) * N_STAGES
+        self.active_arch: OFAArch = space.largest()
+
+    # ------------------------------------------------------------------ the three verbs
+    def set_active_subnet(self, arch: OFAArch) -> OFAArch:
+        """Make ``forward`` run ``arch`` (validated against the space first)."""
+        arch = self.space.make(arch.r, arch.ks, arch.e)
+        for s in range(N_STAGES):
+            for j, (k, x) in enumerate(zip(arch.ks[s], arch.e[s])):
+                self.blocks[s * MAX_DEPTH + j].set_active(k, x)
+        self.active_depths = arch.d
+        self.active_arch = arch
+        return arch
+
+    def sample_active_subnet(self, rng: np.random.Generator) -> OFAArch:
+        return self.set_active_subnet(self.space.sample(rng))
+
+    def get_active_subnet(self, arch: OFAArch | None = None) -> MobileNetV3:
+        """A plain ``space.build(arch)`` network holding the active weights (BN stats as is)."""
+        if arch is not None:
+            self.set_active_subnet(arch)
+        arch = self.active_arch
+        net = self.space.build(arch)
+        net.stem = copy.deepcopy(self.stem)
+        net.first_block = copy.deepcopy(self.first_block)
+        net.blocks = nn.ModuleList(self.blocks[i].build_static() for i in self.active_indices())
+        net.final_expand = copy.deepcopy(self.final_expand)
+        net.feature_mix = copy.deepcopy(self.feature_mix)
+        net.classifier = copy.deepcopy(self.classifier)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        return net.train(self.training)
+
+    # ------------------------------------------------------------------ forward
+    def active_indices(self) -> list[int]:
+        return [s * MAX_DEPTH + j for s in range(N_STAGES) for j in range(self.active_depths[s])]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first_block(self.stem(x))                    # N,C,H/2,W/2
+        for i in self.active_indices():
+            x = self.blocks[i](x)
+        x = self.feature_mix(self.pool(self.final_expand(x)))  # N,mix,1,1
+        return self.classifier(torch.flatten(x, 1))
+
+    @torch.no_grad()
+    def sort_channels(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Reorder every block's hidden channels by importance (see ``ElasticInvertedResidual``)."""
+        state = optimizer.state if optimizer is not None else None
+        for block in self.blocks:
+            block.sort_channels(state)

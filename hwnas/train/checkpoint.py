@@ -1,0 +1,144 @@
+"""Supernet checkpoints: plain state_dicts plus JSON, never pickles.
+
+A checkpoint folder holds:
+
+* ``supernet.pt``: the supernet's ``state_dict`` (float32 while training; the finished
+  checkpoint may be stored in float16 and is loaded back as float32);
+* ``optimizer.pt``: the optimizer's ``state_dict``, only while training can still resume;
+* ``meta.json``: ``space`` (``space.config()``), ``dataset`` (spec and summary), ``train``
+  (configuration and resume state: step, wall time), ``accuracy`` (measured top-1 of the
+  largest, smallest and median subnets) and anything later phases add;
+* ``accuracy_samples.json`` and ``accuracy_predictor.json``: measured subnets and the fitted
+  predictor (``hwnas.train.accuracy``).
+
+Everything is read with ``torch.load(..., weights_only=True)`` and written atomically.
+"""
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from hwnas._io import atomic_write_bytes, atomic_write_json, read_json
+from hwnas.errors import DataError
+
+__all__ = ["LoadedSupernet", "save_state", "load_state", "write_meta", "read_meta",
+           "load_supernet", "checkpoint_dataset", "extract_subnet", "evaluate_subnet",
+           "SUPERNET_FILE", "OPTIMIZER_FILE", "META_FILE"]
+
+SUPERNET_FILE, OPTIMIZER_FILE, META_FILE = "supernet.pt", "optimizer.pt", "meta.json"
+
+
+class LoadedSupernet(NamedTuple):
+    space: object
+    supernet: nn.Module
+    meta: dict
+
+
+def save_state(path: str | Path, state: dict, half: bool = False) -> Path:
+    """``torch.save`` a state_dict atomically; ``half`` stores float tensors as float16."""
+    if half:
+        state = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v
+                 for k, v in state.items()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_state(path: str | Path) -> dict:
+    """A state_dict saved by ``save_state`` (float16 tensors come back as float32)."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"checkpoint file not found: {path}") from None
+    except Exception as exc:  # torch raises several types for corrupt files
+        raise DataError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(state, dict):
+        raise DataError(f"{path} does not hold a state_dict")
+    return {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v
+            for k, v in state.items()}
+
+
+def write_meta(ckpt_dir: str | Path, meta: dict) -> Path:
+    return atomic_write_json(Path(ckpt_dir) / META_FILE, meta)
+
+
+def read_meta(ckpt_dir: str | Path) -> dict:
+    return read_json(Path(ckpt_dir) / META_FILE, "supernet checkpoint metadata", DataError)
+
+
+def load_supernet(ckpt_dir: str | Path) -> LoadedSupernet:
+    """``(space, supernet, meta)`` from a checkpoint folder; the supernet is in eval mode."""
+    from hwnas.nn.supernet import OFASupernet
+    from hwnas.spaces import space_from_config
+
+    meta = read_meta(ckpt_dir)
+    if "space" not in meta:
+        raise DataError(f"{Path(ckpt_dir) / META_FILE} has no 'space' entry")
+    space = space_from_config(meta["space"])
+    net = OFASupernet(space)
+    try:
+        net.load_state_dict(load_state(Path(ckpt_dir) / SUPERNET_FILE))
+    except RuntimeError as exc:
+        raise DataError(f"{Path(ckpt_dir) / SUPERNET_FILE} does not match its space: "
+                        f"{str(exc).splitlines()[0]}") from None
+    return LoadedSupernet(space, net.eval(), meta)
+
+
+@lru_cache(maxsize=2)
+def _cached_dataset(spec: str, val_fraction: float, pad_to: int | None, seed: int):
+    from hwnas.train.data import load_dataset
+
+    return load_dataset(spec, val_fraction=val_fraction, pad_to=pad_to, seed=seed)
+
+
+def checkpoint_dataset(meta: dict):
+    """The dataset the checkpoint was trained on, loaded as it was (cached)."""
+    d = meta.get("dataset", {})
+    if "spec" not in d:
+        raise DataError("checkpoint metadata names no dataset spec")
+    return _cached_dataset(d["spec"], float(d.get("val_fraction", 1 / 12)), d.get("pad_to"),
+                           int(d.get("seed", 0)))
+
+
+def _as_loaded(ckpt) -> LoadedSupernet:
+    if isinstance(ckpt, (str, Path)):
+        return load_supernet(ckpt)
+    return LoadedSupernet(*ckpt)
+
+
+def extract_subnet(ckpt, arch, calib_batches: int = 4, batch_size: int = 256,
+                   dataset=None) -> nn.Module:
+    """The plain ``space.build(arch)`` network with inherited weights and BN recalibrated on
+    ``calib_batches`` batches of training images; in eval mode. ``ckpt`` is a folder or the
+    result of ``load_supernet``."""
+    from hwnas.train.bn import recalibrate_bn
+
+    space, supernet, meta = _as_loaded(ckpt)
+    if isinstance(arch, str):
+        arch = space.parse(arch)
+    sub = supernet.get_active_subnet(arch).to(memory_format=torch.channels_last)
+    data = dataset if dataset is not None else checkpoint_dataset(meta)
+    return recalibrate_bn(sub, data.x_train, arch.r, batch_size, calib_batches)
+
+
+def evaluate_subnet(ckpt, arch, split: str = "val", calib_batches: int = 4,
+                    dataset=None, limit: int | None = None) -> float:
+    """Top-1 accuracy of ``arch`` with inherited weights (BN recalibrated) on ``split``."""
+    from hwnas.train.evaluate import accuracy
+
+    loaded = _as_loaded(ckpt)
+    if isinstance(arch, str):
+        arch = loaded.space.parse(arch)
+    data = dataset if dataset is not None else checkpoint_dataset(loaded.meta)
+    if split not in ("val", "test", "train"):
+        raise DataError(f"unknown split '{split}'; choose val, test or train")
+    x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+    if limit:
+        x, y = x[:limit], y[:limit]
+    sub = extract_subnet(loaded, arch, calib_batches, dataset=data)
+    return accuracy(sub, x, y, arch.r)

@@ -1,0 +1,211 @@
+"""Supernet training with the sandwich rule and in-place distillation (BigNAS / OFA style).
+
+Each step trains the largest subnet on the labels, then the smallest and ``n_random`` random
+subnets on the largest's soft predictions (in-place distillation), accumulating the gradients
+of all of them into one SGD update. The first ``full_fraction`` of the steps train the largest
+subnet alone; then every block's hidden channels are sorted by importance, so that shrinking
+the expand ratio keeps the most important channels (OFA), and the sandwich begins.
+
+The run is resumable: every ``ckpt_every`` steps the weights, the optimizer state and the step
+are saved; data order and subnet draws are functions of (seed, step), so a killed run that
+restarts from a checkpoint sees the same batches and subnets it would have seen.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwnas._log import progress
+from hwnas.nn.supernet import OFASupernet
+from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, load_state, read_meta,
+                                    save_state, write_meta)
+from hwnas.errors import DataError
+from hwnas.train.data import Dataset, resize
+
+__all__ = ["TrainConfig", "train_supernet", "train_standalone", "make_optimizer", "lr_at"]
+
+log = logging.getLogger("hwnas.train")
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 1.0
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 3e-5
+    warmup_fraction: float = 0.05
+    full_fraction: float = 0.1          # largest-only steps before channel sorting
+    n_random: int = 2
+    label_smoothing: float = 0.1
+    ckpt_every: int = 25
+    seed: int = 0
+
+    def total_steps(self, n_train: int) -> int:
+        return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+
+
+def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD with Nesterov momentum; no weight decay on BN, biases and kernel transforms."""
+    decay, plain = [], []
+    for name, p in net.named_parameters():
+        (decay if p.ndim == 4 or (p.ndim == 2 and "transform" not in name) else plain).append(p)
+    return torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                            {"params": plain, "weight_decay": 0.0}],
+                           lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    warm = max(1, int(cfg.warmup_fraction * total))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def _batch(data: Dataset, step: int, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of ``step``: epochs are seeded permutations, so resuming repeats them."""
+    n = len(data.y_train)
+    per_epoch = max(1, n // cfg.batch_size)
+    epoch, i = divmod(step, per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+    idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+    return data.x_train[idx], data.y_train[idx]
+
+
+def _subnets(space, step: int, sandwich: bool, cfg: TrainConfig) -> list:
+    if not sandwich:
+        return [space.largest()]
+    rng = np.random.default_rng([cfg.seed, step])
+    return [space.largest(), space.smallest()] + space.sample_many(rng, cfg.n_random)
+
+
+def train_step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               archs: list, cfg: TrainConfig) -> float:
+    """One update: the first arch learns the labels, the others distil from it."""
+    opt.zero_grad(set_to_none=True)
+    teacher, loss_first = None, 0.0
+    for arch in archs:
+        net.set_active_subnet(arch)
+        logits = net(resize(x, arch.r).contiguous(memory_format=torch.channels_last))
+        if teacher is None:
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            teacher = F.softmax(logits.detach(), 1)
+            loss_first = loss.item()
+        else:
+            loss = torch.sum(-teacher * F.log_softmax(logits, 1), 1).mean()
+        loss.backward()
+    opt.step()
+    return loss_first
+
+
+def _save(out: Path, net, opt, meta: dict, step: int, wall_s: float, losses: list) -> None:
+    save_state(out / SUPERNET_FILE, net.state_dict())
+    save_state(out / OPTIMIZER_FILE, opt.state_dict())
+    meta["train"].update(step=step, wall_s=round(wall_s, 1),
+                         loss_last=round(float(np.mean(losses[-20:])), 4) if losses else None)
+    write_meta(out, meta)
+
+
+#: config fields that may change when a run resumes (a new --epochs re-plans the schedule)
+_RESUMABLE_CHANGES = ("epochs", "ckpt_every")
+
+
+def _comparable(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in _RESUMABLE_CHANGES}
+
+
+def _resume(out: Path, net, opt, meta: dict) -> tuple[int, float]:
+    """Load weights, optimizer and step from ``out`` when it holds a run of the same config."""
+    try:
+        old = read_meta(out)
+    except Exception:  # no or unreadable metadata: a fresh start
+        return 0, 0.0
+    new_cfg, old_train = meta["train"]["config"], old.get("train", {})
+    same = (old.get("space") == meta["space"] and old.get("dataset", {}).get("spec")
+            == meta["dataset"]["spec"] and _comparable(old_train.get("config", {}))
+            == _comparable(new_cfg))
+    step, wall_s = int(old_train.get("step", 0)), float(old_train.get("wall_s", 0.0))
+    total = meta["train"]["total_steps"]
+    if same and old_train.get("finished") and old_train.get("total_steps") != total:
+        raise DataError(f"{out} holds a finished run of {old_train['config']['epochs']} epochs; "
+                        "give the same --epochs, or --restart")
+    if not same or not (step >= total or (out / OPTIMIZER_FILE).exists()):
+        return 0, 0.0
+    net.load_state_dict(load_state(out / SUPERNET_FILE))
+    if step < total:
+        opt.load_state_dict(torch.load(out / OPTIMIZER_FILE, map_location="cpu",
+                                       weights_only=True))
+    meta["train"].update({k: v for k, v in old_train.items()
+                          if k not in ("config", "total_steps")})
+    if old_train["config"]["epochs"] != new_cfg["epochs"]:
+        log.warning("epochs changed from %s to %s at step %d: the schedule follows the new total",
+                    old_train["config"]["epochs"], new_cfg["epochs"], step)
+        meta["train"]["replanned"] = old_train.get("replanned", []) + [
+            {"step": step, "from_epochs": old_train["config"]["epochs"]}]
+    meta.update({k: v for k, v in old.items() if k not in meta})   # later phases' results
+    return step, wall_s
+
+
+def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
+                   dataset_meta: dict) -> tuple[OFASupernet, dict]:
+    """Train (or resume training) a supernet into ``out``; returns it and its metadata."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    net = OFASupernet(space).to(memory_format=torch.channels_last)
+    opt = make_optimizer(net, cfg)
+    total = cfg.total_steps(len(data.y_train))
+    meta = {"space": space.config(), "dataset": dataset_meta,
+            "train": {"config": asdict(cfg), "total_steps": total, "step": 0, "wall_s": 0.0,
+                      "rule": "sandwich+inplace-distillation"}}
+    step, wall_s = _resume(out, net, opt, meta)
+    if step:
+        log.info("resuming %s at step %d/%d", out, step, total)
+    full_steps = int(cfg.full_fraction * total)
+    losses: list[float] = []
+    bar = progress(total=total, desc="train-supernet")
+    bar.update(step)
+    net.train()
+    while step < total:
+        t0 = time.perf_counter()
+        if step == full_steps and full_steps > 0:
+            net.sort_channels(opt)                            # before shrinking starts
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, total, cfg)
+        x, y = _batch(data, step, cfg)
+        losses.append(train_step(net, opt, x, y, _subnets(space, step, step >= full_steps, cfg),
+                                 cfg))
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if step % cfg.ckpt_every == 0 or step == total:
+            _save(out, net, opt, meta, step, wall_s + time.perf_counter() - t0, losses)
+            log.info("step %d/%d  loss %.3f  %.0f s", step, total, np.mean(losses[-20:]), wall_s)
+        wall_s += time.perf_counter() - t0
+    bar.close()
+    return net.eval(), meta
+
+
+def train_standalone(model: torch.nn.Module, data: Dataset, resolution: int, steps: int,
+                     cfg: TrainConfig) -> torch.nn.Module:
+    """Train one plain subnet from scratch: same batches, optimizer and schedule as the
+    supernet, labels only (the baseline for ranking fidelity)."""
+    model = model.to(memory_format=torch.channels_last).train()
+    opt = make_optimizer(model, cfg)
+    for step in progress(range(steps), total=steps, desc="train-standalone"):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, cfg)
+        x, y = _batch(data, step, cfg)
+        opt.zero_grad(set_to_none=True)
+        logits = model(resize(x, resolution).contiguous(memory_format=torch.channels_last))
+        F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing).backward()
+        opt.step()
+    return model.eval()
