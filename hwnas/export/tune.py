@@ -10,10 +10,13 @@ tables and bundles come from one database.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import sys
 import time
+import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,6 +69,47 @@ def fast_build(mod, target, _params):
     return build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
 
 
+def _build_one(args):
+    from tvm.s_tir.meta_schedule.builder.local_builder import _worker_func
+
+    return _worker_func(*args)
+
+
+def _pooled_builder(max_workers: int, timeout_s: float, uses: int = 64):
+    """A MetaSchedule builder whose worker processes outlive one batch.
+
+    ``LocalBuilder`` starts fresh workers for every batch; each imports tvm, which costs several
+    seconds here, more than building the batch when a task gets a handful of trials. Workers
+    are recycled after ``uses`` builds (the reason ``LocalBuilder`` restarts them is a leak).
+    """
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
+    from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params
+    from tvm.ir.utils import derived_object
+    from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
+
+    @derived_object
+    class PooledBuilder(PyBuilder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = PopenPoolExecutor(max_workers=max_workers, timeout=timeout_s,
+                                          maximum_process_uses=uses)
+
+        def build(self, build_inputs):
+            args = [(fast_build, None, b.mod, b.target, _serialize_params(b.params))
+                    for b in build_inputs]
+            results = []
+            for res in self.pool.map_with_error_catching(_build_one, args):
+                if res.status == StatusKind.COMPLETE:
+                    results.append(BuilderResult(res.value, None))
+                elif res.status == StatusKind.TIMEOUT:
+                    results.append(BuilderResult(None, f"build timed out after {timeout_s} s"))
+                else:
+                    results.append(BuilderResult(None, f"build failed: {res.value}"))
+            return results
+
+    return PooledBuilder()
+
+
 def _prepare(mod, tvm_target):
     """Legalize and fuse exactly as the tuned compile pipeline does."""
     from tvm import relax
@@ -113,30 +157,53 @@ def _cost_model(name: str) -> str:
     return "xgb"
 
 
-def _contexts(tasks, tvm_target, seed: int, population: int) -> list:
+@contextlib.contextmanager
+def _without_tensor_intrin(skip: bool):
+    """Let ``TuneContext`` skip its import of ``tvm.s_tir.tensor_intrin``.
+
+    That import parses hundreds of TVMScript intrinsics, each calling ``inspect.stack()``: one
+    to several minutes here (13 min inside pytest with torch loaded). The generic LLVM schedule
+    rules use none of them; targets whose rules tensorize (VNNI, AVX-512, Arm dot product) must
+    pass ``tensor_intrin=True``, and fail loudly in TVM if they do not.
+    """
+    name = "tvm.s_tir.tensor_intrin"
+    if not skip or name in sys.modules:
+        yield
+        return
+    stub = types.ModuleType(name)
+    sys.modules[name] = stub
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+
+
+def _contexts(tasks, tvm_target, seed: int, population: int, tensor_intrin: bool) -> list:
     """One TuneContext per task, logging to ``hwnas.export.tune.ms`` instead of per-task files."""
     from tvm.s_tir import meta_schedule as ms
 
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      init_min_unmeasured=min(50, population))
     ms_log = logging.getLogger("hwnas.export.tune.ms")
-    return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target, space_generator="post-order-apply",
-                           search_strategy=strategy, task_name=t.task_name, logger=ms_log,
-                           rand_state=seed + i, num_threads="physical").clone()
-            for i, t in enumerate(tasks)]
+    with _without_tensor_intrin(not tensor_intrin):
+        return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target, space_generator="post-order-apply",
+                               search_strategy=strategy, task_name=t.task_name, logger=ms_log,
+                               rand_state=seed + i, num_threads="physical").clone()
+                for i, t in enumerate(tasks)]
 
 
 def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model: str,
                 module_equality: str, seed: int, build_timeout_s: float,
-                runner_min_repeat_ms: int) -> None:
+                runner_min_repeat_ms: int, tensor_intrin: bool) -> None:
     from tvm.s_tir import meta_schedule as ms
 
-    builder = ms.builder.LocalBuilder(f_build=fast_build, timeout_sec=build_timeout_s)
+    builder = _pooled_builder(max(1, os.cpu_count() or 1), build_timeout_s)
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(
         number=3, repeat=1, min_repeat_ms=runner_min_repeat_ms))
     database = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=module_equality)
     ms.tune.tune_tasks(
-        tasks=_contexts(tasks, tvm_target, seed, population=max(64, 4 * per_task)),
+        tasks=_contexts(tasks, tvm_target, seed, max(64, 4 * per_task), tensor_intrin),
         task_weights=[float(t.weight) for t in tasks], work_dir=str(work_dir),
         max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
         num_trials_per_iter=min(per_task, 64), builder=builder, runner=runner, database=database,
@@ -147,7 +214,7 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
                       trials: int = 1000, *, trials_per_task: int | None = None,
                       cost_model: str = "auto", module_equality: str = "structural",
                       seed: int = 0, build_timeout_s: float = 60.0,
-                      runner_min_repeat_ms: int = 40):
+                      runner_min_repeat_ms: int = 40, tensor_intrin: bool = False):
     """Tune every fused kernel of ``mod`` for ``target``; resumable, database in ``work_dir``.
 
     ``trials`` is the budget for the whole model, split evenly over its kernels (at least one
@@ -172,7 +239,8 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
         try:
             _run_tuning(pending, target.tvm(), work_dir, per_task, cost_model=cost_model,
                         module_equality=module_equality, seed=seed,
-                        build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms)
+                        build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms,
+                        tensor_intrin=tensor_intrin)
         except Exception as exc:
             lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
             raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: {lines[-1]}") from None
