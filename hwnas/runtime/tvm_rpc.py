@@ -19,6 +19,7 @@ class TVMRPCRuntime(TVMRuntime):
     """``device`` is ``rpc://host:port`` or ``tracker://host:port/key``."""
 
     name = "tvm-rpc"
+    _uploads = 0                                # libraries sent in this session
 
     def __init__(self, target, device: str, timeout_s: float = 30.0) -> None:
         super().__init__(target)
@@ -72,8 +73,12 @@ class TVMRPCRuntime(TVMRuntime):
         else:
             path = export_library(artefact, Path(self._tmp.name) / f"mod{library_suffix(self.target)}",
                                   self.target)
-        self.remote.upload(str(path))
-        return self.remote.load_module(path.name)
+        # A fresh remote name per upload: rewriting a library that the server's session still
+        # has mapped (loaded earlier under the same name) crashes it with SIGSEGV.
+        self._uploads += 1
+        name = f"{self._uploads}-{path.name}"
+        self.remote.upload(str(path), name)
+        return self.remote.load_module(name)
 
     def describe(self) -> str:
         text = f"{self.target.description or self.target.name} via TVM RPC {self.device}"
