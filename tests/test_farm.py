@@ -48,6 +48,11 @@ def test_queue_prefers_the_loaded_library_and_waits_for_items_in_flight():
     assert q.take() is None and q.left == []
 
 
+def test_queue_spreads_fresh_devices_over_libraries():
+    q = WorkQueue([_item("a.so", "a0"), _item("a.so", "a1"), _item("b.so", "b0")])
+    assert [q.take().key, q.take().key, q.take().key] == ["a0", "b0", "a1"]
+
+
 def test_queue_abort_releases_waiters():
     q = WorkQueue([_item("a.so", "a0")])
     q.take()

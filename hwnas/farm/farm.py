@@ -70,6 +70,7 @@ class FarmServer:
     key: str
     port: int
     proc: subprocess.Popen
+    killed: bool = False          # stopped on purpose (kill_server), not failed
 
     @property
     def address(self) -> str:
@@ -113,10 +114,10 @@ class Farm:
         """Block until every live server is registered (free) at the tracker."""
         want: dict[str, int] = {}
         for s in self.servers:
-            want[s.key] = want.get(s.key, 0) + s.alive
+            want[s.key] = want.get(s.key, 0) + (not s.killed)
         deadline = time.monotonic() + timeout_s
         while True:
-            dead = [s for s in self.servers if not s.alive]
+            dead = [s for s in self.servers if not s.alive and not s.killed]
             if dead:
                 raise DeviceError(f"RPC server for key '{dead[0].key}' on port {dead[0].port} "
                                   f"exited with status {dead[0].proc.returncode} while starting")
@@ -134,6 +135,7 @@ class Farm:
 
     def kill_server(self, server: FarmServer) -> None:
         """Kill one server's whole process group at once, as a device that vanishes would."""
+        server.killed = True
         _stop_group_now(server.proc)
 
     def stop(self, grace_s: float = 5.0) -> None:

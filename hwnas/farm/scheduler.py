@@ -46,6 +46,7 @@ class WorkQueue:
     def __init__(self, items: Sequence) -> None:
         self._todo = list(items)
         self._in_flight = 0
+        self._busy: dict[str, int] = {}        # library → items taken from it so far
         self._aborted = False
         self._cond = threading.Condition()
 
@@ -55,9 +56,18 @@ class WorkQueue:
                 self._cond.wait()
             if not self._todo or self._aborted:
                 return None
-            idx = next((i for i, it in enumerate(self._todo) if it.path == prefer_path), 0)
+            item = self._todo.pop(self._pick(prefer_path))
             self._in_flight += 1
-            return self._todo.pop(idx)
+            self._busy[item.path] = self._busy.get(item.path, 0) + 1
+            return item
+
+    def _pick(self, prefer_path: str | None) -> int:
+        """The loaded library first (no upload); else one no other device works on, so that
+        devices spread over libraries instead of all uploading the same one; else the first."""
+        for i, it in enumerate(self._todo):
+            if it.path == prefer_path:
+                return i
+        return next((i for i, it in enumerate(self._todo) if not self._busy.get(it.path)), 0)
 
     def done(self) -> None:
         with self._cond:
@@ -145,9 +155,8 @@ class DeviceFarm(Runtime):
         free = free_devices(tracker_summary(*self.tracker), self.key)
         for _ in range(min(want, free)):
             dev = request_device(self.target, self.tracker, self.key, self.request_timeout_s)
-            if dev is None:
-                break
-            self._join(dev)
+            if dev is not None:       # None: it vanished after the tracker counted it
+                self._join(dev)
         return len(self.devices)
 
     def _registered(self) -> int:
