@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.errors import TableError
-from hwnas.predict._base import PREDICTORS, LatencyPredictor
+from hwnas.predict._base import PREDICTORS, LogNormalPredictor
 from hwnas.predict._features import network_features
 from hwnas.predict._store import array, load_predictor_json, save_predictor
 from hwnas.profile.table import LatencyTable
@@ -56,7 +56,7 @@ def calibration_networks(space, table: LatencyTable) -> tuple[list[str], np.ndar
 
 
 @PREDICTORS.register("calibrated")
-class CalibratedPredictor(LatencyPredictor):
+class CalibratedPredictor(LogNormalPredictor):
     name = "calibrated"
 
     def __init__(self, space, table: LatencyTable, model: dict, provenance: dict | None = None) -> None:
@@ -120,19 +120,6 @@ class CalibratedPredictor(LatencyPredictor):
         mean = np.log(total) + x @ self._coef + self._intercept
         var = self._noise_var + np.einsum("ij,jk,ik->i", x, self._sigma, x)
         return mean, np.sqrt(var)
-
-    def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        return np.exp(self._log_moments(genomes)[0])
-
-    def predict_std_log(self, genomes: np.ndarray) -> np.ndarray:
-        """Predictive standard deviation of log-latency (≈ relative error)."""
-        return self._log_moments(genomes)[1]
-
-    def predict_upper_genomes(self, genomes: np.ndarray, quantile: float = 0.9) -> np.ndarray:
-        from scipy.stats import norm
-
-        mean, sd = self._log_moments(genomes)
-        return np.exp(mean + norm.ppf(quantile) * sd)
 
 
 def calibrate_table(table_file: str | Path, config_index: int = 0) -> Path:

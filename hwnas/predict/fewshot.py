@@ -21,7 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.predict._base import PREDICTORS, LatencyPredictor
+from hwnas.predict._base import PREDICTORS, LogNormalPredictor
+from hwnas.predict._genetables import gene_tables
 
 __all__ = ["SourceMatrix", "TargetSamples", "SourceFactors", "FewShotPredictor", "split_target"]
 
@@ -138,13 +139,19 @@ class SourceFactors:
         self.residual_var = [max(float((centred - scores[:, :r] @ self.loadings[:r]).var(0).mean()),
                                  1e-6) for r in range(1, self.rank_max + 1)]
 
+        self.tables = gene_tables(self._factors_direct, space.choice_sizes(), self.interactions,
+                                  np.random.default_rng(0))
+
+    def _factors_direct(self, genomes: np.ndarray) -> np.ndarray:
+        return _design(self.space, genomes, self.interactions) @ self._coef + self._bias
+
     def factors(self, genomes: np.ndarray) -> np.ndarray:
         """(N, R) latency factors of archs, from their encoding alone."""
-        return _design(self.space, genomes, self.interactions) @ self._coef + self._bias
+        return self.tables(genomes) if self.tables is not None else self._factors_direct(genomes)
 
 
 @PREDICTORS.register("fewshot")
-class FewShotPredictor(LatencyPredictor):
+class FewShotPredictor(LogNormalPredictor):
     """Adapts to ``target_samples.device`` from source devices (a ``SourceMatrix``, or the
     ``SourceFactors`` already fitted to one)."""
 
@@ -183,35 +190,39 @@ class FewShotPredictor(LatencyPredictor):
         weights = np.exp(lmls - lmls.max())
         self._models = models
         self._weights = weights / weights.sum()
-        best = models[int(np.argmax(lmls))]
-        log.debug("fewshot %s: %d models, best rank %d", self.device, len(models), best[0])
+        self._collapse()
+
+    def _collapse(self) -> None:
+        """Fold the model average into one mean vector and one second-moment matrix.
+
+        Each model's mean is linear and its variance quadratic in [1, factors], so the mixture's
+        first two moments are too: prediction is then two products whatever the model count.
+        """
+        size = 1 + self.source.rank_max
+        w_bar, q, s2_bar = np.zeros(size), np.zeros((size, size)), 0.0
+        for (r, w, post, s2), p in zip(self._models, self._weights):
+            wp = np.zeros(size)
+            wp[:r + 1] = w
+            pp = np.zeros((size, size))
+            pp[:r + 1, :r + 1] = post
+            w_bar += p * wp
+            q += p * (pp + np.outer(wp, wp))
+            s2_bar += p * s2
+        self._w_bar, self._q, self._s2_bar = w_bar, q, s2_bar
+        tabs = self.source.tables
+        self._mean_tables = None if tabs is None else tabs.project(w_bar[1:], w_bar[0])
 
     def _log_moments(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = self.source.factors(genomes)
-        mean = np.zeros(len(f))
-        second = np.zeros(len(f))
-        for (r, w, post, s2), p in zip(self._models, self._weights):
-            if p < 1e-6:
-                continue
-            fa = np.c_[np.ones(len(f)), f[:, :r]]
-            mu = fa @ w
-            var = np.einsum("ij,jk,ik->i", fa, post, fa) + s2
-            mean += p * mu
-            second += p * (var + mu ** 2)
+        fa = np.c_[np.ones(len(f)), f]
+        mean = fa @ self._w_bar
+        second = ((fa @ self._q) * fa).sum(1) + self._s2_bar
         return mean, np.sqrt(np.maximum(second - mean ** 2, 1e-12))
 
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        return np.exp(self._log_moments(genomes)[0])
-
-    def predict_std_log(self, genomes: np.ndarray) -> np.ndarray:
-        """Predictive standard deviation of log-latency (a relative error, roughly)."""
-        return self._log_moments(genomes)[1]
-
-    def predict_upper_genomes(self, genomes: np.ndarray, quantile: float = 0.9) -> np.ndarray:
-        from scipy.stats import norm
-
-        mean, sd = self._log_moments(genomes)
-        return np.exp(mean + norm.ppf(quantile) * sd)
+        if self._mean_tables is None:
+            return super().predict_genomes(genomes)
+        return np.exp(self._mean_tables(genomes)[:, 0])    # the mean alone: scalar gathers
 
     def summary(self) -> dict:
         ranks = {}

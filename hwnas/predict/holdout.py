@@ -7,6 +7,7 @@ no one mistakes it for calibration data.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         todo = todo[:max_new]
     for i, arch in enumerate(todo, 1):
         lat = measure_network(space, arch, target, runtime)
-        h.networks.append({"arch": str(arch), **lat.to_json()})
+        # the machine's load when it was measured: shared hosts make timings drift
+        h.networks.append({"arch": str(arch), **lat.to_json(), "measured": now_iso(),
+                           "load_avg_1m": round(os.getloadavg()[0], 2)})
         h.meta["updated"] = now_iso()
         h.save(path)
         log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, arch, lat.median_ms)

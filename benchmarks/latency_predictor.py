@@ -1,0 +1,201 @@
+"""Latency predictors against measurements they never saw.
+
+1. Host, TVM-compiled: held-out random ofa-mbv3 subnets measured end to end on this machine
+   (``latency_tables/<target>/<space>.holdout.json``, measured here and resumed when
+   incomplete), scored for the ``table`` and ``calibrated`` predictors.
+2. Real devices, published data: ``fewshot`` with k = 10, 20, 50 samples of an unseen device,
+   NAS-Bench-201 and FBNet, Spearman over all the device's other archs, mean over seeds.
+   Sources are all the file's other columns (HELP's protocol excludes only the target); a
+   second line excludes the same device at other batch sizes too.
+3. Time to fit each predictor and to predict 10,000 archs.
+
+Usage: python benchmarks/latency_predictor.py [--json out.json] [--no-measure] [--seeds 10]
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, parser, time_ms, write_json  # noqa: E402
+
+from hwnas.predict import (CalibratedPredictor, FewShotPredictor, SourceFactors,  # noqa: E402
+                           TablePredictor, split_target)
+from hwnas.predict.external import load_external, same_device  # noqa: E402
+from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout  # noqa: E402
+from hwnas.profile.table import LatencyTable, table_path  # noqa: E402
+from hwnas.spaces import get_space, space_from_config  # noqa: E402
+
+NB201_DEVICES = ("titan_rtx_1", "gold_6226", "pixel2", "raspi4", "eyeriss", "fpga")
+FBNET_DEVICES = ("fpga", "raspi4", "eyeriss")          # HELP's unseen FBNet devices
+FBNET_EXTRA = ("titan_rtx_1", "gold_6226", "pixel2")   # the NB201 set's others, for comparison
+KS = (10, 20, 50)
+HOLDOUT_SEED = 2026                                    # the profiler samples its networks with 0
+
+
+def scores(pred: np.ndarray, meas: np.ndarray) -> dict:
+    err = np.abs(pred / meas - 1)
+    return {"within10": float(np.mean(err <= 0.10)), "within5": float(np.mean(err <= 0.05)),
+            "rmse_ms": float(np.sqrt(np.mean((pred - meas) ** 2))),
+            "spearman": float(spearmanr(pred, meas)[0]), "mape": float(100 * err.mean())}
+
+
+# ---------------------------------------------------------------------------- part 1
+def host_part(args, figures: dict, timings: list) -> None:
+    tpath = table_path(args.target, args.space)
+    print(f"\n## 1. Host, TVM-compiled: {args.target}/{args.space}")
+    if not tpath.exists():
+        print(f"skipped: no latency table at {tpath} (run `hwnas profile --target {args.target}`)")
+        return
+    table = LatencyTable.load(tpath)
+    space = space_from_config(table.meta["spaces"][0])
+    hpath = holdout_path(tpath)
+    if args.measure:
+        from hwnas.runtime import connect
+        from hwnas.targets import load_target
+
+        target = load_target(args.target)
+        with connect(target) as rt:
+            measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new)
+    if not hpath.exists():
+        print(f"skipped: no held-out networks at {hpath} (run without --no-measure)")
+        return
+    hold = Holdout.load(hpath)
+    calib = {rec["arch"] for rec in table.meta.get("networks", [])}
+    keep = [i for i, a in enumerate(hold.archs()) if a not in calib]
+    archs = [hold.archs()[i] for i in keep]
+    meas = hold.measured_ms()[keep]
+    g = space.to_genomes([space.parse(a) for a in archs])
+    t0 = time.perf_counter()
+    table_pred = TablePredictor(space, table)
+    t_table = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cal = CalibratedPredictor.fit(space, table)
+    t_cal = time.perf_counter() - t0
+    loads = [n.get("load_avg_1m") for n in hold.networks if n.get("load_avg_1m") is not None]
+    print(f"{len(archs)} held-out networks of {args.holdout} requested (none used in fitting); "
+          f"calibrated on the table's {cal.provenance['n_networks']} measured networks; "
+          f"1-min load average while measuring: "
+          + (f"{min(loads):.1f}..{max(loads):.1f}" if loads else "not recorded"))
+    print(f"{'predictor':<12} {'±10%':>7} {'±5%':>7} {'RMSE ms':>9} {'Spearman':>9} {'MAPE %':>7}")
+    for name, pred in (("table", table_pred), ("calibrated", cal)):
+        s = scores(pred.predict_genomes(g), meas)
+        print(f"{name:<12} {s['within10']:>7.1%} {s['within5']:>7.1%} {s['rmse_ms']:>9.2f} "
+              f"{s['spearman']:>9.3f} {s['mape']:>7.2f}")
+        figures[f"host_{name}_within10"] = s["within10"]
+    cover = float(np.mean(meas <= cal.predict_upper_genomes(g, 0.9)))
+    print(f"calibrated p90 upper bound covers {cover:.1%} of held-out networks")
+    figures["host_n_heldout"] = len(archs)
+    big = space.sample_genomes(np.random.default_rng(0), 10_000)
+    timings.append(("table", "ofa-mbv3", 1e3 * t_table, time_ms(lambda: table_pred.predict_genomes(big), 1, 5)))
+    timings.append(("calibrated", "ofa-mbv3", 1e3 * t_cal, time_ms(lambda: cal.predict_genomes(big), 1, 5)))
+
+
+# ---------------------------------------------------------------------------- part 2
+def fewshot_device(space, matrix, device: str, seeds: int, exclude=()) -> dict:
+    """Spearman and within-10% per k, mean over seeds; plus fit timings."""
+    t0 = time.perf_counter()
+    factors = SourceFactors(space, matrix.without([device, *exclude]))
+    t_src = time.perf_counter() - t0
+    out, t_adapt = {}, []
+    for k in KS:
+        rho, w10 = [], []
+        for seed in range(seeds):
+            src, samples, test = split_target(matrix, device, k, seed, exclude)
+            assert device not in src.devices
+            t0 = time.perf_counter()
+            pred = FewShotPredictor(space, factors, samples)
+            t_adapt.append(time.perf_counter() - t0)
+            p, y = pred.predict_genomes(matrix.genomes[test]), matrix.column(device)[test]
+            rho.append(spearmanr(p, y)[0])
+            w10.append(np.mean(np.abs(p / y - 1) <= 0.10))
+        out[k] = (float(np.mean(rho)), float(np.std(rho)), float(np.mean(w10)))
+    return {"by_k": out, "source_fit_s": t_src, "adapt_s": float(np.median(t_adapt)),
+            "predictor": pred}
+
+
+def fewshot_part(args, figures: dict, timings: list) -> None:
+    for space_name, devices, extra, help_mean in (("nb201", NB201_DEVICES, (), 0.932),
+                                                  ("fbnet", FBNET_DEVICES, FBNET_EXTRA, 0.910)):
+        space, matrix = get_space(space_name), load_external(space_name)
+        print(f"\n## 2. fewshot on {space_name}: {len(matrix.genomes)} archs × "
+              f"{len(matrix.devices)} settings; unseen device held out, {args.seeds} seeds")
+        head = " ".join(f"{'ρ k=' + str(k):>13}" for k in KS)
+        print(f"{'device':<14} {head}  " + " ".join(f"{'±10% k=' + str(k):>10}" for k in KS))
+        rows = {}
+        for dev in devices + extra:
+            r = fewshot_device(space, matrix, dev, args.seeds)
+            rows[dev] = r
+            rho = " ".join(f"{m:>7.3f}±{s:.3f}" for m, s, _ in r["by_k"].values())
+            w = " ".join(f"{w:>10.1%}" for *_, w in r["by_k"].values())
+            print(f"{dev:<14} {rho}  {w}")
+        for label, devs in (("mean", devices), ("mean of six", devices + extra) if extra else (None, ())):
+            if not label:
+                continue
+            m = [np.mean([rows[d]["by_k"][k][0] for d in devs]) for k in KS]
+            w = [np.mean([rows[d]["by_k"][k][2] for d in devs]) for k in KS]
+            print(f"{label:<14} " + " ".join(f"{v:>13.3f}" for v in m) + "  "
+                  + " ".join(f"{v:>10.1%}" for v in w))
+        mean10 = float(np.mean([rows[d]["by_k"][10][0] for d in devices]))
+        figures[f"{space_name}_fewshot10_spearman_mean"] = mean10
+        print(f"HELP, k=10, same devices: {help_mean:.3f}; here {mean10:.3f} "
+              f"({'above' if mean10 > help_mean else 'NOT above'})")
+        _strict_line(space, matrix, devices, args.seeds, rows)
+        first = rows[devices[0]]
+        big = space.sample_genomes(np.random.default_rng(0), 10_000)
+        timings.append(("fewshot", space_name, 1e3 * (first["source_fit_s"] + first["adapt_s"]),
+                        time_ms(lambda: first["predictor"].predict_genomes(big), 1, 5)))
+
+
+def _strict_line(space, matrix, devices, seeds: int, rows: dict) -> None:
+    """k=10 again with the same device's other batch-size columns dropped from the sources."""
+    vals = []
+    for dev in devices:
+        siblings = [d for d in matrix.devices if d != dev and same_device(d, dev)]
+        vals.append(fewshot_device(space, matrix, dev, seeds, siblings)["by_k"][10][0]
+                    if siblings else rows[dev]["by_k"][10][0])
+    print(f"k=10 without the device's other batch sizes among the sources: mean ρ "
+          f"{np.mean(vals):.3f} (" + ", ".join(f"{d} {v:.3f}" for d, v in zip(devices, vals)) + ")")
+
+
+# ---------------------------------------------------------------------------- part 3
+def timing_part(timings: list, figures: dict) -> None:
+    print("\n## 3. Cost (this shared 2-core machine; timings are noisy)")
+    print(f"{'predictor':<12} {'space':<9} {'fit ms':>10} {'predict 10k ms':>15}")
+    for name, space, fit_ms, pred_ms in timings:
+        print(f"{name:<12} {space:<9} {fit_ms:>10.1f} {median(pred_ms):>15.2f}")
+    if timings:
+        figures["predict_10k_ms"] = max(median(p) for *_, p in timings)
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--target", default="x86-host")
+    p.add_argument("--space", default="ofa-mbv3")
+    p.add_argument("--holdout", type=int, default=200, help="held-out networks to score on")
+    p.add_argument("--max-new", type=int, help="measure at most this many missing ones now")
+    p.add_argument("--no-measure", dest="measure", action="store_false",
+                   help="score only the held-out networks already measured")
+    p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
+    p.add_argument("--skip-host", action="store_true")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    figures = {"host_table_within10": None, "host_calibrated_within10": None,
+               "nb201_fewshot10_spearman_mean": None, "fbnet_fewshot10_spearman_mean": None,
+               "predict_10k_ms": None}
+    timings: list = []
+    if not args.skip_host:
+        host_part(args, figures, timings)
+    fewshot_part(args, figures, timings)
+    timing_part(timings, figures)
+    write_json(args.json, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
