@@ -31,7 +31,9 @@ def _cpu_pipeline(tvm_target, database=None):
 
     if database is None:
         return [], relax.get_default_pipeline(tvm_target)
-    return [relax.get_pipeline("zero"), relax.transform.MetaScheduleApplyDatabase()], None
+    with tvm_target:  # the pass takes its target from the context it is constructed in
+        apply_database = relax.transform.MetaScheduleApplyDatabase()
+    return [relax.get_pipeline("zero"), apply_database], None
 
 
 @PIPELINES.register("gpu")

@@ -24,7 +24,7 @@ from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import ExportError
 from hwnas.targets import Target
 
-__all__ = ["TuneReport", "default_work_dir", "fast_build", "extract_tuning_tasks",
+__all__ = ["MANIFEST", "TuneReport", "default_work_dir", "fast_build", "extract_tuning_tasks",
            "tune_relax_module", "tune_onnx", "last_run", "load_database"]
 
 log = logging.getLogger("hwnas.export.tune")
@@ -147,6 +147,12 @@ def _workload_key(task) -> str:
     return f"{structural_hash(task.dispatched[0]) & (2**64 - 1):016x}"
 
 
+def _last_line(exc: Exception) -> str:
+    """TVM errors carry a long traceback; the last line names the problem."""
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def _cost_model(name: str) -> str:
     if name != "auto":
         return name
@@ -187,9 +193,10 @@ def _contexts(tasks, tvm_target, seed: int, population: int, tensor_intrin: bool
                                                      init_min_unmeasured=min(50, population))
     ms_log = logging.getLogger("hwnas.export.tune.ms")
     with _without_tensor_intrin(not tensor_intrin):
-        return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target, space_generator="post-order-apply",
-                               search_strategy=strategy, task_name=t.task_name, logger=ms_log,
-                               rand_state=seed + i, num_threads="physical").clone()
+        return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target,
+                               space_generator="post-order-apply", search_strategy=strategy,
+                               task_name=t.task_name, logger=ms_log, rand_state=seed + i,
+                               num_threads="physical").clone()
                 for i, t in enumerate(tasks)]
 
 
@@ -202,12 +209,17 @@ def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model:
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(
         number=3, repeat=1, min_repeat_ms=runner_min_repeat_ms))
     database = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=module_equality)
-    ms.tune.tune_tasks(
-        tasks=_contexts(tasks, tvm_target, seed, max(64, 4 * per_task), tensor_intrin),
-        task_weights=[float(t.weight) for t in tasks], work_dir=str(work_dir),
-        max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
-        num_trials_per_iter=min(per_task, 64), builder=builder, runner=runner, database=database,
-        cost_model=_cost_model(cost_model), module_equality=module_equality)
+    try:
+        ms.tune.tune_tasks(
+            tasks=_contexts(tasks, tvm_target, seed, max(64, 4 * per_task), tensor_intrin),
+            task_weights=[float(t.weight) for t in tasks], work_dir=str(work_dir),
+            max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
+            num_trials_per_iter=min(per_task, 64), builder=builder, runner=runner,
+            database=database, cost_model=_cost_model(cost_model),
+            module_equality=module_equality)
+    finally:
+        for part in (builder, runner):
+            part.pool.shutdown(wait=False)
 
 
 def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = None,
@@ -223,7 +235,8 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
     database; what the run did is logged and appended to ``runs`` in ``tuning.json``.
     """
     if module_equality not in _EQUALITIES:
-        raise ExportError(f"module_equality must be one of {list(_EQUALITIES)}, got '{module_equality}'")
+        raise ExportError(f"module_equality must be one of {list(_EQUALITIES)}, "
+                          f"got '{module_equality}'")
     work_dir = Path(work_dir) if work_dir is not None else default_work_dir(target)
     work_dir.mkdir(parents=True, exist_ok=True)
     man = _read_manifest(work_dir, target, module_equality)
@@ -242,8 +255,8 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
                         build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms,
                         tensor_intrin=tensor_intrin)
         except Exception as exc:
-            lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
-            raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: {lines[-1]}") from None
+            raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: "
+                              f"{_last_line(exc)}") from None
         for t in pending:
             man["trials"][_workload_key(t)] = per_task
     report = TuneReport(str(work_dir), len(tasks), len(pending), len(tasks) - len(pending),
@@ -290,5 +303,4 @@ def load_database(work_dir: str | os.PathLike):
     try:
         return ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
     except Exception as exc:
-        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
-        raise ExportError(f"corrupt tuning database in {work_dir}: {lines[-1]}") from None
+        raise ExportError(f"corrupt tuning database in {work_dir}: {_last_line(exc)}") from None
