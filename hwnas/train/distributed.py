@@ -1,0 +1,135 @@
+"""Data-parallel supernet training with ``torch.distributed`` (gloo, CPU), launched by torchrun.
+
+``torchrun --nproc_per_node N -m hwnas train-supernet ...`` starts N ranks. Every rank builds
+the same supernet from the same seed and draws the same subnets at each step (they are
+functions of seed and step); the global batch of a step is the one single-process training
+uses, split into N equal shards, one per rank. After the step's backward passes the gradients
+are summed over ranks and divided by N: for equal shards that is exactly the gradient of the
+global batch. BatchNorm statistics are the one difference: each rank normalises with its own
+shard's statistics, as with DDP without SyncBatchNorm, which is why results agree within noise
+rather than bit for bit.
+
+Why not ``DistributedDataParallel``: a sandwich step runs several subnets, each with its own
+forward and backward, and each subnet leaves other parts of the supernet unused. DDP would
+all-reduce once per backward and needs ``find_unused_parameters``, under which a parameter
+unused by a later subnet has its bucket slot filled from zeros; one explicit all-reduce of the
+accumulated gradients just before ``optimizer.step`` is simpler and exact.
+
+Only rank 0 writes checkpoints (atomically, as single-process training does); every rank
+resumes from the same files.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from hwnas.errors import HwnasError
+
+__all__ = ["Distributed", "init_distributed"]
+
+log = logging.getLogger("hwnas.train")
+
+
+@dataclass
+class Distributed:
+    """This process's place in the job; ``world_size == 1`` means no ``torch.distributed``."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # ---- data
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's equal share of the step's global batch (the remainder is dropped, so
+        that averaging the ranks' gradients is the global batch's gradient)."""
+        if not self.enabled:
+            return x, y
+        per = len(y) // self.world_size
+        if per == 0:
+            raise HwnasError(f"batch of {len(y)} cannot be split over {self.world_size} ranks")
+        sl = slice(self.rank * per, (self.rank + 1) * per)
+        return x[sl], y[sl]
+
+    # ---- collectives
+    def attach(self, opt: torch.optim.Optimizer) -> None:
+        """Average the accumulated gradients over ranks right before every ``opt.step``."""
+        if self.enabled:
+            opt.register_step_pre_hook(lambda o, _args, _kw: self.average_grads(o))
+
+    def average_grads(self, opt: torch.optim.Optimizer) -> None:
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        self._check_same(len(grads), "parameters with gradients")
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def average_buffers(self, net: torch.nn.Module) -> None:
+        """Average the floating buffers (BN running statistics) so that every rank, and so the
+        checkpoint, holds the estimate over all shards."""
+        if not self.enabled:
+            return
+        bufs = [b for b in net.buffers() if b.is_floating_point()]
+        if bufs:
+            flat = torch.cat([b.reshape(-1) for b in bufs])
+            dist.all_reduce(flat)
+            flat /= self.world_size
+            offset = 0
+            for b in bufs:
+                b.copy_(flat[offset:offset + b.numel()].view_as(b))
+                offset += b.numel()
+
+    def sync_start(self, net: torch.nn.Module, step: int) -> None:
+        """Start from rank 0's weights, and refuse ranks that resumed at different steps."""
+        if not self.enabled:
+            return
+        self._check_same(step, "resume step")
+        for t in list(net.parameters()) + list(net.buffers()):
+            dist.broadcast(t.data, 0)
+
+    def _check_same(self, value: int, what: str) -> None:
+        t = torch.tensor([value, -value], dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        if int(t[0]) != -int(t[1]):
+            raise HwnasError(f"ranks disagree on {what}: from {-int(t[1])} to {int(t[0])}")
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def init_distributed() -> Distributed:
+    """Join the torchrun job described by the environment (``WORLD_SIZE``, ``RANK``,
+    ``MASTER_ADDR``...), on the gloo backend; a plain run gets a single-process context."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    if not dist.is_available():
+        raise HwnasError("this torch build has no torch.distributed")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    ctx = Distributed(dist.get_rank(), dist.get_world_size())
+    if not ctx.is_main:                       # one voice: rank 0 logs and reports
+        logging.getLogger("hwnas").setLevel(logging.WARNING)
+    log.info("torch.distributed: %d ranks on gloo (this is rank %d)", ctx.world_size, ctx.rank)
+    return ctx
