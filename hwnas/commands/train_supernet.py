@@ -70,6 +70,16 @@ def _space(args, data):
 
 
 def run(args) -> int:
+    from hwnas.train.distributed import init_distributed
+
+    ddp = init_distributed()        # under torchrun: this process is one rank (gloo, CPU)
+    try:
+        return _run(args, ddp)
+    finally:
+        ddp.close()
+
+
+def _run(args, ddp) -> int:
     import torch
 
     from hwnas.train.data import load_dataset
@@ -77,10 +87,11 @@ def run(args) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
-    if args.restart:
+    if args.restart and ddp.is_main:
         for f in ("meta.json", "supernet.pt", "optimizer.pt", "accuracy_samples.json",
                   "accuracy_predictor.json"):
             (out / f).unlink(missing_ok=True)
+    ddp.barrier()                   # every rank sees the same checkpoint folder from here on
     data = load_dataset(args.data, pad_to=args.pad_to, seed=args.seed)
     space = _space(args, data)
     dmeta = {"spec": args.data, "pad_to": args.pad_to, "seed": args.seed,
@@ -88,7 +99,10 @@ def run(args) -> int:
     log.info("dataset %s: %s; space %s", data.name, data.sizes(), space.config())
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       ckpt_every=args.ckpt_every, seed=args.seed)
-    net, meta = train_supernet(space, data, out, cfg, dmeta)
+    net, meta = train_supernet(space, data, out, cfg, dmeta, ddp)
+    ddp.barrier()
+    if not ddp.is_main:             # rank 0 finishes the checkpoint and reports
+        return 0
     from hwnas.train.measure import finish_checkpoint
 
     meta = finish_checkpoint(out, net, meta, data, acc_samples=args.acc_samples,

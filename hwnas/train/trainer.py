@@ -28,6 +28,7 @@ from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, load_state, r
                                     save_state, write_meta)
 from hwnas.errors import DataError
 from hwnas.train.data import Dataset, resize
+from hwnas.train.distributed import Distributed
 
 __all__ = ["TrainConfig", "train_supernet", "train_standalone", "make_optimizer", "lr_at"]
 
@@ -155,8 +156,12 @@ def _resume(out: Path, net, opt, meta: dict) -> tuple[int, float]:
 
 
 def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
-                   dataset_meta: dict) -> tuple[OFASupernet, dict]:
-    """Train (or resume training) a supernet into ``out``; returns it and its metadata."""
+                   dataset_meta: dict, ddp: Distributed | None = None) -> tuple[OFASupernet, dict]:
+    """Train (or resume training) a supernet into ``out``; returns it and its metadata.
+
+    ``ddp`` (under torchrun): this process is one rank of a data-parallel job
+    (``hwnas.train.distributed``); only rank 0 writes the checkpoint."""
+    ddp = ddp or Distributed()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -167,11 +172,14 @@ def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
             "train": {"config": asdict(cfg), "total_steps": total, "step": 0, "wall_s": 0.0,
                       "rule": "sandwich+inplace-distillation"}}
     step, wall_s = _resume(out, net, opt, meta)
+    ddp.sync_start(net, step)
+    ddp.attach(opt)
+    meta["train"]["ranks"] = ddp.world_size
     if step:
         log.info("resuming %s at step %d/%d", out, step, total)
     full_steps = int(cfg.full_fraction * total)
     losses: list[float] = []
-    bar = progress(total=total, desc="train-supernet")
+    bar = progress(total=total, desc="train-supernet", disable=None if ddp.is_main else True)
     bar.update(step)
     net.train()
     while step < total:
@@ -180,14 +188,16 @@ def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
             net.sort_channels(opt)                            # before shrinking starts
         for group in opt.param_groups:
             group["lr"] = lr_at(step, total, cfg)
-        x, y = _batch(data, step, cfg)
+        x, y = ddp.shard(*_batch(data, step, cfg))
         losses.append(train_step(net, opt, x, y, _subnets(space, step, step >= full_steps, cfg),
                                  cfg))
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if step % cfg.ckpt_every == 0 or step == total:
-            _save(out, net, opt, meta, step, wall_s + time.perf_counter() - t0, losses)
+            ddp.average_buffers(net)
+            if ddp.is_main:
+                _save(out, net, opt, meta, step, wall_s + time.perf_counter() - t0, losses)
             log.info("step %d/%d  loss %.3f  %.0f s", step, total, np.mean(losses[-20:]), wall_s)
         wall_s += time.perf_counter() - t0
     bar.close()
