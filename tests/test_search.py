@@ -103,12 +103,16 @@ def test_cli_infeasible_budget_writes_nothing(tables, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name", STRATEGIES.names())
+_SMALL = {"evolution": {"generations": 30}, "random": {"evaluations": 3000}}
+_GRAD = {"steps": 3, "dataset": "digits", "batch_size": 16, "arch_batch_size": 8,
+         "train_resolution": 32, "eval_images": 64, "samples": 50}
+
+
+@pytest.mark.parametrize("name", [n if n in _SMALL else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in STRATEGIES.names()])
 def test_every_strategy_returns_a_feasible_arch(tables, name):
     p = _problem("fast=4,slow=60", max_mflops=150, max_act_kb=2000)
-    small = {"evolution": {"generations": 30}, "random": {"evaluations": 3000},
-             "gumbel": {"steps": 4, "dataset": "digits"}, "proxyless": {"steps": 4, "dataset": "digits"}}
-    r = search(name, p, progress=False, **small[name])
+    r = search(name, p, progress=False, **_SMALL.get(name, _GRAD))
     ev = p.evaluate(r.best[None])
     assert ev.feasible[0] and (ev.bound_ms[:, 0] <= [4, 60]).all()
     d = p.describe(r.best)
@@ -173,3 +177,79 @@ def test_cli_rejects_unknown_option(tables, capsys):
     rc = main(["search", "--target", "fast", "--latency-ms", "3", "-O", "nope=1",
                "--objective", "mflops", "--out", str(tables / "x")])
     assert rc != 0 and "nope" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gumbel", "proxyless"])
+def test_gradient_strategies_on_the_proxyless_space(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path))
+    _write_table(tmp_path, "px", get_space("proxyless"), 0.02)
+    cons = Constraints(parse_latency_spec("px=6"))
+    p = build_problem("proxyless", cons, objective="mflops")
+    r = search(name, p, progress=False, **_GRAD)
+    assert p.evaluate(r.best[None]).feasible[0]
+    assert 0 <= r.info["supernet_accuracy"] <= 1 and len(r.info["layer_probs"]) == 21
+
+
+def test_proxyless_space_matches_the_published_table():
+    yaml = pytest.importorskip("yaml")
+    from pathlib import Path
+
+    lut = Path(__file__).resolve().parents[2] / "shared/data/external/proxylessnas_lut/mobile_trim.yaml"
+    if not lut.exists():
+        pytest.skip("published ProxylessNAS table not available")
+    keys = set(yaml.safe_load(lut.read_text()))
+    space = get_space("proxyless")
+    assert {op.key for op in space.op_list} <= keys
+    rng = np.random.default_rng(0)
+    g = space.sample_genomes(rng, 50)
+    for row in g[:10]:
+        a = space.from_genome(row)
+        assert space.parse(str(a)) == a and (space.to_genomes([a])[0] == row).all()
+    assert space.from_genome(np.zeros(22, np.int16)) == space.smallest()
+    flops = space.flops_genomes(g)
+    assert (flops >= space.flops_genomes(space.to_genomes([space.smallest()]))).all()
+
+
+def test_proxyless_space_builds_a_network():
+    import torch
+
+    space = get_space("proxyless", resolutions=[32], num_classes=10, in_chans=1)
+    arch = space.parse("r32-k3e3.skip.skip.skip-k5e3.k3e3.skip.skip-k7e6.k3e3.k3e3.skip-"
+                       "k5e3.skip.skip.skip-k7e6.k5e6.skip.skip-k7e6")
+    net = space.build(arch)
+    assert net(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+    params = sum(p.numel() for p in net.parameters())
+    assert abs(params - space.params_genomes(space.to_genomes([arch]))[0]) / params < 0.05
+
+
+def test_mixed_op_estimators():
+    import torch
+
+    from hwnas.nn.mixed_ops import MixedNet, MixedOp
+
+    torch.manual_seed(0)
+    scale = [torch.nn.Linear(4, 4, bias=False) for _ in range(3)]
+    for i, m in enumerate(scale):
+        torch.nn.init.eye_(m.weight)
+        m.weight.data *= i + 1                          # candidate i multiplies by i + 1
+    op = MixedOp(scale + [None])
+    net = MixedNet([], [op], [])
+    x = torch.ones(2, 4)
+    net.set_choice([2])
+    assert torch.allclose(net(x), 3 * x)
+    for mode in ("gumbel", "gumbel_hard", "binary"):
+        op.alpha.grad = None
+        net.set_mode(mode, tau=1.0, paths=2)
+        grads = []
+        for _ in range(200):                            # minimising the output favours skip/×1
+            op.alpha.grad = None
+            net(x).sum().backward()
+            grads.append(op.alpha.grad.clone())
+        g = torch.stack(grads).mean(0)
+        assert g[2] > 0 and g[2] > g[0], mode           # ×3 is pushed down the most
+    net.set_mode("binary", paths=1)                     # weight steps: no gradient to alpha
+    op.alpha.data[3] = -30.0                            # never draw the parameter-free skip
+    op.alpha.grad = None
+    net(x).sum().backward()
+    assert op.alpha.grad is None

@@ -92,7 +92,9 @@ class GenomeRemap:
 
 # ---------------------------------------------------------------------------- latency
 def calibrated_model_path(target: str, space_name: str) -> Path:
-    return table_path(target, space_name).with_suffix(".calibrated.json")
+    from hwnas.predict import calibrated_path
+
+    return calibrated_path(table_path(target, space_name))
 
 
 def load_latency_predictor(target: str, space_name: str, kind: str = "auto",

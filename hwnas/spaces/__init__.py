@@ -6,6 +6,7 @@ from hwnas.spaces._registry import SPACES
 from hwnas.spaces.ofa_mbv3 import OFAArch, OFAMobileNetV3Space
 from hwnas.spaces import nb201  # noqa: F401  (registers the nb201 space)
 from hwnas.spaces import fbnet  # noqa: F401  (registers the fbnet space)
+from hwnas.spaces import proxyless  # noqa: F401  (registers the proxyless space)
 
 __all__ = ["SPACES", "OP_BUILDERS", "OpSpec", "SearchSpace", "OFAArch", "OFAMobileNetV3Space",
            "get_space", "space_from_config"]

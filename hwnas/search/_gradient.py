@@ -1,0 +1,258 @@
+"""Shared machinery of the gradient strategies (``gumbel``, ``proxyless``).
+
+A mixed-op supernet (``hwnas.nn.mixed_ops``) is built from the space's layer view at the
+training configuration (the dataset's channels and classes, ``train_resolution``); its expected
+latency comes from each target's table at the search resolution. Weights and architecture
+logits are trained alternately on the real dataset (weights on the training split,
+architecture on the held-out validation split), after a weights-only warm-up.
+
+The soft latency term alone does not guarantee a budget, so the derived arch (the argmax of
+each layer) is then *repaired* under the hard constraints: while it misses one, the single
+layer change that removes the most overshoot per unit of lost log-probability is applied
+(all single changes are scored in one vectorised call). The result says whether the soft
+term alone had met the budget (``soft_feasible``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hwnas._log import progress
+from hwnas.errors import BudgetError, TableError
+from hwnas.nn.mixed_ops import MixedNet, MixedOp
+from hwnas.search._base import SearchResult, Strategy
+from hwnas.search.layers import LayerView, layer_view, min_over_view
+from hwnas.search.pareto import Archive
+from hwnas.spaces import space_from_config
+
+__all__ = ["GradientStrategy", "build_mixed_net"]
+
+log = logging.getLogger("hwnas.search")
+
+
+def build_mixed_net(view: LayerView) -> MixedNet:
+    """Fresh modules for every candidate of ``view`` (``null_op`` → skip)."""
+    ops = view.space.op_list
+    null = view.space.null_op
+    layers = [MixedOp([None if i == null else ops[i].build() for i in cands])
+              for cands in view.candidates]
+    return MixedNet([ops[i].build() for i in view.prefix], layers,
+                    [ops[i].build() for i in view.suffix])
+
+
+class GradientStrategy(Strategy):
+    """Subclasses set ``arch_mode`` and define ``weight_mode``/``arch_loss``."""
+
+    arch_mode = "gumbel"
+
+    @dataclass
+    class Options:
+        steps: int = 200
+        warmup: float = 0.3
+        batch_size: int = 64
+        arch_batch_size: int = 32
+        dataset: str = "fashion-mnist"
+        train_resolution: int = 32
+        resolution: int = 0
+        weight_lr: float = 0.05
+        arch_lr: float = 0.01
+        eval_images: int = 2000
+        samples: int = 2000
+        threads: int = 1
+        progress: bool = True
+
+    # ------------------------------------------------------------------ hooks
+    def configure(self, net: MixedNet, step: int, arch_step: bool) -> None:
+        raise NotImplementedError
+
+    def arch_loss(self, ce: torch.Tensor, lat: dict[str, torch.Tensor], problem) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ set-up
+    def _resolution(self, problem) -> int:
+        """The given resolution, else the largest whose lower bound fits every budget by 10%."""
+        res = problem.space.resolutions
+        if self.options.resolution:
+            if self.options.resolution not in res:
+                raise BudgetError(f"resolution {self.options.resolution} not in {list(res)}")
+            return res.index(self.options.resolution)
+        for ri in range(len(res) - 1, -1, -1):
+            if all(self._min_ms(problem, t, ri) <= 0.9 * b.budget_ms
+                   for t, b in zip(problem.constraints.targets, problem.constraints.latency)):
+                return ri
+        return 0
+
+    def _pred_view(self, problem, t: str, ri: int) -> LayerView:
+        g = np.zeros((1, len(problem.space.choice_sizes())), np.int16)
+        g[0, -1] = ri
+        return layer_view(problem.predictors[t].space, int(problem.remaps[t](g)[0, -1]))
+
+    def _bound_vec(self, problem, t: str) -> np.ndarray:
+        vec = problem._bound_vector(t)
+        if vec is None:
+            table = getattr(problem.predictors[t], "table", None)
+            if table is None:
+                raise TableError(f"the '{problem.predictors[t].name}' predictor of {t} has no "
+                                 "per-operator table for an expected-latency loss")
+            vec = table.vector(problem.predictors[t].space.op_list)
+        return vec
+
+    def _min_ms(self, problem, t: str, ri: int) -> float:
+        return min_over_view(self._pred_view(problem, t, ri), self._bound_vec(problem, t))[0]
+
+    def _latency_terms(self, problem, view: LayerView) -> dict:
+        out = {}
+        for t in problem.targets:
+            pv = self._pred_view(problem, t, view.r_index)
+            if [len(c) for c in pv.candidates] != [len(c) for c in view.candidates]:
+                raise TableError(f"layer view of {t} does not match the search space")
+            fixed, per_layer = pv.latency_matrix(self._bound_vec(problem, t))
+            out[t] = (fixed, [torch.tensor(v, dtype=torch.float32) for v in per_layer])
+        return out
+
+    @staticmethod
+    def expected_latency(net: MixedNet, terms: dict) -> dict[str, torch.Tensor]:
+        probs = net.probs()
+        return {t: fixed + sum((p * v).sum() for p, v in zip(probs, per))
+                for t, (fixed, per) in terms.items()}
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, problem, rng: np.random.Generator) -> SearchResult:
+        # small kernels on a shared CPU: extra intra-op threads mostly spin and wait
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, self.options.threads))
+        try:
+            return self._run(problem, rng)
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self, problem, rng: np.random.Generator) -> SearchResult:
+        from hwnas.train.data import load_dataset, resize
+
+        o = self.options
+        torch.manual_seed(int(rng.integers(2 ** 31)))
+        data = load_dataset(o.dataset)
+        ri = self._resolution(problem)
+        view = layer_view(problem.space, ri)
+        tspace = space_from_config({**problem.space.config(), "resolutions": [o.train_resolution],
+                                    "num_classes": data.num_classes, "in_chans": data.in_chans})
+        net = build_mixed_net(layer_view(tspace, 0))
+        terms = self._latency_terms(problem, view)
+        w_opt = torch.optim.SGD(net.weights(), lr=o.weight_lr, momentum=0.9, nesterov=True,
+                                weight_decay=4e-5)
+        a_opt = torch.optim.Adam(net.alphas(), lr=o.arch_lr, weight_decay=1e-3)
+        x_tr, y_tr = resize(data.x_train, o.train_resolution), data.y_train
+        x_va, y_va = resize(data.x_val, o.train_resolution), data.y_val
+        warm = int(o.steps * o.warmup)
+        history = []
+        net.train()
+        for step in progress(range(o.steps), desc=self.name, disable=None if o.progress else True):
+            i = torch.randint(0, len(y_tr), (o.batch_size,))
+            self.configure(net, step, arch_step=False)
+            w_opt.zero_grad(set_to_none=True)
+            ce_w = F.cross_entropy(net(x_tr[i]), y_tr[i])
+            ce_w.backward()
+            w_opt.step()
+            rec = {"step": step, "ce_weights": float(ce_w.detach())}
+            if step >= warm:
+                j = torch.randint(0, len(y_va), (o.arch_batch_size,))
+                self.configure(net, step, arch_step=True)
+                a_opt.zero_grad(set_to_none=True)
+                ce = F.cross_entropy(net(x_va[j]), y_va[j])
+                lat = self.expected_latency(net, terms)
+                loss = self.arch_loss(ce, lat, problem)
+                loss.backward()
+                a_opt.step()
+                rec.update({"ce_arch": float(ce.detach()), "loss": float(loss.detach()),
+                            "expected_latency_ms": {t: float(v.detach()) for t, v in lat.items()}})
+            if step % 10 == 0 or step == o.steps - 1:
+                history.append(rec)
+        return self._finish(problem, net, view, terms, data, history, rng)
+
+    # ------------------------------------------------------------------ derive, repair, report
+    def _finish(self, problem, net, view, terms, data, history, rng) -> SearchResult:
+        o = self.options
+        logp = [torch.log_softmax(a.detach(), 0).numpy() for a in net.alphas()]
+        choice = net.argmax()
+        soft = bool(problem.evaluate(view.genome(choice)[None]).feasible[0])
+        choice, n_fix = self._repair(problem, view, choice, logp)
+        genome = view.genome(choice)
+        acc = self._supernet_accuracy(net, choice, data)
+        archive = Archive(problem)
+        samples = self._sample(view, logp, rng, o.samples)
+        archive.add(samples, problem.evaluate(samples))
+        archive.add(genome[None], problem.evaluate(genome[None]))
+        info = {"options": vars(o), "resolution": view.resolution, "soft_feasible": soft,
+                "repair_changes": n_fix, "supernet_accuracy": acc,
+                "expected_latency_ms": {t: float(v.detach()) for t, v in
+                                        self.expected_latency(net, terms).items()},
+                "layer_probs": [dict(zip(lbl, np.exp(lp).round(4).tolist()))
+                                for lbl, lp in zip(view.labels, logp)],
+                "archive": archive}
+        return SearchResult(self.name, genome, problem.space.from_genome(genome), archive.front(),
+                            history, problem.n_evals, 0.0, info)
+
+    @staticmethod
+    def _sample(view: LayerView, logp, rng, n: int) -> np.ndarray:
+        cols = [rng.choice(len(lp), size=n, p=np.exp(lp) / np.exp(lp).sum()) for lp in logp]
+        return np.stack([view.genome(c) for c in np.stack(cols, 1)]) if n else \
+            np.zeros((0, len(view.space.choice_sizes())), np.int16)
+
+    @staticmethod
+    def _repair(problem, view: LayerView, choice: list[int], logp, rounds: int = 400):
+        """Greedy single-layer changes until every hard constraint holds (bounded)."""
+        cur = list(choice)
+        for n in range(rounds):
+            ev = problem.evaluate(view.genome(cur)[None], score=False)
+            if ev.feasible[0]:
+                return cur, n
+            moves = [(l, c) for l, lp in enumerate(logp) for c in range(len(lp)) if c != cur[l]]
+            nbrs = []
+            for l, c in moves:
+                nb = list(cur)
+                nb[l] = c
+                nbrs.append(view.genome(nb))
+            nev = problem.evaluate(np.stack(nbrs), score=False)
+            gain = ev.excess[0] - nev.excess
+            cost = np.array([logp[l][cur[l]] - logp[l][c] for l, c in moves]) + 1e-3
+            value = np.where(gain > 0, gain / np.maximum(cost, 1e-3), -np.inf)
+            value = np.where(nev.feasible, value + 1e6 - cost, value)   # prefer feasible, likely
+            if not np.isfinite(value.max()):
+                break
+            l, c = moves[int(np.argmax(value))]
+            cur[l] = c
+        return cur, rounds
+
+    @torch.no_grad()
+    def _supernet_accuracy(self, net: MixedNet, choice: list[int], data) -> float:
+        """Top-1 on the validation split with the derived arch, BN statistics recalibrated."""
+        from hwnas.train.data import resize
+
+        o = self.options
+        net.set_choice(choice)
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None
+        net.train()
+        x = resize(data.x_train[:10 * o.batch_size], o.train_resolution)
+        for b in range(0, len(x), o.batch_size):
+            net(x[b:b + o.batch_size])
+        net.eval()
+        xv = resize(data.x_val[:o.eval_images], o.train_resolution)
+        yv = data.y_val[:o.eval_images]
+        correct = sum(int((net(xv[b:b + 256]).argmax(1) == yv[b:b + 256]).sum())
+                      for b in range(0, len(yv), 256))
+        return correct / max(len(yv), 1)
+
+
+def budget_ratio(lat: dict[str, torch.Tensor], problem) -> torch.Tensor:
+    """max over budgeted targets of expected latency / budget (1 = on the budget)."""
+    cons = problem.constraints
+    if not cons.latency:
+        raise BudgetError("gradient strategies need at least one latency budget")
+    return torch.stack([lat[b.target] / b.budget_ms for b in cons.latency]).max()
