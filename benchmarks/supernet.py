@@ -14,10 +14,11 @@ Figures printed:
 * ranking fidelity: 8 subnets (largest, smallest, median and 5 random, fixed seed) trained
   from scratch, their test top-1 rank against their inherited-weight rank (Kendall τ).
 
-"Same budget" for the scratch subnets: the supernet run made ``total_steps`` updates, each
-training 4 subnets (largest, smallest, 2 random); that is ``4 × total_steps`` subnet-steps.
-The 8 scratch subnets share the same number: each gets ``total_steps / 2`` steps of the same
-batch size, optimizer, schedule and data order, with labels only. Their results are kept in
+"Same budget" for the scratch subnets: the supernet run trained the largest subnet alone for
+its first steps, then 4 subnets (largest, smallest, 2 random) per step; the sum is its
+subnet-steps. The 8 scratch subnets share the same number: each gets 1/8 of it, as steps of
+the same batch size, optimizer, schedule and data order, with labels only (``--scratch-steps``
+overrides it; both counts are printed). Their results are kept in
 ``<checkpoint>/scratch_baseline.json`` (resumable). ``--quick`` trains them for
 ``--quick-steps`` steps each instead, and evaluates on 2,000 test images, so the quick
 ranking-fidelity figure is much noisier than the full one.
@@ -36,9 +37,9 @@ import torch
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import DataError
 from hwnas.train.accuracy import kendall_tau, load_accuracy_predictor
-from hwnas.train.checkpoint import checkpoint_dataset, evaluate_subnet, load_supernet, read_meta
+from hwnas.train.checkpoint import checkpoint_dataset, load_supernet, read_meta
 from hwnas.train.evaluate import accuracy, median_arch
-from hwnas.train.measure import SAMPLES_FILE
+from hwnas.train.measure import SAMPLES_FILE, subnet_accuracies
 from hwnas.train.trainer import TrainConfig, train_standalone
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "ofa-mbv3-fmnist"
@@ -114,14 +115,24 @@ def fidelity_figures(ckpt: Path, loaded, data, steps: int, limit: int | None,
     archs = ranking_archs(loaded.space)
     print(f"training {len(archs)} subnets from scratch, {steps} steps each ...", flush=True)
     scratch = scratch_accuracies(ckpt, archs, steps, limit, cache, workers)
-    inherited = [round(evaluate_subnet(loaded, a, "test", dataset=data, limit=limit), 5)
-                 for a in archs]
+    inherited = [round(a, 5) for a in subnet_accuracies(loaded, data, [str(a) for a in archs],
+                                                          "test", limit, workers, ckpt)]
     for a, s, i in zip(archs, scratch, inherited):
         print(f"  {str(a):<58} scratch {s:.4f}  inherited {i:.4f}")
     return {"inherited_vs_scratch_kendall": round(kendall_tau(inherited, scratch), 4),
             "scratch_steps_each": steps, "fidelity_test_images": limit or len(data.y_test),
             "fidelity_archs": [str(a) for a in archs], "acc_scratch": scratch,
             "acc_inherited": inherited}
+
+
+def _subnet_steps(meta: dict) -> int:
+    """Subnet forward/backward passes of the supernet run (largest alone, then 4 per step);
+    the largest-only phase is the one of the first plan when ``--epochs`` was changed."""
+    train, cfg = meta["train"], meta["train"]["config"]
+    first = train.get("replanned", [{}])[0].get("from_epochs", cfg["epochs"])
+    full = int(cfg["full_fraction"] * TrainConfig(epochs=first, batch_size=cfg["batch_size"])
+               .total_steps(meta["dataset"]["train"]))
+    return full + (train["total_steps"] - full) * (2 + cfg["n_random"])
 
 
 def _train(args) -> Path:
@@ -143,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--epochs", type=float, default=0.6)
     ap.add_argument("--quick-steps", type=int, default=12)
+    ap.add_argument("--scratch-steps", type=int, default=None,
+                    help="override the same-budget rule (steps per scratch subnet)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2,
                     help="processes (one thread each) for the scratch subnets")
@@ -154,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = Path(args.checkpoint) if args.checkpoint else SHIPPED if args.quick else _train(args)
     meta = read_meta(ckpt)
     data = checkpoint_dataset(meta)
-    steps = args.quick_steps if args.quick else meta["train"]["total_steps"] * 4 // N_SCRATCH
+    steps = args.quick_steps if args.quick else _subnet_steps(meta) // N_SCRATCH
+    steps = args.scratch_steps or steps
     limit = 2000 if args.quick else None
     cache = None if args.quick else ckpt / "scratch_baseline.json"
     if args.scratch_only:
@@ -171,10 +185,11 @@ def main(argv: list[str] | None = None) -> int:
            "train_wall_s": meta["train"]["wall_s"], "acc_largest": acc["acc_largest"],
            "acc_smallest": acc["acc_smallest"], "acc_median": acc["acc_median"],
            **predictor_figures(ckpt, loaded.space),
+           "supernet_subnet_steps": _subnet_steps(meta),
            **fidelity_figures(ckpt, loaded, data, steps, limit, cache, args.workers)}
     for k in ("dataset", "dataset_sizes", "train_wall_s", "acc_largest", "acc_smallest",
               "acc_median", "acc_predictor_kendall", "acc_predictor_rmse",
-              "inherited_vs_scratch_kendall", "scratch_steps_each"):
+              "inherited_vs_scratch_kendall", "scratch_steps_each", "supernet_subnet_steps"):
         print(f"{k:<30} {fig[k]}")
     if args.json:
         atomic_write_json(args.json, fig)

@@ -40,6 +40,7 @@ def test_fashion_mnist_reader_parses_idx_files(tmp_path, monkeypatch):
     assert ds.sizes() == {"train": 18, "val": 6, "test": 6}
     assert ds.x_train.shape == (18, 1, 32, 32) and ds.x_train.dtype == torch.float32
     assert ds.y_test.tolist() == [0, 1, 2, 3, 4, 5]
+    assert ds.classes[9] == "Ankle boot"
     assert abs(float(ds.x_train.mean())) < 0.05
 
 
@@ -70,6 +71,7 @@ def test_npz_and_image_folder(tmp_path):
             np.save(root / c / f"{i}.npy", rng.random((5, 5)))
     ds = load_dataset(str(root), val_fraction=0.25)
     assert ds.num_classes == 2 and sum(ds.sizes().values()) == 10
+    assert ds.classes == ["cat", "dog"]
     assert ds.x_train.shape[1:] == (1, 5, 5)
 
 
@@ -172,3 +174,21 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     again = subprocess.run(_cli(out), env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "resuming" in again.stderr   # nothing left to train
     assert json.loads(again.stdout)["acc_largest"] == meta["accuracy"]["acc_largest"]
+
+
+def test_a_new_epoch_count_replans_the_schedule_on_resume(tmp_path):
+    from hwnas.train.trainer import TrainConfig, train_supernet
+
+    data = load_dataset("digits")
+    space = get_space("ofa-mbv3", width_mult=0.25, resolutions=[8], in_chans=1, num_classes=10)
+    dmeta = {"spec": "digits"}
+    _, meta = train_supernet(space, data, tmp_path, TrainConfig(epochs=0.05, batch_size=32,
+                                                                ckpt_every=1), dmeta)
+    first = meta["train"]["total_steps"]
+    _, meta = train_supernet(space, data, tmp_path, TrainConfig(epochs=0.1, batch_size=32,
+                                                                ckpt_every=1), dmeta)
+    assert meta["train"]["step"] == meta["train"]["total_steps"] > first
+    assert meta["train"]["replanned"] == [{"step": first, "from_epochs": 0.05}]
+    _, meta = train_supernet(space, data, tmp_path, TrainConfig(epochs=0.05, batch_size=16,
+                                                                ckpt_every=1), dmeta)
+    assert "replanned" not in meta["train"]               # another batch size starts afresh

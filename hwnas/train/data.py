@@ -31,9 +31,11 @@ import torch.nn.functional as F
 
 from hwnas.errors import DataError
 
-__all__ = ["Dataset", "load_dataset", "resize", "FASHION_MNIST_DIR"]
+__all__ = ["Dataset", "load_dataset", "resize", "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES"]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot"]
 _IMAGE_EXTS = (".png", ".npy", ".jpg", ".jpeg", ".bmp")
 
 
@@ -52,6 +54,7 @@ class Dataset:
     num_classes: int
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+    classes: list[str] | None = None
 
     @property
     def in_chans(self) -> int:
@@ -168,11 +171,11 @@ def _folder(root: Path) -> tuple[np.ndarray, ...]:
         xte, yte, cte = _image_folder(root / "test")
         if ctr != cte:
             raise DataError(f"{root}: train and test class folders differ")
-        return xtr, ytr, xte, yte
-    x, y, _ = _image_folder(root)
+        return xtr, ytr, xte, yte, ctr
+    x, y, classes = _image_folder(root)
     order = np.random.default_rng(0).permutation(len(y))
     cut = max(1, len(y) * 4 // 5)
-    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]], classes
 
 
 # ---------------------------------------------------------------------------- tensors
@@ -201,10 +204,10 @@ def load_dataset(spec: str = "fashion-mnist", val_fraction: float = 1 / 12,
     path = Path(spec)
     if spec in ("fashion-mnist", "fmnist"):
         name, desc = "fashion-mnist", "Fashion-MNIST (Zalando, MIT), 28x28 grey, 10 classes"
-        parts = _fashion_mnist()
+        parts = (*_fashion_mnist(), FASHION_MNIST_CLASSES)
     elif spec == "digits":
         name, desc = "digits", "scikit-learn digits, 8x8 grey, 10 classes"
-        parts = _digits()
+        parts = (*_digits(), [str(d) for d in range(10)])
     elif path.suffix == ".npz":
         if not path.is_file():
             raise DataError(f"dataset file not found: {path}")
@@ -221,7 +224,8 @@ def load_dataset(spec: str = "fashion-mnist", val_fraction: float = 1 / 12,
 
 def _assemble(name: str, desc: str, parts, val_fraction: float, pad_to: int | None,
               seed: int) -> Dataset:
-    xtr, ytr, xte, yte = parts
+    xtr, ytr, xte, yte = parts[:4]
+    classes = list(parts[4]) if len(parts) > 4 else None
     xtr, xte = _pad(_to_nchw(xtr, "training"), pad_to), _pad(_to_nchw(xte, "test"), pad_to)
     if xtr.shape[1:] != xte.shape[1:]:
         raise DataError(f"{name}: training images {xtr.shape[1:]} and test images "
@@ -246,4 +250,4 @@ def _assemble(name: str, desc: str, parts, val_fraction: float, pad_to: int | No
 
     return Dataset(name, desc, norm(xtr[train]), torch.from_numpy(ytr[train]), norm(xtr[val]),
                    torch.from_numpy(ytr[val]), norm(xte), torch.from_numpy(yte), num_classes,
-                   mean.tolist(), std.tolist())
+                   mean.tolist(), std.tolist(), classes)

@@ -20,7 +20,7 @@ from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, LoadedSuperne
 from hwnas.train.evaluate import median_arch
 
 __all__ = ["finish_checkpoint", "measure_reference_subnets", "measure_samples",
-           "fit_from_samples", "SAMPLES_FILE"]
+           "subnet_accuracies", "fit_from_samples", "SAMPLES_FILE"]
 
 log = logging.getLogger("hwnas.train")
 SAMPLES_FILE = "accuracy_samples.json"
@@ -36,13 +36,15 @@ def _store_half(out: Path, net, meta: dict) -> None:
     write_meta(out, meta)
 
 
-def measure_reference_subnets(loaded: LoadedSupernet, data, split: str = "test") -> dict:
+def measure_reference_subnets(loaded: LoadedSupernet, data, ckpt_dir: Path, split: str = "test",
+                              workers: int = 1) -> dict:
     """Top-1 of the largest, smallest and median subnets on ``split``."""
     space = loaded.space
     archs = {"largest": space.largest(), "smallest": space.smallest(),
              "median": median_arch(space)}
-    out = {f"acc_{k}": round(evaluate_subnet(loaded, a, split, CALIB_BATCHES, data), 5)
-           for k, a in archs.items()}
+    accs = subnet_accuracies(loaded, data, [str(a) for a in archs.values()], split, None,
+                             workers, ckpt_dir)
+    out = {f"acc_{k}": round(acc, 5) for k, acc in zip(archs, accs)}
     out.update(split=split, calib_batches=CALIB_BATCHES,
                archs={k: str(a) for k, a in archs.items()})
     return out
@@ -61,27 +63,28 @@ def _worker_init(ckpt_dir: str, threads: int) -> None:
     _WORKER["data"] = checkpoint_dataset(_WORKER["loaded"].meta)
 
 
-def _worker_measure(arch_text: str, val_limit: int) -> float:
+def _worker_measure(arch_text: str, split: str, limit: int | None) -> float:
     loaded = _WORKER["loaded"]
-    return evaluate_subnet(loaded, loaded.space.parse(arch_text), "val", CALIB_BATCHES,
-                           _WORKER["data"], limit=val_limit)
+    return evaluate_subnet(loaded, loaded.space.parse(arch_text), split, CALIB_BATCHES,
+                           _WORKER["data"], limit=limit)
 
 
-def _accuracies(loaded: LoadedSupernet, data, archs: list[str], val_limit: int, workers: int,
-                ckpt_dir: Path):
-    """Yield the validation top-1 of each arch in order; ``workers`` > 1 uses processes that
-    load the stored checkpoint themselves (each with one thread)."""
+def subnet_accuracies(loaded: LoadedSupernet, data, archs: list[str], split: str,
+                      limit: int | None, workers: int, ckpt_dir: Path):
+    """Yield the top-1 on ``split`` of each arch in order; ``workers`` > 1 uses processes that
+    load the stored checkpoint ``ckpt_dir`` themselves (each with one thread)."""
     if workers <= 1:
         for a in archs:
-            yield evaluate_subnet(loaded, loaded.space.parse(a), "val", CALIB_BATCHES, data,
-                                  limit=val_limit)
+            yield evaluate_subnet(loaded, loaded.space.parse(a), split, CALIB_BATCHES, data,
+                                  limit=limit)
         return
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(workers, get_context("spawn"), _worker_init,
+    n = len(archs)
+    with ProcessPoolExecutor(min(workers, n), get_context("spawn"), _worker_init,
                              (str(ckpt_dir), 1)) as pool:
-        yield from pool.map(_worker_measure, archs, [val_limit] * len(archs))
+        yield from pool.map(_worker_measure, archs, [split] * n, [limit] * n)
 
 
 def measure_samples(loaded: LoadedSupernet, data, path: Path, n: int, val_limit: int,
@@ -95,7 +98,7 @@ def measure_samples(loaded: LoadedSupernet, data, path: Path, n: int, val_limit:
     done = len(rec["samples"])
     todo = [str(space.from_genome(g)) for g in genomes[done:]]
     t0 = time.perf_counter()
-    accs = _accuracies(loaded, data, todo, val_limit, workers, path.parent)
+    accs = subnet_accuracies(loaded, data, todo, "val", val_limit, workers, path.parent)
     for i, (arch, acc) in enumerate(progress(zip(todo, accs), total=len(todo),
                                              desc="measure subnets"), done + 1):
         rec["samples"].append({"arch": arch, "acc": round(acc, 5)})
@@ -133,7 +136,7 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
 
     loaded = LoadedSupernet(space_from_config(meta["space"]), net.eval(), meta)
     if "accuracy" not in meta:
-        meta["accuracy"] = measure_reference_subnets(loaded, data)
+        meta["accuracy"] = measure_reference_subnets(loaded, data, out, workers=workers)
         write_meta(out, meta)
         log.info("accuracy: %s", meta["accuracy"])
     if acc_samples > 0 and "accuracy_predictor" not in meta:
