@@ -25,9 +25,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MixedOp", "MixedNet"]
+__all__ = ["MixedOp", "MixedNet", "ElasticChoice"]
 
 MODES = ("gumbel", "gumbel_hard", "binary", "fixed")
+
+
+class ElasticChoice(nn.Module):
+    """One (kernel, expand) setting of a shared elastic block: candidates that share weights."""
+
+    def __init__(self, block: nn.Module, kernel: int, expand: int) -> None:
+        super().__init__()
+        self.block, self.kernel, self.expand = block, kernel, expand
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.block.set_active(self.kernel, self.expand)
+        return self.block(x)
 
 
 class MixedOp(nn.Module):

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hwnas._log import progress
-from hwnas.errors import BudgetError, TableError
+from hwnas.errors import BudgetError, HwnasError, TableError
 from hwnas.nn.mixed_ops import MixedNet, MixedOp
 from hwnas.search._base import SearchResult, Strategy
 from hwnas.search.layers import LayerView, layer_view, min_over_view
@@ -44,6 +45,25 @@ def build_mixed_net(view: LayerView) -> MixedNet:
                     [ops[i].build() for i in view.suffix])
 
 
+def supernet_mixed_net(loaded, view: LayerView) -> MixedNet:
+    """ofa-mbv3 candidates as settings of the trained supernet's elastic blocks (frozen)."""
+    from torch import nn
+
+    from hwnas.nn.mixed_ops import ElasticChoice
+
+    sup, space = loaded.supernet, loaded.space
+    pairs = [(k, e) for k in space.kernels for e in space.expands]
+    layers = []
+    for slot, labels in enumerate(view.labels):
+        cands = [ElasticChoice(sup.blocks[slot], k, e) for k, e in pairs]
+        layers.append(MixedOp(cands + [None] * (len(labels) - len(pairs))))
+    net = MixedNet([sup.stem, sup.first_block], layers,
+                   [sup.final_expand, sup.pool, sup.feature_mix, nn.Flatten(1), sup.classifier])
+    for w in net.weights():
+        w.requires_grad_(False)
+    return net
+
+
 class GradientStrategy(Strategy):
     """Subclasses set ``arch_mode`` and define ``weight_mode``/``arch_loss``."""
 
@@ -56,10 +76,12 @@ class GradientStrategy(Strategy):
         batch_size: int = 64
         arch_batch_size: int = 32
         dataset: str = "fashion-mnist"
-        train_resolution: int = 32
+        train_resolution: int = 0
         resolution: int = 0
+        weights: str = "auto"
+        checkpoint: str = ""
         weight_lr: float = 0.05
-        arch_lr: float = 0.01
+        arch_lr: float = 0.05
         eval_images: int = 2000
         samples: int = 2000
         threads: int = 1
@@ -131,33 +153,33 @@ class GradientStrategy(Strategy):
             torch.set_num_threads(before)
 
     def _run(self, problem, rng: np.random.Generator) -> SearchResult:
-        from hwnas.train.data import load_dataset, resize
+        from hwnas.train.data import resize
 
         o = self.options
         torch.manual_seed(int(rng.integers(2 ** 31)))
-        data = load_dataset(o.dataset)
         ri = self._resolution(problem)
         view = layer_view(problem.space, ri)
-        tspace = space_from_config({**problem.space.config(), "resolutions": [o.train_resolution],
-                                    "num_classes": data.num_classes, "in_chans": data.in_chans})
-        net = build_mixed_net(layer_view(tspace, 0))
+        net, data, self._train_r, source = self._network(problem)
         terms = self._latency_terms(problem, view)
-        w_opt = torch.optim.SGD(net.weights(), lr=o.weight_lr, momentum=0.9, nesterov=True,
-                                weight_decay=4e-5)
+        trainable = [w for w in net.weights() if w.requires_grad]
+        w_opt = torch.optim.SGD(trainable, lr=o.weight_lr, momentum=0.9, nesterov=True,
+                                weight_decay=4e-5) if trainable else None
         a_opt = torch.optim.Adam(net.alphas(), lr=o.arch_lr, weight_decay=1e-3)
-        x_tr, y_tr = resize(data.x_train, o.train_resolution), data.y_train
-        x_va, y_va = resize(data.x_val, o.train_resolution), data.y_val
-        warm = int(o.steps * o.warmup)
+        x_tr, y_tr = resize(data.x_train, self._train_r), data.y_train
+        x_va, y_va = resize(data.x_val, self._train_r), data.y_val
+        warm = int(o.steps * o.warmup) if trainable else 0
         history = []
         net.train()
         for step in progress(range(o.steps), desc=self.name, disable=None if o.progress else True):
-            i = torch.randint(0, len(y_tr), (o.batch_size,))
-            self.configure(net, step, arch_step=False)
-            w_opt.zero_grad(set_to_none=True)
-            ce_w = F.cross_entropy(net(x_tr[i]), y_tr[i])
-            ce_w.backward()
-            w_opt.step()
-            rec = {"step": step, "ce_weights": float(ce_w.detach())}
+            rec = {"step": step}
+            if w_opt is not None:
+                i = torch.randint(0, len(y_tr), (o.batch_size,))
+                self.configure(net, step, arch_step=False)
+                w_opt.zero_grad(set_to_none=True)
+                ce_w = F.cross_entropy(net(x_tr[i]), y_tr[i])
+                ce_w.backward()
+                w_opt.step()
+                rec["ce_weights"] = float(ce_w.detach())
             if step >= warm:
                 j = torch.randint(0, len(y_va), (o.arch_batch_size,))
                 self.configure(net, step, arch_step=True)
@@ -171,7 +193,34 @@ class GradientStrategy(Strategy):
                             "expected_latency_ms": {t: float(v.detach()) for t, v in lat.items()}})
             if step % 10 == 0 or step == o.steps - 1:
                 history.append(rec)
+        self._source = source
         return self._finish(problem, net, view, terms, data, history, rng)
+
+    def _network(self, problem):
+        """(mixed net, dataset, training resolution, description of the weights)."""
+        from hwnas.search.objectives import DEFAULT_CHECKPOINT
+        from hwnas.train.data import load_dataset
+
+        o = self.options
+        ckpt = Path(o.checkpoint) if o.checkpoint else DEFAULT_CHECKPOINT
+        use_sup = o.weights == "supernet" or (o.weights == "auto" and problem.space.name == "ofa-mbv3"
+                                              and (ckpt / "supernet.pt").exists())
+        if o.weights not in ("auto", "supernet", "fresh"):
+            raise HwnasError(f"option weights must be auto, supernet or fresh, got '{o.weights}'")
+        if use_sup:
+            from hwnas.train.checkpoint import checkpoint_dataset, load_supernet
+
+            loaded = load_supernet(ckpt)
+            if loaded.space.name != problem.space.name:
+                raise HwnasError(f"checkpoint {ckpt} is for space '{loaded.space.name}'")
+            r = o.train_resolution or max(loaded.space.resolutions)
+            net = supernet_mixed_net(loaded, layer_view(problem.space, 0))
+            return net, checkpoint_dataset(loaded.meta), r, f"trained supernet {ckpt} (frozen)"
+        data = load_dataset(o.dataset)
+        r = o.train_resolution or 32
+        tspace = space_from_config({**problem.space.config(), "resolutions": [r],
+                                    "num_classes": data.num_classes, "in_chans": data.in_chans})
+        return build_mixed_net(layer_view(tspace, 0)), data, r, "fresh mixed-op supernet"
 
     # ------------------------------------------------------------------ derive, repair, report
     def _finish(self, problem, net, view, terms, data, history, rng) -> SearchResult:
@@ -187,6 +236,7 @@ class GradientStrategy(Strategy):
         archive.add(samples, problem.evaluate(samples))
         archive.add(genome[None], problem.evaluate(genome[None]))
         info = {"options": vars(o), "resolution": view.resolution, "soft_feasible": soft,
+                "weights": self._source, "train_resolution": self._train_r,
                 "repair_changes": n_fix, "supernet_accuracy": acc,
                 "expected_latency_ms": {t: float(v.detach()) for t, v in
                                         self.expected_latency(net, terms).items()},
@@ -239,11 +289,11 @@ class GradientStrategy(Strategy):
                 m.reset_running_stats()
                 m.momentum = None
         net.train()
-        x = resize(data.x_train[:10 * o.batch_size], o.train_resolution)
+        x = resize(data.x_train[:10 * o.batch_size], self._train_r)
         for b in range(0, len(x), o.batch_size):
             net(x[b:b + o.batch_size])
         net.eval()
-        xv = resize(data.x_val[:o.eval_images], o.train_resolution)
+        xv = resize(data.x_val[:o.eval_images], self._train_r)
         yv = data.y_val[:o.eval_images]
         correct = sum(int((net(xv[b:b + 256]).argmax(1) == yv[b:b + 256]).sum())
                       for b in range(0, len(yv), 256))

@@ -159,12 +159,12 @@ def load_objective(name: str, search_space, checkpoint: str | Path | None = None
         ckpt = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
         meta = ckpt / "meta.json"
         name = "mflops"
-        if meta.exists():
+        if meta.exists() and (ckpt / "accuracy_predictor.json").exists():
             cfg = read_json(meta, "checkpoint metadata", SpaceError).get("space", {})
             if cfg.get("name") == search_space.name:
                 name = "accuracy"
         if name == "mflops":
-            log.warning("no supernet checkpoint for space '%s' at %s: objective is MACs (a proxy)",
+            log.warning("no accuracy predictor for space '%s' in %s: objective is MACs (a proxy)",
                         search_space.name, ckpt)
     if name == "mflops":
         return MflopsObjective(search_space)
