@@ -4,10 +4,12 @@ The source devices' log-latencies form an (arch × device) matrix. Its principal
 a few *latency factors* (how much an arch leans on convolutions, on memory traffic, on depth...),
 and every source device is a weighted sum of them. A ridge model maps an arch's encoding to its
 source log-latencies, hence to its factors, for any arch of the space. A new device is one more
-weighted sum: its weights get a Gaussian prior fitted to the source devices' weights and are
-updated by the k samples (Bayesian linear regression). The number of factors and the noise
-level are not fixed: every (rank, noise) pair is weighted by its marginal likelihood on the k
-samples (Bayesian model averaging), so 10 samples pick a simple model and 50 a richer one.
+weighted sum: its weights get a prior built from the source devices' weights (a Gaussian fitted
+to all of them, mixed with one narrower Gaussian around each of them) and are updated by the k
+samples (Bayesian linear regression). The number of factors and the noise
+level are not fixed either: every (rank, prior component, noise) triple is weighted by its
+marginal likelihood on the k samples (Bayesian model averaging), so 10 samples pick a simple
+model and 50 a richer one.
 
 The target device enters only through ``TargetSamples``; a ``SourceMatrix`` that names it is
 refused, so none of its other values can leak in.
@@ -30,6 +32,7 @@ log = logging.getLogger("hwnas.predict")
 
 RANKS = (1, 2, 3, 5, 8, 12, 20)
 NOISE_SCALES = (1.0, 3.0, 10.0, 30.0)
+NEIGHBOUR_SCALE = 0.5     # covariance of "like source device c" relative to the population's
 
 
 @dataclass(frozen=True)
@@ -168,24 +171,36 @@ class FewShotPredictor(LogNormalPredictor):
         self._fit_target(target_samples, ranks, noise_scales)
 
     # ------------------------------------------------------------------ target side
+    def _priors(self, r: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """(mean, covariance, log prior weight) of the target's loadings on ``r`` factors.
+
+        Half the prior mass says "a device like the sources on average" (their mean and
+        covariance); the other half is shared by one component per source device, "a device
+        like that one" (its loadings, a narrower covariance).
+        """
+        w_src = self.source.loadings[:r]
+        cov = np.atleast_2d(np.cov(w_src)) + 1e-6 * np.eye(r)
+        n_dev = w_src.shape[1]
+        return [(w_src.mean(1), cov, np.log(0.5))] + [
+            (w_src[:, c], NEIGHBOUR_SCALE * cov, np.log(0.5 / n_dev)) for c in range(n_dev)]
+
     def _fit_target(self, samples: TargetSamples, ranks, noise_scales) -> None:
         y = np.log(samples.latency_ms)
         src = self.source
         f = src.factors(samples.genomes)
         models, lmls = [], []
         for r in sorted({min(int(r), src.rank_max) for r in ranks}):
-            w_src = src.loadings[:r]
-            m = w_src.mean(1)
-            cov = np.zeros((r + 1, r + 1))
-            cov[0, 0] = 1.0                                    # intercept: log-ms scale of the device
-            cov[1:, 1:] = np.atleast_2d(np.cov(w_src)) + 1e-6 * np.eye(r)
-            mean = np.r_[y.mean() - f[:, :r].mean(0) @ m, m]
             fa = np.c_[np.ones(len(y)), f[:, :r]]
-            for ns in noise_scales:
-                s2 = src.residual_var[r - 1] * ns
-                w, post, lml = _posterior(fa, y, mean, cov, s2)
-                models.append((r, w, post, s2))
-                lmls.append(lml)
+            for m, c, log_prior in self._priors(r):
+                cov = np.zeros((r + 1, r + 1))
+                cov[0, 0] = 1.0                                # intercept: log-ms scale of the device
+                cov[1:, 1:] = c
+                mean = np.r_[y.mean() - f[:, :r].mean(0) @ m, m]
+                for ns in noise_scales:
+                    s2 = src.residual_var[r - 1] * ns
+                    w, post, lml = _posterior(fa, y, mean, cov, s2)
+                    models.append((r, w, post, s2))
+                    lmls.append(lml + log_prior)
         lmls = np.asarray(lmls)
         weights = np.exp(lmls - lmls.max())
         self._models = models
