@@ -201,3 +201,37 @@ def test_fewshot_on_published_fbnet_latencies(external_dir):
     src, samples, test = split_target(m, "fpga", 10, seed=0)
     pred = FewShotPredictor(get_space("fbnet"), src, samples)
     assert spearmanr(pred.predict_genomes(m.genomes[test]), m.column("fpga")[test])[0] > 0.8
+
+
+# ---------------------------------------------------------------------------- held-out file
+class _FakeRuntime:          # stub device: the real path (TVM compile + timing) is benchmarked
+    def describe(self) -> str:
+        return "stub"
+
+
+def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
+    from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout
+    from hwnas.profile import networks
+    from hwnas.targets import load_target
+
+    calls = []
+
+    def fake_measure(sp, arch, target, runtime, *a, **kw):
+        if len(calls) == 2 and not kw.get("again"):
+            calls.append("interrupted")
+            raise KeyboardInterrupt
+        calls.append(str(arch))
+        return Latency(10.0, 11.0, 0.1, 10)
+
+    monkeypatch.setattr(networks, "measure_network", fake_measure)
+    path = holdout_path(tmp_path / "x86-host" / "ofa-mbv3.json")
+    target = load_target("x86-host")
+    with pytest.raises(KeyboardInterrupt):
+        measure_holdout(space, target, _FakeRuntime(), path, 5, seed=7)
+    assert len(Holdout.load(path).networks) == 2
+    calls.append("resumed")
+    h = measure_holdout(space, target, _FakeRuntime(), path, 5, seed=7)
+    assert len(h.networks) == 5 and len(set(h.archs())) == 5
+    assert len(calls) == 7                                # 2, interrupted, resumed, 3 more
+    assert not set(calls[4:]) & set(calls[:2])            # nothing measured twice
+    assert "never used to fit" in h.meta["purpose"]
