@@ -102,6 +102,18 @@ def _torchrun(out: Path, **kw) -> subprocess.Popen:
                             text=True, start_new_session=True, **kw)
 
 
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL torchrun and its ranks (the ranks run in sessions of their own)."""
+    import psutil
+
+    tree = psutil.Process(proc.pid).children(recursive=True)
+    for p in tree:
+        p.kill()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    psutil.wait_procs(tree, timeout=30)
+
+
 def _meta(out: Path) -> dict:
     try:
         return json.loads((out / "meta.json").read_text())
@@ -118,8 +130,7 @@ def test_torchrun_two_ranks_agree_with_one_process_and_resume(tmp_path):
     while _meta(ddp_out).get("train", {}).get("step", 0) < 8 and proc.poll() is None \
             and time.time() < deadline:
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_tree(proc)
     killed_at = _meta(ddp_out)["train"]["step"]
     assert 8 <= killed_at < 42, "the run should be killed mid-training"
     proc = _torchrun(ddp_out)

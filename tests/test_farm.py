@@ -151,14 +151,18 @@ def test_server_killed_mid_run_is_requeued_and_the_table_completes(farm, tmp_pat
 def test_several_keys_profile_into_one_table_each(farm, tmp_path, capsys):
     out = tmp_path / "{key}.json"
     code = main([*SMALL, "--limit", "3", "--tracker", farm.address, "--key", "x86",
-                 "--key", "alt", "--out", str(out)])
+                 "--key", "alt", "--parallel", "1", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     alt = next(s.address for s in farm.servers if s.key == "alt")
+    x86 = {s.address for s in farm.servers if s.key == "x86"}
+    devices = {}
     for key in ("x86", "alt"):
         table = LatencyTable.load(tmp_path / f"{key}.json")
         assert set(table.entries) == _ops(3)
         assert table.meta["address"].endswith(f"/{key}")
-    assert {e["device"] for e in LatencyTable.load(tmp_path / "alt.json").entries.values()} == {alt}
+        devices[key] = {e["device"] for e in table.entries.values()}
+    assert devices["alt"] == {alt}
+    assert len(devices["x86"]) == 1 and devices["x86"] <= x86      # --parallel 1: one device
 
 
 @pytest.mark.rpc
