@@ -70,30 +70,25 @@ class Distributed:
     def average_grads(self, opt: torch.optim.Optimizer) -> None:
         grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
         self._check_same(len(grads), "parameters with gradients")
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
+        self._average(grads)
 
     def average_buffers(self, net: torch.nn.Module) -> None:
         """Average the floating buffers (BN running statistics) so that every rank, and so the
         checkpoint, holds the estimate over all shards."""
-        if not self.enabled:
+        if self.enabled:
+            self._average([b for b in net.buffers() if b.is_floating_point()])
+
+    def _average(self, tensors: list[torch.Tensor]) -> None:
+        """In place, the mean over ranks of each tensor: one all-reduce of them all, flattened."""
+        if not tensors:
             return
-        bufs = [b for b in net.buffers() if b.is_floating_point()]
-        if bufs:
-            flat = torch.cat([b.reshape(-1) for b in bufs])
-            dist.all_reduce(flat)
-            flat /= self.world_size
-            offset = 0
-            for b in bufs:
-                b.copy_(flat[offset:offset + b.numel()].view_as(b))
-                offset += b.numel()
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
 
     def sync_start(self, net: torch.nn.Module, step: int) -> None:
         """Start from rank 0's weights, and refuse ranks that resumed at different steps."""
