@@ -28,6 +28,7 @@ from hwnas.predict import (CalibratedPredictor, FewShotPredictor, SourceFactors,
                            TablePredictor, split_target)
 from hwnas.predict.external import load_external, same_device  # noqa: E402
 from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout  # noqa: E402
+from hwnas.errors import TableError  # noqa: E402
 from hwnas.profile.table import LatencyTable, table_path  # noqa: E402
 from hwnas.spaces import get_space, space_from_config  # noqa: E402
 
@@ -60,8 +61,11 @@ def host_part(args, figures: dict, timings: list) -> None:
         from hwnas.targets import load_target
 
         target = load_target(args.target)
-        with connect(target) as rt:
-            measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new)
+        try:
+            with connect(target) as rt:
+                measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new)
+        except KeyboardInterrupt:        # every finished network is on disk: score those
+            print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
         print(f"skipped: no held-out networks at {hpath} (run without --no-measure)")
         return
@@ -75,25 +79,40 @@ def host_part(args, figures: dict, timings: list) -> None:
     table_pred = TablePredictor(space, table)
     t_table = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cal = CalibratedPredictor.fit(space, table)
+    try:
+        cal = CalibratedPredictor.fit(space, table)
+    except TableError as exc:
+        print(f"calibrated predictor not fitted: {exc}")
+        cal = None
     t_cal = time.perf_counter() - t0
     loads = [n.get("load_avg_1m") for n in hold.networks if n.get("load_avg_1m") is not None]
+    n_cal = cal.provenance["n_networks"] if cal else 0
     print(f"{len(archs)} held-out networks of {args.holdout} requested (none used in fitting); "
-          f"calibrated on the table's {cal.provenance['n_networks']} measured networks; "
-          f"1-min load average while measuring: "
-          + (f"{min(loads):.1f}..{max(loads):.1f}" if loads else "not recorded"))
-    print(f"{'predictor':<12} {'±10%':>7} {'±5%':>7} {'RMSE ms':>9} {'Spearman':>9} {'MAPE %':>7}")
-    for name, pred in (("table", table_pred), ("calibrated", cal)):
-        s = scores(pred.predict_genomes(g), meas)
-        print(f"{name:<12} {s['within10']:>7.1%} {s['within5']:>7.1%} {s['rmse_ms']:>9.2f} "
-              f"{s['spearman']:>9.3f} {s['mape']:>7.2f}")
-        figures[f"host_{name}_within10"] = s["within10"]
-    cover = float(np.mean(meas <= cal.predict_upper_genomes(g, 0.9)))
-    print(f"calibrated p90 upper bound covers {cover:.1%} of held-out networks")
+          f"calibrated on the table's {n_cal} measured networks; 1-min load average while "
+          f"measuring: " + (f"{min(loads):.1f}..{max(loads):.1f}" if loads else "not recorded"))
+    preds = {"table": table_pred, **({"calibrated": cal} if cal else {})}
+    cv = np.array([hold.networks[i]["std_ms"] / hold.networks[i]["median_ms"] for i in keep])
+    print(f"{'predictor':<12} {'networks':<16} {'±10%':>7} {'±5%':>7} {'RMSE ms':>9} "
+          f"{'Spearman':>9} {'MAPE %':>7}")
+    for name, pred in preds.items():
+        p = pred.predict_genomes(g)
+        for label, sel in (("all", np.ones(len(g), bool)), ("steady (cv≤5%)", cv <= 0.05)):
+            if sel.sum() < 3:
+                continue
+            s = scores(p[sel], meas[sel])
+            print(f"{name:<12} {label + ' ' + str(int(sel.sum())):<16} {s['within10']:>7.1%} "
+                  f"{s['within5']:>7.1%} {s['rmse_ms']:>9.2f} {s['spearman']:>9.3f} {s['mape']:>7.2f}")
+            if label == "all":
+                figures[f"host_{name}_within10"] = s["within10"]
+    if cal:
+        cover = float(np.mean(meas <= cal.predict_upper_genomes(g, 0.9)))
+        print(f"calibrated p90 upper bound covers {cover:.1%} of held-out networks")
     figures["host_n_heldout"] = len(archs)
     big = space.sample_genomes(np.random.default_rng(0), 10_000)
-    timings.append(("table", "ofa-mbv3", 1e3 * t_table, time_ms(lambda: table_pred.predict_genomes(big), 1, 5)))
-    timings.append(("calibrated", "ofa-mbv3", 1e3 * t_cal, time_ms(lambda: cal.predict_genomes(big), 1, 5)))
+    fit_ms = {"table": 1e3 * t_table, "calibrated": 1e3 * t_cal}
+    for name, pred in preds.items():
+        timings.append((name, args.space, fit_ms[name],
+                        time_ms(lambda pred=pred: pred.predict_genomes(big), 1, 5)))
 
 
 # ---------------------------------------------------------------------------- part 2
