@@ -128,6 +128,17 @@ def test_evolution_beats_random_samples(tables):
     assert p.evaluate(r.best[None]).score[0] >= best_random
 
 
+def test_front_entries_match_their_archs(tables):
+    p = _problem("3")
+    r = search("evolution", p, generations=40, progress=False)
+    assert len(r.front) > 3
+    g = p.space.to_genomes([p.space.parse(f["arch"]) for f in r.front])
+    ev = p.evaluate(g)
+    assert np.allclose(ev.score, [f["score"] for f in r.front])
+    assert np.allclose(ev.feasible, [f["feasible"] for f in r.front])
+    assert np.allclose(ev.latency_ms[0], [f["latency_ms"]["fast"] for f in r.front])
+
+
 def test_two_device_constraints_are_both_met(tables):
     lo_fast, lo_slow = (_problem("fast=100,slow=1000").latency_lower_bound(t).value
                         for t in ("fast", "slow"))

@@ -1,10 +1,17 @@
 """Shared machinery of the gradient strategies (``gumbel``, ``proxyless``).
 
-A mixed-op supernet (``hwnas.nn.mixed_ops``) is built from the space's layer view at the
-training configuration (the dataset's channels and classes, ``train_resolution``); its expected
-latency comes from each target's table at the search resolution. Weights and architecture
-logits are trained alternately on the real dataset (weights on the training split,
-architecture on the held-out validation split), after a weights-only warm-up.
+A mixed-op supernet (``hwnas.nn.mixed_ops``) has one mixed op per layer of the space's layer
+view; its expected latency comes from each target's table at the search resolution (the
+largest whose lower bound fits every budget by 10%, unless ``resolution`` is given).
+
+* ``ofa-mbv3`` with a trained supernet checkpoint (``weights="auto"``/``"supernet"``): the
+  candidates are the (kernel, expand) settings of the checkpoint's elastic blocks, sharing
+  its trained weights, which stay frozen; only the architecture logits train, on the
+  checkpoint's dataset at its largest training resolution.
+* otherwise (``proxyless``, ``fbnet``, or ``weights="fresh"``): fresh candidate modules built
+  from the operators at the dataset's channels and classes and ``train_resolution`` (32);
+  weights (training split) and architecture logits (held-out validation split) train
+  alternately after a weights-only warm-up.
 
 The soft latency term alone does not guarantee a budget, so the derived arch (the argmax of
 each layer) is then *repaired* under the hard constraints: while it misses one, the single

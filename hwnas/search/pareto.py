@@ -32,7 +32,7 @@ class Archive:
         self._f: list[np.ndarray] = []
 
     def add(self, genomes: np.ndarray, ev) -> None:
-        self._g.append(genomes)
+        self._g.append(genomes.copy())                        # callers repair rows in place
         self._s.append(ev.score)
         self._lat.append(ev.latency_ms)
         self._f.append(ev.feasible)
@@ -83,7 +83,8 @@ def plot_front(path: str | Path, archive: Archive, best: dict, title: str,
                    label=f"budget {problem.constraints.budget(t):g} ms")
     ax.scatter([best["predicted_latency_ms"][t]], [best["objective"]["value"]], marker="*",
                s=180, c="gold", edgecolors="black", zorder=5, label="chosen arch")
-    ax.set_xlabel(f"predicted latency on {t} (ms)")
+    bound = problem.constraints.margin_text()
+    ax.set_xlabel(f"predicted latency on {t} (ms, median; the budget applies to the {bound})")
     ax.set_ylabel(problem.objective.name)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
