@@ -58,10 +58,18 @@ class BuildPool:
             self.close()
             raise ExportError("a compile worker process died (out of memory or a crash in TVM); "
                               "rerun with --resume, or with --workers 0 to see the failure") from None
-        except BaseException:
-            for f in futures:
-                f.cancel()
+        except BaseException:               # Ctrl-C or a failed task: stop compiling now
+            self.abort()
             raise
+
+    def abort(self) -> None:
+        """Stop the workers at once: queued compiles would otherwise run to the end first."""
+        if self._pool is not None:
+            # The executor offers no public way to stop tasks already handed to a worker.
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
