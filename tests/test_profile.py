@@ -189,6 +189,7 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     assert len(errors) == 1 and "RPC" in errors[0] and str(port) in errors[0], err
     assert len(LatencyTable.load(out)) == 2
     assert LatencyTable.load(out).meta["address"] == f"rpc://127.0.0.1:{port}"
+    assert LatencyTable.load(out).meta["runs"][-1]["finished"] is False
 
     server, port = _start_rpc_server()
     try:
@@ -199,4 +200,5 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     assert len(t) == 6 and t.meta["coverage"]["n_measured"] == 6
     printed = capsys.readouterr().out
     assert "4 measured now" in printed and json.loads(out.read_text())["format"]
+    assert t.meta["runs"][-1]["finished"] is True and t.meta["runs"][-1]["ops_measured"] == 4
 

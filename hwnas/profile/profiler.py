@@ -119,12 +119,12 @@ def _run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOp
         bar.close()
 
 
-def _run_record(rep: ProfileReport) -> dict:
+def _run_record(rep: ProfileReport, finished: bool) -> dict:
     import os
 
     from hwnas.profile.meta import now_iso
 
-    return {"date": now_iso(), "ops_measured": rep.n_new, "networks_measured": rep.n_networks_new,
+    return {"date": now_iso(), "finished": finished, "ops_measured": rep.n_new, "networks_measured": rep.n_networks_new,
             "ops_compile_s": round(rep.ops.compile_s, 2), "ops_measure_s": round(rep.ops.measure_s, 2),
             "networks_compile_s": round(rep.networks.compile_s, 2),
             "networks_measure_s": round(rep.networks.measure_s, 2),
@@ -146,6 +146,18 @@ def profile(space, target, runtime, path: str | Path,
     todo = [op for op in ops if op.key not in table]
     log.info("%s: %d of %d operators to measure on %s", path, len(todo), len(ops), runtime.address)
 
+    finished = False
+    try:
+        _profile_into(table, path, space, target, runtime, opts, report, todo)
+        finished = True
+    finally:                             # an interrupted run still says what it cost
+        table.meta.setdefault("runs", []).append(_run_record(report, finished))
+        table.save(path)
+    return report
+
+
+def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
+                  opts: ProfileOptions, report: ProfileReport, todo: list) -> None:
     def save_op(item: BuiltItem, m: Measurement) -> None:
         table.add(item.key, m.latency, **m.extra())
         table.save(path)
@@ -178,6 +190,3 @@ def profile(space, target, runtime, path: str | Path,
 
     table.meta["validation"] = report.validation = validation(table)
     report.coverage = update_coverage(table)
-    table.meta.setdefault("runs", []).append(_run_record(report))
-    table.save(path)
-    return report
