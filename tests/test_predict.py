@@ -20,7 +20,7 @@ def space():
     return get_space("ofa-mbv3", resolutions=RES)
 
 
-def _table(space, seed: int = 0, networks: int = 40, gap=lambda s: 0.7 * s + 2.0) -> LatencyTable:
+def _table(space, seed: int = 0, networks: int = 20, gap=lambda s: 0.7 * s + 2.0) -> LatencyTable:
     """A table with random operator latencies and networks measured as ``gap(table sum)``."""
     rng = np.random.default_rng(seed)
     t = LatencyTable({"target": "toy", "space": space.name, "spaces": [space.config()],
@@ -62,7 +62,7 @@ def test_table_sum_matches_the_operators(space):
 
 
 def test_calibrated_learns_the_gap_and_bounds_it(space):
-    t = _table(space, seed=1, networks=40)
+    t = _table(space, seed=1, networks=30)
     pred = CalibratedPredictor.fit(space, t)
     g = space.sample_genomes(np.random.default_rng(9), 500)
     base = TablePredictor(space, t).predict_genomes(g)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["table_positions", "network_features"]
+__all__ = ["table_positions", "network_features", "FEATURE_SETS"]
 
 
 def table_positions(space, genomes: np.ndarray, op_ms: np.ndarray) -> np.ndarray:
@@ -12,11 +12,11 @@ def table_positions(space, genomes: np.ndarray, op_ms: np.ndarray) -> np.ndarray
 
 
 def network_features(space, genomes: np.ndarray, op_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features (N, F), table sum (N,)).
+    """(features (N, F), table sum (N,)); columns in the order of ``feature_columns``.
 
-    Features: log table sum; each position's share of it (where the time goes, as a fused
-    whole network sees it); the arch encoding; log MACs, parameters and peak activations; the
-    number of operators (each one a kernel launch and a memory round trip).
+    Features: log table sum; log MACs, parameters and peak activations; the number of
+    operators (each one a kernel launch and a memory round trip); each position's share of the
+    table sum (where the time goes, as a fused whole network sees it); the arch encoding.
     """
     ids = space.op_indices(genomes)
     pos = op_ms[ids]
@@ -27,6 +27,10 @@ def network_features(space, genomes: np.ndarray, op_ms: np.ndarray) -> tuple[np.
     act = costs["act"][ids].max(1)
     n_ops = (ids != space.null_op).sum(1)
     feats = np.concatenate([
-        np.log(total)[:, None], pos / total[:, None], space.encode_genomes(genomes),
-        np.log1p(np.stack([macs, params, act], 1)), n_ops[:, None].astype(np.float64)], 1)
+        np.log(total)[:, None], np.log1p(np.stack([macs, params, act], 1)),
+        n_ops[:, None].astype(np.float64), pos / total[:, None], space.encode_genomes(genomes)], 1)
     return feats, total
+
+
+#: nested column sets, simplest first: the fit keeps the one that predicts left-out networks best
+FEATURE_SETS = {"scale": 1, "costs": 5, "full": None}

@@ -6,8 +6,9 @@ that gap, ``log(measured / table sum)``, from the whole networks ``hwnas profile
 (``table.meta["networks"]``), with features of where the table time goes, the arch encoding,
 MACs, parameters, activations and operator count. The model is scikit-learn's
 ``BayesianRidge`` (evidence-tuned regularisation suits the few dozen networks a profile
-measures); its predictive variance gives the upper quantile that search uses as a safety
-margin. It is stored as JSON beside the table (``<space>.calibrated.json``).
+measures) on one of three nested feature sets (the table sum alone; plus costs; everything),
+whichever predicts left-out networks best; its predictive variance gives the upper quantile
+that search uses as a safety margin. It is stored as JSON beside the table (``<space>.calibrated.json``).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from hwnas.errors import TableError
 from hwnas.predict._base import PREDICTORS, LogNormalPredictor
-from hwnas.predict._features import network_features
+from hwnas.predict._features import FEATURE_SETS, network_features
 from hwnas.predict._store import array, load_predictor_json, save_predictor
 from hwnas.profile.table import LatencyTable
 
@@ -79,8 +80,6 @@ class CalibratedPredictor(LogNormalPredictor):
     def fit(cls, space, table: LatencyTable, archs: Sequence[str] | None = None,
             measured_ms: Sequence[float] | None = None) -> "CalibratedPredictor":
         """Fit on ``archs``/``measured_ms``, by default the table's own measured networks."""
-        from sklearn.linear_model import BayesianRidge
-
         if archs is None:
             archs, measured_ms = calibration_networks(space, table)
         measured = np.asarray(measured_ms, dtype=np.float64)
@@ -90,17 +89,16 @@ class CalibratedPredictor(LogNormalPredictor):
                              f"{MIN_NETWORKS} (run `hwnas profile --networks 50 --resume`)")
         genomes = space.to_genomes([space.parse(a) for a in archs])
         feats, total = network_features(space, genomes, table.vector(space.op_list))
-        mean, scale = feats.mean(0), feats.std(0)
-        scale[scale < 1e-12] = 1.0
         gap = np.log(measured) - np.log(total)
-        reg = BayesianRidge(max_iter=1000).fit((feats - mean) / scale, gap)
-        model = {"feature_mean": mean, "feature_scale": scale, "coef": reg.coef_,
-                 "intercept": float(reg.intercept_), "alpha": float(reg.alpha_),
-                 "lambda": float(reg.lambda_), "sigma": reg.sigma_,
+        cv = {name: _cv_error(feats[:, :n], gap) for name, n in FEATURE_SETS.items()}
+        chosen = min(cv, key=cv.get)
+        n_cols = FEATURE_SETS[chosen] or feats.shape[1]
+        model = {**_bayesian_ridge(feats[:, :n_cols], gap), "feature_set": chosen,
                  "target": "log(measured_ms / table_sum_ms)"}
         prov = {"table_target": table.target, "table_updated": table.meta.get("updated"),
                 "n_networks": len(archs), "networks": list(archs),
                 "gap_median": float(np.exp(np.median(gap))),
+                "cv_mean_abs_log_error": {k: round(v, 5) for k, v in cv.items()},
                 "library": "scikit-learn BayesianRidge"}
         return cls(space, table, model, prov)
 
@@ -116,10 +114,34 @@ class CalibratedPredictor(LogNormalPredictor):
     # ------------------------------------------------------------------ prediction
     def _log_moments(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feats, total = network_features(self.space, genomes, self._ms)
-        x = (feats - self._mean) / self._scale
+        x = (feats[:, :len(self._mean)] - self._mean) / self._scale
         mean = np.log(total) + x @ self._coef + self._intercept
         var = self._noise_var + np.einsum("ij,jk,ik->i", x, self._sigma, x)
         return mean, np.sqrt(var)
+
+
+def _bayesian_ridge(x: np.ndarray, y: np.ndarray) -> dict:
+    """scikit-learn's BayesianRidge on standardised ``x``, as plain arrays."""
+    from sklearn.linear_model import BayesianRidge
+
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale < 1e-12] = 1.0
+    reg = BayesianRidge(max_iter=1000).fit((x - mean) / scale, y)
+    return {"feature_mean": mean, "feature_scale": scale, "coef": reg.coef_,
+            "intercept": float(reg.intercept_), "alpha": float(reg.alpha_),
+            "lambda": float(reg.lambda_), "sigma": reg.sigma_}
+
+
+def _cv_error(x: np.ndarray, y: np.ndarray, folds: int = 10) -> float:
+    """Mean absolute held-out error (log units) of a BayesianRidge on ``x``; leave-one-out
+    up to ``folds`` networks, then ``folds``-fold (interleaved, so deterministic)."""
+    errs = []
+    for f in range(min(folds, len(y))):
+        test = np.arange(len(y)) % min(folds, len(y)) == f
+        m = _bayesian_ridge(x[~test], y[~test])
+        pred = ((x[test] - m["feature_mean"]) / m["feature_scale"]) @ m["coef"] + m["intercept"]
+        errs.extend(np.abs(pred - y[test]))
+    return float(np.mean(errs))
 
 
 def calibrate_table(table_file: str | Path, config_index: int = 0) -> Path:
