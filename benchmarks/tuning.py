@@ -116,8 +116,10 @@ def bench_model(name: str, seed: int, r: int, settings: list[int], target, tmp: 
 
 
 def main(argv=None) -> dict:
+    from hwnas._log import setup_logging
     from hwnas.targets import load_target
 
+    setup_logging()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="x86-host")
     ap.add_argument("--trials-per-task", type=int, nargs="+", default=[8])

@@ -14,7 +14,9 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import types
 from dataclasses import asdict, dataclass
@@ -32,6 +34,7 @@ log = logging.getLogger("hwnas.export.tune")
 MANIFEST = "tuning.json"
 _DB_FILES = ("database_workload.json", "database_tuning_record.json")
 _EQUALITIES = ("structural", "anchor-block")
+_ARTIFACTS_ENV = "HWNAS_MS_ARTIFACTS"  # where builder workers (spawned processes) put candidates
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,17 @@ def fast_build(mod, target, _params):
     return build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
 
 
+def export_shared(mod) -> str:
+    """Link each candidate into a ``.so`` in the (parallel) builder workers.
+
+    MetaSchedule's default exports a ``.tar`` that the runner, a single worker, must link with
+    the system compiler before timing it; that serial link dominated tuning here.
+    """
+    path = os.path.join(tempfile.mkdtemp(dir=os.environ.get(_ARTIFACTS_ENV)), "candidate.so")
+    mod.export_library(path)
+    return path
+
+
 def _build_one(args):
     from tvm.s_tir.meta_schedule.builder.local_builder import _worker_func
 
@@ -95,7 +109,7 @@ def _pooled_builder(max_workers: int, timeout_s: float, uses: int = 64):
                                           maximum_process_uses=uses)
 
         def build(self, build_inputs):
-            args = [(fast_build, None, b.mod, b.target, _serialize_params(b.params))
+            args = [(fast_build, export_shared, b.mod, b.target, _serialize_params(b.params))
                     for b in build_inputs]
             results = []
             for res in self.pool.map_with_error_catching(_build_one, args):
@@ -145,6 +159,13 @@ def _workload_key(task) -> str:
     from tvm_ffi import structural_hash
 
     return f"{structural_hash(task.dispatched[0]) & (2**64 - 1):016x}"
+
+
+def _heaviest_first(tasks: list) -> list:
+    """Order tasks by FLOPs times occurrences, so that a cut-short run has tuned what matters."""
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    return sorted(tasks, key=lambda t: -estimate_tir_flops(t.dispatched[0]) * t.weight)
 
 
 def _last_line(exc: Exception) -> str:
@@ -205,6 +226,8 @@ def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model:
                 runner_min_repeat_ms: int, tensor_intrin: bool) -> None:
     from tvm.s_tir import meta_schedule as ms
 
+    artifacts = tempfile.mkdtemp(prefix="hwnas-ms-")
+    os.environ[_ARTIFACTS_ENV] = artifacts  # read by the builder workers, spawned below
     builder = _pooled_builder(max(1, os.cpu_count() or 1), build_timeout_s)
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(
         number=3, repeat=1, min_repeat_ms=runner_min_repeat_ms))
@@ -220,19 +243,24 @@ def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model:
     finally:
         for part in (builder, runner):
             part.pool.shutdown(wait=False)
+        os.environ.pop(_ARTIFACTS_ENV, None)
+        shutil.rmtree(artifacts, ignore_errors=True)
 
 
 def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = None,
                       trials: int = 1000, *, trials_per_task: int | None = None,
                       cost_model: str = "auto", module_equality: str = "structural",
                       seed: int = 0, build_timeout_s: float = 60.0,
-                      runner_min_repeat_ms: int = 40, tensor_intrin: bool = False):
+                      runner_min_repeat_ms: int = 40, tensor_intrin: bool = False,
+                      chunk: int = 16):
     """Tune every fused kernel of ``mod`` for ``target``; resumable, database in ``work_dir``.
 
     ``trials`` is the budget for the whole model, split evenly over its kernels (at least one
     trial each) unless ``trials_per_task`` is given. Kernels that already received that many
-    trials (by this model or by another one sharing the kernel) are skipped. Returns the
-    database; what the run did is logged and appended to ``runs`` in ``tuning.json``.
+    trials (by this model or by another one sharing the kernel) are skipped. The heaviest
+    kernels go first, ``chunk`` kernels per MetaSchedule session, and progress is saved after
+    each session. Returns the database; what the run did is logged and appended to ``runs`` in
+    ``tuning.json``.
     """
     if module_equality not in _EQUALITIES:
         raise ExportError(f"module_equality must be one of {list(_EQUALITIES)}, "
@@ -245,20 +273,24 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
     if not tasks:
         raise ExportError("the model has no kernels to tune")
     per_task = trials_per_task or max(1, math.ceil(trials / len(tasks)))
-    pending = [t for t in tasks if man["trials"].get(_workload_key(t), 0) < per_task]
+    pending = _heaviest_first([t for t in tasks
+                               if man["trials"].get(_workload_key(t), 0) < per_task])
     log.info("tuning %d of %d kernels, %d trials each, in %s", len(pending), len(tasks),
              per_task, work_dir)
-    if pending:
+    for start in range(0, len(pending), chunk):
+        part = pending[start:start + chunk]
         try:
-            _run_tuning(pending, target.tvm(), work_dir, per_task, cost_model=cost_model,
-                        module_equality=module_equality, seed=seed,
+            _run_tuning(part, target.tvm(), work_dir, per_task, cost_model=cost_model,
+                        module_equality=module_equality, seed=seed + start,
                         build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms,
                         tensor_intrin=tensor_intrin)
         except Exception as exc:
             raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: "
                               f"{_last_line(exc)}") from None
-        for t in pending:
-            man["trials"][_workload_key(t)] = per_task
+        # records are committed per chunk: an interrupted run resumes after the last chunk
+        man["trials"].update({_workload_key(t): per_task for t in part})
+        atomic_write_json(work_dir / MANIFEST, man)
+        log.info("tuned %d/%d kernels", start + len(part), len(pending))
     report = TuneReport(str(work_dir), len(tasks), len(pending), len(tasks) - len(pending),
                         per_task * len(pending), per_task, round(time.perf_counter() - t0, 2))
     man.setdefault("runs", []).append({k: v for k, v in asdict(report).items() if k != "work_dir"})
