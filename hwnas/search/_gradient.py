@@ -33,7 +33,7 @@ from hwnas._log import progress
 from hwnas.errors import BudgetError, HwnasError, TableError
 from hwnas.nn.mixed_ops import MixedNet, MixedOp
 from hwnas.search._base import SearchResult, Strategy
-from hwnas.search.layers import LayerView, layer_view, min_over_view
+from hwnas.search.layers import LayerView, layer_view
 from hwnas.search.pareto import Archive
 from hwnas.spaces import space_from_config
 
@@ -103,17 +103,34 @@ class GradientStrategy(Strategy):
 
     # ------------------------------------------------------------------ set-up
     def _resolution(self, problem) -> int:
-        """The given resolution, else the largest whose lower bound fits every budget by 10%."""
+        """The given resolution, else the largest at which the cheapest arch meets every
+        constraint with 10% to spare (else merely meets them, else the smallest)."""
         res = problem.space.resolutions
         if self.options.resolution:
             if self.options.resolution not in res:
                 raise BudgetError(f"resolution {self.options.resolution} not in {list(res)}")
             return res.index(self.options.resolution)
-        for ri in range(len(res) - 1, -1, -1):
-            if all(self._min_ms(problem, t, ri) <= 0.9 * b.budget_ms
-                   for t, b in zip(problem.constraints.targets, problem.constraints.latency)):
-                return ri
+        slack = {}
+        for ri in range(len(res)):
+            g = self._cheapest(problem, layer_view(problem.space, ri))
+            ev = problem.evaluate(g[None], score=False)
+            worst = float(np.max(ev.bound_ms[:, 0] / problem._budget[:, 0])) if problem.targets \
+                else 0.0
+            slack[ri] = (bool(ev.feasible[0]), worst)
+        for need in (0.9, 1.0):
+            ok = [ri for ri, (f, w) in slack.items() if f and w <= need]
+            if ok:
+                return max(ok)
         return 0
+
+    def _cheapest(self, problem, view: LayerView) -> np.ndarray:
+        """Per layer, the candidate with the least latency summed over budgets (relative)."""
+        total = [np.zeros(len(c)) for c in view.candidates]
+        for b in problem.constraints.latency:
+            pv = self._pred_view(problem, b.target, view.r_index)
+            _, per_layer = pv.latency_matrix(self._bound_vec(problem, b.target))
+            total = [t + v / b.budget_ms for t, v in zip(total, per_layer)]
+        return view.genome([int(np.argmin(t)) for t in total])
 
     def _pred_view(self, problem, t: str, ri: int) -> LayerView:
         g = np.zeros((1, len(problem.space.choice_sizes())), np.int16)
@@ -129,9 +146,6 @@ class GradientStrategy(Strategy):
                                  "per-operator table for an expected-latency loss")
             vec = table.vector(problem.predictors[t].space.op_list)
         return vec
-
-    def _min_ms(self, problem, t: str, ri: int) -> float:
-        return min_over_view(self._pred_view(problem, t, ri), self._bound_vec(problem, t))[0]
 
     def _latency_terms(self, problem, view: LayerView) -> dict:
         out = {}
@@ -237,6 +251,12 @@ class GradientStrategy(Strategy):
         soft = bool(problem.evaluate(view.genome(choice)[None]).feasible[0])
         choice, n_fix = self._repair(problem, view, choice, logp)
         genome = view.genome(choice)
+        for ri in range(view.r_index - 1, -1, -1):            # stuck: try lower resolutions
+            if problem.evaluate(genome[None], score=False).feasible[0]:
+                break
+            view = layer_view(problem.space, ri)
+            choice, more = self._repair(problem, view, choice, logp)
+            genome, n_fix = view.genome(choice), n_fix + more
         acc = self._supernet_accuracy(net, choice, data)
         archive = Archive(problem)
         samples = self._sample(view, logp, rng, o.samples)

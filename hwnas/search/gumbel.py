@@ -2,9 +2,10 @@
 
 Loss (FBNet): ``CE · α · log(LAT)^β`` with ``LAT`` the expected latency under the softmax of
 the architecture logits, read from the target's table. ``LAT`` is measured in units of
-``budget / e`` (``e · E[lat] / budget``; the largest such ratio over budgeted targets), so
-the factor is ``α`` exactly on the budget and the term is unit-free; its log is floored at
-0.1 so that the factor never reaches zero far below the budget. The Gumbel temperature is
+``budget / e`` (``e · E[lat] / budget``; the largest such ratio over budgeted targets) and
+clamped at the budget, so the factor is ``α`` on or under the budget and grows above it. FBNet
+penalises latency everywhere and so drifts far below a budget; here the hard constraint is the
+budget, and below it only the cross-entropy moves the logits. The Gumbel temperature is
 annealed geometrically from ``tau_start`` to ``tau_end``.
 
 Architecture steps run the full soft mixture (every candidate of every layer). Weight steps
@@ -49,5 +50,5 @@ class GumbelSearch(GradientStrategy):
 
     def arch_loss(self, ce, lat, problem) -> torch.Tensor:
         o = self.options
-        log_lat = torch.log(math.e * budget_ratio(lat, problem)).clamp(min=0.1)
+        log_lat = torch.log(math.e * budget_ratio(lat, problem).clamp(min=1.0))
         return ce * o.alpha * log_lat ** o.beta

@@ -4,7 +4,8 @@ Weight steps run one path per layer, drawn from the softmax of the architecture 
 Architecture steps run two drawn paths with a binary gate (``hwnas.nn.mixed_ops``), whose
 gradient estimates that of the logits. The latency term is ProxylessNAS's linear one,
 ``λ · (E[lat] − budget) / budget`` summed over the budgeted targets, with ``E[lat]`` from the
-targets' tables.
+targets' tables, but hinged at the budget (no pull below it; the hard constraint holds the
+budget, so under it only accuracy moves the logits).
 """
 from __future__ import annotations
 
@@ -32,5 +33,6 @@ class ProxylessSearch(GradientStrategy):
 
     def arch_loss(self, ce, lat, problem) -> torch.Tensor:
         lam = self.options.latency_lambda
-        reg = sum((lat[b.target] - b.budget_ms) / b.budget_ms for b in problem.constraints.latency)
+        reg = sum(torch.relu((lat[b.target] - b.budget_ms) / b.budget_ms)
+                  for b in problem.constraints.latency)
         return ce + lam * reg
