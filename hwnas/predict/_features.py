@@ -11,25 +11,30 @@ def table_positions(space, genomes: np.ndarray, op_ms: np.ndarray) -> np.ndarray
     return op_ms[space.op_indices(genomes)]
 
 
-def network_features(space, genomes: np.ndarray, op_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def network_features(space, genomes: np.ndarray, op_ms: np.ndarray,
+                     n_cols: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(features (N, F), table sum (N,)); columns in the order of ``feature_columns``.
 
     Features: log table sum; log MACs, parameters and peak activations; the number of
     operators (each one a kernel launch and a memory round trip); each position's share of the
     table sum (where the time goes, as a fused whole network sees it); the arch encoding.
+    ``n_cols`` keeps only the first columns (and skips computing the others).
     """
     ids = space.op_indices(genomes)
     pos = op_ms[ids]
     total = pos.sum(1)
+    if n_cols == 1:
+        return np.log(total)[:, None], total
     costs = space.cost_vectors()
     macs = costs["macs"][ids].sum(1)
     params = costs["params"][ids].sum(1)
     act = costs["act"][ids].max(1)
     n_ops = (ids != space.null_op).sum(1)
-    feats = np.concatenate([
-        np.log(total)[:, None], np.log1p(np.stack([macs, params, act], 1)),
-        n_ops[:, None].astype(np.float64), pos / total[:, None], space.encode_genomes(genomes)], 1)
-    return feats, total
+    parts = [np.log(total)[:, None], np.log1p(np.stack([macs, params, act], 1)),
+             n_ops[:, None].astype(np.float64)]
+    if n_cols is None or n_cols > 5:
+        parts += [pos / total[:, None], space.encode_genomes(genomes)]
+    return np.concatenate(parts, 1)[:, :n_cols], total
 
 
 #: nested column sets, simplest first: the fit keeps the one that predicts left-out networks best

@@ -113,8 +113,8 @@ class CalibratedPredictor(LogNormalPredictor):
 
     # ------------------------------------------------------------------ prediction
     def _log_moments(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        feats, total = network_features(self.space, genomes, self._ms)
-        x = (feats[:, :len(self._mean)] - self._mean) / self._scale
+        feats, total = network_features(self.space, genomes, self._ms, len(self._mean))
+        x = (feats - self._mean) / self._scale
         mean = np.log(total) + x @ self._coef + self._intercept
         var = self._noise_var + np.einsum("ij,jk,ik->i", x, self._sigma, x)
         return mean, np.sqrt(var)
