@@ -1,15 +1,15 @@
 """Latency predictors against measurements they never saw.
 
 1. Host, TVM-compiled: held-out random ofa-mbv3 subnets measured end to end on this machine
-   (``latency_tables/<target>/<space>.holdout.json``, measured here and resumed when
-   incomplete), scored for the ``table`` and ``calibrated`` predictors.
+   (``latency_tables/<target>/<space>.holdout.json``; ``--measure`` measures the missing ones,
+   resumably), scored for the ``table`` and ``calibrated`` predictors.
 2. Real devices, published data: ``fewshot`` with k = 10, 20, 50 samples of an unseen device,
    NAS-Bench-201 and FBNet, Spearman over all the device's other archs, mean over seeds.
    Sources are all the file's other columns (HELP's protocol excludes only the target); a
    second line excludes the same device at other batch sizes too.
 3. Time to fit each predictor and to predict 10,000 archs.
 
-Usage: python benchmarks/latency_predictor.py [--json out.json] [--no-measure] [--seeds 10]
+Usage: python benchmarks/latency_predictor.py [--json out.json] [--measure] [--seeds 10]
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def host_part(args, figures: dict, timings: list) -> None:
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
-        print(f"skipped: no held-out networks at {hpath} (run without --no-measure)")
+        print(f"skipped: no held-out networks at {hpath} (run with --measure)")
         return
     hold = Holdout.load(hpath)
     calib = {rec["arch"] for rec in table.meta.get("networks", [])}
@@ -198,8 +198,9 @@ def main() -> int:
     p.add_argument("--space", default="ofa-mbv3")
     p.add_argument("--holdout", type=int, default=200, help="held-out networks to score on")
     p.add_argument("--max-new", type=int, help="measure at most this many missing ones now")
-    p.add_argument("--no-measure", dest="measure", action="store_false",
-                   help="score only the held-out networks already measured")
+    p.add_argument("--measure", action="store_true",
+                   help="first measure the missing held-out networks here (resumable; about a "
+                        "minute each on an idle 2-core host, Ctrl-C scores what is done)")
     p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
     p.add_argument("--skip-host", action="store_true")
     args = p.parse_args()
