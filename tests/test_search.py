@@ -149,6 +149,8 @@ def test_two_device_constraints_are_both_met(tables):
     assert d["latency_bound_ms"]["fast"] <= lo_fast * 1.6
     assert d["latency_bound_ms"]["slow"] <= lo_slow * 1.3
     assert set(d["predicted_latency_ms"]) == {"fast", "slow"}
+    front = p.space.to_genomes([p.space.parse(f["arch"]) for f in r.front])
+    assert (p.evaluate(front).bound_ms[1] <= lo_slow * 1.3).all()   # front meets the other budget
 
 
 def test_jointly_infeasible_constraints_are_refused(tables):

@@ -55,6 +55,6 @@ def write_outputs(out: str | Path, problem: SearchProblem, result: SearchResult,
         "front": result.front})
     atomic_write_json(out / "history.json", {"strategy": result.strategy, "steps": result.history})
     title = (f"{result.strategy} on {problem.space.name}: "
-             + ", ".join(str(b) for b in problem.constraints.latency) + " ms")
+             + ", ".join(f"{b.target} ≤ {b.budget_ms:.4g} ms" for b in problem.constraints.latency))
     plot_front(out / "pareto.png", archive, best, title)
     return best
