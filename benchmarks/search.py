@@ -155,16 +155,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the headline figures here")
     ap.add_argument("--out", help="also write search outputs (arch.json, pareto.png, ...) here")
     ap.add_argument("--grad-steps", type=int, default=200, help="steps of gumbel/proxyless")
-    ap.add_argument("--skip-gradient", action="store_true")
+    ap.add_argument("--skip-gradient", action="store_true", help="same as --parts speed,quality,two")
+    ap.add_argument("--parts", default="speed,quality,gradient,home,two",
+                    help="comma-separated subset of: speed, quality, gradient, home, two")
     args = ap.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if args.skip_gradient:
+        parts -= {"gradient", "home"}
     out = Path(args.out) if args.out else None
     t0 = time.perf_counter()
-    res = {"evolution_50k_s": round(bench_speed(), 3)}
-    res["beats_random_all"], res["constraints_ok"] = bench_quality(("x86-host", "note10"), out)
-    if not args.skip_gradient:
+    res = {}
+    if "speed" in parts:
+        res["evolution_50k_s"] = round(bench_speed(), 3)
+    if "quality" in parts:
+        res["beats_random_all"], res["constraints_ok"] = bench_quality(("x86-host", "note10"), out)
+    if "gradient" in parts:
         bench_gradient(args.grad_steps, out)
+    if "home" in parts:
         bench_home_spaces(args.grad_steps, out)
-    res["two_device_ok"] = bench_two_device(out)
+    if "two" in parts:
+        res["two_device_ok"] = bench_two_device(out)
     print(f"\n{json.dumps(res)}   (benchmark wall {time.perf_counter() - t0:.0f} s)")
     if args.json:
         atomic_write_json(args.json, res)

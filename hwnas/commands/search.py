@@ -74,9 +74,11 @@ def _parse_options(strategy: str, items: list[str]) -> dict:
 
 def run(args) -> int:
     from hwnas.search import (Constraints, build_problem, parse_latency_spec, search,
-                              write_outputs)
+                              strategy_options, write_outputs)
 
     options = _parse_options(args.strategy, args.option)
+    if args.checkpoint and "checkpoint" in strategy_options(args.strategy):
+        options.setdefault("checkpoint", args.checkpoint)    # gradient strategies' supernet too
     cons = Constraints(parse_latency_spec(args.latency_ms, args.target), args.max_params,
                        args.max_mflops, args.max_act_kb, args.margin, args.quantile)
     extra = [t for t in ([args.target] if args.target else [])
