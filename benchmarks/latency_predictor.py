@@ -121,7 +121,7 @@ def fewshot_device(space, matrix, device: str, seeds: int, exclude=()) -> dict:
     t0 = time.perf_counter()
     factors = SourceFactors(space, matrix.without([device, *exclude]))
     t_src = time.perf_counter() - t0
-    out, t_adapt = {}, []
+    out, t_adapt, cover = {}, [], []
     for k in KS:
         rho, w10 = [], []
         for seed in range(seeds):
@@ -133,8 +133,10 @@ def fewshot_device(space, matrix, device: str, seeds: int, exclude=()) -> dict:
             p, y = pred.predict_genomes(matrix.genomes[test]), matrix.column(device)[test]
             rho.append(spearmanr(p, y)[0])
             w10.append(np.mean(np.abs(p / y - 1) <= 0.10))
+            if k == KS[0]:
+                cover.append(np.mean(y <= pred.predict_upper_genomes(matrix.genomes[test], 0.9)))
         out[k] = (float(np.mean(rho)), float(np.std(rho)), float(np.mean(w10)))
-    return {"by_k": out, "source_fit_s": t_src, "adapt_s": float(np.median(t_adapt)),
+    return {"by_k": out, "p90_cover": float(np.mean(cover)), "source_fit_s": t_src, "adapt_s": float(np.median(t_adapt)),
             "predictor": pred}
 
 
@@ -145,14 +147,15 @@ def fewshot_part(args, figures: dict, timings: list) -> None:
         print(f"\n## 2. fewshot on {space_name}: {len(matrix.genomes)} archs × "
               f"{len(matrix.devices)} settings; unseen device held out, {args.seeds} seeds")
         head = " ".join(f"{'ρ k=' + str(k):>13}" for k in KS)
-        print(f"{'device':<14} {head}  " + " ".join(f"{'±10% k=' + str(k):>10}" for k in KS))
+        print(f"{'device':<14} {head}  " + " ".join(f"{'±10% k=' + str(k):>10}" for k in KS)
+              + f"  {'p90 cover k=' + str(KS[0]):>16}")
         rows = {}
         for dev in devices + extra:
             r = fewshot_device(space, matrix, dev, args.seeds)
             rows[dev] = r
             rho = " ".join(f"{m:>7.3f}±{s:.3f}" for m, s, _ in r["by_k"].values())
             w = " ".join(f"{w:>10.1%}" for *_, w in r["by_k"].values())
-            print(f"{dev:<14} {rho}  {w}")
+            print(f"{dev:<14} {rho}  {w}  {r['p90_cover']:>16.1%}")
         for label, devs in (("mean", devices), ("mean of six", devices + extra) if extra else (None, ())):
             if not label:
                 continue
