@@ -136,7 +136,8 @@ def fewshot_device(space, matrix, device: str, seeds: int, exclude=()) -> dict:
             if k == KS[0]:
                 cover.append(np.mean(y <= pred.predict_upper_genomes(matrix.genomes[test], 0.9)))
         out[k] = (float(np.mean(rho)), float(np.std(rho)), float(np.mean(w10)))
-    return {"by_k": out, "p90_cover": float(np.mean(cover)), "source_fit_s": t_src, "adapt_s": float(np.median(t_adapt)),
+    return {"by_k": out, "p90_cover": float(np.mean(cover)), "source_fit_s": t_src,
+            "adapt_s": float(np.median(t_adapt)),
             "predictor": pred}
 
 
