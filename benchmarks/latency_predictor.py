@@ -107,6 +107,9 @@ def host_part(args, figures: dict, timings: list) -> None:
     if cal:
         cover = float(np.mean(meas <= cal.predict_upper_genomes(g, 0.9)))
         print(f"calibrated p90 upper bound covers {cover:.1%} of held-out networks")
+        cv = cal.provenance["cv_mean_abs_log_error"]
+        print(f"calibrated feature set '{cal.model['feature_set']}'; cross-validated mean |log "
+              f"error| on its own networks: " + ", ".join(f"{k} {v:.3f}" for k, v in cv.items()))
     figures["host_n_heldout"] = len(archs)
     big = space.sample_genomes(np.random.default_rng(0), 10_000)
     fit_ms = {"table": 1e3 * t_table, "calibrated": 1e3 * t_cal}
