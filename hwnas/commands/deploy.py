@@ -23,7 +23,8 @@ def register(sub) -> None:
     p.add_argument("--strategy", default="evolution", help="search strategy")
     p.add_argument("--margin", type=float, help="fixed safety margin (default: predictor p90)")
     p.add_argument("--tune", type=int, metavar="TRIALS", default=0,
-                   help="MetaSchedule trials per bundle (host targets); 0 = untuned")
+                   help="MetaSchedule trials for each round's subnet (kept in a shared database "
+                        "so repeated deploys reuse them); 0 = untuned")
     p.add_argument("--tuning-dir", help="tuning database directory (default: per target cache)")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
@@ -40,15 +41,15 @@ def run(args) -> int:
         raise HwnasError(f"target '{target.name}' runs on a remote device: give --rpc HOST:PORT "
                          f"or --tracker HOST:PORT --key KEY so the bundle can be measured")
     runtime = connect_runtime(target, args)
-    tuning_dir = None
-    if args.tune:
-        from hwnas.export.tune import default_tuning_dir
+    tuning_dir = args.tuning_dir
+    if args.tune and not tuning_dir:
+        from hwnas.export.tune import default_work_dir
 
-        tuning_dir = str(args.tuning_dir or default_tuning_dir(target))
+        tuning_dir = str(default_work_dir(target))
     cfg = DeployConfig(target=target, budget_ms=args.latency_ms, out=args.out,
                        checkpoint=args.checkpoint, runtime=runtime, max_rounds=args.max_rounds,
                        slack=args.slack, strategy=args.strategy, margin=args.margin,
-                       seed=args.seed, tuning_dir=tuning_dir)
+                       seed=args.seed, tuning_dir=tuning_dir, tune_trials=args.tune)
     m = deploy(cfg)
     lat = m["latency"]
     print(f"bundle {args.out}: {m['arch']} on {target.name}: measured {lat['measured']['median_ms']:.3f} ms "

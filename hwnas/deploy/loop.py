@@ -48,7 +48,8 @@ class DeployConfig:
     strategy_options: dict = field(default_factory=dict)
     margin: float | None = None         # None: the predictor's p90 bound
     seed: int = 0
-    tuning_dir: str | None = None
+    tuning_dir: str | None = None       # MetaSchedule database shared by every round
+    tune_trials: int = 0                # > 0: tune each round's subnet into ``tuning_dir``
     profile_networks: int = 20
 
 
@@ -64,8 +65,24 @@ def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -
 
     model, weights = subnet_with_weights(space, arch, loaded)
     weights["source"] = str(cfg.checkpoint)
+    if cfg.tune_trials:
+        database = _tune(cfg, space, arch, model)
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights, database,
                                        cfg.runtime))
+
+
+def _tune(cfg: DeployConfig, space, arch, model):
+    """Tune this subnet's kernels into the shared database (kernels tuned before are reused)."""
+    import tempfile
+
+    from hwnas.export.onnx_export import INPUT_NAME, export_onnx
+    from hwnas.export.tune import tune_onnx
+
+    shape = (1, space.in_chans, arch.r, arch.r)
+    with tempfile.TemporaryDirectory(prefix="hwnas-tune-") as tmp:
+        onnx_path = export_onnx(model, shape, Path(tmp) / "model.onnx")
+        return tune_onnx(onnx_path, {INPUT_NAME: shape}, cfg.target, cfg.tuning_dir,
+                         cfg.tune_trials)
 
 
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
@@ -86,7 +103,9 @@ def deploy(cfg: DeployConfig) -> dict:
     t0 = time.perf_counter()
     loaded = load_supernet(cfg.checkpoint)
     space = space_from_config(loaded[2]["space"])
-    table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir, cfg.profile_networks)
+    # With --tune the table stays the untuned one: the rounds' tuned measurements correct it.
+    table_info = ensure_table(cfg.target, space, cfg.runtime,
+                              None if cfg.tune_trials else cfg.tuning_dir, cfg.profile_networks)
     base = load_latency_predictor(cfg.target.name, space.name, "auto", table_info["config_index"])
     if base.space.config() != space.config():
         space = space_from_config({**space.config(), "resolutions": [
