@@ -1,6 +1,6 @@
 """Supernet benchmark: dataset, training time, subnet accuracy, predictor τ, ranking fidelity.
 
-    python benchmarks/supernet.py --out ckpt/ --epochs 0.6     # train a supernet, then measure
+    python benchmarks/supernet.py --out ckpt/ --epochs 0.3     # train a supernet, then measure
     python benchmarks/supernet.py --checkpoint checkpoints/ofa-mbv3-fmnist   # existing one
     python benchmarks/supernet.py --quick --json out.json      # shipped checkpoint, < 5 min
 
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default=None, help="measure this checkpoint (no training)")
     ap.add_argument("--out", default="ckpt-bench", help="where to train when no checkpoint")
     ap.add_argument("--data", default="fashion-mnist")
-    ap.add_argument("--epochs", type=float, default=0.6)
+    ap.add_argument("--epochs", type=float, default=0.3)
     ap.add_argument("--quick-steps", type=int, default=12)
     ap.add_argument("--scratch-steps", type=int, default=None,
                     help="override the same-budget rule (steps per scratch subnet)")
