@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas._io import atomic_write_json
+from hwnas.profile.table import table_path
 from hwnas.search import Constraints, LatencyBudget, build_problem, search, write_outputs
 
 SPACE = "ofa-mbv3"
@@ -163,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_gradient:
         parts -= {"gradient", "home"}
     out = Path(args.out) if args.out else None
+    for target, space, src in (("note10", "ofa-mbv3", "ofa_note10_lut"),
+                               ("pixel1", "proxyless", "proxylessnas_lut/mobile_trim.yaml")):
+        if not table_path(target, space).exists():
+            print(f"missing {table_path(target, space)}; import the published table first: "
+                  f"hwnas import-table --source ../shared/data/external/{src} --target {target}",
+                  file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     res = {}
     if "speed" in parts:
