@@ -213,6 +213,8 @@ def _contexts(tasks, tvm_target, seed: int, population: int, tensor_intrin: bool
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      init_min_unmeasured=min(50, population))
     ms_log = logging.getLogger("hwnas.export.tune.ms")
+    # MetaSchedule logs every trial and dumps IR at INFO: show it only with --verbose
+    ms_log.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
     with _without_tensor_intrin(not tensor_intrin):
         return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target,
                                space_generator="post-order-apply", search_strategy=strategy,
