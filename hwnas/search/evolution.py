@@ -3,9 +3,10 @@
 Each generation keeps the best ``parent_ratio`` of the population as parents and fills the rest
 with children, ``mutation_ratio`` of them by mutation (each choice resampled with
 ``mutate_prob``, the resolution with ``resolution_prob``) and the others by uniform crossover.
-A child that misses a constraint is repaired, at most ``repair_tries`` times: first by
-*shrinking* (resampled genes may only move to a cheaper choice; gene values are ordered from
-cheap to costly), then by re-mutating a random parent. A child still infeasible after that is
+A child that misses a constraint is repaired with at most ``repair_tries`` candidates, tried
+``repair_variants`` at a time: first by *shrinking* (resampled genes may only move to a
+cheaper choice; gene values are ordered from cheap to costly), then by re-mutating a random
+parent. A child still infeasible after that is
 rejected and its place goes to a copy of a parent, so the loop never spins on an impossible
 budget. Every evaluation is one row of one vectorised predictor call.
 """
@@ -69,7 +70,8 @@ class Evolution(Strategy):
         mutation_ratio: float = 0.5
         mutate_prob: float = 0.1
         resolution_prob: float = 0.5
-        repair_tries: int = 10
+        repair_tries: int = 12
+        repair_variants: int = 4
         init_tries: int = 30
         progress: bool = True
 
@@ -82,23 +84,35 @@ class Evolution(Strategy):
         return np.concatenate([mut, space.crossover_genomes(rng, a, b)])
 
     def _repair(self, problem, rng, parents, kids, archive):
-        """Evaluate children; shrink or re-mutate the infeasible ones; reject what remains."""
+        """Evaluate children; shrink or re-mutate the infeasible ones; reject what remains.
+
+        Each round tries ``repair_variants`` candidates per infeasible child in one batched
+        call and keeps the best feasible one (else the least infeasible, to shrink further);
+        at most ``repair_tries`` candidates per child in all.
+        """
         o, space = self.options, problem.space
         ev = problem.evaluate(kids)
         archive.add(kids, ev)
         score, feasible = ev.score.copy(), ev.feasible.copy()
-        for t in range(o.repair_tries):
+        v = max(1, o.repair_variants)
+        rounds = -(-o.repair_tries // v)
+        for t in range(rounds):
             bad = np.flatnonzero(~feasible)
             if len(bad) == 0:
                 break
-            if t < o.repair_tries // 2:
-                kids[bad] = shrink_genomes(space, rng, kids[bad], max(o.mutate_prob, 0.1) * 2)
+            if t < max(1, rounds // 2):
+                cand = shrink_genomes(space, rng, np.repeat(kids[bad], v, 0),
+                                      max(o.mutate_prob, 0.1) * 2)
             else:
-                kids[bad] = space.mutate_genomes(rng, parents[rng.integers(0, len(parents), len(bad))],
-                                                 o.mutate_prob, o.resolution_prob)
-            sub = problem.evaluate(kids[bad])
-            archive.add(kids[bad], sub)
-            score[bad], feasible[bad] = sub.score, sub.feasible
+                cand = space.mutate_genomes(rng, parents[rng.integers(0, len(parents), len(bad) * v)],
+                                            o.mutate_prob, o.resolution_prob)
+            sub = problem.evaluate(cand)
+            archive.add(cand, sub)
+            ok = sub.feasible.reshape(len(bad), v)
+            pick = np.where(ok.any(1), np.where(ok, sub.score.reshape(len(bad), v), -np.inf).argmax(1),
+                            sub.excess.reshape(len(bad), v).argmin(1))
+            rows = np.arange(len(bad)) * v + pick
+            kids[bad], score[bad], feasible[bad] = cand[rows], sub.score[rows], sub.feasible[rows]
         rejected = np.flatnonzero(~feasible)
         if len(rejected):
             pick = rng.integers(0, len(parents), len(rejected))
