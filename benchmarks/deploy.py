@@ -1,0 +1,108 @@
+"""Closed-loop deploy on x86-host for budgets across the feasible range.
+
+    python benchmarks/deploy.py [--budgets 14,16,18,20,22] [--max-rounds 3] [--json out.json]
+
+For each budget: the measured median latency of the final bundle against the budget, the slack
+(budget − measured) / budget, the rounds taken and the wall time of the whole deploy; then the
+bundle's TVM latency against onnxruntime (2 threads) and torch eager on the same model. With
+``--tuned-json`` the tuned figures from ``benchmarks/tuning.py --json`` are folded in.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, parser, time_ms, write_json  # noqa: E402
+
+
+def _compare(bundle: Path) -> tuple[float, float]:
+    """onnxruntime and torch eager medians (ms) for the bundle's model."""
+    import torch
+
+    from hwnas.export.onnx_export import INPUT_NAME, ort_session
+    from hwnas.export.weights import subnet_with_weights
+    from hwnas.search.objectives import DEFAULT_CHECKPOINT
+    from hwnas.spaces import space_from_config
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    x = np.load(bundle / "sample_input.npy")
+    sess = ort_session(bundle / "model.onnx", threads=2)
+    ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
+    space = space_from_config(m["space"])
+    model, _ = subnet_with_weights(space, space.parse(m["arch"]), DEFAULT_CHECKPOINT)
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        torch_ms = median(time_ms(lambda: model(xt)))
+    return ort_ms, torch_ms
+
+
+def main() -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--budgets", default="14,16,18,20,22")
+    p.add_argument("--max-rounds", type=int, default=3)
+    p.add_argument("--tuned-json", help="figures written by benchmarks/tuning.py --json")
+    args = p.parse_args()
+
+    import torch
+
+    from hwnas._log import setup_logging
+    from hwnas.deploy.loop import DeployConfig, deploy
+    from hwnas.errors import HwnasError
+    from hwnas.runtime import connect
+    from hwnas.targets import load_target
+
+    setup_logging()
+    torch.set_num_threads(2)
+    target = load_target("x86-host")
+    runtime = connect(target)
+    rows = []
+    print(f"{'budget':>7} {'measured':>9} {'p90':>7} {'slack':>6} {'rounds':>6} {'wall s':>7} "
+          f"{'ort':>6} {'torch':>6} {'tvm/ort':>7}  arch")
+    for budget in [float(b) for b in args.budgets.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "bundle"
+            t0 = time.perf_counter()
+            try:
+                m = deploy(DeployConfig(target=target, budget_ms=budget, out=out,
+                                        runtime=runtime, max_rounds=args.max_rounds))
+            except HwnasError as exc:
+                print(f"{budget:7.2f}  FAILED: {exc}")
+                rows.append({"budget": budget, "ok": False, "wall_s": time.perf_counter() - t0})
+                continue
+            wall = time.perf_counter() - t0
+            lat = m["latency"]["measured"]
+            ort_ms, torch_ms = _compare(out)
+        r = {"budget": budget, "ok": lat["median_ms"] <= budget, "measured": lat["median_ms"],
+             "p90": lat["p90_ms"], "slack": (budget - lat["median_ms"]) / budget,
+             "rounds": m["deploy"]["rounds"], "wall_s": wall, "ort": ort_ms, "torch": torch_ms,
+             "arch": m["arch"], "accuracy": m["weights"]["accuracy"]}
+        rows.append(r)
+        print(f"{budget:7.2f} {r['measured']:9.3f} {r['p90']:7.3f} {r['slack']:6.1%} "
+              f"{r['rounds']:6d} {wall:7.1f} {ort_ms:6.2f} {torch_ms:6.2f} "
+              f"{r['measured'] / ort_ms:7.2f}  {r['arch']} acc {r['accuracy']:.4f}", flush=True)
+    done = [r for r in rows if "measured" in r]
+    figures = {
+        "within_budget_rate": sum(r["ok"] for r in rows) / len(rows),
+        "median_slack": median([r["slack"] for r in done]) if done else None,
+        "tvm_over_ort_untuned": median([r["measured"] / r["ort"] for r in done]) if done else None,
+        "tvm_over_ort_tuned": None,
+        "deploy_wall_s": median([r["wall_s"] for r in rows]),
+        "median_rounds": median([r["rounds"] for r in done]) if done else None,
+    }
+    if args.tuned_json:
+        figures["tvm_over_ort_tuned"] = json.loads(Path(args.tuned_json).read_text()).get(
+            "tvm_over_ort_tuned")
+    print("\n" + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in figures.items()))
+    write_json(args.json, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
