@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,15 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 onnx_path = export_onnx(model, x.shape, Path(tmp) / "m.onnx")
                 ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target)
-                tvm_ms = runtime.measure(ex, {INPUT_NAME: x}).median_ms
+                # onnxruntime and torch first: TVM's pinned pool threads spin for a while after
+                # a run and would steal the cores from the other two runtimes.
                 sess = ort_session(onnx_path, threads=2)
                 ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
-            xt = torch.from_numpy(x)
-            with torch.no_grad():
-                torch_ms = median(time_ms(lambda: model(xt)))
+                xt = torch.from_numpy(x)
+                with torch.no_grad():
+                    torch_ms = median(time_ms(lambda: model(xt)))
+                tvm_ms = runtime.measure(ex, {INPUT_NAME: x}).median_ms
+                time.sleep(1.0)
             rows.append((str(arch), tvm_ms, ort_ms, torch_ms))
             print(f"{str(arch):<48} {tvm_ms:9.2f} {ort_ms:8.2f} {torch_ms:9.2f} {tvm_ms / ort_ms:8.1f}",
                   flush=True)

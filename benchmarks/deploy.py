@@ -32,6 +32,7 @@ def _compare(bundle: Path) -> tuple[float, float]:
 
     m = json.loads((bundle / "manifest.json").read_text())
     x = np.load(bundle / "sample_input.npy")
+    time.sleep(2.0)   # let TVM's pinned pool threads stop spinning before timing the others
     sess = ort_session(bundle / "model.onnx", threads=2)
     ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
     space = space_from_config(m["space"])
