@@ -113,7 +113,7 @@ def bench_model(name: str, seed: int, r: int, settings: list[int], target, tmp: 
         db = tune_onnx(path, {"input": x.shape}, target, work_dir, trials_per_task=tpt)
         run = last_run(work_dir)
         wall_s = sum(r["wall_s"] for r in read_json(work_dir / MANIFEST)["runs"])
-        ms_, _ = tvm_ms(path, x, target, db)
+        ms_ = tvm_ms(path, x, target, db)
         out[f"tvm_tuned_ms@{tpt}"], out[f"tune_wall_s@{tpt}"] = ms_, wall_s
         out[f"tune_trials@{tpt}"], out["tasks"] = run.trials, run.tasks
         out[f"tvm_over_ort_tuned@{tpt}"] = ms_ / out["ort_ms"]
