@@ -13,9 +13,12 @@ cold start. Timings on a shared machine are noisy.
 
 Measured on the 2-core znver3 host while other jobs kept its load average at 7 to 16 (so every
 figure is inflated, ratios only roughly comparable):
-- r128 subnet, 65 kernels: untuned 187 ms; 8 trials per kernel (520 trials, 90 min of tuning
-  with MetaSchedule's stock builder) 72 ms against onnxruntime 36 ms in the same minutes: 2.0x.
+- r128 subnet, 65 kernels, 8 trials per kernel (520 trials; 90 min of tuning with
+  MetaSchedule's stock builder at load 7-16): at load ~3, untuned 78 ms, tuned 10.5 ms,
+  onnxruntime 8.6-8.8 ms: 1.2x. At load ~12 the same pair read 72 vs 36 ms (2.0x).
   Convolutions were 99% of the tuned time; the largest kernel alone 18%.
+- r224 subnet, 80 kernels, 4 trials per kernel (320 trials; 36 min with this module's pooled
+  builder at load ~12): tuned 38.8 ms, onnxruntime 22.4-22.7 ms at load ~3-4: 1.7x.
 - Kernels are shared between subnets only partly: two other r128 subnets reuse 40 of 77 and
   40 of 72 of the first one's kernels. A kernel missing from the database stays unscheduled
   and dominates (414 ms with 40/77 tuned), so the database must cover every kernel the latency
