@@ -29,7 +29,7 @@ def main() -> int:
 
     import torch
 
-    from hwnas.export.compile import compile_onnx
+    from hwnas.export.compile import compile_onnx, export_library
     from hwnas.export.onnx_export import INPUT_NAME, export_onnx, ort_session
     from hwnas.runtime import connect
     from hwnas.spaces import get_space
@@ -37,30 +37,37 @@ def main() -> int:
 
     torch.set_num_threads(2)
     target = load_target("x86-host")
-    runtime = connect(target)
-    rows = []
-    print(f"{'arch':<48} {'tvm ms':>9} {'ort ms':>8} {'torch ms':>9} {'tvm/ort':>8}")
+    rows, libs = [], []
+    tmp = tempfile.TemporaryDirectory()
+    # Phase 1 compiles and times torch and onnxruntime. TVM is timed only afterwards, because
+    # connecting the TVM runtime pins its thread pool (and the calling thread) to cores, which
+    # would then throttle torch's and onnxruntime's threads in this process.
     for r in [int(v) for v in args.resolutions.split(",")]:
         space = get_space("ofa-mbv3", resolutions=[r], num_classes=1000)
         rng = np.random.default_rng(args.seed + r)
-        for arch in space.sample_many(rng, args.n):
+        for i, arch in enumerate(space.sample_many(rng, args.n)):
             model = space.build(arch).eval()
             x = rng.standard_normal((1, 3, r, r)).astype(np.float32)
-            with tempfile.TemporaryDirectory() as tmp:
-                onnx_path = export_onnx(model, x.shape, Path(tmp) / "m.onnx")
-                ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target)
-                # onnxruntime and torch first: TVM's pinned pool threads spin for a while after
-                # a run and would steal the cores from the other two runtimes.
-                sess = ort_session(onnx_path, threads=2)
-                ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
-                xt = torch.from_numpy(x)
-                with torch.no_grad():
-                    torch_ms = median(time_ms(lambda: model(xt)))
-                tvm_ms = runtime.measure(ex, {INPUT_NAME: x}).median_ms
-                time.sleep(1.0)
-            rows.append((str(arch), tvm_ms, ort_ms, torch_ms))
-            print(f"{str(arch):<48} {tvm_ms:9.2f} {ort_ms:8.2f} {torch_ms:9.2f} {tvm_ms / ort_ms:8.1f}",
+            onnx_path = export_onnx(model, x.shape, Path(tmp.name) / f"m{r}_{i}.onnx")
+            ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target)
+            libs.append((export_library(ex, Path(tmp.name) / f"m{r}_{i}.so", target), x))
+            xt = torch.from_numpy(x)
+            with torch.no_grad():
+                torch_ms = median(time_ms(lambda: model(xt)))
+            sess = ort_session(onnx_path, threads=2)
+            ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
+            del sess
+            time.sleep(1.0)   # onnxruntime's pool threads spin for a while after a run
+            rows.append([str(arch), None, ort_ms, torch_ms])
+            print(f"compiled {arch}: onnxruntime {ort_ms:.2f} ms, torch {torch_ms:.2f} ms",
                   flush=True)
+    runtime = connect(target)
+    print(f"\n{'arch':<48} {'tvm ms':>9} {'ort ms':>8} {'torch ms':>9} {'tvm/ort':>8}")
+    for row, (lib, x) in zip(rows, libs):
+        row[1] = runtime.measure(lib, {INPUT_NAME: x}).median_ms
+        print(f"{row[0]:<48} {row[1]:9.2f} {row[2]:8.2f} {row[3]:9.2f} {row[1] / row[2]:8.1f}",
+              flush=True)
+    tmp.cleanup()
     a = np.array([r[1:] for r in rows])
     figures = {"tvm_ms_median": median(a[:, 0]), "ort_ms_median": median(a[:, 1]),
                "torch_ms_median": median(a[:, 2]), "tvm_over_ort": median(a[:, 0] / a[:, 1]),
