@@ -101,8 +101,9 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def ops(self, arch) -> list[OpSpec]: ...
 
-    @abc.abstractmethod
-    def all_ops(self) -> set[OpSpec]: ...
+    def all_ops(self) -> set[OpSpec]:
+        """Every operator the space can produce (what profiling must cover)."""
+        return set(self.op_list)
 
     @abc.abstractmethod
     def build(self, arch, num_classes: int | None = None): ...
@@ -122,6 +123,18 @@ class SearchSpace(abc.ABC):
 
     @abc.abstractmethod
     def encode_genomes(self, genomes: np.ndarray) -> np.ndarray: ...
+
+    # ---- costs: sums over ``op_indices`` of ``cost_vectors`` (spaces with an op list) ----
+    def flops_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        """Multiply-adds (MACs) of each arch."""
+        return self.cost_vectors()["macs"][self.op_indices(genomes)].sum(1)
+
+    def params_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        return self.cost_vectors()["params"][self.op_indices(genomes)].sum(1)
+
+    def peak_act_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        """Peak activation elements alive at once (float32 bytes = 4×)."""
+        return self.cost_vectors()["act"][self.op_indices(genomes)].max(1)
 
     # ---- conveniences built on the above ----
     def sample(self, rng: np.random.Generator):

@@ -231,18 +231,11 @@ class FBNetSpace(SearchSpace):
             [self.op_list[i] for i in ids[3:] if i != self.null_op] + \
             [self.op_list[i] for i in ids[1:3]]
 
-    def all_ops(self) -> set[OpSpec]:
-        return set(self.op_list)
-
     def cost_vectors(self) -> dict[str, np.ndarray]:
         """Per-op ``macs``, ``params``, ``act`` aligned with ``op_list``, plus 0 for ``null_op``."""
         if self._costs is None:
             self._costs = cost_table(self.op_list, _cost)
         return self._costs
-
-    flops_genomes = OFAMobileNetV3Space.flops_genomes
-    params_genomes = OFAMobileNetV3Space.params_genomes
-    peak_act_genomes = OFAMobileNetV3Space.peak_act_genomes
 
     def build(self, arch: FBNetArch, num_classes: int | None = None):
         """The chain of the arch's operator modules (fresh weights)."""

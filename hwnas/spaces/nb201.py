@@ -27,7 +27,6 @@ from hwnas.errors import ArchError, SpaceError
 from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace
 from hwnas.spaces._cost import cost_table
 from hwnas.spaces._registry import SPACES
-from hwnas.spaces.ofa_mbv3 import OFAMobileNetV3Space
 
 __all__ = ["NB201_OPS", "NB201Arch", "NB201Space"]
 
@@ -181,19 +180,11 @@ class NB201Space(SearchSpace):
         ids = self.op_indices(self.to_genomes([arch]))[0]
         return [self.op_list[i] for i in ids if i != self.null_op]
 
-    def all_ops(self) -> set[OpSpec]:
-        return set(self.op_list)
-
     def cost_vectors(self) -> dict[str, np.ndarray]:
         """Per-op ``macs``, ``params``, ``act`` aligned with ``op_list``, plus 0 for ``null_op``."""
         if self._costs is None:
             self._costs = cost_table(self.op_list, _cost)
         return self._costs
-
-    # the same sums over op_indices as ofa-mbv3's
-    flops_genomes = OFAMobileNetV3Space.flops_genomes
-    params_genomes = OFAMobileNetV3Space.params_genomes
-    peak_act_genomes = OFAMobileNetV3Space.peak_act_genomes
 
     def build(self, arch: NB201Arch, num_classes: int | None = None):
         from hwnas.nn.nb201 import NB201Net

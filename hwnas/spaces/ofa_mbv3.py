@@ -318,17 +318,6 @@ class OFAMobileNetV3Space(SearchSpace):
             self._costs = {"macs": c[:, 0], "params": c[:, 1], "act": c[:, 2]}
         return self._costs
 
-    def flops_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        """Multiply-adds (MACs) of each arch."""
-        return self.cost_vectors()["macs"][self.op_indices(genomes)].sum(1)
-
-    def params_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        return self.cost_vectors()["params"][self.op_indices(genomes)].sum(1)
-
-    def peak_act_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        """Peak activation elements alive at once (float32 bytes = 4×)."""
-        return self.cost_vectors()["act"][self.op_indices(genomes)].max(1)
-
     def flops(self, arch: OFAArch) -> float:
         return float(self.flops_genomes(self.to_genomes([arch]))[0])
 
@@ -344,9 +333,6 @@ class OFAMobileNetV3Space(SearchSpace):
                 out.append(self._block_op(hw, s, j, k, x))
             hw = -(-hw // STRIDES[s])
         return out + post
-
-    def all_ops(self) -> set[OpSpec]:
-        return set(self.op_list)
 
     # ------------------------------------------------------------------ networks
     def block_configs(self, arch: OFAArch):

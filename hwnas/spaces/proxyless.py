@@ -145,10 +145,6 @@ class ProxylessSpace(SearchSpace):
     sample_genomes = OFAMobileNetV3Space.sample_genomes
     mutate_genomes = OFAMobileNetV3Space.mutate_genomes
     crossover_genomes = OFAMobileNetV3Space.crossover_genomes
-    flops_genomes = OFAMobileNetV3Space.flops_genomes
-    params_genomes = OFAMobileNetV3Space.params_genomes
-    peak_act_genomes = OFAMobileNetV3Space.peak_act_genomes
-
     def canonical_genomes(self, genomes: np.ndarray) -> np.ndarray:
         return genomes.copy()                                 # every gene is live
 
@@ -256,9 +252,6 @@ class ProxylessSpace(SearchSpace):
         pre, post, _ = self._fixed_ops(arch.r)
         mid = [self._layer_ops[ri][i][self._choices[i].index(o)] for i, o in enumerate(arch.ops)]
         return pre + [op for op in mid if op is not None] + post
-
-    def all_ops(self) -> set[OpSpec]:
-        return set(self.op_list)
 
     def build(self, arch: ProxylessArch, num_classes: int | None = None):
         """The network is the chain of its operators' modules (fresh weights)."""
