@@ -1,5 +1,6 @@
 """Latency predictors: table sum, calibrated (JSON, never pickle) and few-shot (held-out device)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,32 +206,42 @@ def test_fewshot_on_published_fbnet_latencies(external_dir):
 
 # ---------------------------------------------------------------------------- held-out file
 class _FakeRuntime:          # stub device: the real path (TVM compile + timing) is benchmarked
+    artifact = "so"
+
+    def __init__(self, calls: list, interrupt_at: int | None = None) -> None:
+        self.calls, self.interrupt_at = calls, interrupt_at
+
     def describe(self) -> str:
         return "stub"
+
+    def measure(self, path, inputs, protocol, func):
+        if len(self.calls) == self.interrupt_at:
+            self.calls.append("interrupted")
+            raise KeyboardInterrupt
+        self.calls.append(Path(path).name)
+        return Latency(10.0, 11.0, 0.1, 10)
 
 
 def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
     from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout
-    from hwnas.profile import networks
+    from hwnas.profile import pool
+    from hwnas.profile.build import Built, BuiltItem
     from hwnas.targets import load_target
 
-    calls = []
+    def fake_build(task):                 # no compile: one item per network task
+        lib = Path(task.out_dir) / f"{task.arch}.so"
+        lib.write_text("")
+        return Built(task, (BuiltItem(task.arch, str(lib), "main", (1, 3, 128, 128)),), 0.0)
 
-    def fake_measure(sp, arch, target, runtime, *a, **kw):
-        if len(calls) == 2 and not kw.get("again"):
-            calls.append("interrupted")
-            raise KeyboardInterrupt
-        calls.append(str(arch))
-        return Latency(10.0, 11.0, 0.1, 10)
-
-    monkeypatch.setattr(networks, "measure_network", fake_measure)
+    monkeypatch.setattr(pool, "build", fake_build)
     path = holdout_path(tmp_path / "x86-host" / "ofa-mbv3.json")
     target = load_target("x86-host")
+    calls: list = []
     with pytest.raises(KeyboardInterrupt):
-        measure_holdout(space, target, _FakeRuntime(), path, 5, seed=7)
+        measure_holdout(space, target, _FakeRuntime(calls, 2), path, 5, seed=7, workers=0)
     assert len(Holdout.load(path).networks) == 2
     calls.append("resumed")
-    h = measure_holdout(space, target, _FakeRuntime(), path, 5, seed=7)
+    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0)
     assert len(h.networks) == 5 and len(set(h.archs())) == 5
     assert len(calls) == 7                                # 2, interrupted, resumed, 3 more
     assert not set(calls[4:]) & set(calls[:2])            # nothing measured twice

@@ -84,4 +84,26 @@ def run(args) -> int:
     if val.get("n"):
         print(f"networks   {val['n']} measured; table sum within ±10%: {val['within10']:.0%}, "
               f"MAPE {val['mape']:.1f}%, median table/measured {val['bias']:.2f}")
+    _calibrate(Path(rep.path), space)
     return 0
+
+
+def _calibrate(path: Path, space) -> None:
+    """Fit the compiler-aware ``calibrated`` predictor from the networks this table holds for
+    ``space`` and save it beside the table (skipped, with a note, when there are too few)."""
+    from hwnas.errors import TableError
+    from hwnas.predict.calibrated import calibrate_table
+    from hwnas.profile.table import LatencyTable
+
+    core = {k: v for k, v in space.config().items() if k != "resolutions"}
+    spaces = LatencyTable.load(path).meta.get("spaces") or []
+    index = next((i for i, c in enumerate(spaces)
+                  if {k: v for k, v in c.items() if k != "resolutions"} == core), None)
+    if index is None:
+        return
+    try:
+        out = calibrate_table(path, index)
+    except TableError as exc:
+        print(f"calibrated not fitted: {exc}")
+        return
+    print(f"calibrated {out}")

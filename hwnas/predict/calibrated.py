@@ -31,10 +31,12 @@ log = logging.getLogger("hwnas.predict")
 MIN_NETWORKS = 5
 
 
-def calibrated_path(table_file: str | Path) -> Path:
-    """``latency_tables/<target>/<space>.calibrated.json`` beside ``<space>.json``."""
+def calibrated_path(table_file: str | Path, config_index: int = 0) -> Path:
+    """``latency_tables/<target>/<space>.calibrated.json`` beside ``<space>.json`` for the
+    table's first space configuration; ``<space>.calibrated-<i>.json`` for its i-th."""
     p = Path(table_file)
-    return p.with_name(f"{p.stem}.calibrated.json")
+    suffix = "" if config_index == 0 else f"-{config_index}"
+    return p.with_name(f"{p.stem}.calibrated{suffix}.json")
 
 
 def _core(cfg: dict) -> dict:
@@ -150,10 +152,10 @@ def calibrate_table(table_file: str | Path, config_index: int = 0) -> Path:
 
     table = LatencyTable.load(table_file)
     spaces = table.meta.get("spaces") or []
-    if not spaces:
-        raise TableError(f"{table_file} records no space configuration")
+    if not 0 <= config_index < len(spaces):
+        raise TableError(f"{table_file} records no space configuration #{config_index}")
     space = space_from_config(spaces[config_index])
     pred = CalibratedPredictor.fit(space, table)
-    out = pred.save(calibrated_path(table_file))
+    out = pred.save(calibrated_path(table_file, config_index))
     log.info("calibrated predictor from %d networks → %s", pred.provenance["n_networks"], out)
     return out

@@ -71,14 +71,21 @@ def _open(path: Path, space, target, runtime, seed: int, n: int) -> Holdout:
 
 
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
-                    max_new: int | None = None) -> Holdout:
+                    max_new: int | None = None, workers: int = 2) -> Holdout:
     """Measure the missing ones of ``n`` held-out archs, saving after each network.
 
     The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
-    they do not meet its calibration networks (scorers still drop any that do).
+    they do not meet its calibration networks (scorers still drop any that do). They are
+    compiled ``workers`` at a time in waves (``hwnas.profile.pool``), and each wave is timed
+    only once its compiles have finished, so no timing runs beside a compile.
     """
-    from hwnas.profile import measure_network, sample_archs
+    import tempfile
+
+    from hwnas.profile.build import BuildTask
     from hwnas.profile.meta import now_iso
+    from hwnas.profile.networks import INPUT, random_input, sample_archs
+    from hwnas.profile.pool import BuildPool, waves
+    from hwnas.runtime.protocol import DEFAULT_PROTOCOL
 
     path = Path(path)
     h = _open(path, space, target, runtime, seed, n)
@@ -86,12 +93,20 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     todo = [a for a in sample_archs(space, n, seed) if str(a) not in done]
     if max_new is not None:
         todo = todo[:max_new]
-    for i, arch in enumerate(todo, 1):
-        lat = measure_network(space, arch, target, runtime)
-        # the machine's load when it was measured: shared hosts make timings drift
-        h.networks.append({"arch": str(arch), **lat.to_json(), "measured": now_iso(),
-                           "load_avg_1m": round(os.getloadavg()[0], 2)})
-        h.meta["updated"] = now_iso()
-        h.save(path)
-        log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, arch, lat.median_ms)
+    with tempfile.TemporaryDirectory(prefix="hwnas-holdout-") as tmp, BuildPool(workers) as pool:
+        tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=str(a),
+                           space_config=space.config()) for i, a in enumerate(todo)]
+        for wave in waves(tasks, 3 * max(1, workers)):
+            for built in pool.run(wave):
+                item = built.items[0]
+                lat = runtime.measure(item.path, {INPUT: random_input(item.input_shape)},
+                                      DEFAULT_PROTOCOL, item.func)
+                Path(item.path).unlink(missing_ok=True)
+                # the machine's load when it was measured: shared hosts make timings drift
+                h.networks.append({"arch": item.key, **lat.to_json(), "measured": now_iso(),
+                                   "load_avg_1m": round(os.getloadavg()[0], 2)})
+                h.meta["updated"] = now_iso()
+                h.save(path)
+                log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, item.key,
+                         lat.median_ms)
     return h

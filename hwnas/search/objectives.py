@@ -91,10 +91,10 @@ class GenomeRemap:
 
 
 # ---------------------------------------------------------------------------- latency
-def calibrated_model_path(target: str, space_name: str) -> Path:
+def calibrated_model_path(target: str, space_name: str, config_index: int = 0) -> Path:
     from hwnas.predict import calibrated_path
 
-    return calibrated_path(table_path(target, space_name))
+    return calibrated_path(table_path(target, space_name), config_index)
 
 
 def load_latency_predictor(target: str, space_name: str, kind: str = "auto",
@@ -108,7 +108,7 @@ def load_latency_predictor(target: str, space_name: str, kind: str = "auto",
                          f"(profile it with `hwnas profile --target {target}`)")
     table = LatencyTable.load(path)
     space = space_of_table(table, config_index)
-    model = calibrated_model_path(target, space_name)
+    model = calibrated_model_path(target, space_name, config_index)
     if kind == "auto":
         kind = "calibrated" if model.exists() and "calibrated" in PREDICTORS else "table"
     if kind == "table":
