@@ -1,6 +1,6 @@
 """Closed-loop deploy on x86-host for budgets across the feasible range.
 
-    python benchmarks/deploy.py [--budgets 14,16,18,20,22] [--max-rounds 3] [--json out.json]
+    python benchmarks/deploy.py [--budgets 3.5,5,6.5,8,9.5] [--max-rounds 3] [--json out.json]
 
 For each budget: the measured median latency of the final bundle against the budget, the slack
 (budget − measured) / budget, the rounds taken and the wall time of the whole deploy; then the
@@ -46,7 +46,7 @@ def _compare(bundle: Path) -> tuple[float, float]:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--budgets", default="14,16,18,20,22")
+    p.add_argument("--budgets", default="3.5,5,6.5,8,9.5")
     p.add_argument("--max-rounds", type=int, default=3)
     p.add_argument("--tuned-json", help="figures written by benchmarks/tuning.py --json")
     args = p.parse_args()
