@@ -214,12 +214,14 @@ class _FakeRuntime:          # stub device: the real path (TVM compile + timing)
     def describe(self) -> str:
         return "stub"
 
-    def measure(self, path, inputs, protocol, func):
+    def sample(self, path, inputs, protocol, func):
+        from hwnas.runtime.protocol import Measurement
+
         if len(self.calls) == self.interrupt_at:
             self.calls.append("interrupted")
             raise KeyboardInterrupt
         self.calls.append(Path(path).name)
-        return Latency(10.0, 11.0, 0.1, 10)
+        return Measurement(Latency(10.0, 11.0, 0.1, 10), 1, 1)
 
 
 def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):

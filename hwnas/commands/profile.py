@@ -91,14 +91,12 @@ def run(args) -> int:
 def _calibrate(path: Path, space) -> None:
     """Fit the compiler-aware ``calibrated`` predictor from the networks this table holds for
     ``space`` and save it beside the table (skipped, with a note, when there are too few)."""
+    from hwnas.deploy.tables import config_index
     from hwnas.errors import TableError
     from hwnas.predict.calibrated import calibrate_table
     from hwnas.profile.table import LatencyTable
 
-    core = {k: v for k, v in space.config().items() if k != "resolutions"}
-    spaces = LatencyTable.load(path).meta.get("spaces") or []
-    index = next((i for i, c in enumerate(spaces)
-                  if {k: v for k, v in c.items() if k != "resolutions"} == core), None)
+    index = config_index(LatencyTable.load(path), space)
     if index is None:
         return
     try:

@@ -83,9 +83,9 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
 
     from hwnas.profile.build import BuildTask
     from hwnas.profile.meta import now_iso
-    from hwnas.profile.networks import INPUT, random_input, sample_archs
-    from hwnas.profile.pool import BuildPool, waves
-    from hwnas.runtime.protocol import DEFAULT_PROTOCOL
+    from hwnas.profile.networks import sample_archs
+    from hwnas.profile.pool import BuildPool
+    from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
 
     path = Path(path)
     h = _open(path, space, target, runtime, seed, n)
@@ -93,20 +93,18 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     todo = [a for a in sample_archs(space, n, seed) if str(a) not in done]
     if max_new is not None:
         todo = todo[:max_new]
+
+    def save(item, m) -> None:
+        # the machine's load when it was measured: shared hosts make timings drift
+        h.networks.append({"arch": item.key, **m.latency.to_json(), "measured": now_iso(),
+                           "load_avg_1m": round(os.getloadavg()[0], 2)})
+        h.meta["updated"] = now_iso()
+        h.save(path)
+        log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, item.key, m.latency.median_ms)
+
     with tempfile.TemporaryDirectory(prefix="hwnas-holdout-") as tmp, BuildPool(workers) as pool:
         tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=str(a),
                            space_config=space.config()) for i, a in enumerate(todo)]
-        for wave in waves(tasks, 3 * max(1, workers)):
-            for built in pool.run(wave):
-                item = built.items[0]
-                lat = runtime.measure(item.path, {INPUT: random_input(item.input_shape)},
-                                      DEFAULT_PROTOCOL, item.func)
-                Path(item.path).unlink(missing_ok=True)
-                # the machine's load when it was measured: shared hosts make timings drift
-                h.networks.append({"arch": item.key, **lat.to_json(), "measured": now_iso(),
-                                   "load_avg_1m": round(os.getloadavg()[0], 2)})
-                h.meta["updated"] = now_iso()
-                h.save(path)
-                log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, item.key,
-                         lat.median_ms)
+        run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
+                  "held-out")
     return h

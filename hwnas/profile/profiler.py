@@ -95,7 +95,7 @@ def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
                                   item.func))
 
 
-def _run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
+def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
                phase: PhaseTime, on_item: Callable[[BuiltItem, Measurement], None],
                desc: str) -> None:
     from hwnas._log import progress
@@ -177,7 +177,7 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
 
         op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
                          family=todo[i].family) for i in range(0, len(todo), opts.batch)]
-        _run_waves(pool, op_tasks, runtime, opts, report.ops, save_op, "operators")
+        run_waves(pool, op_tasks, runtime, opts, report.ops, save_op, "operators")
         update_coverage(table)
         table.save(path)
 
@@ -186,7 +186,7 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
                  if not any(same_network(r, space, a) for r in stored)]
         net_tasks = [task(f"net{i}", arch=str(a), space_config=space.config())
                      for i, a in enumerate(archs)]
-        _run_waves(pool, net_tasks, runtime, opts, report.networks, save_net, "networks")
+        run_waves(pool, net_tasks, runtime, opts, report.networks, save_net, "networks")
 
     table.meta["validation"] = report.validation = validation(table)
     report.coverage = update_coverage(table)
