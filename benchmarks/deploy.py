@@ -1,11 +1,17 @@
 """Closed-loop deploy on x86-host for budgets across the feasible range.
 
     python benchmarks/deploy.py [--budgets 3.5,5,6.5,8,9.5] [--max-rounds 3] [--json out.json]
+                                [--tune TRIALS --tune-budget MS --tune-rounds 1]
 
 For each budget: the measured median latency of the final bundle against the budget, the slack
 (budget − measured) / budget, the rounds taken and the wall time of the whole deploy; then the
-bundle's TVM latency against onnxruntime (2 threads) and torch eager on the same model. With
-``--tuned-json`` the tuned figures from ``benchmarks/tuning.py --json`` are folded in.
+bundle's TVM latency against onnxruntime (2 threads) and torch eager on the same model.
+
+``--tune TRIALS`` then deploys once more at ``--tune-budget`` with MetaSchedule tuning
+(``hwnas deploy --tune``, a fresh tuning database unless ``--tuning-dir`` names one) and compares
+that bundle with onnxruntime and torch the same way: ``tvm_over_ort_tuned``. Its rounds default
+to one, since every new subnet is tuned anew. With ``--tuned-json`` the figures of
+``benchmarks/tuning.py --json`` are used instead.
 """
 from __future__ import annotations
 
@@ -22,9 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, parser, time_ms, write_json  # noqa: E402
 
 
-def _compare(bundle: Path) -> tuple[float, float]:
-    """onnxruntime and torch eager medians (ms) for the bundle's model."""
+def _compare(bundle: Path, cpus) -> tuple[float, float]:
+    """onnxruntime and torch eager medians (ms) for the bundle's model, on ``cpus``."""
     import torch
+
+    from hwnas._cpus import restore
+
+    restore(cpus)
 
     torch.set_num_threads(2)
     from hwnas.export.onnx_export import INPUT_NAME, ort_session
@@ -44,18 +54,58 @@ def _compare(bundle: Path) -> tuple[float, float]:
     return ort_ms, torch_ms
 
 
+def _one(cfg) -> dict:
+    """Deploy at ``cfg.budget_ms`` into a temporary bundle, then time onnxruntime and torch on
+    the same model; prints one row and returns it."""
+    from dataclasses import replace
+
+    from hwnas._cpus import allowed_cpus
+    from hwnas.deploy.loop import deploy
+    from hwnas.errors import HwnasError
+
+    budget = cfg.budget_ms
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bundle"
+        t0 = time.perf_counter()
+        try:
+            m = deploy(replace(cfg, out=out))
+        except HwnasError as exc:
+            print(f"{budget:7.2f}  FAILED: {exc}")
+            return {"budget": budget, "ok": False, "wall_s": time.perf_counter() - t0}
+        wall = time.perf_counter() - t0
+        lat = m["latency"]["measured"]
+        # In a fresh process given every CPU back: the TVM runtime has pinned this process's
+        # thread to one core, and a child inherits that mask, which would put onnxruntime's
+        # and torch's two threads on a single core.
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            ort_ms, torch_ms = pool.apply(_compare, (out, allowed_cpus()))
+    r = {"budget": budget, "ok": lat["median_ms"] <= budget, "measured": lat["median_ms"],
+         "p90": lat["p90_ms"], "slack": (budget - lat["median_ms"]) / budget,
+         "rounds": m["deploy"]["rounds"], "wall_s": wall, "ort": ort_ms, "torch": torch_ms,
+         "arch": m["arch"], "accuracy": m["weights"]["accuracy"]}
+    print(f"{budget:7.2f} {r['measured']:9.3f} {r['p90']:7.3f} {r['slack']:6.1%} "
+          f"{r['rounds']:6d} {wall:7.1f} {ort_ms:6.2f} {torch_ms:6.2f} "
+          f"{r['measured'] / ort_ms:7.2f}  {r['arch']} acc {r['accuracy']:.4f}", flush=True)
+    return r
+
+
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--budgets", default="3.5,5,6.5,8,9.5")
     p.add_argument("--max-rounds", type=int, default=3)
+    p.add_argument("--tune", type=int, default=0, metavar="TRIALS",
+                   help="also deploy once with MetaSchedule tuning, TRIALS per kernel")
+    p.add_argument("--tune-budget", type=float, default=6.0)
+    p.add_argument("--tune-rounds", type=int, default=1)
+    p.add_argument("--tuning-dir", help="tuning database to reuse (default: a fresh one)")
     p.add_argument("--tuned-json", help="figures written by benchmarks/tuning.py --json")
     args = p.parse_args()
 
     import torch
 
+    from hwnas._cpus import allowed_cpus  # noqa: F401  (records the CPU mask before pinning)
     from hwnas._log import setup_logging
-    from hwnas.deploy.loop import DeployConfig, deploy
-    from hwnas.errors import HwnasError
+    from hwnas.deploy.loop import DeployConfig
     from hwnas.runtime import connect
     from hwnas.targets import load_target
 
@@ -66,40 +116,33 @@ def main() -> int:
     rows = []
     print(f"{'budget':>7} {'measured':>9} {'p90':>7} {'slack':>6} {'rounds':>6} {'wall s':>7} "
           f"{'ort':>6} {'torch':>6} {'tvm/ort':>7}  arch")
-    for budget in [float(b) for b in args.budgets.split(",")]:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "bundle"
-            t0 = time.perf_counter()
-            try:
-                m = deploy(DeployConfig(target=target, budget_ms=budget, out=out,
-                                        runtime=runtime, max_rounds=args.max_rounds))
-            except HwnasError as exc:
-                print(f"{budget:7.2f}  FAILED: {exc}")
-                rows.append({"budget": budget, "ok": False, "wall_s": time.perf_counter() - t0})
-                continue
-            wall = time.perf_counter() - t0
-            lat = m["latency"]["measured"]
-            # In a fresh process: the TVM runtime has pinned this one's threads to cores,
-            # which would throttle onnxruntime and torch here.
-            with multiprocessing.get_context("spawn").Pool(1) as pool:
-                ort_ms, torch_ms = pool.apply(_compare, (out,))
-        r = {"budget": budget, "ok": lat["median_ms"] <= budget, "measured": lat["median_ms"],
-             "p90": lat["p90_ms"], "slack": (budget - lat["median_ms"]) / budget,
-             "rounds": m["deploy"]["rounds"], "wall_s": wall, "ort": ort_ms, "torch": torch_ms,
-             "arch": m["arch"], "accuracy": m["weights"]["accuracy"]}
-        rows.append(r)
-        print(f"{budget:7.2f} {r['measured']:9.3f} {r['p90']:7.3f} {r['slack']:6.1%} "
-              f"{r['rounds']:6d} {wall:7.1f} {ort_ms:6.2f} {torch_ms:6.2f} "
-              f"{r['measured'] / ort_ms:7.2f}  {r['arch']} acc {r['accuracy']:.4f}", flush=True)
+    for budget in [float(b) for b in args.budgets.split(",") if b.strip()]:
+        rows.append(_one(DeployConfig(target=target, budget_ms=budget, out=Path(),
+                                      runtime=runtime, max_rounds=args.max_rounds)))
+    tuned = None
+    if args.tune:
+        import contextlib
+
+        print(f"\ntuned: MetaSchedule, {args.tune} trials per kernel")
+        with contextlib.ExitStack() as stack:
+            tdir = args.tuning_dir or stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="hwnas-tune-"))
+            tuned = _one(DeployConfig(target=target, budget_ms=args.tune_budget, out=Path(),
+                                      runtime=runtime, max_rounds=args.tune_rounds,
+                                      tuning_dir=str(tdir), tune_trials=args.tune))
     done = [r for r in rows if "measured" in r]
     figures = {
-        "within_budget_rate": sum(r["ok"] for r in rows) / len(rows),
+        "within_budget_rate": sum(r["ok"] for r in rows) / len(rows) if rows else None,
         "median_slack": median([r["slack"] for r in done]) if done else None,
         "tvm_over_ort_untuned": median([r["measured"] / r["ort"] for r in done]) if done else None,
-        "tvm_over_ort_tuned": None,
-        "deploy_wall_s": median([r["wall_s"] for r in rows]),
+        "tvm_over_ort_tuned": (tuned["measured"] / tuned["ort"]
+                               if tuned and "measured" in tuned else None),
+        "deploy_wall_s": median([r["wall_s"] for r in rows]) if rows else None,
         "median_rounds": median([r["rounds"] for r in done]) if done else None,
     }
+    if tuned and "measured" in tuned:
+        figures.update(tuned_ms=tuned["measured"], tuned_ort_ms=tuned["ort"],
+                       tuned_torch_ms=tuned["torch"], tuned_wall_s=tuned["wall_s"])
     if args.tuned_json:
         figures["tvm_over_ort_tuned"] = json.loads(Path(args.tuned_json).read_text()).get(
             "tvm_over_ort_tuned")

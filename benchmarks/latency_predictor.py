@@ -63,7 +63,8 @@ def host_part(args, figures: dict, timings: list) -> None:
         target = load_target(args.target)
         try:
             with connect(target) as rt:
-                measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new)
+                measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
+                                rounds=args.rounds)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
@@ -208,6 +209,8 @@ def main() -> int:
     p.add_argument("--measure", action="store_true",
                    help="first measure the missing held-out networks here (resumable; about a "
                         "minute each on an idle 2-core host, Ctrl-C scores what is done)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved timing rounds per held-out network (default %(default)s)")
     p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
     p.add_argument("--skip-host", action="store_true")
     args = p.parse_args()

@@ -9,8 +9,9 @@ Figures printed:
 * the dataset and its split sizes, the training wall time, and top-1 on the test split of the
   largest, smallest and median subnets (inherited weights, BN recalibrated), from the
   checkpoint's ``meta.json`` (measured by ``hwnas train-supernet``);
-* the accuracy predictor's Kendall τ and RMSE on the held-out measured subnets (the last
-  quarter of ``accuracy_samples.json``, never used for fitting), and its speed;
+* the accuracy predictor's Kendall τ and RMSE on held-out subnets it was not fitted on
+  (``accuracy_heldout.json``: other subnets, measured on the whole test split; in older
+  checkpoints the last quarter of ``accuracy_samples.json``), and its speed;
 * ranking fidelity: 8 subnets (largest, smallest, median and 5 random, fixed seed) trained
   from scratch, their test top-1 rank against their inherited-weight rank (Kendall τ).
 
@@ -39,7 +40,7 @@ from hwnas.errors import DataError
 from hwnas.train.accuracy import kendall_tau, load_accuracy_predictor
 from hwnas.train.checkpoint import checkpoint_dataset, load_supernet, read_meta
 from hwnas.train.evaluate import accuracy, median_arch
-from hwnas.train.measure import SAMPLES_FILE, subnet_accuracies
+from hwnas.train.measure import HELDOUT_FILE, SAMPLES_FILE, subnet_accuracies
 from hwnas.train.trainer import TrainConfig, train_standalone
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "ofa-mbv3-fmnist"
@@ -94,10 +95,13 @@ def scratch_accuracies(ckpt: Path, archs: list, steps: int, limit: int | None,
 def predictor_figures(ckpt: Path, space) -> dict:
     """τ and RMSE of the shipped predictor on the subnets it was not fitted on."""
     pred = load_accuracy_predictor(ckpt)
-    samples = read_json(ckpt / SAMPLES_FILE, "accuracy samples", DataError)["samples"]
-    held = samples[int(pred.stats["n_fit"]):]
+    if (ckpt / HELDOUT_FILE).exists():     # other subnets, measured on the whole test split
+        held = read_json(ckpt / HELDOUT_FILE, "held-out subnets", DataError)["samples"]
+    else:                                  # the last samples, kept out of the fit
+        samples = read_json(ckpt / SAMPLES_FILE, "accuracy samples", DataError)["samples"]
+        held = samples[int(pred.stats["n_fit"]):]
     if not held:
-        raise DataError(f"{ckpt / SAMPLES_FILE} has no held-out subnets")
+        raise DataError(f"{ckpt} has no held-out subnets to score the accuracy predictor on")
     g = space.to_genomes([space.parse(s["arch"]) for s in held])
     acc = np.array([s["acc"] for s in held])
     p = pred.predict_genomes(g)

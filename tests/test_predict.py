@@ -240,11 +240,15 @@ def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
     target = load_target("x86-host")
     calls: list = []
     with pytest.raises(KeyboardInterrupt):
-        measure_holdout(space, target, _FakeRuntime(calls, 2), path, 5, seed=7, workers=0)
+        measure_holdout(space, target, _FakeRuntime(calls, 2), path, 5, seed=7, workers=0,
+                        rounds=1)
     assert len(Holdout.load(path).networks) == 2
     calls.append("resumed")
-    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0)
+    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
+                        rounds=1)
     assert len(h.networks) == 5 and len(set(h.archs())) == 5
     assert len(calls) == 7                                # 2, interrupted, resumed, 3 more
     assert not set(calls[4:]) & set(calls[:2])            # nothing measured twice
     assert "never used to fit" in h.meta["purpose"]
+    with pytest.raises(TableError, match="1 round"):   # another protocol: refused, not mixed
+        measure_holdout(space, target, _FakeRuntime(calls), path, 6, seed=7, workers=0)

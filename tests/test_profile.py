@@ -16,7 +16,7 @@ from hwnas.cli import main
 from hwnas.errors import TableError
 from hwnas.profile import LatencyTable, ProfileOptions, profile, validation
 from hwnas.profile.table import Latency
-from hwnas.runtime import connect
+from hwnas.runtime import Protocol, connect
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
 
@@ -103,13 +103,21 @@ def test_networks_are_measured_after_the_operators_and_kept_on_resume(tmp_path):
     space = get_space("ofa-mbv3", resolutions=[32])
     out = tmp_path / "ort.json"
     small = [*SMALL, "--runtime", "onnxruntime", "--limit", "1", "--out", str(out)]
-    assert main([*small, "--networks", "2"]) == 0
+    assert main([*small, "--networks", "2", "--network-rounds", "1"]) == 0
     t = _check_networks(out, space, 2)
     assert t.meta["runtime"] == "onnxruntime" and len(t) == 1
     assert t.meta["validation"]["n"] == 0           # the table cannot price them yet
-    assert main([*small, "--networks", "3", "--resume"]) == 0
+    assert "round_medians" not in t.meta["networks"][0]
+    assert main([*small, "--networks", "3", "--resume", "--network-rounds", "1"]) == 0
     t3 = _check_networks(out, space, 3)
     assert t3.meta["networks"][:2] == t.meta["networks"][:2]
+    # networks timed in fewer rounds than asked are timed again on request, and only then
+    assert main([*small, "--networks", "3", "--resume"]) == 0
+    assert _check_networks(out, space, 3).meta["networks"] == t3.meta["networks"]
+    assert main([*small, "--networks", "3", "--resume", "--remeasure-networks"]) == 0
+    t5 = _check_networks(out, space, 3)
+    assert all(len(r["round_medians"]) == 5 for r in t5.meta["networks"])
+    assert t5.meta["network_rounds"] == 5
 
 
 @pytest.mark.slow
@@ -202,3 +210,28 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     assert "4 measured now" in printed and json.loads(out.read_text())["format"]
     assert t.meta["runs"][-1]["finished"] is True and t.meta["runs"][-1]["ops_measured"] == 4
 
+
+
+def test_network_rounds_interleave_the_wave_and_merge_per_network():
+    """Each round times every network of the wave once, so one network's rounds lie apart."""
+    from types import SimpleNamespace
+
+    from hwnas.profile.build import BuiltItem
+    from hwnas.profile.profiler import _measure
+    from hwnas.runtime import Measurement
+
+    order: list[str] = []
+
+    class Clock:                       # a fake device whose latency drifts over time
+        def sample(self, path, inputs, protocol, func):
+            order.append(path)
+            ms = 100.0 + 5 * len(order)
+            return Measurement(Latency(ms, ms, 0.1, 10), 1, 1)
+
+    items = [BuiltItem(k, k, "main", (1, 3, 8, 8)) for k in ("a", "b")]
+    got: dict[str, Measurement] = {}
+    bar = SimpleNamespace(update=lambda n: None)
+    _measure(Clock(), items, Protocol(), lambda it, m: got.setdefault(it.key, m), bar, rounds=3)
+    assert order == ["a", "b", "a", "b", "a", "b"]
+    assert got["a"].round_medians == (105.0, 115.0, 125.0)
+    assert got["a"].latency.median_ms == 115.0 and got["b"].latency.median_ms == 120.0

@@ -7,7 +7,9 @@ import pytest
 from hwnas.errors import DeviceError, HwnasError, TargetError
 from hwnas.profile.build import BuildTask, build
 from hwnas.profile.networks import random_input
-from hwnas.runtime import DEFAULT_PROTOCOL, Protocol, connect, run_protocol
+from hwnas.profile.table import Latency
+from hwnas.runtime import DEFAULT_PROTOCOL, Measurement, Protocol, connect, run_protocol
+from hwnas.runtime.protocol import merge_rounds
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
 
@@ -47,6 +49,16 @@ def test_protocol_remeasures_noisy_samples_and_keeps_the_steadiest():
     assert calls[2] == (4, 10)                      # number sized for ≥ 1 ms per sample
     assert m.attempts == 2 and m.latency.median_ms == 2.0 and m.cv < 0.05
     assert m.latency.n == 10
+
+
+def test_merge_rounds_keeps_the_median_round_and_the_spread_between_rounds():
+    rounds = [Measurement(Latency(m, m * 1.02, 0.01, 10), 1, 1) for m in (100.0, 108.0, 96.0)]
+    m = merge_rounds(rounds)
+    assert m.latency.median_ms == 100.0 and m.latency.n == 30
+    assert m.latency.std_ms == pytest.approx(np.std([100, 108, 96], ddof=1))
+    assert m.latency.p90_ms >= np.percentile([100, 108, 96], 90)
+    assert m.extra()["round_medians"] == [100.0, 108.0, 96.0]
+    assert merge_rounds(rounds[:1]) is rounds[0]
 
 
 def test_unreachable_rpc_server_is_one_line_device_error(host):

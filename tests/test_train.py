@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.errors import DataError
+from hwnas.errors import DataError, RegistryError
 from hwnas.spaces import get_space
 from hwnas.train.accuracy import AccuracyPredictor, fit_accuracy_predictor, kendall_tau
 from hwnas.train.bn import recalibrate_bn
@@ -112,20 +112,47 @@ def test_recalibrate_bn_estimates_the_data_statistics():
 
 
 # ---------------------------------------------------------------------------- predictor
-def test_accuracy_predictor_ranks_and_round_trips(tmp_path):
+@pytest.mark.parametrize("kind", ["gp", "ridge"])
+def test_accuracy_predictor_ranks_and_round_trips(tmp_path, kind):
     space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], in_chans=1, num_classes=10)
     rng = np.random.default_rng(0)
     g = space.canonical_genomes(space.sample_genomes(rng, 160))
     truth = 0.7 + 0.02 * np.log(space.flops_genomes(g)) + 0.01 * g[:, -1]
     acc = truth + rng.normal(0, 0.002, len(truth))
-    pred = fit_accuracy_predictor(space, g[:120], acc[:120])
+    pred = fit_accuracy_predictor(space, g[:120], acc[:120], kind=kind)
     assert kendall_tau(pred.predict_genomes(g[120:]), truth[120:]) > 0.7
     pred.save(tmp_path / "p.json")
-    assert json.loads((tmp_path / "p.json").read_text())["kind"] == "ridge"
+    assert json.loads((tmp_path / "p.json").read_text())["kind"] == kind
     back = AccuracyPredictor.load(tmp_path / "p.json")
+    assert type(back) is type(pred)
     big = space.sample_genomes(rng, 10_000)
     np.testing.assert_allclose(back.predict_genomes(big), pred.predict_genomes(big), rtol=1e-5)
     assert back.predict([space.largest()]).shape == (1,)
+
+
+def test_gp_predictor_learns_an_interaction_that_ridge_cannot():
+    """Top-1 that depends on resolution × first-stage depth: additive ridge misses it."""
+    space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], in_chans=1, num_classes=10)
+    rng = np.random.default_rng(1)
+    g = space.canonical_genomes(space.sample_genomes(rng, 200))
+    r, d0 = g[:, -1].astype(float), g[:, 40].astype(float)     # resolution, stage-1 depth
+    truth = 0.8 + 0.01 * r * d0 - 0.01 * (r - 1.5) ** 2
+    acc = truth + rng.normal(0, 0.001, len(truth))
+    gp = fit_accuracy_predictor(space, g[:150], acc[:150], kind="gp")
+    ridge = fit_accuracy_predictor(space, g[:150], acc[:150], kind="ridge")
+    tau_gp = kendall_tau(gp.predict_genomes(g[150:]), truth[150:])
+    assert tau_gp > 0.8
+    assert tau_gp > kendall_tau(ridge.predict_genomes(g[150:]), truth[150:])
+
+
+def test_unknown_accuracy_predictor_kind_is_named(tmp_path):
+    space = get_space("ofa-mbv3", resolutions=[16, 20], in_chans=1, num_classes=10)
+    g = space.sample_genomes(np.random.default_rng(0), 10)
+    with pytest.raises(RegistryError, match="unknown accuracy predictor kind 'mlp'"):
+        fit_accuracy_predictor(space, g, np.linspace(0.5, 0.6, 10), kind="mlp")
+    (tmp_path / "p.json").write_text(json.dumps({"kind": "mlp", "space": space.config()}))
+    with pytest.raises(RegistryError, match="'mlp'"):
+        AccuracyPredictor.load(tmp_path / "p.json")
 
 
 def test_accuracy_predictor_rejects_corrupt_json(tmp_path):

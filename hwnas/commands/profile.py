@@ -35,6 +35,12 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, help="profile only the first N operators of the space")
     p.add_argument("--tuning-dir", help="MetaSchedule database directory to compile with")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled subnets")
+    p.add_argument("--network-rounds", type=int, default=5, metavar="R",
+                   help="time each whole network in R rounds interleaved with the others of "
+                        "its wave; the median of the rounds is stored (default %(default)s)")
+    p.add_argument("--remeasure-networks", action="store_true",
+                   help="with --resume: compile and time again the stored networks that were "
+                        "timed in fewer rounds than --network-rounds")
     p.add_argument("--min-repeat-ms", type=float, default=DEFAULT_PROTOCOL.min_repeat_ms,
                    help="shortest sample (default %(default)s ms); longer samples average over "
                         "scheduler time slices on a busy machine")
@@ -61,7 +67,8 @@ def run(args) -> int:
     space = resolve_space(args)
     opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
                           batch=args.batch, limit=args.limit, tuning_dir=args.tuning_dir,
-                          seed=args.seed,
+                          seed=args.seed, network_rounds=args.network_rounds,
+                          remeasure_networks=args.remeasure_networks,
                           protocol=Protocol(min_repeat_ms=args.min_repeat_ms))
     t0 = time.perf_counter()
     with connect_profile(target, args) as runtime:

@@ -7,8 +7,9 @@ Phases, each resumable (rerun the same command after an interruption):
    state is dropped;
 3. top-1 on the test split of the largest, smallest and median subnets (inherited weights,
    BN recalibrated);
-4. accuracy of ``--acc-samples`` random subnets on the held-out validation split, then the
-   accuracy predictor fitted on them (``accuracy_predictor.json``).
+4. accuracy of ``--acc-samples`` random subnets on the validation split, and of
+   ``--acc-heldout`` other ones on the whole test split; then the accuracy predictor, fitted on
+   the first and scored on the second (``accuracy_predictor.json``).
 """
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ def register(sub) -> None:
                    help="random subnets measured to fit the accuracy predictor (0: skip)")
     p.add_argument("--val-limit", type=int, default=2000,
                    help="validation images used per measured subnet")
+    p.add_argument("--acc-heldout", type=int, default=100,
+                   help="further random subnets measured on the whole test split to score the "
+                        "predictor (0: score it on the last quarter of --acc-samples instead)")
+    p.add_argument("--acc-model", choices=("gp", "ridge"), default="gp",
+                   help="accuracy predictor: ARD Gaussian process (default) or ridge")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--workers", type=int, default=1,
                    help="processes (one thread each) that measure subnets in parallel")
@@ -89,7 +95,7 @@ def _run(args, ddp) -> int:
     out = Path(args.out)
     if args.restart and ddp.is_main:
         for f in ("meta.json", "supernet.pt", "optimizer.pt", "accuracy_samples.json",
-                  "accuracy_predictor.json"):
+                  "accuracy_heldout.json", "accuracy_predictor.json"):
             (out / f).unlink(missing_ok=True)
     ddp.barrier()                   # every rank sees the same checkpoint folder from here on
     data = load_dataset(args.data, pad_to=args.pad_to, seed=args.seed)
@@ -106,7 +112,8 @@ def _run(args, ddp) -> int:
     from hwnas.train.measure import finish_checkpoint
 
     meta = finish_checkpoint(out, net, meta, data, acc_samples=args.acc_samples,
-                             val_limit=args.val_limit, seed=args.seed, workers=args.workers)
+                             val_limit=args.val_limit, seed=args.seed, workers=args.workers,
+                             acc_heldout=args.acc_heldout, acc_model=args.acc_model)
     print(json.dumps({"checkpoint": str(out), "dataset": data.name,
                       "train_wall_s": meta["train"]["wall_s"], **meta.get("accuracy", {}),
                       "predictor": meta.get("accuracy_predictor", {})}, indent=1))

@@ -227,7 +227,7 @@ class DeviceFarm(Runtime):
             try:
                 with rnd.lock:
                     rnd.on_item(item, DeviceMeasurement(m.latency, m.number, m.attempts,
-                                                        dev.server))
+                                                        device=dev.server))
                     self.used[dev.server] += 1
             except BaseException as exc:  # noqa: BLE001
                 rnd.fail(exc)

@@ -6,7 +6,8 @@ that gap, ``log(measured / table sum)``, from the whole networks ``hwnas profile
 (``table.meta["networks"]``), with features of where the table time goes, the arch encoding,
 MACs, parameters, activations and operator count. The model is scikit-learn's
 ``BayesianRidge`` (evidence-tuned regularisation suits the few dozen networks a profile
-measures) on one of three nested feature sets (the table sum alone; plus costs; everything),
+measures) on one of four nested feature sets (the table sum alone; plus costs; plus a
+resolution one-hot; everything),
 whichever predicts left-out networks best; its predictive variance gives the upper quantile
 that search uses as a safety margin. It is stored as JSON beside the table (``<space>.calibrated.json``).
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from hwnas.errors import TableError
 from hwnas.predict._base import PREDICTORS, LogNormalPredictor
-from hwnas.predict._features import FEATURE_SETS, network_features
+from hwnas.predict._features import feature_sets, network_features
 from hwnas.predict._store import array, load_predictor_json, save_predictor
 from hwnas.profile.table import LatencyTable
 
@@ -92,9 +93,10 @@ class CalibratedPredictor(LogNormalPredictor):
         genomes = space.to_genomes([space.parse(a) for a in archs])
         feats, total = network_features(space, genomes, table.vector(space.op_list))
         gap = np.log(measured) - np.log(total)
-        cv = {name: _cv_error(feats[:, :n], gap) for name, n in FEATURE_SETS.items()}
+        sets = feature_sets(space)
+        cv = {name: _cv_error(feats[:, :n], gap) for name, n in sets.items()}
         chosen = min(cv, key=cv.get)
-        n_cols = FEATURE_SETS[chosen] or feats.shape[1]
+        n_cols = sets[chosen] or feats.shape[1]
         model = {**_bayesian_ridge(feats[:, :n_cols], gap), "feature_set": chosen,
                  "target": "log(measured_ms / table_sum_ms)"}
         prov = {"table_target": table.target, "table_updated": table.meta.get("updated"),

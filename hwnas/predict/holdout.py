@@ -53,31 +53,38 @@ class Holdout:
         return cls(dict(data["meta"]), list(data["networks"]))
 
 
-def _open(path: Path, space, target, runtime, seed: int, n: int) -> Holdout:
+def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) -> Holdout:
     if path.exists():
         h = Holdout.load(path)
         if h.meta.get("space") != space.config() or h.meta.get("target") != target.name:
             raise TableError(f"{path} was measured for another space or target; remove it or "
                              f"choose another path")
+        if int(h.meta.get("network_rounds", 1)) != rounds:
+            raise TableError(f"{path} was measured with {h.meta.get('network_rounds', 1)} "
+                             f"round(s) per network, not {rounds}; remove it or choose another "
+                             "path")
         return h
     from hwnas.profile.meta import now_iso
     from hwnas.runtime.protocol import DEFAULT_PROTOCOL
 
     return Holdout({"purpose": PURPOSE, "target": target.name, "space": space.config(),
                     "device": runtime.describe(), "seed": seed, "n_requested": n,
-                    "protocol": DEFAULT_PROTOCOL.to_json(), "created": now_iso(),
+                    "protocol": DEFAULT_PROTOCOL.to_json(), "network_rounds": rounds,
+                    "created": now_iso(),
                     "measurement": "hwnas.profile.measure_network (same build and protocol "
                                    "as the table's calibration networks)"}, [])
 
 
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
-                    max_new: int | None = None, workers: int = 2) -> Holdout:
+                    max_new: int | None = None, workers: int = 2, rounds: int = 5) -> Holdout:
     """Measure the missing ones of ``n`` held-out archs, saving after each network.
 
     The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
     they do not meet its calibration networks (scorers still drop any that do). They are
     compiled ``workers`` at a time in waves (``hwnas.profile.pool``), and each wave is timed
-    only once its compiles have finished, so no timing runs beside a compile.
+    only once its compiles have finished, so no timing runs beside a compile. Each network
+    is timed in ``rounds`` rounds interleaved with the rest of its wave, as the profiler
+    times its calibration networks.
     """
     import tempfile
 
@@ -88,7 +95,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
 
     path = Path(path)
-    h = _open(path, space, target, runtime, seed, n)
+    h = _open(path, space, target, runtime, seed, n, rounds)
     done = set(h.archs())
     todo = [a for a in sample_archs(space, n, seed) if str(a) not in done]
     if max_new is not None:
@@ -96,7 +103,8 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
 
     def save(item, m) -> None:
         # the machine's load when it was measured: shared hosts make timings drift
-        h.networks.append({"arch": item.key, **m.latency.to_json(), "measured": now_iso(),
+        h.networks.append({"arch": item.key, **m.latency.to_json(), **m.extra(),
+                           "measured": now_iso(),
                            "load_avg_1m": round(os.getloadavg()[0], 2)})
         h.meta["updated"] = now_iso()
         h.save(path)
@@ -106,5 +114,5 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=str(a),
                            space_config=space.config()) for i, a in enumerate(todo)]
         run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
-                  "held-out")
+                  "held-out", rounds)
     return h

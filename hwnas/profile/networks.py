@@ -12,8 +12,8 @@ from hwnas.profile.table import Latency, LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 from hwnas.spaces import space_from_config
 
-__all__ = ["measure_network", "sample_archs", "network_record", "same_network", "table_sum_ms",
-           "validation", "random_input"]
+__all__ = ["measure_network", "sample_archs", "network_record", "same_network", "same_space",
+           "table_sum_ms", "validation", "random_input"]
 
 
 def random_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -51,9 +51,13 @@ def _config_id(cfg: dict) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in cfg.items() if k != "resolutions"))
 
 
+def same_space(record: dict, space) -> bool:
+    """Whether a stored network record was measured in ``space`` (resolutions aside)."""
+    return _config_id(record.get("space", {})) == _config_id(space.config())
+
+
 def same_network(record: dict, space, arch) -> bool:
-    return (record.get("arch") == str(arch)
-            and _config_id(record.get("space", {})) == _config_id(space.config()))
+    return record.get("arch") == str(arch) and same_space(record, space)
 
 
 @functools.lru_cache(maxsize=16)

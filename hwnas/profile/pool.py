@@ -18,9 +18,12 @@ __all__ = ["BuildPool", "waves"]
 log = logging.getLogger("hwnas.profile")
 
 
-def _init_worker() -> None:
+def _init_worker(cpus: tuple[int, ...] | None) -> None:
     import torch
 
+    from hwnas._cpus import restore
+
+    restore(cpus)        # not the one core a TVM-pinned parent thread would hand down
     # One compile per core: more threads per worker only contend with the other workers.
     torch.set_num_threads(1)
     logging.getLogger("hwnas").setLevel(logging.WARNING)
@@ -42,8 +45,11 @@ class BuildPool:
         if self._pool is None:
             import multiprocessing as mp
 
+            from hwnas._cpus import allowed_cpus
+
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker)
+                                             initializer=_init_worker,
+                                             initargs=(allowed_cpus(),))
         return self._pool
 
     def run(self, tasks: Iterable[BuildTask]) -> list[Built]:

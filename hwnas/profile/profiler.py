@@ -4,6 +4,11 @@ The loop alternates two phases so that compiling never disturbs a timing: a wave
 runs in worker processes while the parent waits; then the parent times what they built, alone,
 saving the table after every entry. An interrupted run resumes from the saved table and
 re-measures nothing it already has.
+
+Whole networks are timed in ``network_rounds`` rounds, each going once through the wave, and
+the median round is stored: on a virtualised host one network's latency drifts by several
+percent between few-second windows (re-timing the same library gave 185-212 ms), which no
+single window shows.
 """
 from __future__ import annotations
 
@@ -18,10 +23,10 @@ from hwnas.errors import TableError
 from hwnas.profile.build import INPUT, Built, BuildTask, BuiltItem
 from hwnas.profile.meta import add_space, check_resume, new_meta, update_coverage
 from hwnas.profile.networks import (network_record, random_input, sample_archs, same_network,
-                                    validation)
+                                    same_space, validation)
 from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable
-from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
 
 __all__ = ["ProfileOptions", "ProfileReport", "PhaseTime", "profile", "open_table"]
 
@@ -37,6 +42,8 @@ class ProfileOptions:
     tasks_per_wave: int = 0         # 0: three per worker
     limit: int | None = None        # only the first N operators of the space
     tuning_dir: str | None = None   # MetaSchedule database to compile with
+    network_rounds: int = 5         # interleaved rounds per whole network (merge_rounds)
+    remeasure_networks: bool = False  # time again stored networks taken in fewer rounds
     seed: int = 0
     protocol: Protocol = DEFAULT_PROTOCOL
 
@@ -80,24 +87,38 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
 
 
 def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
-             on_item: Callable[[BuiltItem, Measurement], None], bar) -> None:
+             on_item: Callable[[BuiltItem, Measurement], None], bar, rounds: int = 1) -> None:
     """Time ``items`` one after another; a runtime of several devices (``measure_items``, the
-    tracker farm) spreads them over its devices and calls ``on_item`` one at a time."""
-    def done(item: BuiltItem, m: Measurement) -> None:
-        on_item(item, m)
-        bar.update(1)
+    tracker farm) spreads them over its devices and calls ``on_item`` one at a time.
 
-    if hasattr(runtime, "measure_items"):
-        runtime.measure_items(items, protocol, done)
+    With ``rounds`` > 1 every item is timed once per round, the rounds going through all the
+    items in turn, so each item's rounds lie seconds apart; ``merge_rounds`` combines them.
+    """
+    def one_round(take: Callable[[BuiltItem, Measurement], None]) -> None:
+        if hasattr(runtime, "measure_items"):
+            runtime.measure_items(items, protocol, take)
+            return
+        for item in items:
+            take(item, runtime.sample(item.path, {INPUT: random_input(item.input_shape)},
+                                      protocol, item.func))
+
+    if rounds <= 1:
+        def done(item: BuiltItem, m: Measurement) -> None:
+            on_item(item, m)
+            bar.update(1)
+        one_round(done)
         return
+    got: dict[int, list[Measurement]] = {id(item): [] for item in items}
+    for _ in range(rounds):
+        one_round(lambda item, m: got[id(item)].append(m))
     for item in items:
-        done(item, runtime.sample(item.path, {INPUT: random_input(item.input_shape)}, protocol,
-                                  item.func))
+        on_item(item, merge_rounds(got[id(item)]))
+        bar.update(1)
 
 
 def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
                phase: PhaseTime, on_item: Callable[[BuiltItem, Measurement], None],
-               desc: str) -> None:
+               desc: str, rounds: int = 1) -> None:
     from hwnas._log import progress
 
     per_wave = opts.tasks_per_wave or 3 * max(1, opts.workers)
@@ -110,7 +131,7 @@ def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOpt
             phase.compile_s += t1 - t0
             phase.task_s += sum(b.compile_s for b in built)
             _measure(runtime, [item for b in built for item in b.items], opts.protocol,
-                     on_item, bar)
+                     on_item, bar, rounds)
             for b in built:
                 for item in b.items:
                     Path(item.path).unlink(missing_ok=True)
@@ -182,11 +203,16 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
         table.save(path)
 
         stored = table.meta.setdefault("networks", [])
+        if opts.remeasure_networks:
+            stored[:] = [r for r in stored if not same_space(r, space)
+                         or len(r.get("round_medians", [None])) >= opts.network_rounds]
+        table.meta["network_rounds"] = opts.network_rounds
         archs = [a for a in sample_archs(space, opts.networks, opts.seed)
                  if not any(same_network(r, space, a) for r in stored)]
         net_tasks = [task(f"net{i}", arch=str(a), space_config=space.config())
                      for i, a in enumerate(archs)]
-        run_waves(pool, net_tasks, runtime, opts, report.networks, save_net, "networks")
+        run_waves(pool, net_tasks, runtime, opts, report.networks, save_net, "networks",
+                  opts.network_rounds)
 
     table.meta["validation"] = report.validation = validation(table)
     report.coverage = update_coverage(table)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
+
+import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.profile.table import Latency
 
-__all__ = ["Protocol", "DEFAULT_PROTOCOL", "Measurement", "run_protocol", "Timer"]
+__all__ = ["Protocol", "DEFAULT_PROTOCOL", "Measurement", "run_protocol", "Timer",
+           "merge_rounds"]
 
 #: ``timer(number, repeat) -> per-run milliseconds of each of the ``repeat`` samples``
 Timer = Callable[[int, int], list[float]]
@@ -65,13 +68,38 @@ class Measurement:
     latency: Latency
     number: int
     attempts: int
+    round_medians: tuple[float, ...] = ()   # one median per round (``merge_rounds``)
 
     @property
     def cv(self) -> float:
         return self.latency.cv
 
     def extra(self) -> dict:
-        return {"number": self.number, "attempts": self.attempts, "cv": round(self.cv, 5)}
+        out = {"number": self.number, "attempts": self.attempts, "cv": round(self.cv, 5)}
+        if self.round_medians:
+            out["round_medians"] = [round(v, 4) for v in self.round_medians]
+        return out
+
+
+def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
+    """One measurement from several of the same artefact taken at different times.
+
+    On a shared or virtualised host a whole network's median drifts by several percent from
+    one few-second window to the next, far more than the spread inside one window. Rounds
+    interleaved with other work sample that drift: the result is the median of the rounds'
+    medians, its spread is the spread between rounds, and its p90 is the larger of the rounds'
+    typical p90 and the 90th percentile of their medians.
+    """
+    if not rounds:
+        raise ValueError("no rounds")
+    if len(rounds) == 1:
+        return rounds[0]
+    med = np.array([m.latency.median_ms for m in rounds])
+    p90 = np.array([m.latency.p90_ms for m in rounds])
+    lat = Latency(float(np.median(med)), float(max(np.median(p90), np.percentile(med, 90))),
+                  float(med.std(ddof=1)), int(sum(m.latency.n for m in rounds)))
+    return Measurement(lat, rounds[0].number, int(sum(m.attempts for m in rounds)),
+                       tuple(float(v) for v in med))
 
 
 def run_protocol(timer: Timer, protocol: Protocol = DEFAULT_PROTOCOL) -> Measurement:

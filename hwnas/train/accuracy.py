@@ -1,9 +1,10 @@
-"""The accuracy predictor: ridge regression on ``space.encode_genomes`` plus log-MACs.
+"""Accuracy predictors on ``space.encode_genomes`` plus log-MACs: ridge here, GP beside it.
 
-It is fitted on subnets whose accuracy was measured with inherited weights (BN recalibrated)
-on the held-out validation split. Prediction is one matrix product, so a population of 10,000
-genomes takes milliseconds. It is stored as JSON: the space config, the feature scaling, the
-weights and the fit's held-out statistics.
+Both are fitted on subnets whose accuracy was measured with inherited weights (BN
+recalibrated) on the validation split, and both predict a population of 10,000 genomes in
+milliseconds. They are stored as JSON, with a ``kind`` that ``ACC_MODELS`` maps back to the
+class: the space config, the feature scaling, the fitted parameters and the fit's held-out
+statistics.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Sequence
 import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
+from hwnas._registry import Registry
 from hwnas.errors import DataError
 
-__all__ = ["AccuracyPredictor", "fit_accuracy_predictor", "load_accuracy_predictor",
-           "kendall_tau", "PREDICTOR_FILE"]
+__all__ = ["AccuracyPredictor", "ACC_MODELS", "fit_accuracy_predictor", "fit_ridge",
+           "load_accuracy_predictor", "kendall_tau", "PREDICTOR_FILE"]
 
 PREDICTOR_FILE = "accuracy_predictor.json"
 _ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -65,22 +67,38 @@ class AccuracyPredictor:
         return atomic_write_json(path, self.to_json(), indent=None)
 
     @classmethod
-    def load(cls, path: str | Path, space=None) -> "AccuracyPredictor":
+    def load(cls, path: str | Path, space=None):
+        """The predictor stored at ``path``, of whichever kind it was fitted as."""
         from hwnas.spaces import space_from_config
 
         obj = read_json(path, "accuracy predictor", DataError)
+        if not isinstance(obj, dict):
+            raise DataError(f"malformed accuracy predictor {path}: not a JSON object")
+        kind = obj.get("kind", cls.name)
         try:
             space = space or space_from_config(obj["space"])
-            pred = cls(space, np.asarray(obj["mean"], np.float32),
+        except KeyError:
+            raise DataError(f"malformed accuracy predictor {path}: no space") from None
+        pred = ACC_MODELS.get(kind).from_json(obj, space, path)
+        if len(pred.mean) != pred.features(space.sample_genomes(
+                np.random.default_rng(0), 1)).shape[1]:
+            raise DataError(f"accuracy predictor {path} does not match its space")
+        return pred
+
+    @classmethod
+    def fit(cls, space, genomes: np.ndarray, acc: np.ndarray,
+            stats: dict | None = None) -> "AccuracyPredictor":
+        return fit_ridge(space, genomes, acc, stats)
+
+    @classmethod
+    def from_json(cls, obj: dict, space, path) -> "AccuracyPredictor":
+        try:
+            return cls(space, np.asarray(obj["mean"], np.float32),
                        np.asarray(obj["scale"], np.float32),
                        np.asarray(obj["weights"], np.float32), float(obj["bias"]),
                        float(obj["alpha"]), obj.get("stats", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"malformed accuracy predictor {path}: {exc}") from None
-        if len(pred.weights) != pred.features(space.sample_genomes(
-                np.random.default_rng(0), 1)).shape[1]:
-            raise DataError(f"accuracy predictor {path} does not match its space")
-        return pred
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -104,12 +122,9 @@ def _cv_alpha(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> fl
     return best
 
 
-def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,
-                           stats: dict | None = None) -> AccuracyPredictor:
-    """Fit on measured subnets; the penalty is chosen by cross-validation."""
-    genomes, acc = np.asarray(genomes), np.asarray(acc, np.float64)
-    if len(acc) < 8:
-        raise DataError(f"need at least 8 measured subnets to fit a predictor, got {len(acc)}")
+def fit_ridge(space, genomes: np.ndarray, acc: np.ndarray,
+              stats: dict | None = None) -> AccuracyPredictor:
+    """Ridge on the standardised features; the penalty is chosen by cross-validation."""
     blank = AccuracyPredictor(space, np.zeros(1), np.ones(1), np.zeros(1), 0.0, 0.0)
     f = blank.features(genomes).astype(np.float64)
     mean, scale = f.mean(0), f.std(0)
@@ -121,6 +136,26 @@ def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,
                              w.astype(np.float32), b, alpha, dict(stats or {}))
 
 
-def load_accuracy_predictor(ckpt_dir: str | Path) -> AccuracyPredictor:
+def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,
+                           stats: dict | None = None, kind: str = "gp"):
+    """Fit the ``kind`` of ``ACC_MODELS`` on measured subnets (``gp`` or ``ridge``)."""
+    genomes, acc = np.asarray(genomes), np.asarray(acc, np.float64)
+    if len(acc) < 8:
+        raise DataError(f"need at least 8 measured subnets to fit a predictor, got {len(acc)}")
+    return ACC_MODELS.get(kind).fit(space, genomes, acc, stats)
+
+
+def _register() -> None:
+    from hwnas.train.accuracy_gp import GPAccuracyPredictor
+
+    ACC_MODELS.register("ridge")(AccuracyPredictor)
+    ACC_MODELS.register("gp")(GPAccuracyPredictor)
+
+
+ACC_MODELS: Registry = Registry("accuracy predictor kind")
+_register()
+
+
+def load_accuracy_predictor(ckpt_dir: str | Path):
     """The predictor shipped in a supernet checkpoint folder."""
     return AccuracyPredictor.load(Path(ckpt_dir) / PREDICTOR_FILE)

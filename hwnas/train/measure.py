@@ -20,10 +20,12 @@ from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, LoadedSuperne
 from hwnas.train.evaluate import median_arch
 
 __all__ = ["finish_checkpoint", "measure_reference_subnets", "measure_samples",
-           "subnet_accuracies", "fit_from_samples", "SAMPLES_FILE"]
+           "measure_heldout", "subnet_accuracies", "fit_from_samples", "SAMPLES_FILE",
+           "HELDOUT_FILE"]
 
 log = logging.getLogger("hwnas.train")
 SAMPLES_FILE = "accuracy_samples.json"
+HELDOUT_FILE = "accuracy_heldout.json"
 CALIB_BATCHES = 4
 
 
@@ -87,47 +89,96 @@ def subnet_accuracies(loaded: LoadedSupernet, data, archs: list[str], split: str
         yield from pool.map(_worker_measure, archs, [split] * n, [limit] * n)
 
 
-def measure_samples(loaded: LoadedSupernet, data, path: Path, n: int, val_limit: int,
-                    seed: int = 0, workers: int = 1) -> dict:
-    """Validation top-1 of ``n`` random subnets, appended to ``path`` as they are measured."""
-    space = loaded.space
-    genomes = space.canonical_genomes(space.sample_genomes(np.random.default_rng([seed, 7]), n))
+def _measure_into(loaded: LoadedSupernet, data, path: Path, archs: list[str], header: dict,
+                  workers: int, desc: str) -> dict:
+    """Top-1 of each arch on ``header['split']``, appended to ``path`` as they are measured
+    (a rerun continues after the last saved one)."""
     rec = read_json(path, "accuracy samples", DataError) if path.exists() else {
-        "split": "val", "val_limit": val_limit, "calib_batches": CALIB_BATCHES, "seed": seed,
-        "samples": []}
+        **header, "samples": []}
+    for k, v in header.items():
+        if rec.get(k) != v:
+            raise DataError(f"{path} was measured with {k}={rec.get(k)!r}, not {v!r}; remove it "
+                            "to measure again")
     done = len(rec["samples"])
-    todo = [str(space.from_genome(g)) for g in genomes[done:]]
+    todo = archs[done:]
     t0 = time.perf_counter()
-    accs = subnet_accuracies(loaded, data, todo, "val", val_limit, workers, path.parent)
-    for i, (arch, acc) in enumerate(progress(zip(todo, accs), total=len(todo),
-                                             desc="measure subnets"), done + 1):
+    accs = subnet_accuracies(loaded, data, todo, header["split"], header.get("val_limit"),
+                             workers, path.parent)
+    for i, (arch, acc) in enumerate(progress(zip(todo, accs), total=len(todo), desc=desc),
+                                    done + 1):
         rec["samples"].append({"arch": arch, "acc": round(acc, 5)})
-        if i % 10 == 0 or i == n:
+        if i % 10 == 0 or i == len(archs):
             rec["wall_s"] = round(rec.get("wall_s", 0.0) + time.perf_counter() - t0, 1)
             t0 = time.perf_counter()
             atomic_write_json(path, rec)
-            log.info("measured %d/%d subnets", i, n)
+            log.info("%s: %d/%d subnets", desc, i, len(archs))
     return rec
 
 
-def fit_from_samples(space, rec: dict, holdout: float = 0.25):
-    """Fit on the first (1 - holdout) of the samples; report τ and RMSE on the rest."""
-    archs = [space.parse(s["arch"]) for s in rec["samples"]]
-    acc = np.array([s["acc"] for s in rec["samples"]])
-    genomes = space.to_genomes(archs)
-    cut = int(round(len(acc) * (1 - holdout)))
-    pred = fit_accuracy_predictor(space, genomes[:cut], acc[:cut])
-    p = pred.predict_genomes(genomes[cut:])
-    pred.stats = {"n_fit": cut, "n_holdout": len(acc) - cut,
-                  "kendall_tau": round(kendall_tau(p, acc[cut:]), 4),
-                  "rmse": round(float(np.sqrt(np.mean((p - acc[cut:]) ** 2))), 5),
+def measure_samples(loaded: LoadedSupernet, data, path: Path, n: int, val_limit: int,
+                    seed: int = 0, workers: int = 1) -> dict:
+    """Validation top-1 of ``n`` random subnets: the predictor's training data."""
+    space = loaded.space
+    genomes = space.canonical_genomes(space.sample_genomes(np.random.default_rng([seed, 7]), n))
+    archs = [str(space.from_genome(g)) for g in genomes]
+    return _measure_into(loaded, data, path, archs, {"split": "val", "val_limit": val_limit,
+                         "calib_batches": CALIB_BATCHES, "seed": seed}, workers,
+                         "measure subnets")
+
+
+def measure_heldout(loaded: LoadedSupernet, data, path: Path, n: int, exclude: set[str],
+                    seed: int = 0, workers: int = 1) -> dict:
+    """Top-1 on the whole test split of ``n`` random subnets outside ``exclude``: the
+    predictor's held-out set, on images and subnets it never saw."""
+    space = loaded.space
+    rng = np.random.default_rng([seed, 11])
+    archs: list[str] = []
+    while len(archs) < n:
+        for g in space.canonical_genomes(space.sample_genomes(rng, n)):
+            a = str(space.from_genome(g))
+            if a not in exclude and a not in archs and len(archs) < n:
+                archs.append(a)
+    return _measure_into(loaded, data, path, archs, {"split": "test", "val_limit": None,
+                         "calib_batches": CALIB_BATCHES, "seed": seed}, workers,
+                         "measure held-out subnets")
+
+
+def _score(pred, space, samples: list[dict]) -> dict:
+    g = space.to_genomes([space.parse(s["arch"]) for s in samples])
+    acc = np.array([s["acc"] for s in samples])
+    p = pred.predict_genomes(g)
+    return {"kendall_tau": round(kendall_tau(p, acc), 4),
+            "rmse": round(float(np.sqrt(np.mean((p - acc) ** 2))), 5)}
+
+
+def fit_from_samples(space, rec: dict, heldout: dict | None = None, holdout: float = 0.25,
+                     kind: str = "gp"):
+    """Fit the predictor and score it on subnets it was not fitted on.
+
+    With ``heldout`` (``measure_heldout``'s record) it is fitted on every validation sample and
+    scored on those test-split subnets; without, the last ``holdout`` share of the samples is
+    kept out of the fit and scored instead.
+    """
+    samples = rec["samples"]
+    cut = len(samples) if heldout else int(round(len(samples) * (1 - holdout)))
+    fit = samples[:cut]
+    held = heldout["samples"] if heldout else samples[cut:]
+    genomes = space.to_genomes([space.parse(s["arch"]) for s in fit])
+    pred = fit_accuracy_predictor(space, genomes, np.array([s["acc"] for s in fit]), kind=kind)
+    acc = np.array([s["acc"] for s in samples])
+    pred.stats = {"kind": kind, "n_fit": cut, "n_holdout": len(held), **_score(pred, space, held),
                   "acc_range": [float(acc.min()), float(acc.max())],
-                  "target": f"top-1 on {rec.get('val_limit')} validation images"}
+                  "fit_target": f"top-1 on {rec.get('val_limit')} validation images",
+                  "target": ("top-1 on the whole test split (held-out subnets)" if heldout else
+                             f"top-1 on {rec.get('val_limit')} validation images")}
+    if heldout:
+        pred.stats["heldout_file"] = HELDOUT_FILE
     return pred
 
 
 def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int = 200,
-                      val_limit: int = 2000, seed: int = 0, workers: int = 1) -> dict:
+                      val_limit: int = 2000, seed: int = 0, workers: int = 1,
+                      acc_heldout: int = 100, acc_model: str = "gp") -> dict:
     """Run the post-training phases that ``out`` has not finished yet; returns the metadata."""
     out = Path(out)
     if not meta["train"].get("finished"):
@@ -142,9 +193,16 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
     if acc_samples > 0 and "accuracy_predictor" not in meta:
         rec = measure_samples(loaded, data, out / SAMPLES_FILE, acc_samples, val_limit, seed,
                               workers)
-        pred = fit_from_samples(loaded.space, rec)
+        held = None
+        if acc_heldout > 0:
+            held = measure_heldout(loaded, data, out / HELDOUT_FILE, acc_heldout,
+                                   {s["arch"] for s in rec["samples"]}, seed, workers)
+        t0 = time.perf_counter()
+        pred = fit_from_samples(loaded.space, rec, held, kind=acc_model)
+        pred.stats["fit_s"] = round(time.perf_counter() - t0, 1)
         pred.save(out / PREDICTOR_FILE)
         meta["accuracy_predictor"] = {"file": PREDICTOR_FILE, **pred.stats,
-                                      "measure_wall_s": rec.get("wall_s")}
+                                      "measure_wall_s": rec.get("wall_s"),
+                                      "heldout_measure_wall_s": (held or {}).get("wall_s")}
         write_meta(out, meta)
     return meta

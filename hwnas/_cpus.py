@@ -1,0 +1,28 @@
+"""The CPUs this process may use, as they were before TVM's runtime pinned any thread.
+
+``runtime.config_threadpool`` pins the calling thread to one core. A process spawned from that
+thread inherits the one-core mask, so two compile workers, or onnxruntime's two threads, would
+share a single core. Pools hand ``allowed_cpus()`` to their workers, which ``restore`` it.
+"""
+from __future__ import annotations
+
+import os
+
+__all__ = ["allowed_cpus", "restore"]
+
+_ALLOWED: tuple[int, ...] | None = (tuple(sorted(os.sched_getaffinity(0)))
+                                    if hasattr(os, "sched_getaffinity") else None)
+
+
+def allowed_cpus() -> tuple[int, ...] | None:
+    """This process's CPU mask when hwnas was first imported (None where unsupported)."""
+    return _ALLOWED
+
+
+def restore(cpus: tuple[int, ...] | None) -> None:
+    """Let this process run on ``cpus`` again (a no-op where affinity is unsupported)."""
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:                  # a CPU went offline: keep the inherited mask
+            pass
