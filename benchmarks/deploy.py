@@ -94,7 +94,8 @@ def main() -> int:
     p.add_argument("--budgets", default="3.5,5,6.5,8,9.5")
     p.add_argument("--max-rounds", type=int, default=3)
     p.add_argument("--tune", type=int, default=0, metavar="TRIALS",
-                   help="also deploy once with MetaSchedule tuning, TRIALS per kernel")
+                   help="also deploy once with MetaSchedule tuning: TRIALS for the subnet, split "
+                        "evenly over its kernels (as hwnas deploy --tune)")
     p.add_argument("--tune-budget", type=float, default=6.0)
     p.add_argument("--tune-rounds", type=int, default=1)
     p.add_argument("--tuning-dir", help="tuning database to reuse (default: a fresh one)")
@@ -123,7 +124,7 @@ def main() -> int:
     if args.tune:
         import contextlib
 
-        print(f"\ntuned: MetaSchedule, {args.tune} trials per kernel")
+        print(f"\ntuned: MetaSchedule, {args.tune} trials over the subnet's kernels")
         with contextlib.ExitStack() as stack:
             tdir = args.tuning_dir or stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="hwnas-tune-"))
