@@ -9,7 +9,7 @@ whole measurement is taken again (up to ``max_remeasure`` times) and the steadie
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -68,7 +68,8 @@ class Measurement:
     latency: Latency
     number: int
     attempts: int
-    round_medians: tuple[float, ...] = ()   # one median per round (``merge_rounds``)
+    # one median per round (``merge_rounds``); keyword-only, so subclasses add positional fields
+    round_medians: tuple[float, ...] = field(default=(), kw_only=True)
 
     @property
     def cv(self) -> float:
@@ -99,7 +100,7 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
     lat = Latency(float(np.median(med)), float(max(np.median(p90), np.percentile(med, 90))),
                   float(med.std(ddof=1)), int(sum(m.latency.n for m in rounds)))
     return Measurement(lat, rounds[0].number, int(sum(m.attempts for m in rounds)),
-                       tuple(float(v) for v in med))
+                       round_medians=tuple(float(v) for v in med))
 
 
 def run_protocol(timer: Timer, protocol: Protocol = DEFAULT_PROTOCOL) -> Measurement:
