@@ -104,7 +104,6 @@ def main() -> int:
 
     import torch
 
-    from hwnas._cpus import allowed_cpus  # noqa: F401  (records the CPU mask before pinning)
     from hwnas._log import setup_logging
     from hwnas.deploy.loop import DeployConfig
     from hwnas.runtime import connect

@@ -2,16 +2,24 @@
 
 ``runtime.config_threadpool`` pins the calling thread to one core. A process spawned from that
 thread inherits the one-core mask, so two compile workers, or onnxruntime's two threads, would
-share a single core. Pools hand ``allowed_cpus()`` to their workers, which ``restore`` it.
+share a single core. Pools hand ``allowed_cpus()`` to their workers, which ``restore`` it;
+code that starts processes itself runs under ``unpinned()``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
-__all__ = ["allowed_cpus", "restore"]
+__all__ = ["allowed_cpus", "current_cpus", "restore", "unpinned"]
 
-_ALLOWED: tuple[int, ...] | None = (tuple(sorted(os.sched_getaffinity(0)))
-                                    if hasattr(os, "sched_getaffinity") else None)
+
+def current_cpus() -> tuple[int, ...] | None:
+    """The calling thread's CPU mask now (None where affinity is unsupported)."""
+    return tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
+
+
+_ALLOWED = current_cpus()
 
 
 def allowed_cpus() -> tuple[int, ...] | None:
@@ -26,3 +34,15 @@ def restore(cpus: tuple[int, ...] | None) -> None:
             os.sched_setaffinity(0, cpus)
         except OSError:                  # a CPU went offline: keep the inherited mask
             pass
+
+
+@contextlib.contextmanager
+def unpinned() -> Iterator[None]:
+    """Run the block on ``allowed_cpus()``, so that processes it starts get every CPU; the
+    calling thread's mask is put back afterwards."""
+    before = current_cpus()
+    restore(allowed_cpus())
+    try:
+        yield
+    finally:
+        restore(before)

@@ -18,6 +18,7 @@ from hwnas.farm.fanout import plan_keys
 from hwnas.farm.scheduler import DeviceMeasurement, WorkQueue
 from hwnas.profile import LatencyTable
 from hwnas.profile.table import Latency
+from hwnas.runtime.protocol import merge_rounds
 from hwnas.spaces import get_space
 
 SMALL = ["profile", "--target", "x86-host", "--resolutions", "32", "--num-classes", "10",
@@ -67,6 +68,8 @@ def test_queue_abort_releases_waiters():
 def test_measurement_records_its_device():
     m = DeviceMeasurement(Latency(1.0, 1.1, 0.01, 10), 4, 1, "127.0.0.1:9000")
     assert m.extra()["device"] == "127.0.0.1:9000" and m.extra()["number"] == 4
+    merged = merge_rounds([m, m])               # rounds of a farm keep their device
+    assert merged.extra()["device"] == "127.0.0.1:9000" and merged.latency.n == 20
 
 
 def test_keys_map_to_targets_and_tables(tmp_path):

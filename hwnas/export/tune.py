@@ -22,6 +22,7 @@ import types
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hwnas._cpus import unpinned
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import ExportError
 from hwnas.targets import Target
@@ -249,40 +250,6 @@ def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model:
         shutil.rmtree(artifacts, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _all_cpus():
-    """Tune on every CPU this process may use. A TVM runtime in this process pins the calling
-    thread to one core, and MetaSchedule's builder and runner processes would inherit that: the
-    candidates would be built on, and parallel ones timed on, a single core."""
-    from hwnas._cpus import allowed_cpus, restore
-
-    before = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
-    restore(allowed_cpus())
-    try:
-        yield
-    finally:
-        restore(before)
-
-
-def _tune_chunks(pending: list, target: Target, work_dir: Path, man: dict, per_task: int,
-                 chunk: int, *, cost_model: str, module_equality: str, seed: int,
-                 build_timeout_s: float, runner_min_repeat_ms: int, tensor_intrin: bool) -> None:
-    for start in range(0, len(pending), chunk):
-        part = pending[start:start + chunk]
-        try:
-            _run_tuning(part, target.tvm(), work_dir, per_task, cost_model=cost_model,
-                        module_equality=module_equality, seed=seed + start,
-                        build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms,
-                        tensor_intrin=tensor_intrin)
-        except Exception as exc:
-            raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: "
-                              f"{_last_line(exc)}") from None
-        # records are committed per chunk: an interrupted run resumes after the last chunk
-        man["trials"].update({_workload_key(t): per_task for t in part})
-        atomic_write_json(work_dir / MANIFEST, man)
-        log.info("tuned %d/%d kernels", start + len(part), len(pending))
-
-
 def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = None,
                       trials: int = 1000, *, trials_per_task: int | None = None,
                       cost_model: str = "auto", module_equality: str = "structural",
@@ -313,11 +280,24 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
                                if man["trials"].get(_workload_key(t), 0) < per_task])
     log.info("tuning %d of %d kernels, %d trials each, in %s", len(pending), len(tasks),
              per_task, work_dir)
-    with _all_cpus():
-        _tune_chunks(pending, target, work_dir, man, per_task, chunk, cost_model=cost_model,
-                     module_equality=module_equality, seed=seed,
-                     build_timeout_s=build_timeout_s, runner_min_repeat_ms=runner_min_repeat_ms,
-                     tensor_intrin=tensor_intrin)
+    # A TVM runtime in this process pins the calling thread to one core; MetaSchedule's builder
+    # and runner processes would inherit that and build, and time parallel candidates, on it.
+    with unpinned():
+        for start in range(0, len(pending), chunk):
+            part = pending[start:start + chunk]
+            try:
+                _run_tuning(part, target.tvm(), work_dir, per_task, cost_model=cost_model,
+                            module_equality=module_equality, seed=seed + start,
+                            build_timeout_s=build_timeout_s,
+                            runner_min_repeat_ms=runner_min_repeat_ms,
+                            tensor_intrin=tensor_intrin)
+            except Exception as exc:
+                raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: "
+                                  f"{_last_line(exc)}") from None
+            # records are committed per chunk: an interrupted run resumes after the last chunk
+            man["trials"].update({_workload_key(t): per_task for t in part})
+            atomic_write_json(work_dir / MANIFEST, man)
+            log.info("tuned %d/%d kernels", start + len(part), len(pending))
     report = TuneReport(str(work_dir), len(tasks), len(pending), len(tasks) - len(pending),
                         per_task * len(pending), per_task, round(time.perf_counter() - t0, 2))
     man.setdefault("runs", []).append({k: v for k, v in asdict(report).items() if k != "work_dir"})

@@ -11,10 +11,16 @@ def table_positions(space, genomes: np.ndarray, op_ms: np.ndarray) -> np.ndarray
     return op_ms[space.op_indices(genomes)]
 
 
+def _n_resolutions(space) -> int:
+    """Columns of the resolution one-hot: 0 when the space has a single resolution."""
+    n_res = len(getattr(space, "resolutions", ()) or ())
+    return n_res if n_res > 1 else 0
+
+
 def _resolution_onehot(space, genomes: np.ndarray) -> np.ndarray:
     """(N, R) one-hot of the resolution gene (the last one); (N, 0) for a single resolution."""
-    n_res = len(getattr(space, "resolutions", ()) or ())
-    if n_res <= 1:
+    n_res = _n_resolutions(space)
+    if not n_res:
         return np.zeros((len(genomes), 0))
     return np.eye(n_res)[np.asarray(genomes)[:, -1].astype(np.intp)]
 
@@ -53,8 +59,7 @@ def network_features(space, genomes: np.ndarray, op_ms: np.ndarray,
 def feature_sets(space) -> dict[str, int | None]:
     """Nested column sets, simplest first; the fit keeps the one that predicts left-out
     networks best (``None``: every column)."""
-    n_res = len(getattr(space, "resolutions", ()) or ())
-    n_res = n_res if n_res > 1 else 0
+    n_res = _n_resolutions(space)
     sets: dict[str, int | None] = {"scale": 1, "costs": 5}
     if n_res:
         sets["resolution"] = 5 + n_res

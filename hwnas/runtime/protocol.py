@@ -9,7 +9,7 @@ whole measurement is taken again (up to ``max_remeasure`` times) and the steadie
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -89,7 +89,8 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
     one few-second window to the next, far more than the spread inside one window. Rounds
     interleaved with other work sample that drift: the result is the median of the rounds'
     medians, its spread is the spread between rounds, and its p90 is the larger of the rounds'
-    typical p90 and the 90th percentile of their medians.
+    typical p90 and the 90th percentile of their medians. Other fields (a farm's device, say)
+    are the first round's.
     """
     if not rounds:
         raise ValueError("no rounds")
@@ -99,8 +100,8 @@ def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
     p90 = np.array([m.latency.p90_ms for m in rounds])
     lat = Latency(float(np.median(med)), float(max(np.median(p90), np.percentile(med, 90))),
                   float(med.std(ddof=1)), int(sum(m.latency.n for m in rounds)))
-    return Measurement(lat, rounds[0].number, int(sum(m.attempts for m in rounds)),
-                       round_medians=tuple(float(v) for v in med))
+    return replace(rounds[0], latency=lat, attempts=int(sum(m.attempts for m in rounds)),
+                   round_medians=tuple(float(v) for v in med))
 
 
 def run_protocol(timer: Timer, protocol: Protocol = DEFAULT_PROTOCOL) -> Measurement:

@@ -17,6 +17,8 @@ import numpy as np
 from hwnas._io import atomic_write_json, read_json
 from hwnas._registry import Registry
 from hwnas.errors import DataError
+from hwnas.train._acc_features import subnet_features
+from hwnas.train.accuracy_gp import GPAccuracyPredictor
 
 __all__ = ["AccuracyPredictor", "ACC_MODELS", "fit_accuracy_predictor", "fit_ridge",
            "load_accuracy_predictor", "kendall_tau", "PREDICTOR_FILE"]
@@ -46,9 +48,7 @@ class AccuracyPredictor:
     name = "ridge"
 
     def features(self, genomes: np.ndarray) -> np.ndarray:
-        g = np.asarray(genomes)
-        macs = np.log(self.space.flops_genomes(g).astype(np.float32))[:, None]
-        return np.concatenate([self.space.encode_genomes(g), macs], 1)
+        return subnet_features(self.space, genomes)
 
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
         x = (self.features(genomes) - self.mean) / self.scale
@@ -145,15 +145,9 @@ def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,
     return ACC_MODELS.get(kind).fit(space, genomes, acc, stats)
 
 
-def _register() -> None:
-    from hwnas.train.accuracy_gp import GPAccuracyPredictor
-
-    ACC_MODELS.register("ridge")(AccuracyPredictor)
-    ACC_MODELS.register("gp")(GPAccuracyPredictor)
-
-
 ACC_MODELS: Registry = Registry("accuracy predictor kind")
-_register()
+ACC_MODELS.register("ridge")(AccuracyPredictor)
+ACC_MODELS.register("gp")(GPAccuracyPredictor)
 
 
 def load_accuracy_predictor(ckpt_dir: str | Path):

@@ -20,14 +20,9 @@ import numpy as np
 
 from hwnas._io import atomic_write_json
 from hwnas.errors import DataError
+from hwnas.train._acc_features import subnet_features
 
 __all__ = ["GPAccuracyPredictor", "fit_gp"]
-
-
-def _features(space, genomes: np.ndarray) -> np.ndarray:
-    g = np.asarray(genomes)
-    macs = np.log(space.flops_genomes(g).astype(np.float64))[:, None]
-    return np.concatenate([space.encode_genomes(g).astype(np.float64), macs], 1)
 
 
 @dataclass
@@ -49,7 +44,7 @@ class GPAccuracyPredictor:
     name = "gp"
 
     def features(self, genomes: np.ndarray) -> np.ndarray:
-        return _features(self.space, genomes)
+        return subnet_features(self.space, genomes, np.float64)
 
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
         z = (self.features(genomes) - self.mean) / self.scale / self.length
@@ -105,7 +100,7 @@ def fit_gp(space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = Non
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-    f = _features(space, genomes)
+    f = subnet_features(space, genomes, np.float64)
     mean, scale = f.mean(0), f.std(0)
     scale[scale < 1e-8] = 1.0
     x = (f - mean) / scale
