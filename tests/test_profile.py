@@ -155,6 +155,14 @@ def test_corrupt_or_truncated_table_is_a_clear_error(tmp_path, capsys, text):
     assert bad.read_text() == text                  # never overwritten by a partial load
 
 
+def test_zero_network_rounds_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main([*SMALL, "--network-rounds", "0", "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err == "hwnas: error: --network-rounds must be at least 1, got 0"
+    assert not out.exists()
+
+
 def test_validation_scores_the_table_sum_against_measured_networks():
     space = get_space("ofa-mbv3", resolutions=[32])
     archs = space.sample_many(np.random.default_rng(0), 2)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.commands._common import add_device_args, add_space_args, resolve_space
-from hwnas.errors import TargetError
+from hwnas.errors import HwnasError, TargetError
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.targets import load_target
 
@@ -63,6 +63,8 @@ def run(args) -> int:
         return run_keys(args, run)
     if not args.target:
         raise TargetError("--target is required (with --tracker, a --key may name the target)")
+    if args.network_rounds < 1:
+        raise HwnasError(f"--network-rounds must be at least 1, got {args.network_rounds}")
     target = load_target(args.target)
     space = resolve_space(args)
     opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
