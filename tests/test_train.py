@@ -201,6 +201,14 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     again = subprocess.run(_cli(out), env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "resuming" in again.stderr   # nothing left to train
     assert json.loads(again.stdout)["acc_largest"] == meta["accuracy"]["acc_largest"]
+    first = json.loads((out / "accuracy_samples.json").read_text())["samples"]
+    more = subprocess.run(_cli(out, "--acc-samples", "16"), env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert more.returncode == 0, more.stderr
+    grown = json.loads((out / "accuracy_samples.json").read_text())["samples"]
+    assert len(grown) == 16 and grown[:12] == first      # only the 4 new subnets measured
+    refit = json.loads((out / "meta.json").read_text())["accuracy_predictor"]
+    assert refit["n_samples"] == 16 and refit["n_fit"] == 16
 
 
 def test_a_new_epoch_count_replans_the_schedule_on_resume(tmp_path):

@@ -44,7 +44,8 @@ def register(sub) -> None:
     p.add_argument("--pad-to", type=int, default=None, help="zero-pad images to this size")
     p.add_argument("--ckpt-every", type=int, default=25, help="steps between checkpoints")
     p.add_argument("--acc-samples", type=int, default=200,
-                   help="random subnets measured to fit the accuracy predictor (0: skip)")
+                   help="random subnets measured to fit the accuracy predictor (0: skip); "
+                        "rerun on a finished checkpoint with more to add subnets and refit")
     p.add_argument("--val-limit", type=int, default=2000,
                    help="validation images used per measured subnet")
     p.add_argument("--acc-heldout", type=int, default=100,

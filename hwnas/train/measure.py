@@ -176,6 +176,15 @@ def fit_from_samples(space, rec: dict, heldout: dict | None = None, holdout: flo
     return pred
 
 
+def _predictor_outdated(stats: dict | None, acc_samples: int, acc_model: str) -> bool:
+    """No predictor yet, or one fitted on fewer samples or of another kind than asked for: a
+    rerun with a bigger ``--acc-samples`` measures only the new subnets and refits."""
+    if not stats:
+        return True
+    return stats.get("n_samples", stats.get("n_fit", 0)) < acc_samples or \
+        stats.get("kind", "ridge") != acc_model
+
+
 def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int = 200,
                       val_limit: int = 2000, seed: int = 0, workers: int = 1,
                       acc_heldout: int = 100, acc_model: str = "gp") -> dict:
@@ -190,7 +199,8 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
         meta["accuracy"] = measure_reference_subnets(loaded, data, out, workers=workers)
         write_meta(out, meta)
         log.info("accuracy: %s", meta["accuracy"])
-    if acc_samples > 0 and "accuracy_predictor" not in meta:
+    if acc_samples > 0 and _predictor_outdated(meta.get("accuracy_predictor"), acc_samples,
+                                               acc_model):
         rec = measure_samples(loaded, data, out / SAMPLES_FILE, acc_samples, val_limit, seed,
                               workers)
         held = None
@@ -202,6 +212,7 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
         pred.stats["fit_s"] = round(time.perf_counter() - t0, 1)
         pred.save(out / PREDICTOR_FILE)
         meta["accuracy_predictor"] = {"file": PREDICTOR_FILE, **pred.stats,
+                                      "n_samples": len(rec["samples"]),
                                       "measure_wall_s": rec.get("wall_s"),
                                       "heldout_measure_wall_s": (held or {}).get("wall_s")}
         write_meta(out, meta)
