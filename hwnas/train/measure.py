@@ -176,13 +176,14 @@ def fit_from_samples(space, rec: dict, heldout: dict | None = None, holdout: flo
     return pred
 
 
-def _predictor_outdated(stats: dict | None, acc_samples: int, acc_model: str) -> bool:
-    """No predictor yet, or one fitted on fewer samples or of another kind than asked for: a
-    rerun with a bigger ``--acc-samples`` measures only the new subnets and refits."""
-    if not stats:
+def _predictor_outdated(stats: dict | None, samples_path: Path, acc_samples: int,
+                        acc_model: str) -> bool:
+    """No predictor yet, one of another kind than asked for, or fewer measured subnets on disk
+    than asked for: a rerun with a bigger ``--acc-samples`` measures only the new ones and
+    refits."""
+    if not stats or stats.get("kind", "ridge") != acc_model or not samples_path.exists():
         return True
-    return stats.get("n_samples", stats.get("n_fit", 0)) < acc_samples or \
-        stats.get("kind", "ridge") != acc_model
+    return len(read_json(samples_path, "accuracy samples", DataError)["samples"]) < acc_samples
 
 
 def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int = 200,
@@ -199,8 +200,8 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
         meta["accuracy"] = measure_reference_subnets(loaded, data, out, workers=workers)
         write_meta(out, meta)
         log.info("accuracy: %s", meta["accuracy"])
-    if acc_samples > 0 and _predictor_outdated(meta.get("accuracy_predictor"), acc_samples,
-                                               acc_model):
+    if acc_samples > 0 and _predictor_outdated(meta.get("accuracy_predictor"), out / SAMPLES_FILE,
+                                               acc_samples, acc_model):
         rec = measure_samples(loaded, data, out / SAMPLES_FILE, acc_samples, val_limit, seed,
                               workers)
         held = None
