@@ -27,7 +27,8 @@ from _common import median, parser, time_ms, write_json  # noqa: E402
 from hwnas.predict import (CalibratedPredictor, FewShotPredictor, SourceFactors,  # noqa: E402
                            TablePredictor, split_target)
 from hwnas.predict.external import load_external, same_device  # noqa: E402
-from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout  # noqa: E402
+from hwnas.predict.holdout import (Holdout, holdout_path, measure_holdout,  # noqa: E402
+                                   reference_network)
 from hwnas.errors import TableError  # noqa: E402
 from hwnas.profile.table import LatencyTable, table_path  # noqa: E402
 from hwnas.spaces import get_space, space_from_config  # noqa: E402
@@ -64,7 +65,8 @@ def host_part(args, figures: dict, timings: list) -> None:
         try:
             with connect(target) as rt:
                 measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
-                                rounds=args.rounds)
+                                rounds=args.rounds, reference=reference_network(table),
+                                retest=args.retest)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
@@ -105,6 +107,7 @@ def host_part(args, figures: dict, timings: list) -> None:
                   f"{s['within5']:>7.1%} {s['rmse_ms']:>9.2f} {s['spearman']:>9.3f} {s['mape']:>7.2f}")
             if label == "all":
                 figures[f"host_{name}_within10"] = s["within10"]
+    _drift_lines(hold, space, table, cal, keep)
     if cal:
         cover = float(np.mean(meas <= cal.predict_upper_genomes(g, 0.9)))
         print(f"calibrated p90 upper bound covers {cover:.1%} of held-out networks")
@@ -117,6 +120,37 @@ def host_part(args, figures: dict, timings: list) -> None:
     for name, pred in preds.items():
         timings.append((name, args.space, fit_ms[name],
                         time_ms(lambda pred=pred: pred.predict_genomes(big), 1, 5)))
+
+
+def _drift_lines(hold: Holdout, space, table, cal, keep: list[int]) -> None:
+    """How much of the error is the device's speed drifting, not the predictor.
+
+    - networks timed beside the reference network: ``calibrated`` rescaled by the reference's
+      latency in the same wave over the table's figure for it (``ref_ratio``);
+    - networks timed twice, in different runs: how often two measurements of the same
+      network agree within ±10%, a ceiling for any predictor scored on one measurement.
+    """
+    nets = [hold.networks[i] for i in keep]
+    with_ref = [n for n in nets if "ref_ratio" in n]
+    if cal and with_ref:
+        g = space.to_genomes([space.parse(n["arch"]) for n in with_ref])
+        meas = np.array([n["median_ms"] for n in with_ref])
+        ratio = np.array([n["ref_ratio"] for n in with_ref])
+        p = cal.predict_genomes(g)
+        for label, pred in (("calibrated", p), ("calibrated × reference drift", p * ratio)):
+            s = scores(pred, meas)
+            print(f"{label:<30} {len(meas):>4} networks timed beside the reference: ±10% "
+                  f"{s['within10']:.1%}, ±5% {s['within5']:.1%}, MAPE {s['mape']:.2f}%")
+        print(f"reference network ({hold.meta['reference']['arch']}) over its table figure, "
+              f"wave by wave: " + " ".join(f"{t['median_ms'] / hold.meta['reference']['median_ms']:.3f}"
+                                           for t in hold.meta["reference"]["timings"]))
+    retests = hold.meta.get("retests", [])
+    if retests:
+        r = np.array([t["median_ms"] / t["first_ms"] for t in retests])
+        print(f"re-timed {len(r)} networks in a later run: second/first median {np.median(r):.3f}, "
+              f"within ±10% of the first {np.mean(np.abs(r - 1) <= 0.10):.1%}, within ±5% "
+              f"{np.mean(np.abs(r - 1) <= 0.05):.1%}; after dividing out the median drift, "
+              f"±10% {np.mean(np.abs(r / np.median(r) - 1) <= 0.10):.1%}")
 
 
 # ---------------------------------------------------------------------------- part 2
@@ -211,6 +245,9 @@ def main() -> int:
                         "minute each on an idle 2-core host, Ctrl-C scores what is done)")
     p.add_argument("--rounds", type=int, default=5,
                    help="interleaved timing rounds per held-out network (default %(default)s)")
+    p.add_argument("--retest", type=int, default=0,
+                   help="with --measure, also re-time this many networks measured in an earlier "
+                        "run, to see how well a measurement repeats")
     p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
     p.add_argument("--skip-host", action="store_true")
     args = p.parse_args()

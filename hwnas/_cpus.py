@@ -21,6 +21,14 @@ def current_cpus() -> tuple[int, ...] | None:
 
 _ALLOWED = current_cpus()
 
+# TVM sizes its thread pool once, when first used: TVM_NUM_THREADS workers, or else half the
+# logical CPUs on x86 (it assumes two hyper-threads per core), and ``config_threadpool`` can
+# only lower that. On a VM whose vCPUs are whole cores (this 2-vCPU host) every "2-thread" TVM
+# run was single-threaded, tuning and timing alike. Let the pool reach every CPU allowed; a
+# target's ``threads`` then chooses how many run (spawned workers inherit the variable).
+if _ALLOWED:
+    os.environ.setdefault("TVM_NUM_THREADS", str(len(_ALLOWED)))
+
 
 def allowed_cpus() -> tuple[int, ...] | None:
     """This process's CPU mask when hwnas was first imported (None where unsupported)."""

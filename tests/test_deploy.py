@@ -27,6 +27,9 @@ def _synthetic_table(path: Path, space, ms_per_mmac: float) -> None:
     meta = {"target": "x86-host", "space": space.name, "spaces": [space.config()],
             "versions": versions(), "compiler": {"tuning_dir": None}, "measured_here": True,
             "device": "synthetic (test)", "networks": []}
+    # one whole network "measured" with the table: deploy re-times it before searching
+    meta["networks"].append({"arch": str(space.smallest()), "median_ms": 0.5,
+                             "space": space.config()})
     t = LatencyTable(meta)
     for op, m in zip(space.op_list, macs):
         v = 0.002 + ms_per_mmac * m / 1e6
@@ -69,6 +72,10 @@ def test_deploy_bundle_contents_and_loop(deployed):
     assert manifest["weights"]["trained"] and 0.1 < manifest["weights"]["accuracy"] <= 1.0
     hist = manifest["deploy"]["history"]
     assert len(hist) == manifest["deploy"]["rounds"] >= 1
+    ref = manifest["deploy"]["table"]["reference"]
+    assert ref["table_ms"] == 0.5 and ref["measured_ms"] > 0
+    assert ref["ratio"] == pytest.approx(ref["measured_ms"] / 0.5, rel=1e-3)
+    assert hist[0]["predictor"].endswith("+measured")     # round 1 already corrected by it
     assert not list(out.parent.glob(".bundle*"))
 
 

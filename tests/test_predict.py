@@ -224,18 +224,21 @@ class _FakeRuntime:          # stub device: the real path (TVM compile + timing)
         return Measurement(Latency(10.0, 11.0, 0.1, 10), 1, 1)
 
 
+def _fake_build(task):
+    """No compile: one item per network task, its file named after the task and arch."""
+    from hwnas.profile.build import Built, BuiltItem
+
+    lib = Path(task.out_dir) / f"{task.name}-{task.arch}.so"
+    lib.write_text("")
+    return Built(task, (BuiltItem(task.arch, str(lib), "main", (1, 3, 128, 128)),), 0.0)
+
+
 def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
     from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout
     from hwnas.profile import pool
-    from hwnas.profile.build import Built, BuiltItem
     from hwnas.targets import load_target
 
-    def fake_build(task):                 # no compile: one item per network task
-        lib = Path(task.out_dir) / f"{task.arch}.so"
-        lib.write_text("")
-        return Built(task, (BuiltItem(task.arch, str(lib), "main", (1, 3, 128, 128)),), 0.0)
-
-    monkeypatch.setattr(pool, "build", fake_build)
+    monkeypatch.setattr(pool, "build", _fake_build)
     path = holdout_path(tmp_path / "x86-host" / "ofa-mbv3.json")
     target = load_target("x86-host")
     calls: list = []
@@ -252,3 +255,30 @@ def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
     assert "never used to fit" in h.meta["purpose"]
     with pytest.raises(TableError, match="1 round"):   # another protocol: refused, not mixed
         measure_holdout(space, target, _FakeRuntime(calls), path, 6, seed=7, workers=0)
+
+
+def test_holdout_times_a_reference_every_wave_and_retests(space, tmp_path, monkeypatch):
+    from hwnas.predict.holdout import holdout_path, measure_holdout
+    from hwnas.profile import pool
+    from hwnas.targets import load_target
+
+    monkeypatch.setattr(pool, "build", _fake_build)
+    path = holdout_path(tmp_path / "x86-host" / "ofa-mbv3.json")
+    target = load_target("x86-host")
+    ref = {"arch": str(space.largest()), "median_ms": 8.0}
+    calls: list = []
+    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
+                        rounds=1, reference=ref)
+    assert len(h.networks) == 5
+    assert sum(c.startswith("reference-") for c in calls) == 2   # waves of 3: timed in both
+    assert [t["median_ms"] for t in h.meta["reference"]["timings"]] == [10.0, 10.0]
+    assert all(n["ref_ratio"] == 1.25 for n in h.networks)   # 10 ms now against 8 in the table
+    first = h.archs()
+    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
+                        rounds=1, reference=ref, retest=2)
+    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
+                        rounds=1, retest=2)
+    assert h.archs() == first                                # re-timing adds no network
+    assert [r["arch"] for r in h.meta["retests"]] == first[:4]
+    assert all(r["first_ms"] == 10.0 and r["median_ms"] == 10.0 for r in h.meta["retests"])
+    assert "ref_ratio" in h.meta["retests"][0] and "ref_ratio" not in h.meta["retests"][2]

@@ -145,6 +145,30 @@ def test_gp_predictor_learns_an_interaction_that_ridge_cannot():
     assert tau_gp > kendall_tau(ridge.predict_genomes(g[150:]), truth[150:])
 
 
+def test_gp_hyperparameters_from_a_prefix_are_reused_on_top_up():
+    """Past ``max_opt`` samples the kernel is optimised on the prefix and the GP conditioned on
+    all; a refit handed those hyperparameters skips the optimisation and gives the same GP."""
+    from hwnas.train.accuracy_gp import fit_gp
+
+    space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], in_chans=1, num_classes=10)
+    rng = np.random.default_rng(0)
+    g = space.canonical_genomes(space.sample_genomes(rng, 160))
+    truth = 0.7 + 0.02 * np.log(space.flops_genomes(g)) + 0.01 * g[:, -1]
+    acc = truth + rng.normal(0, 0.002, len(truth))
+    prefix = fit_gp(space, g[:80], acc[:80])
+    full = fit_gp(space, g[:120], acc[:120], max_opt=80)
+    assert full.stats["hyper"]["n_opt"] == 80 and len(full.dual) == 120
+    np.testing.assert_allclose(full.stats["hyper"]["length"], prefix.stats["hyper"]["length"],
+                               rtol=1e-6)
+    again = fit_gp(space, g[:120], acc[:120], hyper=prefix.stats["hyper"], max_opt=80)
+    np.testing.assert_allclose(again.predict_genomes(g[120:]), full.predict_genomes(g[120:]),
+                               rtol=1e-6)
+    assert kendall_tau(full.predict_genomes(g[120:]), truth[120:]) > 0.7
+    # hyperparameters from another prefix length are not reused: they are optimised again
+    other = fit_gp(space, g[:120], acc[:120], hyper=prefix.stats["hyper"], max_opt=90)
+    assert other.stats["hyper"]["n_opt"] == 90
+
+
 def test_unknown_accuracy_predictor_kind_is_named(tmp_path):
     space = get_space("ofa-mbv3", resolutions=[16, 20], in_chans=1, num_classes=10)
     g = space.sample_genomes(np.random.default_rng(0), 10)

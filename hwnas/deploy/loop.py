@@ -1,7 +1,8 @@
 """``hwnas deploy``: profile (or reuse) → search → export → compile → measure, until it fits.
 
-Each round searches with the target's latency predictor corrected by every bundle measured so
-far (``MeasuredCorrection``), exports the chosen subnet with the supernet's weights (BN
+First one of the table's own networks is timed again (round 0), so that the predictor starts
+from the device's speed today. Each round searches with the target's latency predictor
+corrected by that and by every bundle measured so far (``MeasuredCorrection``), exports the chosen subnet with the supernet's weights (BN
 recalibrated), compiles it for the target, and measures the compiled library on the device.
 A round whose measured median is within budget and within ``slack`` of it ends the loop; an
 over-budget one feeds its measurement back and searches again. After ``max_rounds`` the best
@@ -85,6 +86,37 @@ def _tune(cfg: DeployConfig, space, arch, model):
                          cfg.tune_trials)
 
 
+def _time_reference(cfg: DeployConfig, space, table_info: dict,
+                    corrected: MeasuredCorrection) -> dict | None:
+    """Round 0: time one of the table's own networks now and correct the predictor by it.
+
+    A shared or thermally throttled device runs at another speed than when its table was
+    measured (several percent between sessions on a cloud VM); one known network, compiled and
+    timed like a bundle, puts the first round's prediction on today's speed.
+    """
+    from hwnas.errors import HwnasError
+    from hwnas.predict.holdout import reference_network
+    from hwnas.profile.networks import measure_network
+    from hwnas.profile.table import LatencyTable
+
+    if cfg.runtime is None:
+        return None
+    ref = reference_network(LatencyTable.load(table_info["path"]), space)
+    if ref is None:
+        return None
+    try:
+        arch = space.parse(ref["arch"])
+    except HwnasError:                    # a resolution this deploy does not search
+        return None
+    ms = measure_network(space, arch, cfg.target, cfg.runtime,
+                         tuning_dir=cfg.tuning_dir).median_ms
+    corrected.add(space.to_genomes([arch])[0], ms)
+    log.info("reference %s: %.3f ms now, %.3f ms in the table (×%.3f)", ref["arch"], ms,
+             ref["median_ms"], ms / ref["median_ms"])
+    return {"arch": ref["arch"], "table_ms": ref["median_ms"], "measured_ms": round(ms, 4),
+            "ratio": round(ms / ref["median_ms"], 4)}
+
+
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
     """A real held-out image for ``run.py`` to classify."""
     from hwnas.export.weights import sample_input
@@ -113,13 +145,15 @@ def deploy(cfg: DeployConfig) -> dict:
     if not space.resolutions:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
     corrected = MeasuredCorrection(base)
+    reference = None if cfg.tune_trials else _time_reference(cfg, space, table_info, corrected)
     database = load_database(cfg.tuning_dir) if cfg.tuning_dir else None
     work = cfg.out.parent / f".{cfg.out.name}.rounds"
     shutil.rmtree(work, ignore_errors=True)
     rounds: list[dict] = []
     try:
         best = _rounds(cfg, space, corrected, loaded, database, work, rounds)
-        final = _finish(cfg, best, rounds, table_info, work, loaded, time.perf_counter() - t0)
+        final = _finish(cfg, best, rounds, {**table_info, "reference": reference}, work,
+                        loaded, time.perf_counter() - t0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final

@@ -10,12 +10,16 @@ RUN_PY = '''\
     python run.py image.npy       # an array shaped like manifest["input"]["shape"] (or C,H,W)
 """
 import json
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import tvm
-from tvm import relax
+# TVM's thread pool otherwise takes half the CPUs on x86 (it assumes hyper-threading)
+os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))
+                                           if hasattr(os, "sched_getaffinity") else os.cpu_count()))
+import numpy as np  # noqa: E402
+import tvm  # noqa: E402
+from tvm import relax  # noqa: E402
 
 here = Path(__file__).resolve().parent
 manifest = json.loads((here / "manifest.json").read_text())

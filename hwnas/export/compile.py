@@ -15,25 +15,49 @@ from hwnas._registry import Registry
 from hwnas.errors import ExportError
 from hwnas.targets import Target
 
-__all__ = ["PIPELINES", "onnx_to_relax", "compile_relax", "compile_onnx", "export_library",
-           "library_suffix"]
+__all__ = ["PIPELINES", "fuse_for_tuning", "onnx_to_relax", "compile_relax", "compile_onnx",
+           "export_library", "library_suffix"]
 
 #: name → fn(tvm_target, database) -> (passes applied first, ``relax_pipeline`` for tvm.compile,
 #: or None for tvm.compile's own default)
 PIPELINES: Registry[Callable] = Registry("compile pipeline")
 
 
+def fuse_for_tuning():
+    """Legalize and fuse as TVM's "zero" pipeline does, then mark weights as layout-free.
+
+    The mark (``layout_free_buffers`` on each kernel) lets MetaSchedule's ``RewriteLayout``
+    choose a packed layout for constant weights; without it a GEMV such as the 960→1280 1×1
+    conv before the classifier can only be tiled with strided, unvectorised weight reads.
+    Tuning extracts its tasks after exactly these passes, so database keys match what ships.
+    Unlike ``relax.get_pipeline("zero")`` this never applies a database by itself.
+    """
+    import tvm
+    from tvm import relax
+
+    t = relax.transform
+    return tvm.transform.Sequential([t.LegalizeOps(), t.AnnotateTIROpPattern(), t.FoldConstant(),
+                                     t.FuseOps(), t.FuseTIR(), t.CanonicalizeBindings(),
+                                     t.AttachAttrLayoutFreeBuffers()])
+
+
 @PIPELINES.register("cpu")
 def _cpu_pipeline(tvm_target, database=None):
-    """Legalize, fuse and lower for CPUs; apply tuned schedules when a database is given."""
-    import tvm
+    """Legalize, fuse and lower for CPUs; apply tuned schedules when a database is given.
+
+    Tuned schedules may repack weights; ``SplitLayoutRewritePreproc`` moves each repack into
+    its own function, which ``FoldConstant`` runs once at compile time on the bound weights, so
+    the library ships packed weights and its interface stays ``main(input)``.
+    """
     from tvm import relax
 
     if database is None:
         return [], relax.get_default_pipeline(tvm_target)
+    t = relax.transform
     with tvm_target:  # the pass takes its target from the context it is constructed in
-        apply_database = relax.transform.MetaScheduleApplyDatabase()
-    return [relax.get_pipeline("zero"), apply_database], None
+        apply_database = t.MetaScheduleApplyDatabase()
+    return [fuse_for_tuning(), apply_database, t.SplitLayoutRewritePreproc(), t.FoldConstant(),
+            t.CanonicalizeBindings(), t.DeadCodeElimination()], None
 
 
 @PIPELINES.register("gpu")

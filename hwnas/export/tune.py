@@ -1,7 +1,7 @@
 """MetaSchedule tuning for a ``Target``, with one resumable database per target.
 
-Tasks are extracted after the same "zero" pipeline that ``compile_onnx(..., database=db)`` runs,
-so the database keys match the kernels that ship. The database lives in ``work_dir``
+Tasks are extracted after the same fusion passes (``fuse_for_tuning``) that
+``compile_onnx(..., database=db)`` runs, so the database keys match the kernels that ship. The database lives in ``work_dir``
 (``database_workload.json``, ``database_tuning_record.json``) next to ``tuning.json``, which
 records the trials already spent per workload: a second run with the same budget tunes nothing,
 a bigger budget only tops up, and a model whose kernels were tuned for another subnet (same
@@ -127,10 +127,10 @@ def _pooled_builder(max_workers: int, timeout_s: float, uses: int = 64):
 
 def _prepare(mod, tvm_target):
     """Legalize and fuse exactly as the tuned compile pipeline does."""
-    from tvm import relax
+    from hwnas.export.compile import fuse_for_tuning
 
     with tvm_target:
-        return relax.get_pipeline("zero")(mod)
+        return fuse_for_tuning()(mod)
 
 
 def extract_tuning_tasks(mod, target: Target, module_equality: str = "structural") -> list:

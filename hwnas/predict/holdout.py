@@ -16,7 +16,7 @@ import numpy as np
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import TableError
 
-__all__ = ["HOLDOUT_FORMAT", "Holdout", "holdout_path", "measure_holdout"]
+__all__ = ["HOLDOUT_FORMAT", "Holdout", "holdout_path", "measure_holdout", "reference_network"]
 
 log = logging.getLogger("hwnas.predict")
 
@@ -75,8 +75,25 @@ def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) ->
                                    "as the table's calibration networks)"}, [])
 
 
+def reference_network(table, space=None) -> dict | None:
+    """The table's calibration network (of ``space``, if given) with the median latency:
+    ``{"arch", "median_ms"}``, or None when the table has none."""
+    if space is not None:
+        from hwnas.predict.calibrated import calibration_networks
+
+        archs, ms = calibration_networks(space, table)
+        nets = [{"arch": a, "median_ms": float(m)} for a, m in zip(archs, ms)]
+    else:
+        nets = [{"arch": n["arch"], "median_ms": float(n["median_ms"])}
+                for n in table.meta.get("networks", []) if "median_ms" in n]
+    if not nets:
+        return None
+    return sorted(nets, key=lambda n: n["median_ms"])[len(nets) // 2]
+
+
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
-                    max_new: int | None = None, workers: int = 2, rounds: int = 5) -> Holdout:
+                    max_new: int | None = None, workers: int = 2, rounds: int = 5,
+                    reference: dict | None = None, retest: int = 0) -> Holdout:
     """Measure the missing ones of ``n`` held-out archs, saving after each network.
 
     The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
@@ -85,6 +102,13 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     only once its compiles have finished, so no timing runs beside a compile. Each network
     is timed in ``rounds`` rounds interleaved with the rest of its wave, as the profiler
     times its calibration networks.
+
+    ``reference`` (``reference_network(table)``) is built once and timed in every wave; each
+    network then records ``ref_ratio``, the reference's latency in its wave over the table's
+    figure for it: how far the device's speed had drifted from the table's when it was
+    measured. ``retest`` re-times that many networks measured in an earlier run (the first
+    ones in the file not yet re-timed) into ``retests``: the same network, measured again,
+    shows how well a measurement repeats at all.
     """
     import tempfile
 
@@ -97,22 +121,51 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     path = Path(path)
     h = _open(path, space, target, runtime, seed, n, rounds)
     done = set(h.archs())
-    todo = [a for a in sample_archs(space, n, seed) if str(a) not in done]
+    todo = [str(a) for a in sample_archs(space, n, seed) if str(a) not in done]
     if max_new is not None:
         todo = todo[:max_new]
+    retests = h.meta.setdefault("retests", []) if retest else h.meta.get("retests", [])
+    again = {r["arch"] for r in retests}
+    redo = [a for a in h.archs() if a not in again][:retest]
+    state = {"ratio": None}
+    ref_item = None
 
     def save(item, m) -> None:
-        # the machine's load when it was measured: shared hosts make timings drift
-        h.networks.append({"arch": item.key, **m.latency.to_json(), **m.extra(),
-                           "measured": now_iso(),
-                           "load_avg_1m": round(os.getloadavg()[0], 2)})
+        if item is ref_item:
+            state["ratio"] = m.latency.median_ms / reference["median_ms"]
+            h.meta.setdefault("reference", {**reference, "timings": []})["timings"].append(
+                {"measured": now_iso(), "median_ms": m.latency.median_ms})
+            return
+        rec = {"arch": item.key, **m.latency.to_json(), **m.extra(), "measured": now_iso(),
+               "load_avg_1m": round(os.getloadavg()[0], 2)}
+        if state["ratio"] is not None:
+            rec["ref_ratio"] = round(state["ratio"], 5)
+        if item.key in redo_set:
+            first = next(x for x in h.networks if x["arch"] == item.key)
+            retests.append({**rec, "first_ms": first["median_ms"],
+                            "first_measured": first.get("measured")})
+            log.info("re-timed %s: %.2f ms (first %.2f ms)", item.key, rec["median_ms"],
+                     first["median_ms"])
+        else:
+            # the machine's load when it was measured: shared hosts make timings drift
+            h.networks.append(rec)
+            log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, item.key,
+                     m.latency.median_ms)
         h.meta["updated"] = now_iso()
         h.save(path)
-        log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, item.key, m.latency.median_ms)
 
+    redo_set = set(redo)
+    archs = todo + redo
     with tempfile.TemporaryDirectory(prefix="hwnas-holdout-") as tmp, BuildPool(workers) as pool:
-        tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=str(a),
-                           space_config=space.config()) for i, a in enumerate(todo)]
+        every = ()
+        if reference and archs:
+            ref_built = pool.run([BuildTask("reference", target, tmp, runtime.artifact,
+                                            arch=reference["arch"],
+                                            space_config=space.config())])
+            ref_item = ref_built[0].items[0]
+            every = (ref_item,)
+        tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
+                           space_config=space.config()) for i, a in enumerate(archs)]
         run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
-                  "held-out", rounds)
+                  "held-out", rounds, every_wave=every)
     return h

@@ -118,20 +118,28 @@ def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
 
 def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
                phase: PhaseTime, on_item: Callable[[BuiltItem, Measurement], None],
-               desc: str, rounds: int = 1) -> None:
+               desc: str, rounds: int = 1, every_wave: tuple[BuiltItem, ...] = ()) -> None:
+    """Build ``tasks`` wave by wave, then time each wave's items in ``rounds`` rounds.
+
+    ``every_wave`` items (already built, kept) are timed in every wave's rounds, ahead of the
+    wave's own items, and reported to ``on_item`` first: a reference that tracks how the
+    device's speed drifts from wave to wave.
+    """
     from hwnas._log import progress
 
     per_wave = opts.tasks_per_wave or 3 * max(1, opts.workers)
-    bar = progress(total=sum(len(t.keys) or 1 for t in tasks), desc=desc)
+    all_waves = list(waves(tasks, per_wave))
+    bar = progress(total=sum(len(t.keys) or 1 for t in tasks) + len(every_wave) * len(all_waves),
+                   desc=desc)
     try:
-        for wave in waves(tasks, per_wave):
+        for wave in all_waves:
             t0 = time.perf_counter()
             built: list[Built] = pool.run(wave)
             t1 = time.perf_counter()
             phase.compile_s += t1 - t0
             phase.task_s += sum(b.compile_s for b in built)
-            _measure(runtime, [item for b in built for item in b.items], opts.protocol,
-                     on_item, bar, rounds)
+            _measure(runtime, [*every_wave, *(item for b in built for item in b.items)],
+                     opts.protocol, on_item, bar, rounds)
             for b in built:
                 for item in b.items:
                     Path(item.path).unlink(missing_ok=True)

@@ -137,11 +137,17 @@ def fit_ridge(space, genomes: np.ndarray, acc: np.ndarray,
 
 
 def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,
-                           stats: dict | None = None, kind: str = "gp"):
-    """Fit the ``kind`` of ``ACC_MODELS`` on measured subnets (``gp`` or ``ridge``)."""
+                           stats: dict | None = None, kind: str = "gp",
+                           hyper: dict | None = None):
+    """Fit the ``kind`` of ``ACC_MODELS`` on measured subnets (``gp`` or ``ridge``).
+
+    ``hyper``: a previous GP fit's kernel hyperparameters, reused when still valid
+    (``accuracy_gp.fit_gp``)."""
     genomes, acc = np.asarray(genomes), np.asarray(acc, np.float64)
     if len(acc) < 8:
         raise DataError(f"need at least 8 measured subnets to fit a predictor, got {len(acc)}")
+    if kind == "gp":
+        return ACC_MODELS.get(kind).fit(space, genomes, acc, stats, hyper=hyper)
     return ACC_MODELS.get(kind).fit(space, genomes, acc, stats)
 
 

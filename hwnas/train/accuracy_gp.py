@@ -22,7 +22,7 @@ from hwnas._io import atomic_write_json
 from hwnas.errors import DataError
 from hwnas.train._acc_features import subnet_features
 
-__all__ = ["GPAccuracyPredictor", "fit_gp"]
+__all__ = ["GPAccuracyPredictor", "MAX_OPT", "fit_gp", "hyper_of"]
 
 
 @dataclass
@@ -87,9 +87,9 @@ class GPAccuracyPredictor:
                 "y_mean": float(self.y_mean), "y_std": float(self.y_std), "stats": self.stats}
 
     @classmethod
-    def fit(cls, space, genomes: np.ndarray, acc: np.ndarray,
-            stats: dict | None = None) -> "GPAccuracyPredictor":
-        return fit_gp(space, genomes, acc, stats)
+    def fit(cls, space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = None,
+            hyper: dict | None = None) -> "GPAccuracyPredictor":
+        return fit_gp(space, genomes, acc, stats, hyper=hyper)
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_json(), indent=None)
@@ -111,19 +111,26 @@ class GPAccuracyPredictor:
         return pred
 
 
-def fit_gp(space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = None,
-           seed: int = 0) -> GPAccuracyPredictor:
-    """Fit an ARD RBF kernel plus white noise by marginal likelihood (sklearn)."""
+#: marginal-likelihood optimisation costs O(n²·d) memory and about O(n²·d) time per step with
+#: sklearn's ARD gradient (600 samples: 18 min here); beyond this many samples the kernel's
+#: hyperparameters are chosen on the first ``MAX_OPT`` samples and the GP is conditioned on all
+MAX_OPT = 600
+
+
+def _standardise(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, scale = f.mean(0), f.std(0)
+    scale[scale < 1e-8] = 1.0
+    return mean, scale
+
+
+def _optimise(x: np.ndarray, acc: np.ndarray, seed: int):
+    """sklearn's marginal-likelihood fit of ConstantKernel × ARD RBF + WhiteKernel."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-    f = subnet_features(space, genomes, np.float64)
-    mean, scale = f.mean(0), f.std(0)
-    scale[scale < 1e-8] = 1.0
-    x = (f - mean) / scale
     d = x.shape[1]
     kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.full(d, 3.0), (1e-1, 1e4))
               + WhiteKernel(0.1, (1e-5, 1.0)))
@@ -131,11 +138,72 @@ def fit_gp(space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = Non
                                   random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(x, np.asarray(acc, np.float64))
+        gp.fit(x, acc)
+    return gp
+
+
+def _hyper(gp, scale: np.ndarray, n_opt: int, seed: int) -> dict:
+    """The fitted kernel in the units of the raw features and of top-1."""
+    prod, white = gp.kernel_.k1, gp.kernel_.k2
+    length = np.atleast_1d(prod.k2.length_scale) * np.ones(len(scale))
+    var = float(gp._y_train_std) ** 2
+    return {"n_opt": n_opt, "seed": seed, "amplitude": float(prod.k1.constant_value) * var,
+            "noise": float(white.noise_level) * var,
+            "length": np.round(length * scale, 9).tolist()}
+
+
+def _condition(x: np.ndarray, acc: np.ndarray, hyper: dict, scale: np.ndarray):
+    """The GP with ``hyper`` fixed, conditioned on (x, acc): one Cholesky, no optimisation."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    var = float(np.std(acc)) ** 2 or 1.0
+    kernel = (ConstantKernel(hyper["amplitude"] / var, "fixed")
+              * RBF(np.asarray(hyper["length"]) / scale, "fixed")
+              + WhiteKernel(hyper["noise"] / var, "fixed"))
+    return GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None).fit(x, acc)
+
+
+def fit_gp(space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = None,
+           seed: int = 0, hyper: dict | None = None,
+           max_opt: int = MAX_OPT) -> GPAccuracyPredictor:
+    """Fit an ARD RBF kernel plus white noise by marginal likelihood (sklearn).
+
+    The hyperparameters are optimised on the first ``min(n, max_opt)`` samples (standardised
+    on their own), then the GP is conditioned on all of them. ``hyper`` is a previous fit's
+    ``stats["hyper"]``: when it was optimised on that same prefix with the same seed, it is
+    reused instead of optimised again, so topping up the samples of a finished checkpoint
+    refits in seconds.
+    """
+    acc = np.asarray(acc, np.float64)
+    f = subnet_features(space, genomes, np.float64)
+    mean, scale = _standardise(f)
+    x = (f - mean) / scale
+    d = x.shape[1]
+    n_opt = min(len(acc), max_opt)
+    if (hyper and hyper.get("n_opt") == n_opt and hyper.get("seed") == seed
+            and len(hyper.get("length", ())) == d):
+        gp = _condition(x, acc, hyper, scale)
+    elif n_opt == len(acc):
+        gp = _optimise(x, acc, seed)
+        hyper = _hyper(gp, scale, n_opt, seed)
+    else:
+        sub_mean, sub_scale = _standardise(f[:n_opt])
+        hyper = _hyper(_optimise((f[:n_opt] - sub_mean) / sub_scale, acc[:n_opt], seed),
+                       sub_scale, n_opt, seed)
+        gp = _condition(x, acc, hyper, scale)
     prod, white = gp.kernel_.k1, gp.kernel_.k2
     amplitude, length = float(prod.k1.constant_value), np.atleast_1d(prod.k2.length_scale)
     if length.size == 1:
         length = np.full(d, float(length[0]))
     return GPAccuracyPredictor(space, mean, scale, x / length, np.asarray(gp.alpha_).ravel(),
                                amplitude, float(white.noise_level), float(gp._y_train_mean),
-                               float(gp._y_train_std), dict(stats or {}), length=length)
+                               float(gp._y_train_std), {**(stats or {}), "hyper": hyper},
+                               length=length)
+
+
+def hyper_of(pred: GPAccuracyPredictor, n_fit: int, seed: int = 0) -> dict:
+    """``stats["hyper"]`` for a predictor saved before it was recorded (its own fit)."""
+    var = pred.y_std ** 2
+    return {"n_opt": min(n_fit, MAX_OPT), "seed": seed, "amplitude": pred.amplitude * var,
+            "noise": pred.noise * var, "length": (pred.length * pred.scale).tolist()}

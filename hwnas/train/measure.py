@@ -14,7 +14,8 @@ import numpy as np
 from hwnas._io import atomic_write_json, read_json
 from hwnas._log import progress
 from hwnas.errors import DataError
-from hwnas.train.accuracy import PREDICTOR_FILE, fit_accuracy_predictor, kendall_tau
+from hwnas.train.accuracy import (PREDICTOR_FILE, fit_accuracy_predictor, kendall_tau,
+                                  load_accuracy_predictor)
 from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, LoadedSupernet,
                                     evaluate_subnet, load_state, save_state, write_meta)
 from hwnas.train.evaluate import median_arch
@@ -152,7 +153,7 @@ def _score(pred, space, samples: list[dict]) -> dict:
 
 
 def fit_from_samples(space, rec: dict, heldout: dict | None = None, holdout: float = 0.25,
-                     kind: str = "gp"):
+                     kind: str = "gp", hyper: dict | None = None):
     """Fit the predictor and score it on subnets it was not fitted on.
 
     With ``heldout`` (``measure_heldout``'s record) it is fitted on every validation sample and
@@ -164,9 +165,11 @@ def fit_from_samples(space, rec: dict, heldout: dict | None = None, holdout: flo
     fit = samples[:cut]
     held = heldout["samples"] if heldout else samples[cut:]
     genomes = space.to_genomes([space.parse(s["arch"]) for s in fit])
-    pred = fit_accuracy_predictor(space, genomes, np.array([s["acc"] for s in fit]), kind=kind)
+    pred = fit_accuracy_predictor(space, genomes, np.array([s["acc"] for s in fit]), kind=kind,
+                                  hyper=hyper)
     acc = np.array([s["acc"] for s in samples])
-    pred.stats = {"kind": kind, "n_fit": cut, "n_holdout": len(held), **_score(pred, space, held),
+    pred.stats = {**({"hyper": pred.stats["hyper"]} if "hyper" in pred.stats else {}),
+                  "kind": kind, "n_fit": cut, "n_holdout": len(held), **_score(pred, space, held),
                   "acc_range": [float(acc.min()), float(acc.max())],
                   "fit_target": f"top-1 on {rec.get('val_limit')} validation images",
                   "target": ("top-1 on the whole test split (held-out subnets)" if heldout else
@@ -184,6 +187,21 @@ def _predictor_outdated(stats: dict | None, samples_path: Path, acc_samples: int
     if not stats or stats.get("kind", "ridge") != acc_model or not samples_path.exists():
         return True
     return len(read_json(samples_path, "accuracy samples", DataError)["samples"]) < acc_samples
+
+
+def _previous_hyper(out: Path, acc_model: str) -> dict | None:
+    """The kernel hyperparameters of the GP already in ``out``, for a top-up to reuse."""
+    if acc_model != "gp" or not (out / PREDICTOR_FILE).exists():
+        return None
+    from hwnas.train.accuracy_gp import GPAccuracyPredictor, hyper_of
+
+    try:
+        old = load_accuracy_predictor(out)
+    except DataError:
+        return None
+    if not isinstance(old, GPAccuracyPredictor):
+        return None
+    return old.stats.get("hyper") or hyper_of(old, int(old.stats.get("n_fit", 0)))
 
 
 def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int = 200,
@@ -209,10 +227,12 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
             held = measure_heldout(loaded, data, out / HELDOUT_FILE, acc_heldout,
                                    {s["arch"] for s in rec["samples"]}, seed, workers)
         t0 = time.perf_counter()
-        pred = fit_from_samples(loaded.space, rec, held, kind=acc_model)
+        pred = fit_from_samples(loaded.space, rec, held, kind=acc_model,
+                                hyper=_previous_hyper(out, acc_model))
         pred.stats["fit_s"] = round(time.perf_counter() - t0, 1)
         pred.save(out / PREDICTOR_FILE)
-        meta["accuracy_predictor"] = {"file": PREDICTOR_FILE, **pred.stats,
+        meta["accuracy_predictor"] = {"file": PREDICTOR_FILE,
+                                      **{k: v for k, v in pred.stats.items() if k != "hyper"},
                                       "n_samples": len(rec["samples"]),
                                       "measure_wall_s": rec.get("wall_s"),
                                       "heldout_measure_wall_s": (held or {}).get("wall_s")}
