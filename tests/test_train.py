@@ -233,6 +233,12 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     assert len(grown) == 16 and grown[:12] == first      # only the 4 new subnets measured
     refit = json.loads((out / "meta.json").read_text())["accuracy_predictor"]
     assert refit["n_samples"] == 16 and refit["n_fit"] == 16
+    # the held-out subnets are also measured on the validation split, and the refit rescored
+    held = json.loads((out / "accuracy_heldout.json").read_text())["samples"]
+    held_val = json.loads((out / "accuracy_heldout_val.json").read_text())
+    assert held_val["split"] == "val"
+    assert [s["arch"] for s in held_val["samples"]] == [s["arch"] for s in held]
+    assert "kendall_tau_val" in refit and refit["rmse_val"] >= 0   # tau: nan on tied toys
 
 
 def test_a_new_epoch_count_replans_the_schedule_on_resume(tmp_path):

@@ -9,7 +9,9 @@ Phases, each resumable (rerun the same command after an interruption):
    BN recalibrated);
 4. accuracy of ``--acc-samples`` random subnets on the validation split, and of
    ``--acc-heldout`` other ones on the whole test split; then the accuracy predictor, fitted on
-   the first and scored on the second (``accuracy_predictor.json``).
+   the first and scored on the second (``accuracy_predictor.json``); then those held-out subnets
+   on the validation split too, the quantity the predictor is fitted to, and it is scored on
+   that as well (``accuracy_heldout_val.json``).
 """
 from __future__ import annotations
 

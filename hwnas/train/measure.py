@@ -27,6 +27,7 @@ __all__ = ["finish_checkpoint", "measure_reference_subnets", "measure_samples",
 log = logging.getLogger("hwnas.train")
 SAMPLES_FILE = "accuracy_samples.json"
 HELDOUT_FILE = "accuracy_heldout.json"
+HELDOUT_VAL_FILE = "accuracy_heldout_val.json"
 CALIB_BATCHES = 4
 
 
@@ -144,6 +145,16 @@ def measure_heldout(loaded: LoadedSupernet, data, path: Path, n: int, exclude: s
                          "measure held-out subnets")
 
 
+def measure_heldout_val(loaded: LoadedSupernet, data, ckpt_dir: Path, val_limit: int,
+                        workers: int = 1) -> dict:
+    """Validation top-1 of the held-out subnets: the quantity the predictor is fitted to
+    (``measure_samples``), on subnets it never saw, so that it can be scored on that too."""
+    held = read_json(ckpt_dir / HELDOUT_FILE, "held-out subnets", DataError)["samples"]
+    return _measure_into(loaded, data, ckpt_dir / HELDOUT_VAL_FILE, [s["arch"] for s in held],
+                         {"split": "val", "val_limit": val_limit, "calib_batches": CALIB_BATCHES,
+                          "of": HELDOUT_FILE}, workers, "measure held-out subnets (val)")
+
+
 def _score(pred, space, samples: list[dict]) -> dict:
     g = space.to_genomes([space.parse(s["arch"]) for s in samples])
     acc = np.array([s["acc"] for s in samples])
@@ -237,4 +248,16 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
                                       "measure_wall_s": rec.get("wall_s"),
                                       "heldout_measure_wall_s": (held or {}).get("wall_s")}
         write_meta(out, meta)
+    if acc_samples > 0 and acc_heldout > 0 and (out / HELDOUT_FILE).exists() and \
+            "kendall_tau_val" not in meta.get("accuracy_predictor", {}):
+        rec = measure_heldout_val(loaded, data, out, val_limit, workers)
+        pred = load_accuracy_predictor(out)
+        score = _score(pred, loaded.space, rec["samples"])
+        pred.stats.update(kendall_tau_val=score["kendall_tau"], rmse_val=score["rmse"])
+        pred.save(out / PREDICTOR_FILE)
+        meta["accuracy_predictor"].update(kendall_tau_val=score["kendall_tau"],
+                                          rmse_val=score["rmse"],
+                                          heldout_val_measure_wall_s=rec.get("wall_s"))
+        write_meta(out, meta)
+        log.info("held-out subnets, validation split: Kendall tau %.4f", score["kendall_tau"])
     return meta
