@@ -53,7 +53,7 @@ def _time_tvm(bundle: Path, cpus) -> float:
     from hwnas.runtime import connect
     from hwnas.targets import load_target
 
-    connect(load_target("x86-host")).pin_threads()
+    connect(load_target("x86-host"))      # sizes and pins the thread pool as deploy does
     m = json.loads((bundle / "manifest.json").read_text())
     dev = tvm.cpu()
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(bundle / m["files"]["library"])), dev)

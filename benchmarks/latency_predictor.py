@@ -65,7 +65,7 @@ def host_part(args, figures: dict, timings: list) -> None:
         try:
             with connect(target) as rt:
                 measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
-                                rounds=args.rounds, reference=reference_network(table),
+                                rounds=args.rounds, reference=reference_network(table, space),
                                 retest=args.retest)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
@@ -107,7 +107,7 @@ def host_part(args, figures: dict, timings: list) -> None:
                   f"{s['within5']:>7.1%} {s['rmse_ms']:>9.2f} {s['spearman']:>9.3f} {s['mape']:>7.2f}")
             if label == "all":
                 figures[f"host_{name}_within10"] = s["within10"]
-    _drift_lines(hold, space, table, cal, keep, figures)
+    _drift_lines(hold, space, cal, keep, figures)
     if cal:
         cover = float(np.mean(meas <= cal.predict_upper_genomes(g, 0.9)))
         print(f"calibrated p90 upper bound covers {cover:.1%} of held-out networks")
@@ -122,7 +122,7 @@ def host_part(args, figures: dict, timings: list) -> None:
                         time_ms(lambda pred=pred: pred.predict_genomes(big), 1, 5)))
 
 
-def _drift_lines(hold: Holdout, space, table, cal, keep: list[int], figures: dict) -> None:
+def _drift_lines(hold: Holdout, space, cal, keep: list[int], figures: dict) -> None:
     """How much of the error is the device's speed drifting, not the predictor.
 
     - networks timed beside the reference network (the table's median calibration network,

@@ -94,7 +94,6 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict,
     measured (several percent between sessions on a cloud VM); one known network, compiled and
     timed like a bundle, puts the first round's prediction on today's speed.
     """
-    from hwnas.errors import HwnasError
     from hwnas.predict.holdout import reference_network
     from hwnas.profile.networks import measure_network
     from hwnas.profile.table import LatencyTable
@@ -104,10 +103,7 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict,
     ref = reference_network(LatencyTable.load(table_info["path"]), space)
     if ref is None:
         return None
-    try:
-        arch = space.parse(ref["arch"])
-    except HwnasError:                    # a resolution this deploy does not search
-        return None
+    arch = space.parse(ref["arch"])       # calibration_networks kept only archs of ``space``
     ms = measure_network(space, arch, cfg.target, cfg.runtime,
                          tuning_dir=cfg.tuning_dir).median_ms
     corrected.add(space.to_genomes([arch])[0], ms)

@@ -1,12 +1,12 @@
 """MetaSchedule tuning for a ``Target``, with one resumable database per target.
 
 Tasks are extracted after the same fusion passes (``fuse_for_tuning``) that
-``compile_onnx(..., database=db)`` runs, so the database keys match the kernels that ship. The database lives in ``work_dir``
-(``database_workload.json``, ``database_tuning_record.json``) next to ``tuning.json``, which
-records the trials already spent per workload: a second run with the same budget tunes nothing,
-a bigger budget only tops up, and a model whose kernels were tuned for another subnet (same
-shapes, same epilogue) reuses them. Profiling and deploy pass the same ``work_dir`` so that latency
-tables and bundles come from one database.
+``compile_onnx(..., database=db)`` runs, so the database keys match the kernels that ship. The
+database lives in ``work_dir`` (``database_workload.json``, ``database_tuning_record.json``)
+next to ``tuning.json``, which records the trials already spent per workload: a second run with
+the same budget tunes nothing, a bigger budget only tops up, and a model whose kernels were
+tuned for another subnet (same shapes, same epilogue) reuses them. Profiling and deploy pass the
+same ``work_dir`` so that latency tables and bundles come from one database.
 """
 from __future__ import annotations
 

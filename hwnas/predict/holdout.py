@@ -75,20 +75,16 @@ def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) ->
                                    "as the table's calibration networks)"}, [])
 
 
-def reference_network(table, space=None) -> dict | None:
-    """The table's calibration network (of ``space``, if given) with the median latency:
+def reference_network(table, space) -> dict | None:
+    """The table's calibration network of ``space`` with the median latency:
     ``{"arch", "median_ms"}``, or None when the table has none."""
-    if space is not None:
-        from hwnas.predict.calibrated import calibration_networks
+    from hwnas.predict.calibrated import calibration_networks
 
-        archs, ms = calibration_networks(space, table)
-        nets = [{"arch": a, "median_ms": float(m)} for a, m in zip(archs, ms)]
-    else:
-        nets = [{"arch": n["arch"], "median_ms": float(n["median_ms"])}
-                for n in table.meta.get("networks", []) if "median_ms" in n]
-    if not nets:
+    archs, ms = calibration_networks(space, table)
+    if not archs:
         return None
-    return sorted(nets, key=lambda n: n["median_ms"])[len(nets) // 2]
+    i = int(np.argsort(ms, kind="stable")[len(ms) // 2])
+    return {"arch": archs[i], "median_ms": float(ms[i])}
 
 
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
@@ -103,7 +99,8 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     is timed in ``rounds`` rounds interleaved with the rest of its wave, as the profiler
     times its calibration networks.
 
-    ``reference`` (``reference_network(table)``) is built once and timed in every wave; each
+    ``reference`` (``reference_network(table, space)``; a file keeps the one it was started
+    with) is built once and timed in every wave; each
     network then records ``ref_ratio``, the reference's latency in its wave over the table's
     figure for it: how far the device's speed had drifted from the table's when it was
     measured. ``retest`` re-times that many networks measured in an earlier run (the first
@@ -126,7 +123,9 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         todo = todo[:max_new]
     retests = h.meta.setdefault("retests", []) if retest else h.meta.get("retests", [])
     again = {r["arch"] for r in retests}
-    redo = [a for a in h.archs() if a not in again][:retest]
+    redo_set = set([a for a in h.archs() if a not in again][:retest])
+    if reference and "reference" in h.meta:   # ratios in one file share one reference
+        reference = {k: h.meta["reference"][k] for k in ("arch", "median_ms")}
     state = {"ratio": None}
     ref_item = None
 
@@ -154,8 +153,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         h.meta["updated"] = now_iso()
         h.save(path)
 
-    redo_set = set(redo)
-    archs = todo + redo
+    archs = todo + [a for a in h.archs() if a in redo_set]
     with tempfile.TemporaryDirectory(prefix="hwnas-holdout-") as tmp, BuildPool(workers) as pool:
         every = ()
         if reference and archs:

@@ -18,7 +18,7 @@ from hwnas._io import atomic_write_json, read_json
 from hwnas._registry import Registry
 from hwnas.errors import DataError
 from hwnas.train._acc_features import subnet_features
-from hwnas.train.accuracy_gp import GPAccuracyPredictor
+from hwnas.train.accuracy_gp import GPAccuracyPredictor, _standardise
 
 __all__ = ["AccuracyPredictor", "ACC_MODELS", "fit_accuracy_predictor", "fit_ridge",
            "load_accuracy_predictor", "kendall_tau", "PREDICTOR_FILE"]
@@ -86,8 +86,9 @@ class AccuracyPredictor:
         return pred
 
     @classmethod
-    def fit(cls, space, genomes: np.ndarray, acc: np.ndarray,
-            stats: dict | None = None) -> "AccuracyPredictor":
+    def fit(cls, space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = None,
+            hyper: dict | None = None) -> "AccuracyPredictor":
+        """``hyper`` is for the GP's kernel; the ridge chooses its penalty by CV each time."""
         return fit_ridge(space, genomes, acc, stats)
 
     @classmethod
@@ -127,8 +128,7 @@ def fit_ridge(space, genomes: np.ndarray, acc: np.ndarray,
     """Ridge on the standardised features; the penalty is chosen by cross-validation."""
     blank = AccuracyPredictor(space, np.zeros(1), np.ones(1), np.zeros(1), 0.0, 0.0)
     f = blank.features(genomes).astype(np.float64)
-    mean, scale = f.mean(0), f.std(0)
-    scale[scale < 1e-8] = 1.0
+    mean, scale = _standardise(f)
     x = (f - mean) / scale
     alpha = _cv_alpha(x, acc)
     w, b = _ridge(x, acc, alpha)
@@ -146,9 +146,7 @@ def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,
     genomes, acc = np.asarray(genomes), np.asarray(acc, np.float64)
     if len(acc) < 8:
         raise DataError(f"need at least 8 measured subnets to fit a predictor, got {len(acc)}")
-    if kind == "gp":
-        return ACC_MODELS.get(kind).fit(space, genomes, acc, stats, hyper=hyper)
-    return ACC_MODELS.get(kind).fit(space, genomes, acc, stats)
+    return ACC_MODELS.get(kind).fit(space, genomes, acc, stats, hyper=hyper)
 
 
 ACC_MODELS: Registry = Registry("accuracy predictor kind")

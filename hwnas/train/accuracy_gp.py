@@ -142,14 +142,20 @@ def _optimise(x: np.ndarray, acc: np.ndarray, seed: int):
     return gp
 
 
+def _raw_hyper(amplitude: float, noise: float, length: np.ndarray, y_std: float,
+               scale: np.ndarray, n_opt: int, seed: int) -> dict:
+    """A kernel fitted on standardised features and normalised top-1, in raw units."""
+    var = float(y_std) ** 2
+    return {"n_opt": n_opt, "seed": seed, "amplitude": float(amplitude) * var,
+            "noise": float(noise) * var,
+            "length": np.round(np.asarray(length) * np.ones(len(scale)) * scale, 9).tolist()}
+
+
 def _hyper(gp, scale: np.ndarray, n_opt: int, seed: int) -> dict:
-    """The fitted kernel in the units of the raw features and of top-1."""
+    """The kernel sklearn fitted, in the units of the raw features and of top-1."""
     prod, white = gp.kernel_.k1, gp.kernel_.k2
-    length = np.atleast_1d(prod.k2.length_scale) * np.ones(len(scale))
-    var = float(gp._y_train_std) ** 2
-    return {"n_opt": n_opt, "seed": seed, "amplitude": float(prod.k1.constant_value) * var,
-            "noise": float(white.noise_level) * var,
-            "length": np.round(length * scale, 9).tolist()}
+    return _raw_hyper(prod.k1.constant_value, white.noise_level,
+                      np.atleast_1d(prod.k2.length_scale), gp._y_train_std, scale, n_opt, seed)
 
 
 def _condition(x: np.ndarray, acc: np.ndarray, hyper: dict, scale: np.ndarray):
@@ -204,6 +210,5 @@ def fit_gp(space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = Non
 
 def hyper_of(pred: GPAccuracyPredictor, n_fit: int, seed: int = 0) -> dict:
     """``stats["hyper"]`` for a predictor saved before it was recorded (its own fit)."""
-    var = pred.y_std ** 2
-    return {"n_opt": min(n_fit, MAX_OPT), "seed": seed, "amplitude": pred.amplitude * var,
-            "noise": pred.noise * var, "length": (pred.length * pred.scale).tolist()}
+    return _raw_hyper(pred.amplitude, pred.noise, pred.length, pred.y_std, pred.scale,
+                      min(n_fit, MAX_OPT), seed)

@@ -229,6 +229,7 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
         meta["accuracy"] = measure_reference_subnets(loaded, data, out, workers=workers)
         write_meta(out, meta)
         log.info("accuracy: %s", meta["accuracy"])
+    pred = None
     if acc_samples > 0 and _predictor_outdated(meta.get("accuracy_predictor"), out / SAMPLES_FILE,
                                                acc_samples, acc_model):
         rec = measure_samples(loaded, data, out / SAMPLES_FILE, acc_samples, val_limit, seed,
@@ -251,7 +252,7 @@ def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int =
     if acc_samples > 0 and acc_heldout > 0 and (out / HELDOUT_FILE).exists() and \
             "kendall_tau_val" not in meta.get("accuracy_predictor", {}):
         rec = measure_heldout_val(loaded, data, out, val_limit, workers)
-        pred = load_accuracy_predictor(out)
+        pred = pred or load_accuracy_predictor(out)
         score = _score(pred, loaded.space, rec["samples"])
         pred.stats.update(kendall_tau_val=score["kendall_tau"], rmse_val=score["rmse"])
         pred.save(out / PREDICTOR_FILE)
