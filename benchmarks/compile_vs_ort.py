@@ -29,8 +29,8 @@ def main() -> int:
 
     import torch
 
-    from hwnas.export.compile import compile_onnx, export_library
-    from hwnas.export.onnx_export import INPUT_NAME, export_onnx, ort_session
+    from hwnas.compiler import compile_onnx, export_library
+    from hwnas.compiler.onnx_export import INPUT_NAME, export_onnx, ort_session
     from hwnas.runtime import connect
     from hwnas.spaces import get_space
     from hwnas.targets import load_target

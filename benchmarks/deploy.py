@@ -34,7 +34,7 @@ def _time_ort(bundle: Path, cpus) -> float:
     from hwnas._cpus import restore
 
     restore(cpus)
-    from hwnas.export.onnx_export import INPUT_NAME, ort_session
+    from hwnas.compiler.onnx_export import INPUT_NAME, ort_session
 
     x = np.load(bundle / "sample_input.npy")
     sess = ort_session(bundle / "model.onnx", threads=2)
@@ -68,14 +68,14 @@ def _time_torch(bundle: Path, cpus) -> float:
 
     restore(cpus)
     torch.set_num_threads(2)
+    from hwnas._data import checkpoint_dir
     from hwnas.export.weights import subnet_with_weights
-    from hwnas.search.objectives import DEFAULT_CHECKPOINT
     from hwnas.spaces import space_from_config
 
     m = json.loads((bundle / "manifest.json").read_text())
     x = torch.from_numpy(np.load(bundle / "sample_input.npy"))
     space = space_from_config(m["space"])
-    model, _ = subnet_with_weights(space, space.parse(m["arch"]), DEFAULT_CHECKPOINT)
+    model, _ = subnet_with_weights(space, space.parse(m["arch"]), checkpoint_dir())
     with torch.no_grad():
         return median(time_ms(lambda: model(x)))
 

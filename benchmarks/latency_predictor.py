@@ -27,7 +27,7 @@ from _common import median, parser, time_ms, write_json  # noqa: E402
 from hwnas.predict import (CalibratedPredictor, FewShotPredictor, SourceFactors,  # noqa: E402
                            TablePredictor, split_target)
 from hwnas.predict.external import load_external, same_device  # noqa: E402
-from hwnas.predict.holdout import (Holdout, holdout_path, measure_holdout,  # noqa: E402
+from hwnas.profile.holdout import (Holdout, holdout_path, measure_holdout,  # noqa: E402
                                    reference_network)
 from hwnas.errors import TableError  # noqa: E402
 from hwnas.profile.table import LatencyTable, table_path  # noqa: E402

@@ -39,7 +39,7 @@ import torch
 
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import DataError
-from hwnas.train.accuracy import kendall_tau, load_accuracy_predictor
+from hwnas.predict.accuracy import kendall_tau, load_accuracy_predictor
 from hwnas.train.checkpoint import checkpoint_dataset, load_supernet, read_meta
 from hwnas.train.evaluate import accuracy, median_arch
 from hwnas.train.measure import HELDOUT_FILE, HELDOUT_VAL_FILE, SAMPLES_FILE, subnet_accuracies

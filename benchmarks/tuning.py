@@ -4,8 +4,8 @@
 
 For each model (one subnet at r=128, one at r=224, 1000 classes, random weights) it prints the
 median latency (ms) of each runtime, the TVM/onnxruntime ratios and the tuning wall time of each
-trials setting. TVM is compiled through ``hwnas.export.compile.compile_onnx``, the pipeline that
-profile and deploy use, and tuned with ``hwnas.export.tune`` into one database per model
+trials setting. TVM is compiled through ``hwnas.compiler.pipelines.compile_onnx``, the pipeline that
+profile and deploy use, and tuned with ``hwnas.compiler.tune`` into one database per model
 (``<work-dir>/<model>``, a temporary folder unless ``--work-dir`` is given, so that an interrupted
 run resumes). Settings for one model are cumulative: a bigger setting tops up the smaller one.
 ``tune_wall_s`` is the wall time of every tuning run recorded in that database so far, i.e. a
@@ -91,7 +91,7 @@ def tvm_ms(path: Path, x: np.ndarray, target, database=None) -> float:
     import tvm
     from tvm import relax
 
-    from hwnas.export.compile import compile_onnx
+    from hwnas.compiler import compile_onnx
 
     ex = compile_onnx(path, {"input": x.shape}, target, database=database)
     dev = tvm.cpu()
@@ -104,7 +104,8 @@ def tvm_ms(path: Path, x: np.ndarray, target, database=None) -> float:
 def bench_model(name: str, seed: int, r: int, settings: list[int], target, tmp: Path,
                 work_dir: Path) -> dict:
     from hwnas._io import read_json
-    from hwnas.export.tune import MANIFEST, last_run, tune_onnx
+    from hwnas.compiler.database import MANIFEST
+    from hwnas.compiler.tune import last_run, tune_onnx
 
     path = tmp / f"{name}.onnx"
     arch = export_subnet(seed, r, path)

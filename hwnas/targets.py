@@ -4,10 +4,10 @@ A target file looks like::
 
     description = "Raspberry Pi 4B, Cortex-A72, 64-bit OS"
     runtime = "tvm"                      # or "onnxruntime"
-    device = "rpc"                       # "local"; "rpc" (address from --rpc/--tracker);
+    device = "rpc"                       # "local"; "rpc" (address given when connecting);
                                          # "rpc://host:port"; "tracker://host:port/key"
     threads = 4
-    pipeline = "cpu"                     # a name in hwnas.export.compile.PIPELINES
+    pipeline = "cpu"                     # a name in hwnas.compiler.pipelines.PIPELINES
     [tvm]                                 # the TVM target, dict form
     kind = "llvm"
     mtriple = "aarch64-linux-gnu"
@@ -30,16 +30,17 @@ from typing import Any
 
 from hwnas.errors import TargetError
 
-__all__ = ["Target", "load_target", "list_targets", "targets_dir", "host_cpu"]
+__all__ = ["Target", "load_target", "list_targets", "target_path", "host_cpu"]
 
 RUNTIMES = ("tvm", "onnxruntime")
 EXPORT_FORMATS = ("so", "tar")
 
 
-def targets_dir() -> Path:
-    """``$HWNAS_TARGETS`` if set, else the repository's ``targets/``."""
-    env = os.environ.get("HWNAS_TARGETS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "targets"
+def target_path(name: str) -> Path | None:
+    """``<name>.toml`` in the first data folder that has it (``hwnas._data``), or None."""
+    from hwnas import _data
+
+    return _data.find("targets", f"{name}.toml")
 
 
 def host_cpu() -> str:
@@ -130,7 +131,7 @@ def parse_target(path: Path, data: dict) -> Target:
     if not isinstance(device, str) or not (device in ("local", "rpc")
                                            or device.startswith(("rpc://", "tracker://"))):
         raise TargetError(f"{path}: key 'device' must be 'local', 'rpc' (address given with "
-                          f"--rpc/--tracker), 'rpc://host:port' or 'tracker://host:port/key', "
+                          f"when connecting), 'rpc://host:port' or 'tracker://host:port/key', "
                           f"got {device!r}")
     threads = data.get("threads", 1)
     if not isinstance(threads, int) or threads < 1:
@@ -158,10 +159,11 @@ def parse_target(path: Path, data: dict) -> Target:
 def load_target(name_or_path: str | os.PathLike) -> Target:
     """Load ``targets/<name>.toml`` (or an explicit ``.toml`` path)."""
     p = Path(name_or_path)
-    path = p if p.suffix == ".toml" else targets_dir() / f"{name_or_path}.toml"
-    if not path.exists():
+    path = p if p.suffix == ".toml" else target_path(str(name_or_path))
+    if path is None or not path.exists():
         names = ", ".join(list_targets()) or "none"
-        raise TargetError(f"unknown target '{name_or_path}' (no {path}); available: {names}")
+        where = f"no {path}" if path is not None else "no such targets/*.toml"
+        raise TargetError(f"unknown target '{name_or_path}' ({where}); available: {names}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -170,5 +172,8 @@ def load_target(name_or_path: str | os.PathLike) -> Target:
 
 
 def list_targets() -> list[str]:
-    d = targets_dir()
-    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+    """Names of every ``targets/*.toml`` in the data folders (``hwnas._data``)."""
+    from hwnas import _data
+
+    return sorted({p.stem for d in _data.search_dirs("targets") if d.is_dir()
+                   for p in d.glob("*.toml")})

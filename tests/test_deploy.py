@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwnas.profile.table import Latency, LatencyTable
-from hwnas.search.objectives import DEFAULT_CHECKPOINT
+from hwnas.profile.table import LatencyTable
+from hwnas.runtime.latency import Latency
+from hwnas._data import checkpoint_dir
+
+DEFAULT_CHECKPOINT = checkpoint_dir()
 
 needs_checkpoint = pytest.mark.skipif(
     not (DEFAULT_CHECKPOINT / "accuracy_predictor.json").exists(),
@@ -21,7 +24,7 @@ needs_checkpoint = pytest.mark.skipif(
 
 
 def _synthetic_table(path: Path, space, ms_per_mmac: float) -> None:
-    from hwnas.export.bundle import versions
+    from hwnas._versions import versions
 
     macs = space.cost_vectors()["macs"]
     meta = {"target": "x86-host", "space": space.name, "spaces": [space.config()],
@@ -91,7 +94,7 @@ def test_run_py_classifies_the_sample(deployed):
 
 
 def test_measured_correction_scales_near_measurements():
-    from hwnas.deploy.correction import MeasuredCorrection
+    from hwnas.predict.correction import MeasuredCorrection
     from hwnas.predict import TablePredictor
     from hwnas.spaces import get_space
 

@@ -8,8 +8,8 @@ import pytest
 
 from hwnas.errors import ExportError
 from hwnas.export import BundleRequest, export_bundle, run_tvm_library
-from hwnas.export.cuda import find_nvcc
-from hwnas.export.onnx_export import run_ort
+from hwnas.compiler.cuda import find_nvcc
+from hwnas.compiler.onnx_export import run_ort
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
 
@@ -81,7 +81,7 @@ def test_unsupported_onnx_op_is_named(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from hwnas.export.compile import onnx_to_relax
+    from hwnas.compiler import onnx_to_relax
 
     node = helper.make_node("NoSuchOp", ["input"], ["y"], domain="")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],

@@ -14,10 +14,10 @@ import pytest
 
 from hwnas.cli import main
 from hwnas.errors import TargetError
-from hwnas.farm.fanout import plan_keys
+from hwnas.commands._fanout import plan_keys
 from hwnas.farm.scheduler import DeviceMeasurement, WorkQueue
 from hwnas.profile import LatencyTable
-from hwnas.profile.table import Latency
+from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import merge_rounds
 from hwnas.spaces import get_space
 

@@ -8,9 +8,10 @@ import pytest
 from hwnas.cli import main
 from hwnas.errors import HwnasError, TableError
 from hwnas.predict import (PREDICTORS, CalibratedPredictor, FewShotPredictor, SourceFactors,
-                           SourceMatrix, TablePredictor, TargetSamples, calibrated_path,
+                           SourceMatrix, TablePredictor, TargetSamples, calibrated_file,
                            split_target)
-from hwnas.profile.table import Latency, LatencyTable
+from hwnas.profile.table import LatencyTable
+from hwnas.runtime.latency import Latency
 from hwnas.spaces import get_space
 
 RES = [128, 160]
@@ -81,7 +82,7 @@ def test_calibrated_needs_networks(space):
 def test_calibrated_saves_json_and_loads_identically(space, tmp_path):
     t = _table(space, seed=2)
     pred = CalibratedPredictor.fit(space, t)
-    path = calibrated_path(tmp_path / "toy" / "ofa-mbv3.json")
+    path = calibrated_file(tmp_path / "toy" / "ofa-mbv3.json", 0)
     assert path.name == "ofa-mbv3.calibrated.json"
     pred.save(path)
     raw = path.read_bytes()
@@ -234,7 +235,7 @@ def _fake_build(task):
 
 
 def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
-    from hwnas.predict.holdout import Holdout, holdout_path, measure_holdout
+    from hwnas.profile.holdout import Holdout, holdout_path, measure_holdout
     from hwnas.profile import pool
     from hwnas.targets import load_target
 
@@ -258,7 +259,7 @@ def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
 
 
 def test_holdout_times_a_reference_every_wave_and_retests(space, tmp_path, monkeypatch):
-    from hwnas.predict.holdout import holdout_path, measure_holdout
+    from hwnas.profile.holdout import holdout_path, measure_holdout
     from hwnas.profile import pool
     from hwnas.targets import load_target
 

@@ -15,7 +15,7 @@ import pytest
 from hwnas.cli import main
 from hwnas.errors import TableError
 from hwnas.profile import LatencyTable, ProfileOptions, profile, validation
-from hwnas.profile.table import Latency
+from hwnas.runtime.latency import Latency
 from hwnas.runtime import Protocol, connect
 from hwnas.spaces import get_space
 from hwnas.targets import load_target

@@ -7,7 +7,7 @@ import pytest
 from hwnas.errors import DeviceError, HwnasError, TargetError
 from hwnas.profile.build import BuildTask, build
 from hwnas.profile.networks import random_input
-from hwnas.profile.table import Latency
+from hwnas.runtime.latency import Latency
 from hwnas.runtime import DEFAULT_PROTOCOL, Measurement, Protocol, connect, run_protocol
 from hwnas.runtime.protocol import merge_rounds
 from hwnas.spaces import get_space

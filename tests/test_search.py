@@ -13,7 +13,8 @@ import pytest
 
 from hwnas.cli import main
 from hwnas.errors import BudgetError
-from hwnas.profile.table import Latency, LatencyTable
+from hwnas.profile.table import LatencyTable
+from hwnas.runtime.latency import Latency
 from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
                           parse_latency_spec, search)
 from hwnas.search.layers import layer_view

@@ -16,7 +16,7 @@ import torch
 
 from hwnas.errors import DataError, RegistryError
 from hwnas.spaces import get_space
-from hwnas.train.accuracy import AccuracyPredictor, fit_accuracy_predictor, kendall_tau
+from hwnas.predict.accuracy import AccuracyPredictor, fit_accuracy_predictor, kendall_tau
 from hwnas.train.bn import recalibrate_bn
 from hwnas.train.checkpoint import load_state, load_supernet, save_state
 from hwnas.train.data import load_dataset, resize
@@ -148,7 +148,7 @@ def test_gp_predictor_learns_an_interaction_that_ridge_cannot():
 def test_gp_hyperparameters_from_a_prefix_are_reused_on_top_up():
     """Past ``max_opt`` samples the kernel is optimised on the prefix and the GP conditioned on
     all; a refit handed those hyperparameters skips the optimisation and gives the same GP."""
-    from hwnas.train.accuracy_gp import fit_gp
+    from hwnas.predict.accuracy_gp import fit_gp
 
     space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], in_chans=1, num_classes=10)
     rng = np.random.default_rng(0)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hwnas.errors import ExportError
-from hwnas.export.tune import default_work_dir, last_run, load_database, tune_onnx
+from hwnas.compiler.database import load_database
+from hwnas.compiler.tune import default_work_dir, last_run, tune_onnx
 from hwnas.targets import load_target
 
 KEY = "expanded_conv-input:8x8x16-output:8x8x16-expand:32-kernel:3-stride:1-idskip:1-se:0-hs:0"
@@ -55,7 +56,7 @@ def test_tune_reuse_and_parity(tmp_path, target, tiny_onnx):
     import tvm
     from tvm import relax
 
-    from hwnas.export.compile import compile_onnx
+    from hwnas.compiler import compile_onnx
 
     path, shape = tiny_onnx
     work_dir = tmp_path / "db"
@@ -79,8 +80,8 @@ def test_tune_reuse_and_parity(tmp_path, target, tiny_onnx):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
     # the database really replaced the kernels: every PrimFunc is marked scheduled
-    from hwnas.export.compile import onnx_to_relax
-    from hwnas.export.tune import _prepare
+    from hwnas.compiler import onnx_to_relax
+    from hwnas.compiler.tune import _prepare
 
     with target.tvm(), db:
         mod = relax.transform.MetaScheduleApplyDatabase()(

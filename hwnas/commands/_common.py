@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from hwnas._io import read_json
-from hwnas.errors import ArchError, HwnasError
+from hwnas.errors import ArchError, DataError, HwnasError
 from hwnas.spaces import SPACES, get_space, space_from_config
 
 __all__ = ["add_space_args", "add_device_args", "resolve_space", "resolve_arch", "connect_runtime"]
@@ -48,8 +48,13 @@ def resolve_space(args, arch_json: dict | None = None):
     """Space config precedence: checkpoint meta > arch.json's space_config > defaults; flags override."""
     cfg: dict | None = None
     if getattr(args, "checkpoint", None):
-        meta = read_json(Path(args.checkpoint) / "meta.json", "checkpoint metadata")
-        cfg = meta.get("space")
+        from hwnas._data import checkpoint_dir
+
+        ckpt = checkpoint_dir(args.checkpoint)
+        meta = read_json(ckpt / "meta.json", "checkpoint metadata", DataError)
+        cfg = meta.get("space") if isinstance(meta, dict) else None
+        if not isinstance(cfg, dict):
+            raise DataError(f"{ckpt / 'meta.json'}: no 'space' object")
     elif arch_json and isinstance(arch_json.get("space_config"), dict):
         cfg = arch_json["space_config"]
     if cfg is not None:

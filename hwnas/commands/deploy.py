@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import add_device_args, connect_runtime
-from hwnas.errors import HwnasError
-from hwnas.search.objectives import DEFAULT_CHECKPOINT
-from hwnas.targets import load_target
+from hwnas.commands._common import add_device_args
 
 
 def register(sub) -> None:
@@ -15,8 +12,9 @@ def register(sub) -> None:
     p.add_argument("--target", required=True, help="target name (hwnas targets)")
     p.add_argument("--latency-ms", required=True, type=float, help="latency budget in ms")
     p.add_argument("--out", type=Path, default=Path("bundle"), help="bundle directory")
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
-                   help="supernet checkpoint (weights, space, accuracy predictor)")
+    p.add_argument("--checkpoint", default=None, metavar="NAME|DIR",
+                   help="supernet checkpoint: weights, space and accuracy predictor "
+                        "(default: the shipped ofa-mbv3-fmnist)")
     p.add_argument("--max-rounds", type=int, default=4, help="search/measure rounds at most")
     p.add_argument("--slack", type=float, default=0.10,
                    help="stop when measured latency is within this fraction under the budget")
@@ -32,28 +30,20 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from hwnas.deploy.loop import DeployConfig, deploy
+    import hwnas
 
-    if not args.latency_ms > 0:
-        raise HwnasError(f"--latency-ms must be positive, got {args.latency_ms}")
-    target = load_target(args.target)
-    if target.is_cross and not (args.rpc or args.tracker or target.device.startswith(("rpc://", "tracker://"))):
-        raise HwnasError(f"target '{target.name}' runs on a remote device: give --rpc HOST:PORT "
-                         f"or --tracker HOST:PORT --key KEY so the bundle can be measured")
-    runtime = connect_runtime(target, args)
     tuning_dir = args.tuning_dir
     if args.tune and not tuning_dir:
-        from hwnas.export.tune import default_work_dir
+        from hwnas.compiler.tune import default_work_dir
 
-        tuning_dir = str(default_work_dir(target))
-    cfg = DeployConfig(target=target, budget_ms=args.latency_ms, out=args.out,
-                       checkpoint=args.checkpoint, runtime=runtime, max_rounds=args.max_rounds,
-                       slack=args.slack, strategy=args.strategy, margin=args.margin,
-                       seed=args.seed, tuning_dir=tuning_dir, tune_trials=args.tune)
-    m = deploy(cfg)
+        tuning_dir = str(default_work_dir(hwnas.load_target(args.target)))
+    m = hwnas.deploy(args.target, args.latency_ms, args.out, checkpoint=args.checkpoint,
+                     rpc=args.rpc, tracker=args.tracker, key=args.key,
+                     max_rounds=args.max_rounds, slack=args.slack, strategy=args.strategy,
+                     margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed)
     lat = m["latency"]
-    print(f"bundle {args.out}: {m['arch']} on {target.name}: measured {lat['measured']['median_ms']:.3f} ms "
-          f"(p90 {lat['measured']['p90_ms']:.3f}) vs budget {args.latency_ms:g} ms, "
-          f"predicted {lat['predicted_ms']:.3f} ms, accuracy {m['weights']['accuracy']:.4f}, "
-          f"{m['deploy']['rounds']} round(s)")
+    print(f"bundle {args.out}: {m['arch']} on {m['target']['name']}: measured "
+          f"{lat['measured']['median_ms']:.3f} ms (p90 {lat['measured']['p90_ms']:.3f}) vs budget "
+          f"{args.latency_ms:g} ms, predicted {lat['predicted_ms']:.3f} ms, accuracy "
+          f"{m['weights']['accuracy']:.4f}, {m['deploy']['rounds']} round(s)")
     return 0

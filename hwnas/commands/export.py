@@ -1,15 +1,10 @@
 """``hwnas export``: arch → ONNX → TVM library for a target, in a bundle directory."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from hwnas.commands._common import (add_device_args, add_space_args, connect_runtime,
                                     resolve_arch, resolve_space)
-from hwnas.export.weights import subnet_with_weights
-from hwnas.targets import load_target
-
-log = logging.getLogger("hwnas.export")
 
 
 def register(sub) -> None:
@@ -24,28 +19,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_database(path: str | None):
-    if not path:
-        return None
-    from hwnas.export.tune import load_database as _load
-
-    return _load(path)
-
-
 def run(args) -> int:
-    from hwnas.export.bundle import BundleRequest, export_bundle
+    import hwnas
 
     arch_json, arch_text = resolve_arch(args.arch)
     space = resolve_space(args, arch_json)
-    arch = space.parse(arch_text)
-    target = load_target(args.target)
-    model, weights = subnet_with_weights(space, arch, args.checkpoint)
+    target = hwnas.load_target(args.target)
     runtime = None
     if not args.no_measure and (not target.is_cross or args.rpc or args.tracker):
         runtime = connect_runtime(target, args)
-    manifest = export_bundle(BundleRequest(space, arch, model, target, args.out, weights,
-                                           load_database(args.tuning_db), runtime))
+    manifest = hwnas.export(arch_json or arch_text, target, args.out, checkpoint=args.checkpoint,
+                            space=space, tuning_db=args.tuning_db, runtime=runtime)
     lat = manifest["latency"]["measured"]
     msg = f"{lat['median_ms']:.3f} ms median" if lat else manifest["latency"]["measured_note"]
-    print(f"bundle {args.out}: {arch} on {target.name} ({manifest['files']['library']}), {msg}")
+    print(f"bundle {args.out}: {manifest['arch']} on {target.name} "
+          f"({manifest['files']['library']}), {msg}")
     return 0

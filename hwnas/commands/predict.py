@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwnas.commands._common import resolve_arch
+from hwnas.commands._common import resolve_arch, resolve_space
 from hwnas.errors import TableError
 from hwnas.predict import PREDICTORS
 
@@ -14,6 +14,8 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="predicted latency of an arch on a target, with uncertainty")
     p.add_argument("--target", required=True, help="target with a latency table (latency_tables/)")
     p.add_argument("--space", default="ofa-mbv3", help="search space of the table")
+    p.add_argument("--checkpoint", metavar="NAME|DIR",
+                   help="predict in this supernet checkpoint's space configuration")
     p.add_argument("--arch", required=True, help="arch string or arch.json")
     p.add_argument("--predictor", default="auto",
                    help=f"auto (calibrated when fitted, else table) or one of: "
@@ -25,24 +27,33 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _load(target: str, space_name: str, kind: str, refit: bool):
-    from hwnas.predict.calibrated import calibrate_table, calibrated_path
+def _load(target: str, space, kind: str, refit: bool):
+    from hwnas.predict import calibrate_table, load_predictor
     from hwnas.profile.table import table_path
-    from hwnas.search.objectives import load_latency_predictor
 
     if kind == "fewshot":
         raise TableError("the fewshot predictor adapts from measured samples and source devices; "
                          "use it from Python (hwnas.predict.FewShotPredictor) or the benchmark")
-    if kind == "calibrated" and (refit or not calibrated_path(table_path(target, space_name)).exists()):
-        calibrate_table(table_path(target, space_name))
-    return load_latency_predictor(target, space_name, kind)
+    if refit or kind == "calibrated":
+        from hwnas.predict import calibrated_file, table_space
+        from hwnas.profile.table import LatencyTable
+
+        path = table_path(target, space if isinstance(space, str) else space.name)
+        if path.exists():
+            index, _ = table_space(LatencyTable.load(path), space)
+            if refit or not calibrated_file(path, index).exists():
+                calibrate_table(path, None if isinstance(space, str) else space)
+    return load_predictor(target, space, kind)
 
 
 def run(args) -> int:
     if not 0.5 <= args.quantile < 1:
         raise TableError(f"--quantile must be in [0.5, 1), got {args.quantile}")
-    pred = _load(args.target, args.space, args.predictor, args.refit)
     arch_json, text = resolve_arch(args.arch)
+    space = args.space
+    if args.checkpoint or (arch_json and isinstance(arch_json.get("space_config"), dict)):
+        space = resolve_space(args, arch_json)
+    pred = _load(args.target, space, args.predictor, args.refit)
     space = pred.space
     arch = space.from_json(arch_json) if arch_json else space.parse(text)
     g = space.to_genomes([arch])

@@ -48,16 +48,14 @@ def register(sub) -> None:
 
 
 def default_table_path(target_name: str, space_name: str, runtime: str) -> Path:
-    from hwnas.profile.table import table_path, tables_dir
+    from hwnas.profile.table import table_path
 
-    if runtime == "tvm":
-        return table_path(target_name, space_name)
-    return tables_dir() / target_name / f"{space_name}.{runtime}.json"
+    return table_path(target_name, space_name, "" if runtime == "tvm" else f".{runtime}")
 
 
 def run(args) -> int:
     from hwnas.profile import ProfileOptions, profile
-    from hwnas.farm.fanout import connect_profile, is_farm_run, run_keys
+    from hwnas.commands._fanout import connect_profile, is_farm_run, run_keys
 
     if is_farm_run(args):           # one table per tracker key, each over all its free devices
         return run_keys(args, run)
@@ -100,16 +98,14 @@ def run(args) -> int:
 def _calibrate(path: Path, space) -> None:
     """Fit the compiler-aware ``calibrated`` predictor from the networks this table holds for
     ``space`` and save it beside the table (skipped, with a note, when there are too few)."""
-    from hwnas.deploy.tables import config_index
     from hwnas.errors import TableError
-    from hwnas.predict.calibrated import calibrate_table
+    from hwnas.predict import calibrate_table
     from hwnas.profile.table import LatencyTable
 
-    index = config_index(LatencyTable.load(path), space)
-    if index is None:
+    if LatencyTable.load(path).config_index(space) is None:
         return
     try:
-        out = calibrate_table(path, index)
+        out = calibrate_table(path, space)
     except TableError as exc:
         print(f"calibrated not fitted: {exc}")
         return

@@ -36,11 +36,12 @@ def register(sub) -> None:
     p.add_argument("--objective", default="auto", choices=["auto", "accuracy", "mflops"],
                    help="auto: the supernet's accuracy predictor when a checkpoint for the space "
                    "exists, else MACs as a proxy (said so in arch.json)")
-    p.add_argument("--checkpoint", metavar="DIR", help="supernet checkpoint (accuracy predictor)")
+    p.add_argument("--checkpoint", metavar="NAME|DIR",
+                   help="supernet checkpoint: its space configuration is searched and its "
+                        "accuracy predictor is the objective (default: the space's default "
+                        "configuration, scored by the shipped checkpoint when it fits)")
     p.add_argument("--predictor", default="auto", help="latency predictor kind (auto: calibrated "
                    "when its model lies next to the table, else table)")
-    p.add_argument("--table-config", type=int, default=0, metavar="I",
-                   help="which of a table's recorded space configurations to search (default 0)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="strategy option, e.g. -O generations=200 (see below)")
     p.add_argument("--seed", type=int, default=0)
@@ -73,24 +74,23 @@ def _parse_options(strategy: str, items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from hwnas.search import (Constraints, build_problem, parse_latency_spec, search,
-                              strategy_options, write_outputs)
+    import hwnas
 
     options = _parse_options(args.strategy, args.option)
-    if args.checkpoint and "checkpoint" in strategy_options(args.strategy):
-        options.setdefault("checkpoint", args.checkpoint)    # gradient strategies' supernet too
-    cons = Constraints(parse_latency_spec(args.latency_ms, args.target), args.max_params,
-                       args.max_mflops, args.max_act_kb, args.margin, args.quantile)
-    extra = [t for t in ([args.target] if args.target else [])
-             + [t.strip() for t in args.report_targets.split(",") if t.strip()]]
-    problem = build_problem(args.space, cons, extra, args.objective, args.checkpoint,
-                            args.predictor, args.table_config)
-    bounds = problem.check_feasible()
-    for name, lb in bounds.items():
-        log.info("smallest reachable %s: %.4g (%s)", lb.what, lb.value, lb.arch)
-    result = search(args.strategy, problem, seed=args.seed, check=False, **options)
-    best = write_outputs(args.out, problem, result, {"seed": args.seed})
+    space = args.space
+    if args.checkpoint:
+        from hwnas.commands._common import resolve_space
+
+        space = resolve_space(args)
+    reports = [t.strip() for t in args.report_targets.split(",") if t.strip()]
+    best = hwnas.search(args.target, args.latency_ms, space=space, checkpoint=args.checkpoint,
+                        strategy=args.strategy, objective=args.objective,
+                        predictor=args.predictor, margin=args.margin, quantile=args.quantile,
+                        max_params=args.max_params, max_mflops=args.max_mflops,
+                        max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
+                        out=args.out, **options)
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
-          f"({result.n_evals} evaluations, {result.wall_s:.2f} s) → {Path(args.out)}/arch.json")
+          f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "
+          f"{Path(args.out)}/arch.json")
     return 0

@@ -19,14 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
-from hwnas.deploy.correction import MeasuredCorrection
+from hwnas.predict.correction import MeasuredCorrection
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
 from hwnas.deploy.run_script import RUN_PY
 from hwnas.deploy.tables import ensure_table
 from hwnas.errors import BudgetError, SpaceError
 from hwnas.search import search
 from hwnas.search.constraints import Constraints, LatencyBudget
-from hwnas.search.objectives import DEFAULT_CHECKPOINT, load_latency_predictor, load_objective
+from hwnas.predict.loading import load_predictor
+from hwnas.search.objectives import load_objective
 from hwnas.search.problem import SearchProblem
 from hwnas.search.setup import write_outputs
 from hwnas.spaces import space_from_config
@@ -41,7 +42,7 @@ class DeployConfig:
     target: object                      # hwnas.targets.Target
     budget_ms: float
     out: Path
-    checkpoint: Path = DEFAULT_CHECKPOINT
+    checkpoint: Path | str | None = None  # folder or shipped name (None: ofa-mbv3-fmnist)
     runtime: object = None              # hwnas.runtime.Runtime on the device
     max_rounds: int = 4
     slack: float = 0.10                 # stop once measured ≥ (1 - slack) × budget
@@ -52,6 +53,26 @@ class DeployConfig:
     tuning_dir: str | None = None       # MetaSchedule database shared by every round
     tune_trials: int = 0                # > 0: tune each round's subnet into ``tuning_dir``
     profile_networks: int = 20
+
+    def validate(self) -> None:
+        """Every field in range (one-line errors), before anything is compiled or measured."""
+        import math
+
+        from hwnas.search import STRATEGIES
+
+        if not (isinstance(self.budget_ms, (int, float)) and math.isfinite(self.budget_ms)
+                and self.budget_ms > 0):
+            raise BudgetError(f"latency budget must be a positive, finite number of ms, got "
+                              f"{self.budget_ms!r}")
+        if not (isinstance(self.max_rounds, int) and self.max_rounds >= 1):
+            raise BudgetError(f"max_rounds must be an integer of at least 1, got {self.max_rounds!r}")
+        if not (isinstance(self.slack, (int, float)) and 0 <= self.slack < 1):
+            raise BudgetError(f"slack must be a fraction in [0, 1), got {self.slack!r}")
+        if self.margin is not None and not (math.isfinite(self.margin) and 0 <= self.margin < 10):
+            raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin!r}")
+        if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
+            raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
+        STRATEGIES.get(self.strategy)
 
 
 def _problem(cfg: DeployConfig, space, corrected: MeasuredCorrection) -> SearchProblem:
@@ -65,7 +86,7 @@ def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -
     from hwnas.export.weights import subnet_with_weights
 
     model, weights = subnet_with_weights(space, arch, loaded)
-    weights["source"] = str(cfg.checkpoint)
+    weights["source"] = loaded.meta["path"]
     if cfg.tune_trials:
         database = _tune(cfg, space, arch, model)
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights, database,
@@ -76,8 +97,8 @@ def _tune(cfg: DeployConfig, space, arch, model):
     """Tune this subnet's kernels into the shared database (kernels tuned before are reused)."""
     import tempfile
 
-    from hwnas.export.onnx_export import INPUT_NAME, export_onnx
-    from hwnas.export.tune import tune_onnx
+    from hwnas.compiler.onnx_export import INPUT_NAME, export_onnx
+    from hwnas.compiler.tune import tune_onnx
 
     shape = (1, space.in_chans, arch.r, arch.r)
     with tempfile.TemporaryDirectory(prefix="hwnas-tune-") as tmp:
@@ -94,7 +115,7 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict,
     measured (several percent between sessions on a cloud VM); one known network, compiled and
     timed like a bundle, puts the first round's prediction on today's speed.
     """
-    from hwnas.predict.holdout import reference_network
+    from hwnas.profile.holdout import reference_network
     from hwnas.profile.networks import measure_network
     from hwnas.profile.table import LatencyTable
 
@@ -125,7 +146,7 @@ def _sample_input(loaded, out: Path, manifest: dict) -> None:
 
 
 def deploy(cfg: DeployConfig) -> dict:
-    from hwnas.export.tune import load_database
+    from hwnas.compiler.database import load_database
     from hwnas.train.checkpoint import load_supernet
 
     t0 = time.perf_counter()
@@ -134,7 +155,7 @@ def deploy(cfg: DeployConfig) -> dict:
     # With --tune the table stays the untuned one: the rounds' tuned measurements correct it.
     table_info = ensure_table(cfg.target, space, cfg.runtime,
                               None if cfg.tune_trials else cfg.tuning_dir, cfg.profile_networks)
-    base = load_latency_predictor(cfg.target.name, space.name, "auto", table_info["config_index"])
+    base = load_predictor(cfg.target.name, space, "auto")
     if base.space.config() != space.config():
         space = space_from_config({**space.config(), "resolutions": [
             r for r in space.resolutions if r in base.space.resolutions]})

@@ -6,25 +6,15 @@ import logging
 from hwnas.errors import TableError
 from hwnas.profile.table import LatencyTable, table_path
 
-__all__ = ["ensure_table", "config_index"]
+__all__ = ["ensure_table"]
 
 log = logging.getLogger("hwnas.deploy")
 VERSION_KEYS = ("tvm", "torch", "onnxruntime")
 
 
-def config_index(table: LatencyTable, space) -> int | None:
-    """Index of the table's recorded space config that covers ``space``, or None."""
-    want = {k: v for k, v in space.config().items() if k != "resolutions"}
-    for i, cfg in enumerate(table.meta.get("spaces", [])):
-        if {k: v for k, v in cfg.items() if k != "resolutions"} == want and \
-                set(space.resolutions) <= set(cfg.get("resolutions", [])):
-            return i
-    return None
-
-
 def _reusable(table: LatencyTable, space, tuning_dir: str | None) -> str | None:
     """None when the table can be used as it is, else why not."""
-    from hwnas.export.bundle import versions
+    from hwnas._versions import versions
 
     now = versions()
     for k in VERSION_KEYS:
@@ -35,7 +25,7 @@ def _reusable(table: LatencyTable, space, tuning_dir: str | None) -> str | None:
     missing = table.missing(space.op_list)
     if missing:
         return f"it lacks {len(missing)} operators of this space, e.g. {missing[0].key}"
-    if config_index(table, space) is None:
+    if table.config_index(space) is None:
         return "it does not record this space configuration"
     return None
 
@@ -52,8 +42,7 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int) 
         if why is None:
             log.info("reusing %s (%d entries, measured on %s)", path, len(table),
                      table.meta.get("device", "?"))
-            return {"path": str(path), "reused": True, "config_index": config_index(table, space),
-                    "device": table.meta.get("device")}
+            return {"path": str(path), "reused": True, "device": table.meta.get("device")}
         if not table.meta.get("measured_here", False):
             raise TableError(f"{path} is an imported table that cannot serve this space: {why}")
     if runtime is None:
@@ -69,6 +58,6 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int) 
                      ProfileOptions(resume=path.exists(), networks=networks,
                                     tuning_dir=tuning_dir))
     table = LatencyTable.load(path)
-    return {"path": str(path), "reused": False, "config_index": config_index(table, space),
-            "device": table.meta.get("device"), "profiled_ops": report.n_new,
+    return {"path": str(path), "reused": False, "device": table.meta.get("device"),
+            "profiled_ops": report.n_new,
             "profiled_networks": report.n_networks_new}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import platform
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,30 +17,18 @@ from typing import Any
 import numpy as np
 
 from hwnas._io import atomic_write_json
+from hwnas._versions import versions
 from hwnas.errors import ExportError
-from hwnas.export.compile import compile_onnx, export_library, library_suffix
-from hwnas.export.cuda import compile_cuda_fatbin
-from hwnas.export.onnx_export import (INPUT_NAME, check_ort_parity, export_onnx, max_abs_diff,
+from hwnas.compiler import compile_onnx, export_library, library_suffix
+from hwnas.compiler.cuda import compile_cuda_fatbin
+from hwnas.compiler.onnx_export import (INPUT_NAME, check_ort_parity, export_onnx, max_abs_diff,
                                       run_ort)
 from hwnas.targets import Target
 
-__all__ = ["BundleRequest", "export_bundle", "versions", "run_tvm_library"]
+__all__ = ["BundleRequest", "export_bundle", "run_tvm_library"]
 
 log = logging.getLogger("hwnas.export")
 BUNDLE_FORMAT = "hwnas-bundle/1"
-
-
-def versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torch
-    import tvm
-
-    import hwnas
-
-    return {"hwnas": hwnas.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "tvm": tvm.__version__,
-            "python": platform.python_version()}
 
 
 @dataclass
@@ -150,8 +137,8 @@ def _build(req: BundleRequest, stage: Path) -> dict:
         "parity": {"onnxruntime_vs_torch_max_abs": ort_diff, "tvm_vs_onnxruntime_max_abs": tvm_diff},
         "latency": {"measured": measured,
                     "measured_note": None if measured else
-                    ("cross target: measure on the device with --rpc/--tracker"
-                     if target.is_cross else "not measured (--no-measure)")},
+                    ("cross target: not measured (no device runtime was given)"
+                     if target.is_cross else "not measured (no runtime was given)")},
         "cost": {"macs": space.flops(arch), "params": space.params(arch)},
         **req.extra,
     }

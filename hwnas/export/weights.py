@@ -18,24 +18,24 @@ def subnet_with_weights(space, arch, checkpoint=None):
     """
     if checkpoint is None:
         return space.build(arch).eval(), {"source": "untrained (random init)", "trained": False}
-    from hwnas.train.checkpoint import _as_loaded, checkpoint_dataset, extract_subnet
+    from hwnas.train.checkpoint import as_loaded, checkpoint_dataset, extract_subnet
     from hwnas.train.evaluate import accuracy
 
-    loaded = _as_loaded(checkpoint)
+    loaded = as_loaded(checkpoint)
     data = checkpoint_dataset(loaded.meta)
     model = extract_subnet(loaded, arch, dataset=data)
     acc = accuracy(model, data.x_test, data.y_test, arch.r)
-    src = checkpoint if not hasattr(checkpoint, "meta") else loaded.meta.get("path", "supernet")
+    src = loaded.meta.get("path", checkpoint)
     return model.eval(), {"source": str(src), "trained": True, "dataset": data.name,
                           "split": "test", "n_eval": int(len(data.y_test)), "accuracy": acc}
 
 
 def sample_input(checkpoint, shape) -> tuple[np.ndarray, int, list[str] | None]:
     """The first held-out test image at the bundle's input shape, its label and class names."""
-    from hwnas.train.checkpoint import _as_loaded, checkpoint_dataset
+    from hwnas.train.checkpoint import as_loaded, checkpoint_dataset
     from hwnas.train.data import resize
 
-    loaded = _as_loaded(checkpoint)
+    loaded = as_loaded(checkpoint)
     data = checkpoint_dataset(loaded.meta)
     x = resize(data.x_test[:1], int(shape[-1])).numpy().astype(np.float32).reshape(shape)
     classes = getattr(data, "classes", None) or (

@@ -125,7 +125,7 @@ class DeviceFarm(Runtime):
     def __init__(self, target, tracker: str, key: str, parallel: int = 0,
                  request_timeout_s: float = 15.0) -> None:
         super().__init__(target)
-        self.tracker = parse_address(tracker, "--tracker")
+        self.tracker = parse_address(tracker, "tracker address")
         self.key = key
         self.parallel = parallel
         self.request_timeout_s = request_timeout_s
@@ -200,7 +200,7 @@ class DeviceFarm(Runtime):
                                   f"{self.tracker[0]}:{self.tracker[1]} were lost "
                                   f"({', '.join(self.lost)}; last: {self._last_error}); "
                                   f"{len(todo)} of {len(items)} items unmeasured, the rest "
-                                  "are saved; rerun with --resume")
+                                  "are saved; resume the profile to continue")
             rnd = _Round(WorkQueue(todo), protocol, on_item, inputs or _profile_inputs)
             self._run_threads(rnd)
             if rnd.failures:

@@ -8,16 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hwnas.nn.widths import make_divisible
+
 __all__ = ["make_divisible", "make_act", "ConvBNAct", "SqueezeExcite", "InvertedResidual"]
-
-
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``v`` to a multiple of ``divisor`` without dropping more than 10% (as MobileNet)."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
 
 
 def make_act(name: str) -> nn.Module:

@@ -17,7 +17,6 @@ from torch import nn
 from hwnas.nn.blocks import ConvBNAct, InvertedResidual
 from hwnas.nn.elastic import ElasticInvertedResidual
 from hwnas.nn.mobilenetv3 import MobileNetV3
-from hwnas.spaces.ofa_mbv3 import ACTS, MAX_DEPTH, N_STAGES, STRIDES, USE_SE, OFAArch
 
 __all__ = ["OFASupernet"]
 
@@ -26,41 +25,44 @@ class OFASupernet(nn.Module):
     """Weight-sharing supernet of an ``OFAMobileNetV3Space`` (module names mirror ``MobileNetV3``)."""
 
     def __init__(self, space) -> None:
+        """``space`` is an ``OFAMobileNetV3Space``: its widths, kernels, expands and per-stage
+        ``strides``, ``acts`` and ``use_se`` shape the supernet."""
         super().__init__()
         self.space = space
+        self.n_stages, self.max_depth = len(space.widths), max(space.depths)
         c0 = space.stem_chs
         self.stem = ConvBNAct(space.in_chans, c0, 3, 2, act="hswish")
         self.first_block = InvertedResidual(c0, c0, c0, 3, 1, "relu", False)
         blocks = []
-        for s in range(N_STAGES):
-            for j in range(MAX_DEPTH):
+        for s in range(self.n_stages):
+            for j in range(self.max_depth):
                 in_chs = (space.widths[s - 1] if s else c0) if j == 0 else space.widths[s]
                 blocks.append(ElasticInvertedResidual(
                     in_chs, space.widths[s], space.kernels, space.expands,
-                    STRIDES[s] if j == 0 else 1, ACTS[s], USE_SE[s]))
+                    space.strides[s] if j == 0 else 1, space.acts[s], space.use_se[s]))
         self.blocks = nn.ModuleList(blocks)
         self.final_expand = ConvBNAct(space.widths[-1], space.final_chs, 1, act="hswish")
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_mix = ConvBNAct(space.final_chs, space.mix_chs, 1, act="hswish", bn=False)
         self.classifier = nn.Linear(space.mix_chs, space.num_classes)
-        self.active_depths: tuple[int, ...] = (MAX_DEPTH,) * N_STAGES
-        self.active_arch: OFAArch = space.largest()
+        self.active_depths: tuple[int, ...] = (self.max_depth,) * self.n_stages
+        self.active_arch = space.largest()
 
     # ------------------------------------------------------------------ the three verbs
-    def set_active_subnet(self, arch: OFAArch) -> OFAArch:
+    def set_active_subnet(self, arch):
         """Make ``forward`` run ``arch`` (validated against the space first)."""
         arch = self.space.make(arch.r, arch.ks, arch.e)
-        for s in range(N_STAGES):
+        for s in range(self.n_stages):
             for j, (k, x) in enumerate(zip(arch.ks[s], arch.e[s])):
-                self.blocks[s * MAX_DEPTH + j].set_active(k, x)
+                self.blocks[s * self.max_depth + j].set_active(k, x)
         self.active_depths = arch.d
         self.active_arch = arch
         return arch
 
-    def sample_active_subnet(self, rng: np.random.Generator) -> OFAArch:
+    def sample_active_subnet(self, rng: np.random.Generator):
         return self.set_active_subnet(self.space.sample(rng))
 
-    def get_active_subnet(self, arch: OFAArch | None = None) -> MobileNetV3:
+    def get_active_subnet(self, arch=None) -> MobileNetV3:
         """A plain ``space.build(arch)`` network holding the active weights (BN stats as is)."""
         if arch is not None:
             self.set_active_subnet(arch)
@@ -78,7 +80,8 @@ class OFASupernet(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def active_indices(self) -> list[int]:
-        return [s * MAX_DEPTH + j for s in range(N_STAGES) for j in range(self.active_depths[s])]
+        return [s * self.max_depth + j for s in range(self.n_stages)
+                for j in range(self.active_depths[s])]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.first_block(self.stem(x))                    # N,C,H/2,W/2

@@ -23,40 +23,14 @@ from hwnas.errors import TableError
 from hwnas.predict._base import PREDICTORS, LogNormalPredictor
 from hwnas.predict._features import feature_sets, network_features
 from hwnas.predict._store import array, load_predictor_json, save_predictor
+from hwnas.profile.networks import calibration_networks
 from hwnas.profile.table import LatencyTable
 
-__all__ = ["CalibratedPredictor", "calibrated_path", "calibration_networks", "calibrate_table"]
+__all__ = ["CalibratedPredictor", "calibrate_table"]
 
 log = logging.getLogger("hwnas.predict")
 
 MIN_NETWORKS = 5
-
-
-def calibrated_path(table_file: str | Path, config_index: int = 0) -> Path:
-    """``latency_tables/<target>/<space>.calibrated.json`` beside ``<space>.json`` for the
-    table's first space configuration; ``<space>.calibrated-<i>.json`` for its i-th."""
-    p = Path(table_file)
-    suffix = "" if config_index == 0 else f"-{config_index}"
-    return p.with_name(f"{p.stem}.calibrated{suffix}.json")
-
-
-def _core(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k != "resolutions"}
-
-
-def calibration_networks(space, table: LatencyTable) -> tuple[list[str], np.ndarray]:
-    """The table's measured networks that belong to ``space``: (arch strings, median ms)."""
-    archs, ms = [], []
-    for rec in table.meta.get("networks", []):
-        if "space" in rec and _core(rec["space"]) != _core(space.config()):
-            continue
-        try:
-            arch = space.parse(rec["arch"])
-        except Exception:            # another resolution set or space: not ours to fit on
-            continue
-        archs.append(str(arch))
-        ms.append(float(rec["median_ms"]))
-    return archs, np.asarray(ms)
 
 
 @PREDICTORS.register("calibrated")
@@ -89,7 +63,7 @@ class CalibratedPredictor(LogNormalPredictor):
         if len(archs) < MIN_NETWORKS:
             raise TableError(f"latency table for '{table.target}' holds {len(archs)} measured "
                              f"networks of this space; the calibrated predictor needs at least "
-                             f"{MIN_NETWORKS} (run `hwnas profile --networks 50 --resume`)")
+                             f"{MIN_NETWORKS} (profile more whole networks into the table)")
         genomes = space.to_genomes([space.parse(a) for a in archs])
         feats, total = network_features(space, genomes, table.vector(space.op_list))
         gap = np.log(measured) - np.log(total)
@@ -148,16 +122,14 @@ def _cv_error(x: np.ndarray, y: np.ndarray, folds: int = 10) -> float:
     return float(np.mean(errs))
 
 
-def calibrate_table(table_file: str | Path, config_index: int = 0) -> Path:
-    """Fit the calibrated predictor from a table's networks and save it beside the table."""
-    from hwnas.spaces import space_from_config
+def calibrate_table(table_file: str | Path, space=None) -> Path:
+    """Fit the calibrated predictor from a table's networks of ``space`` (a ``SearchSpace`` or
+    None: the table's first configuration) and save it beside the table."""
+    from hwnas.predict.loading import calibrated_file, table_space
 
     table = LatencyTable.load(table_file)
-    spaces = table.meta.get("spaces") or []
-    if not 0 <= config_index < len(spaces):
-        raise TableError(f"{table_file} records no space configuration #{config_index}")
-    space = space_from_config(spaces[config_index])
+    index, space = table_space(table, space)
     pred = CalibratedPredictor.fit(space, table)
-    out = pred.save(calibrated_path(table_file, config_index))
+    out = pred.save(calibrated_file(table_file, index))
     log.info("calibrated predictor from %d networks → %s", pred.provenance["n_networks"], out)
     return out

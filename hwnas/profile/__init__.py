@@ -1,11 +1,10 @@
-"""Profiling: operator latency tables measured through the deploy compiler.
+"""Profiling: operator latency tables and whole networks, measured through the deploy compiler.
 
-``table`` loads eagerly (the runtimes and predictors need ``Latency``); the profiler loads on
-first use, because it needs the runtimes in turn.
+``table`` loads eagerly; the profiler and the network helpers load on first use.
 """
-from hwnas.profile.table import Latency, LatencyTable, table_path, tables_dir
+from hwnas.profile.table import LatencyTable, table_path, target_tables_dir, targets_with_table
 
-__all__ = ["Latency", "LatencyTable", "table_path", "tables_dir", "measure_network",
+__all__ = ["LatencyTable", "table_path", "target_tables_dir", "targets_with_table", "measure_network",
            "sample_archs", "validation", "ProfileOptions", "ProfileReport", "profile"]
 
 _LAZY = {"measure_network": "networks", "sample_archs": "networks", "validation": "networks",

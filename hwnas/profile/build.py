@@ -17,7 +17,7 @@ from hwnas.spaces import OpSpec, space_from_config
 from hwnas.targets import Target
 
 __all__ = ["BuildTask", "BuiltItem", "Built", "build", "op_to_onnx", "network_to_onnx",
-           "open_database", "INPUT"]
+           "INPUT"]
 
 INPUT = "input"
 
@@ -52,20 +52,6 @@ class Built:
     compile_s: float                         # wall time of this task in its worker
 
 
-def open_database(tuning_dir: str | None):
-    """The MetaSchedule database of a tuning directory, or None (untuned)."""
-    if tuning_dir is None:
-        return None
-    from tvm.s_tir import meta_schedule as ms
-
-    d = Path(tuning_dir)
-    wl, rec = d / "database_workload.json", d / "database_tuning_record.json"
-    if not wl.is_file() or not rec.is_file():
-        raise ExportError(f"tuning directory {d} has no MetaSchedule database "
-                          "(database_workload.json, database_tuning_record.json)")
-    return ms.database.JSONDatabase(str(wl), str(rec), allow_missing=False)
-
-
 def _seeded(make):
     """Build with torch's default initialisation under a fixed seed: weights keep activations
     at a normal scale (tiny weights would decay them into slow denormals)."""
@@ -76,13 +62,13 @@ def _seeded(make):
 
 
 def op_to_onnx(op: OpSpec, path: str | Path) -> Path:
-    from hwnas.export.onnx_export import export_onnx
+    from hwnas.compiler.onnx_export import export_onnx
 
     return export_onnx(_seeded(op.build), op.input_nchw, path)
 
 
 def network_to_onnx(space, arch, path: str | Path) -> Path:
-    from hwnas.export.onnx_export import export_onnx
+    from hwnas.compiler.onnx_export import export_onnx
 
     shape = (1, space.in_chans, arch.r, arch.r)
     return export_onnx(_seeded(lambda: space.build(arch)), shape, path)
@@ -102,7 +88,8 @@ def _merge(mods: list) -> object:
 
 
 def _build_ops(task: BuildTask) -> list[BuiltItem]:
-    from hwnas.export.compile import compile_relax, export_library, library_suffix, onnx_to_relax
+    from hwnas.compiler import compile_relax, export_library, library_suffix, onnx_to_relax
+    from hwnas.compiler.database import load_database
 
     out = Path(task.out_dir)
     ops = [OpSpec.from_key(k, task.family) for k in task.keys]
@@ -112,13 +99,14 @@ def _build_ops(task: BuildTask) -> list[BuiltItem]:
     mods = [onnx_to_relax(f, {INPUT: op.input_nchw}) for op, f in zip(ops, files)]
     for f in files:
         f.unlink()
-    ex = compile_relax(_merge(mods), task.target, open_database(task.tuning_dir))
+    ex = compile_relax(_merge(mods), task.target, load_database(task.tuning_dir, required=True))
     lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
     return [BuiltItem(op.key, str(lib), f"op{i}", op.input_nchw) for i, op in enumerate(ops)]
 
 
 def _build_network(task: BuildTask) -> list[BuiltItem]:
-    from hwnas.export.compile import compile_onnx, export_library, library_suffix
+    from hwnas.compiler import compile_onnx, export_library, library_suffix
+    from hwnas.compiler.database import load_database
 
     space = space_from_config(task.space_config)
     arch = space.parse(task.arch)
@@ -127,7 +115,7 @@ def _build_network(task: BuildTask) -> list[BuiltItem]:
     shape = (1, space.in_chans, arch.r, arch.r)
     if task.artifact == "onnx":
         return [BuiltItem(task.arch, str(onnx_path), "main", shape)]
-    ex = compile_onnx(onnx_path, {INPUT: shape}, task.target, open_database(task.tuning_dir))
+    ex = compile_onnx(onnx_path, {INPUT: shape}, task.target, load_database(task.tuning_dir, required=True))
     onnx_path.unlink()
     lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
     return [BuiltItem(task.arch, str(lib), "main", shape)]

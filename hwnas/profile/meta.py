@@ -17,7 +17,7 @@ def now_iso() -> str:
 
 
 def _versions() -> dict:
-    from hwnas.export.bundle import versions
+    from hwnas._versions import versions
 
     return versions()
 
@@ -27,7 +27,7 @@ def new_meta(target, space, runtime, protocol, tuning_dir: str | None, batch: in
         "target": target.name, "space": space.name, "runtime": runtime.family,
         "device": runtime.describe(), "address": runtime.address,
         "target_config": target.to_json(), "versions": _versions(),
-        "compiler": {"path": "torch → ONNX → TVM Relax (hwnas.export.compile)",
+        "compiler": {"path": "torch → ONNX → TVM Relax (hwnas.compiler.pipelines)",
                      "pipeline": target.pipeline, "tuning_dir": tuning_dir,
                      "tuned": tuning_dir is not None, "ops_per_module": batch},
         "protocol": protocol.to_json(), "measured_here": True,
@@ -41,7 +41,7 @@ def check_resume(table: LatencyTable, path, target, space, runtime_name: str, pr
     """Refuse to mix measurements taken differently into one table."""
     m = table.meta
     if not m.get("measured_here", False):
-        raise TableError(f"{path} holds an imported table; profile into another --out")
+        raise TableError(f"{path} holds an imported table; profile into another table file")
     wrong = [(k, m.get(k), v) for k, v in (("target", target.name), ("space", space.name),
                                              ("runtime", runtime_name)) if m.get(k) != v]
     if wrong:

@@ -8,12 +8,13 @@ import tempfile
 import numpy as np
 
 from hwnas.profile.build import INPUT, BuildTask, build
-from hwnas.profile.table import Latency, LatencyTable
+from hwnas.profile.table import LatencyTable
+from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 from hwnas.spaces import space_from_config
 
 __all__ = ["measure_network", "sample_archs", "network_record", "same_network", "same_space",
-           "table_sum_ms", "validation", "random_input"]
+           "table_sum_ms", "validation", "random_input", "calibration_networks"]
 
 
 def random_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -91,3 +92,18 @@ def validation(table: LatencyTable) -> dict:
     return {"n": int(len(pairs)), "within10": float(np.mean(err <= 0.10)),
             "mape": float(100 * np.mean(err)), "bias": float(np.median(pred / meas)),
             "units": "within10: share of networks; mape: percent; bias: median table/measured"}
+
+
+def calibration_networks(space, table: LatencyTable) -> tuple[list[str], np.ndarray]:
+    """The table's measured networks that belong to ``space``: (arch strings, median ms)."""
+    archs, ms = [], []
+    for rec in table.meta.get("networks", []):
+        if "space" in rec and not same_space(rec, space):
+            continue
+        try:
+            arch = space.parse(rec["arch"])
+        except Exception:            # another resolution set or space: not ours to fit on
+            continue
+        archs.append(str(arch))
+        ms.append(float(rec["median_ms"]))
+    return archs, np.asarray(ms)

@@ -63,7 +63,7 @@ class BuildPool:
         except BrokenProcessPool:
             self.close()
             raise ExportError("a compile worker process died (out of memory or a crash in TVM); "
-                              "rerun with --resume, or with --workers 0 to see the failure") from None
+                              "resume the run, or compile in-process (0 workers) to see the failure") from None
         except BaseException:               # Ctrl-C or a failed task: stop compiling now
             self.abort()
             raise

@@ -76,7 +76,7 @@ class ProfileReport:
 def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> LatencyTable:
     if path.exists():
         if not opts.resume:
-            raise TableError(f"{path} exists; pass --resume to complete it, or --out elsewhere")
+            raise TableError(f"{path} exists; resume it to complete it, or profile into another file")
         table = LatencyTable.load(path)
         check_resume(table, path, target, space, runtime.family, opts.protocol, opts.tuning_dir)
         table.meta["device"] = runtime.describe()

@@ -2,59 +2,44 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import TableError
+from hwnas.runtime.latency import Latency
 
-__all__ = ["Latency", "LatencyTable", "table_path", "tables_dir"]
+__all__ = ["LatencyTable", "table_path", "target_tables_dir", "targets_with_table"]
 
 FORMAT = "hwnas-latency-table/1"
 
 
-def tables_dir() -> Path:
-    import os
+def target_tables_dir(target: str) -> Path:
+    """``latency_tables/<target>/`` in the first data folder that has it, else where a new one
+    is written (``hwnas._data``)."""
+    from hwnas import _data
 
-    env = os.environ.get("HWNAS_TABLES")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "latency_tables"
-
-
-def table_path(target: str, space: str) -> Path:
-    return tables_dir() / target / f"{space}.json"
+    return _data.find("latency_tables", target) or _data.write_dir("latency_tables") / target
 
 
-@dataclass(frozen=True)
-class Latency:
-    """A latency with its spread. Adding two adds medians and variances."""
+def table_path(target: str, space: str, suffix: str = "") -> Path:
+    """``latency_tables/<target>/<space><suffix>.json``: the first existing one, else where a
+    new one is written."""
+    from hwnas import _data
 
-    median_ms: float
-    p90_ms: float
-    std_ms: float
-    n: int
+    name = f"{space}{suffix}.json"
+    return (_data.find("latency_tables", target, name)
+            or _data.write_dir("latency_tables") / target / name)
 
-    def __add__(self, other: "Latency") -> "Latency":
-        return Latency(self.median_ms + other.median_ms, self.p90_ms + other.p90_ms,
-                       math.sqrt(self.std_ms ** 2 + other.std_ms ** 2), min(self.n, other.n))
 
-    @property
-    def cv(self) -> float:
-        return self.std_ms / self.median_ms if self.median_ms > 0 else 0.0
+def targets_with_table(space: str) -> list[str]:
+    """Targets that have a ``<space>.json`` table in any data folder."""
+    from hwnas import _data
 
-    @classmethod
-    def from_samples_ms(cls, samples_ms: Iterable[float]) -> "Latency":
-        a = np.asarray(list(samples_ms), dtype=np.float64)
-        if a.size == 0:
-            raise ValueError("no samples")
-        return cls(float(np.median(a)), float(np.percentile(a, 90)),
-                   float(a.std(ddof=1)) if a.size > 1 else 0.0, int(a.size))
-
-    def to_json(self) -> dict:
-        return {"median_ms": self.median_ms, "p90_ms": self.p90_ms, "std_ms": self.std_ms,
-                "n": self.n}
+    return sorted({p.parent.name for d in _data.search_dirs("latency_tables") if d.is_dir()
+                   for p in d.glob(f"*/{space}.json")})
 
 
 class LatencyTable:
@@ -108,6 +93,17 @@ class LatencyTable:
         for i, op in enumerate(op_list):
             out[i] = self.entries[op.key][field]
         return out
+
+    def config_index(self, space) -> int | None:
+        """Index of the recorded space configuration that covers ``space`` (same configuration,
+        its resolutions included), or None."""
+        want = {k: v for k, v in space.config().items() if k != "resolutions"}
+        for i, cfg in enumerate(self.meta.get("spaces", [])):
+            if isinstance(cfg, dict) and {k: v for k, v in cfg.items() if k != "resolutions"} \
+                    == want and set(getattr(space, "resolutions", ())) <= set(
+                        cfg.get("resolutions", [])):
+                return i
+        return None
 
     def missing(self, op_list) -> list:
         return [op for op in op_list if op.key not in self.entries]

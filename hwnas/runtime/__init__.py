@@ -1,7 +1,10 @@
 """Runtimes: where compiled operators and networks run and are timed (local TVM, TVM over RPC,
-onnxruntime), behind one ``Runtime`` interface and one measurement ``Protocol``."""
+onnxruntime, and a compiler-free debug runtime for tests), behind one ``Runtime`` interface and
+one measurement ``Protocol``. ``Latency`` is the value every measurement produces."""
+from hwnas.runtime._base import RUNTIMES, Runtime, host_description, parse_address
+from hwnas.runtime.connect import connect
+from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, run_protocol
-from hwnas.runtime._base import RUNTIMES, Runtime, connect, host_description, parse_address
 
-__all__ = ["Runtime", "RUNTIMES", "connect", "Protocol", "DEFAULT_PROTOCOL", "Measurement",
-           "run_protocol", "host_description", "parse_address"]
+__all__ = ["Runtime", "RUNTIMES", "connect", "Latency", "Protocol", "DEFAULT_PROTOCOL",
+           "Measurement", "run_protocol", "host_description", "parse_address"]

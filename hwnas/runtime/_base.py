@@ -1,6 +1,7 @@
 """The ``Runtime`` interface: load a compiled artefact on a device and time it.
 
-Runtimes register under a short name in ``RUNTIMES``; ``connect`` picks one for a target.
+Runtimes register under a short name in ``RUNTIMES``; ``hwnas.runtime.connect`` picks one for a
+target.
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import numpy as np
 
 from hwnas._registry import Registry
 from hwnas.errors import DeviceError, TargetError
-from hwnas.profile.table import Latency
+from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 
-__all__ = ["Runtime", "RUNTIMES", "connect", "parse_address", "host_description"]
+__all__ = ["Runtime", "RUNTIMES", "parse_address", "host_description"]
 
 RUNTIMES: Registry = Registry("runtime")
 
@@ -76,43 +77,8 @@ def host_description() -> str:
     return f"{model}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
-def parse_address(text: str, what: str = "--rpc") -> tuple[str, int]:
+def parse_address(text: str, what: str = "RPC address") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise TargetError(f"{what} must be HOST:PORT, got '{text}'")
     return host, int(port)
-
-
-def connect(target, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
-            runtime: str | None = None) -> Runtime:
-    """The runtime for ``target``: onnxruntime, local TVM, or TVM over RPC.
-
-    ``rpc``/``tracker`` override the target's ``device``; a target whose device is ``"rpc"``
-    needs one of them. An unreachable device raises ``DeviceError`` with a one-line reason.
-    """
-    import hwnas.runtime.onnxruntime  # noqa: F401  (registers)
-    import hwnas.runtime.tvm_local  # noqa: F401
-    import hwnas.runtime.tvm_rpc  # noqa: F401
-
-    kind = runtime or target.runtime
-    device = target.device
-    if rpc:
-        device = f"rpc://{rpc}"
-    elif tracker:
-        if not key:
-            raise TargetError("--tracker needs --key (the device key registered at the tracker)")
-        device = f"tracker://{tracker}/{key}"
-    if kind == "onnxruntime":
-        if device != "local":
-            raise TargetError(f"target '{target.name}': the onnxruntime runtime runs only on "
-                              f"this machine, not on {device}")
-        return RUNTIMES.create("onnxruntime", target=target)
-    if device == "local":
-        if target.is_cross:
-            raise DeviceError(f"target '{target.name}' cannot run on this machine; give "
-                              "--rpc HOST:PORT or --tracker HOST:PORT --key K")
-        return RUNTIMES.create("tvm-local", target=target)
-    if device == "rpc":
-        raise DeviceError(f"target '{target.name}' is reached over RPC; give --rpc HOST:PORT "
-                          "or --tracker HOST:PORT --key K")
-    return RUNTIMES.create("tvm-rpc", target=target, device=device)

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.profile.table import Latency
+from hwnas.runtime.latency import Latency
 
 __all__ = ["Protocol", "DEFAULT_PROTOCOL", "Measurement", "run_protocol", "Timer",
            "merge_rounds"]

@@ -64,7 +64,7 @@ class TVMRPCRuntime(TVMRuntime):
         return self.remote.get_function(name)
 
     def _load_module(self, artefact):
-        from hwnas.export.compile import export_library, library_suffix
+        from hwnas.compiler import export_library, library_suffix
 
         if isinstance(artefact, (str, os.PathLike)):
             path = Path(artefact)

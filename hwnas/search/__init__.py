@@ -6,11 +6,11 @@ objective); ``write_outputs`` writes ``arch.json``, ``pareto.json``, ``pareto.pn
 """
 from hwnas.search._base import STRATEGIES, SearchResult, Strategy, search, strategy_options
 from hwnas.search.constraints import Constraints, LatencyBudget, parse_latency_spec
-from hwnas.search.objectives import load_latency_predictor, load_objective
+from hwnas.search.objectives import load_objective
 from hwnas.search.problem import Evaluation, SearchProblem
 from hwnas.search.setup import build_problem, write_outputs
 from hwnas.search import evolution, gumbel, proxyless, random_search  # noqa: F401  (register)
 
 __all__ = ["STRATEGIES", "SearchResult", "Strategy", "search", "strategy_options", "Constraints",
-           "LatencyBudget", "parse_latency_spec", "load_latency_predictor", "load_objective",
+           "LatencyBudget", "parse_latency_spec", "load_objective",
            "Evaluation", "SearchProblem", "build_problem", "write_outputs"]

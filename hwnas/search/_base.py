@@ -64,7 +64,8 @@ def search(name: str, problem, seed: int = 0, check: bool = True, **options) -> 
     """One way in: feasibility check first, then the named strategy; the result is feasible."""
     strategy = STRATEGIES.get(name)(**options)
     if check:
-        problem.check_feasible()
+        for lb in problem.check_feasible().values():
+            log.info("smallest reachable %s: %.4g (%s)", lb.what, lb.value, lb.arch)
     t0, n0 = time.perf_counter(), problem.n_evals
     result = strategy.run(problem, np.random.default_rng(seed))
     result.wall_s = time.perf_counter() - t0

@@ -26,12 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from hwnas._log import progress
 from hwnas.errors import BudgetError, HwnasError, TableError
-from hwnas.nn.mixed_ops import MixedNet, MixedOp
 from hwnas.search._base import SearchResult, Strategy
 from hwnas.search.layers import LayerView, layer_view
 from hwnas.search.pareto import Archive
@@ -44,6 +41,8 @@ log = logging.getLogger("hwnas.search")
 
 def build_mixed_net(view: LayerView) -> MixedNet:
     """Fresh modules for every candidate of ``view`` (``null_op`` → skip)."""
+    from hwnas.nn.mixed_ops import MixedNet, MixedOp
+
     ops = view.space.op_list
     null = view.space.null_op
     layers = [MixedOp([None if i == null else ops[i].build() for i in cands])
@@ -56,7 +55,7 @@ def supernet_mixed_net(loaded, view: LayerView) -> MixedNet:
     """ofa-mbv3 candidates as settings of the trained supernet's elastic blocks (frozen)."""
     from torch import nn
 
-    from hwnas.nn.mixed_ops import ElasticChoice
+    from hwnas.nn.mixed_ops import ElasticChoice, MixedNet, MixedOp
 
     sup, space = loaded.supernet, loaded.space
     pairs = [(k, e) for k in space.kernels for e in space.expands]
@@ -148,6 +147,8 @@ class GradientStrategy(Strategy):
         return vec
 
     def _latency_terms(self, problem, view: LayerView) -> dict:
+        import torch
+
         out = {}
         for t in problem.targets:
             pv = self._pred_view(problem, t, view.r_index)
@@ -165,6 +166,8 @@ class GradientStrategy(Strategy):
 
     # ------------------------------------------------------------------ the loop
     def run(self, problem, rng: np.random.Generator) -> SearchResult:
+        import torch
+
         # small kernels on a shared CPU: extra intra-op threads mostly spin and wait
         before = torch.get_num_threads()
         torch.set_num_threads(max(1, self.options.threads))
@@ -174,6 +177,9 @@ class GradientStrategy(Strategy):
             torch.set_num_threads(before)
 
     def _run(self, problem, rng: np.random.Generator) -> SearchResult:
+        import torch
+        import torch.nn.functional as F
+
         from hwnas.train.data import resize
 
         o = self.options
@@ -219,12 +225,19 @@ class GradientStrategy(Strategy):
 
     def _network(self, problem):
         """(mixed net, dataset, training resolution, description of the weights)."""
-        from hwnas.search.objectives import DEFAULT_CHECKPOINT
+        from hwnas._data import checkpoint_dir
+        from hwnas.errors import DataError
         from hwnas.train.data import load_dataset
 
         o = self.options
-        ckpt = Path(o.checkpoint) if o.checkpoint else DEFAULT_CHECKPOINT
+        try:
+            ckpt = checkpoint_dir(o.checkpoint or None)
+        except DataError:
+            if o.checkpoint or o.weights == "supernet":
+                raise
+            ckpt = None
         use_sup = o.weights == "supernet" or (o.weights == "auto" and problem.space.name == "ofa-mbv3"
+                                              and ckpt is not None
                                               and (ckpt / "supernet.pt").exists())
         if o.weights not in ("auto", "supernet", "fresh"):
             raise HwnasError(f"option weights must be auto, supernet or fresh, got '{o.weights}'")
@@ -245,6 +258,8 @@ class GradientStrategy(Strategy):
 
     # ------------------------------------------------------------------ derive, repair, report
     def _finish(self, problem, net, view, terms, data, history, rng) -> SearchResult:
+        import torch
+
         o = self.options
         logp = [torch.log_softmax(a.detach(), 0).numpy() for a in net.alphas()]
         choice = net.argmax()
@@ -304,9 +319,16 @@ class GradientStrategy(Strategy):
             cur[l] = c
         return cur, rounds
 
-    @torch.no_grad()
     def _supernet_accuracy(self, net: MixedNet, choice: list[int], data) -> float:
         """Top-1 on the validation split with the derived arch, BN statistics recalibrated."""
+        import torch
+
+        with torch.no_grad():
+            return self._accuracy_no_grad(net, choice, data)
+
+    def _accuracy_no_grad(self, net: MixedNet, choice: list[int], data) -> float:
+        import torch
+
         from hwnas.train.data import resize
 
         o = self.options
@@ -329,6 +351,8 @@ class GradientStrategy(Strategy):
 
 def budget_ratio(lat: dict[str, torch.Tensor], problem) -> torch.Tensor:
     """max over budgeted targets of expected latency / budget (1 = on the budget)."""
+    import torch
+
     cons = problem.constraints
     if not cons.latency:
         raise BudgetError("gradient strategies need at least one latency budget")

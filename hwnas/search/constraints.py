@@ -44,9 +44,9 @@ class Constraints:
         for name in ("max_params", "max_mflops", "max_act_kb"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
-                raise BudgetError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
+                raise BudgetError(f"{name} must be a positive number, got {v}")
         if self.margin is not None and not (0 <= self.margin < 10):
-            raise BudgetError(f"--margin must be a fraction in [0, 10), got {self.margin}")
+            raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin}")
         if not 0.5 <= self.quantile < 1:
             raise BudgetError(f"quantile must be in [0.5, 1), got {self.quantile}")
         targets = [b.target for b in self.latency]
@@ -98,7 +98,7 @@ def parse_latency_spec(text: str, default_target: str | None = None) -> tuple[La
             out.append(LatencyBudget(name, _ms(val, text)))
         else:
             if default_target is None:
-                raise BudgetError(f"latency budget '{part}' names no target: give --target or "
+                raise BudgetError(f"latency budget '{part}' names no target: give a target or "
                                   "write TARGET=MS")
             out.append(LatencyBudget(default_target, _ms(part, text)))
     return tuple(out)

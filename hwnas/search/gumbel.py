@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
 from hwnas.search._base import STRATEGIES
 from hwnas.search._gradient import GradientStrategy, budget_ratio
 
@@ -49,6 +47,8 @@ class GumbelSearch(GradientStrategy):
                      tau=o.tau_start * (o.tau_end / o.tau_start) ** frac)
 
     def arch_loss(self, ce, lat, problem) -> torch.Tensor:
+        import torch
+
         o = self.options
         log_lat = torch.log(math.e * budget_ratio(lat, problem).clamp(min=1.0))
         return ce * o.alpha * log_lat ** o.beta

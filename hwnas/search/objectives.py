@@ -1,8 +1,5 @@
-"""What a search optimises and measures: latency predictors per target, and the objective.
+"""What a search optimises: the objective, and genome remaps between space configurations.
 
-* ``load_latency_predictor(target, space)`` reads ``latency_tables/<target>/<space>.json``; the
-  space configuration comes from the table's metadata. With ``kind="auto"`` it uses the
-  ``calibrated`` predictor when its JSON model lies next to the table, else the table sum.
 * Objectives are vectorised ``predict_genomes(G) -> score`` callables, higher is better:
   ``accuracy`` (the supernet's accuracy predictor) and ``mflops`` (a size proxy for spaces
   with no accuracy predictor).
@@ -19,19 +16,14 @@ from typing import Protocol
 
 import numpy as np
 
+from hwnas._data import checkpoint_dir
 from hwnas._io import read_json
-from hwnas.errors import SpaceError, TableError
-from hwnas.predict import PREDICTORS, LatencyPredictor
-from hwnas.profile.table import LatencyTable, table_path
-from hwnas.spaces import get_space, space_from_config
+from hwnas.errors import DataError, SpaceError
+from hwnas.spaces import space_from_config
 
-__all__ = ["Objective", "GenomeRemap", "load_latency_predictor", "space_of_table",
-           "calibrated_model_path", "load_objective", "AccuracyObjective", "MflopsObjective",
-           "DEFAULT_CHECKPOINT"]
+__all__ = ["Objective", "GenomeRemap", "load_objective", "AccuracyObjective", "MflopsObjective"]
 
 log = logging.getLogger("hwnas.search")
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "ofa-mbv3-fmnist"
 
 
 class Objective(Protocol):
@@ -41,26 +33,7 @@ class Objective(Protocol):
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray: ...
 
 
-# ---------------------------------------------------------------------------- spaces and remaps
-def space_of_table(table: LatencyTable, index: int = 0):
-    """The space a table was profiled for: ``meta["spaces"][index]`` (tables may cover several
-    configurations of one space), else ``meta["space_config"]``, else the space's defaults."""
-    spaces = table.meta.get("spaces")
-    if isinstance(spaces, list) and spaces:
-        if not 0 <= index < len(spaces):
-            raise TableError(f"latency table for '{table.target}' holds {len(spaces)} space "
-                             f"configurations; --table-config {index} is out of range")
-        return space_from_config(spaces[index])
-    cfg = table.meta.get("space_config")
-    if cfg is None and isinstance(table.meta.get("space"), dict):
-        cfg = table.meta["space"]
-    if isinstance(cfg, dict):
-        cfg = dict(cfg)
-        cfg.setdefault("name", table.meta["space"] if isinstance(table.meta["space"], str) else None)
-        return space_from_config(cfg)
-    return get_space(str(table.meta["space"]))
-
-
+# ---------------------------------------------------------------------------- remaps
 class GenomeRemap:
     """Map genome rows of ``src`` onto ``dst`` (same space family, resolution in the last gene)."""
 
@@ -88,35 +61,6 @@ class GenomeRemap:
         g = genomes.copy()
         g[:, -1] = self._r[genomes[:, -1]]
         return g
-
-
-# ---------------------------------------------------------------------------- latency
-def calibrated_model_path(target: str, space_name: str, config_index: int = 0) -> Path:
-    from hwnas.predict import calibrated_path
-
-    return calibrated_path(table_path(target, space_name), config_index)
-
-
-def load_latency_predictor(target: str, space_name: str, kind: str = "auto",
-                           config_index: int = 0) -> LatencyPredictor:
-    """The predictor of ``target`` for ``space_name``; its ``.space`` is the table's space."""
-    path = table_path(target, space_name)
-    if not path.exists():
-        have = sorted(p.parent.name for p in path.parents[1].glob(f"*/{space_name}.json"))
-        raise TableError(f"no latency table {path} for target '{target}' and space "
-                         f"'{space_name}'; targets with one: {', '.join(have) or 'none'} "
-                         f"(profile it with `hwnas profile --target {target}`)")
-    table = LatencyTable.load(path)
-    space = space_of_table(table, config_index)
-    model = calibrated_model_path(target, space_name, config_index)
-    if kind == "auto":
-        kind = "calibrated" if model.exists() and "calibrated" in PREDICTORS else "table"
-    if kind == "table":
-        return PREDICTORS.get("table")(space, table)
-    cls = PREDICTORS.get(kind)
-    if not hasattr(cls, "load"):
-        raise TableError(f"latency predictor '{kind}' cannot be loaded from a file")
-    return cls.load(model, space=space, table=table)
 
 
 # ---------------------------------------------------------------------------- objectives
@@ -153,30 +97,35 @@ class AccuracyObjective:
 
 def load_objective(name: str, search_space, checkpoint: str | Path | None = None) -> Objective:
     """``accuracy`` (needs a supernet checkpoint with an accuracy predictor), ``mflops``, or
-    ``auto``: accuracy when a checkpoint for this space exists, else mflops (logged, and named
-    in the objective's note that ``arch.json`` carries)."""
-    if name == "auto":
-        ckpt = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-        meta = ckpt / "meta.json"
-        name = "mflops"
-        if meta.exists() and (ckpt / "accuracy_predictor.json").exists():
-            cfg = read_json(meta, "checkpoint metadata", SpaceError).get("space", {})
-            if cfg.get("name") == search_space.name:
-                name = "accuracy"
-        if name == "mflops":
-            log.warning("no accuracy predictor for space '%s' in %s: objective is MACs (a proxy)",
-                        search_space.name, ckpt)
+    ``auto``: accuracy when the checkpoint (``None``: the shipped one) is for this space, else
+    mflops (logged, and named in the objective's note that ``arch.json`` carries). A checkpoint
+    that was named but does not exist is an error, never a silent switch to MACs."""
+    if name not in ("auto", "accuracy", "mflops"):
+        raise SpaceError(f"unknown objective '{name}'; choose from: auto, accuracy, mflops")
     if name == "mflops":
         return MflopsObjective(search_space)
-    if name != "accuracy":
-        raise SpaceError(f"unknown objective '{name}'; choose from: accuracy, mflops")
-    from hwnas.train.accuracy import load_accuracy_predictor
+    try:
+        ckpt = checkpoint_dir(checkpoint)
+    except DataError:
+        if checkpoint is not None or name == "accuracy":
+            raise
+        ckpt = None
+    if name == "auto":
+        usable = ckpt is not None and (ckpt / "accuracy_predictor.json").exists() and \
+            read_json(ckpt / "meta.json", "checkpoint metadata", DataError).get(
+                "space", {}).get("name") == search_space.name
+        if not usable:
+            log.warning("no accuracy predictor for space '%s'%s: objective is MACs (a proxy)",
+                        search_space.name, f" in {ckpt}" if ckpt else "")
+            return MflopsObjective(search_space)
+    from hwnas.predict.accuracy import load_accuracy_predictor
 
-    ckpt = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    meta = read_json(ckpt / "meta.json", "checkpoint metadata", SpaceError)
+    meta = read_json(ckpt / "meta.json", "checkpoint metadata", DataError)
+    if not isinstance(meta.get("space"), dict):
+        raise DataError(f"{ckpt / 'meta.json'}: no 'space' object")
     acc_space = space_from_config(meta["space"])
     if acc_space.name != search_space.name:
         raise SpaceError(f"checkpoint {ckpt} is for space '{acc_space.name}', not "
-                         f"'{search_space.name}'; use --objective mflops or a gradient strategy")
+                         f"'{search_space.name}'; use the mflops objective or a gradient strategy")
     predictor = load_accuracy_predictor(ckpt)
     return AccuracyObjective(predictor, acc_space, search_space, source=str(ckpt))

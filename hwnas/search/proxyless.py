@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from hwnas.search._base import STRATEGIES
 from hwnas.search._gradient import GradientStrategy
 
@@ -32,6 +30,8 @@ class ProxylessSearch(GradientStrategy):
         net.set_mode("binary", paths=self.options.arch_paths if arch_step else 1)
 
     def arch_loss(self, ce, lat, problem) -> torch.Tensor:
+        import torch
+
         lam = self.options.latency_lambda
         reg = sum(torch.relu((lat[b.target] - b.budget_ms) / b.budget_ms)
                   for b in problem.constraints.latency)

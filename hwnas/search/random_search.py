@@ -42,6 +42,6 @@ class RandomSearch(Strategy):
                             "best_score": best_score if best is not None else None})
         if best is None:
             raise BudgetError(f"random search found no architecture meeting every constraint in "
-                              f"{done} samples; try --strategy evolution, which repairs")
+                              f"{done} samples; try the evolution strategy, which repairs")
         return SearchResult(self.name, best, space.from_genome(best), archive.front(), history,
                             done, 0.0, {"options": vars(o), "archive": archive})

@@ -7,7 +7,8 @@ from hwnas._io import atomic_write_json
 from hwnas.errors import BudgetError, SpaceError
 from hwnas.search._base import SearchResult
 from hwnas.search.constraints import Constraints
-from hwnas.search.objectives import load_latency_predictor, load_objective
+from hwnas.predict.loading import load_predictor
+from hwnas.search.objectives import load_objective
 from hwnas.search.pareto import Archive, plot_front
 from hwnas.search.problem import SearchProblem
 from hwnas.spaces import space_from_config
@@ -15,19 +16,21 @@ from hwnas.spaces import space_from_config
 __all__ = ["build_problem", "write_outputs"]
 
 
-def build_problem(space_name: str, constraints: Constraints, report_targets=(),
+def build_problem(space, constraints: Constraints, report_targets=(),
                   objective: str = "accuracy", checkpoint=None,
-                  predictor: str = "auto", config_index: int = 0) -> SearchProblem:
+                  predictor: str = "auto") -> SearchProblem:
     """Predictors for every budget target (and ``report_targets``), one shared search space.
 
-    The search space is the first target's table space restricted to the resolutions every
-    table covers; the arch string is width-free, so each target predicts the same
-    (kernel, expand, depth, resolution) choice in its own table's configuration.
+    ``space`` is a space name (each table's default configuration of it) or a ``SearchSpace``
+    (the configuration each table records for it, e.g. a checkpoint's space). The search
+    space is the first target's table space restricted to the resolutions every table covers;
+    the arch string is width-free, so each target predicts the same (kernel, expand, depth,
+    resolution) choice in its own table's configuration.
     """
     targets = list(constraints.targets) + [t for t in report_targets if t not in constraints.targets]
     if not targets:
-        raise BudgetError("no target: give --target or a budget such as --latency-ms x86-host=25")
-    preds = {t: load_latency_predictor(t, space_name, predictor, config_index) for t in targets}
+        raise BudgetError("no target: give a target, or a budget such as x86-host=25")
+    preds = {t: load_predictor(t, space, predictor) for t in targets}
     first = preds[targets[0]].space
     common = sorted(set.intersection(*(set(p.space.resolutions) for p in preds.values())))
     if not common:

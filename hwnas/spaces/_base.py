@@ -8,13 +8,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hwnas._registry import Registry
 from hwnas.errors import TableError
+from hwnas.nn.op_builders import OP_BUILDERS
 
 __all__ = ["OpSpec", "SearchSpace", "OP_BUILDERS"]
-
-#: ``"<family>/<kind>" → fn(OpSpec) -> torch.nn.Module``; filled by ``hwnas.nn.ops``.
-OP_BUILDERS: Registry = Registry("operator builder")
 
 _KEY_RE = re.compile(r"^(?P<kind>[A-Za-z_0-9]+)-input:(?P<inp>[0-9x]+)-output:(?P<out>[0-9x]+)"
                      r"(?P<attrs>(?:-[a-z_]+:-?[0-9]+)*)$")
@@ -73,9 +70,9 @@ class OpSpec:
 
     def build(self):
         """A tiny torch module computing just this operator (for ONNX → TVM → timing)."""
-        import hwnas.nn.ops  # noqa: F401  (fills OP_BUILDERS)
+        from hwnas.nn.ops import build_op
 
-        return OP_BUILDERS.get(f"{self.family}/{self.kind}")(self)
+        return build_op(self)
 
     def __str__(self) -> str:
         return self.key

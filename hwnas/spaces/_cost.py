@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hwnas.nn.blocks import make_divisible
+from hwnas.nn.widths import make_divisible
 from hwnas.spaces._base import OpSpec
 
 __all__ = ["op_cost", "cost_table"]

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.errors import ArchError, SpaceError
-from hwnas.nn.blocks import make_divisible
+from hwnas.nn.widths import make_divisible
 from hwnas.spaces._base import OpSpec, SearchSpace
 from hwnas.spaces._cost import op_cost
 from hwnas.spaces._registry import SPACES
@@ -71,6 +71,7 @@ class OFAMobileNetV3Space(SearchSpace):
     kernels = (3, 5, 7)
     expands = (3, 4, 6)
     depths = (2, 3, 4)
+    strides, acts, use_se = STRIDES, ACTS, USE_SE      # per stage
 
     def __init__(self, width_mult: float = 1.0, resolutions: Sequence[int] | None = None,
                  num_classes: int = 1000, in_chans: int = 3) -> None:

@@ -9,7 +9,7 @@ A checkpoint folder holds:
   (configuration and resume state: step, wall time), ``accuracy`` (measured top-1 of the
   largest, smallest and median subnets) and anything later phases add;
 * ``accuracy_samples.json`` and ``accuracy_predictor.json``: measured subnets and the fitted
-  predictor (``hwnas.train.accuracy``).
+  predictor (``hwnas.predict.accuracy``).
 
 Everything is read with ``torch.load(..., weights_only=True)`` and written atomically.
 """
@@ -27,7 +27,7 @@ from hwnas._io import atomic_write_bytes, atomic_write_json, read_json
 from hwnas.errors import DataError
 
 __all__ = ["LoadedSupernet", "save_state", "load_state", "write_meta", "read_meta",
-           "load_supernet", "checkpoint_dataset", "extract_subnet", "evaluate_subnet",
+           "load_supernet", "as_loaded", "checkpoint_dataset", "extract_subnet", "evaluate_subnet",
            "SUPERNET_FILE", "OPTIMIZER_FILE", "META_FILE"]
 
 SUPERNET_FILE, OPTIMIZER_FILE, META_FILE = "supernet.pt", "optimizer.pt", "meta.json"
@@ -71,11 +71,14 @@ def read_meta(ckpt_dir: str | Path) -> dict:
     return read_json(Path(ckpt_dir) / META_FILE, "supernet checkpoint metadata", DataError)
 
 
-def load_supernet(ckpt_dir: str | Path) -> LoadedSupernet:
-    """``(space, supernet, meta)`` from a checkpoint folder; the supernet is in eval mode."""
+def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
+    """``(space, supernet, meta)`` from a checkpoint folder or shipped name (None: the shipped
+    ``ofa-mbv3-fmnist``); the supernet is in eval mode and ``meta["path"]`` names the folder."""
+    from hwnas._data import checkpoint_dir
     from hwnas.nn.supernet import OFASupernet
     from hwnas.spaces import space_from_config
 
+    ckpt_dir = checkpoint_dir(ckpt_dir)
     meta = read_meta(ckpt_dir)
     if "space" not in meta:
         raise DataError(f"{Path(ckpt_dir) / META_FILE} has no 'space' entry")
@@ -86,7 +89,7 @@ def load_supernet(ckpt_dir: str | Path) -> LoadedSupernet:
     except RuntimeError as exc:
         raise DataError(f"{Path(ckpt_dir) / SUPERNET_FILE} does not match its space: "
                         f"{str(exc).splitlines()[0]}") from None
-    return LoadedSupernet(space, net.eval(), meta)
+    return LoadedSupernet(space, net.eval(), {**meta, "path": str(ckpt_dir)})
 
 
 @lru_cache(maxsize=2)
@@ -105,8 +108,9 @@ def checkpoint_dataset(meta: dict):
                            int(d.get("seed", 0)))
 
 
-def _as_loaded(ckpt) -> LoadedSupernet:
-    if isinstance(ckpt, (str, Path)):
+def as_loaded(ckpt) -> LoadedSupernet:
+    """``ckpt`` as a ``LoadedSupernet``: loaded from a folder or name, or passed through."""
+    if ckpt is None or isinstance(ckpt, (str, Path)):
         return load_supernet(ckpt)
     return LoadedSupernet(*ckpt)
 
@@ -118,7 +122,7 @@ def extract_subnet(ckpt, arch, calib_batches: int = 4, batch_size: int = 256,
     result of ``load_supernet``."""
     from hwnas.train.bn import recalibrate_bn
 
-    space, supernet, meta = _as_loaded(ckpt)
+    space, supernet, meta = as_loaded(ckpt)
     if isinstance(arch, str):
         arch = space.parse(arch)
     sub = supernet.get_active_subnet(arch).to(memory_format=torch.channels_last)
@@ -131,7 +135,7 @@ def evaluate_subnet(ckpt, arch, split: str = "val", calib_batches: int = 4,
     """Top-1 accuracy of ``arch`` with inherited weights (BN recalibrated) on ``split``."""
     from hwnas.train.evaluate import accuracy
 
-    loaded = _as_loaded(ckpt)
+    loaded = as_loaded(ckpt)
     if isinstance(arch, str):
         arch = loaded.space.parse(arch)
     data = dataset if dataset is not None else checkpoint_dataset(loaded.meta)

@@ -14,7 +14,7 @@ import numpy as np
 from hwnas._io import atomic_write_json, read_json
 from hwnas._log import progress
 from hwnas.errors import DataError
-from hwnas.train.accuracy import (PREDICTOR_FILE, fit_accuracy_predictor, kendall_tau,
+from hwnas.predict.accuracy import (PREDICTOR_FILE, fit_accuracy_predictor, kendall_tau,
                                   load_accuracy_predictor)
 from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, LoadedSupernet,
                                     evaluate_subnet, load_state, save_state, write_meta)
@@ -204,7 +204,7 @@ def _previous_hyper(out: Path, acc_model: str) -> dict | None:
     """The kernel hyperparameters of the GP already in ``out``, for a top-up to reuse."""
     if acc_model != "gp" or not (out / PREDICTOR_FILE).exists():
         return None
-    from hwnas.train.accuracy_gp import GPAccuracyPredictor, hyper_of
+    from hwnas.predict.accuracy_gp import GPAccuracyPredictor, hyper_of
 
     try:
         old = load_accuracy_predictor(out)

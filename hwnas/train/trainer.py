@@ -137,7 +137,7 @@ def _resume(out: Path, net, opt, meta: dict) -> tuple[int, float]:
     total = meta["train"]["total_steps"]
     if same and old_train.get("finished") and old_train.get("total_steps") != total:
         raise DataError(f"{out} holds a finished run of {old_train['config']['epochs']} epochs; "
-                        "give the same --epochs, or --restart")
+                        "give the same number of epochs, or restart it")
     if not same or not (step >= total or (out / OPTIMIZER_FILE).exists()):
         return 0, 0.0
     net.load_state_dict(load_state(out / SUPERNET_FILE))

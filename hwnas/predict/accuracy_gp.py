@@ -20,7 +20,7 @@ import numpy as np
 
 from hwnas._io import atomic_write_json
 from hwnas.errors import DataError
-from hwnas.train._acc_features import subnet_features
+from hwnas.predict._acc_features import subnet_features
 
 __all__ = ["GPAccuracyPredictor", "MAX_OPT", "fit_gp", "hyper_of"]
 

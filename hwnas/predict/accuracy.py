@@ -17,8 +17,8 @@ import numpy as np
 from hwnas._io import atomic_write_json, read_json
 from hwnas._registry import Registry
 from hwnas.errors import DataError
-from hwnas.train._acc_features import subnet_features
-from hwnas.train.accuracy_gp import GPAccuracyPredictor, _standardise
+from hwnas.predict._acc_features import subnet_features
+from hwnas.predict.accuracy_gp import GPAccuracyPredictor, _standardise
 
 __all__ = ["AccuracyPredictor", "ACC_MODELS", "fit_accuracy_predictor", "fit_ridge",
            "load_accuracy_predictor", "kendall_tau", "PREDICTOR_FILE"]

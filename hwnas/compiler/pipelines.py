@@ -1,4 +1,4 @@
-"""ONNX → Relax → compiled executable for a ``Target``, through named pipelines.
+"""Relax → compiled executable for a ``Target``, through named pipelines.
 
 Profiling, deploy and the benchmarks all compile through ``compile_onnx`` so that latency tables
 describe exactly the code that ships.
@@ -6,17 +6,13 @@ describe exactly the code that ships.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-from pathlib import Path
 from typing import Callable
 
 from hwnas._registry import Registry
 from hwnas.errors import ExportError
 from hwnas.targets import Target
 
-__all__ = ["PIPELINES", "fuse_for_tuning", "onnx_to_relax", "compile_relax", "compile_onnx",
-           "export_library", "library_suffix"]
+__all__ = ["PIPELINES", "fuse_for_tuning", "compile_relax", "compile_onnx"]
 
 #: name → fn(tvm_target, database) -> (passes applied first, ``relax_pipeline`` for tvm.compile,
 #: or None for tvm.compile's own default)
@@ -74,33 +70,6 @@ def _gpu_pipeline(tvm_target, database=None):
     return passes, None
 
 
-def onnx_to_relax(model, input_shapes: dict[str, tuple[int, ...]]):
-    """Import an ONNX model (path or ``ModelProto``) with its weights bound as constants."""
-    import onnx
-    from tvm import relax
-    from tvm.relax.frontend.onnx import from_onnx
-
-    if isinstance(model, (str, os.PathLike)):
-        model = onnx.load(str(model))
-    try:
-        mod = from_onnx(model, shape_dict={k: list(v) for k, v in input_shapes.items()},
-                        keep_params_in_input=False)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        unsupported = sorted({n.op_type for n in model.graph.node} - _supported_onnx_ops())
-        if unsupported:
-            raise ExportError(f"ONNX ops not supported by TVM's Relax frontend: "
-                              f"{', '.join(unsupported)}") from None
-        raise ExportError(f"TVM could not import the ONNX model: {first}") from None
-    return relax.transform.DecomposeOpsForInference()(mod)
-
-
-def _supported_onnx_ops() -> set[str]:
-    from tvm.relax.frontend.onnx import onnx_frontend
-
-    return set(onnx_frontend._get_convert_map().keys())
-
-
 def compile_relax(mod, target: Target, database=None):
     """Compile a Relax module with the target's pipeline (optionally a tuning database)."""
     import tvm
@@ -124,33 +93,7 @@ def compile_relax(mod, target: Target, database=None):
 
 
 def compile_onnx(model, input_shapes: dict[str, tuple[int, ...]], target: Target, database=None):
+    """Import an ONNX model (``frontend.onnx_to_relax``) and compile it for ``target``."""
+    from hwnas.compiler.frontend import onnx_to_relax
+
     return compile_relax(onnx_to_relax(model, input_shapes), target, database)
-
-
-def library_suffix(target: Target) -> str:
-    """``.so`` when we can link for the target here, else a ``.tar`` of object files."""
-    if target.export_format == "tar":
-        return ".tar"
-    if target.cross_compiler and not shutil.which(target.cross_compiler):
-        return ".tar"
-    return ".so"
-
-
-def export_library(executable, path: str | os.PathLike, target: Target) -> Path:
-    """Write the compiled library; cross targets use the target's cross compiler."""
-    from tvm.support import cc
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
-        if path.suffix == ".so" and target.cross_compiler:
-            executable.export_library(str(tmp), fcompile=cc.cross_compiler(target.cross_compiler))
-        else:
-            executable.export_library(str(tmp))
-        os.replace(tmp, path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-        raise ExportError(f"exporting the library for '{target.name}' failed: {first}") from None
-    return path

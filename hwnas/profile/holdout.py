@@ -78,7 +78,7 @@ def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) ->
 def reference_network(table, space) -> dict | None:
     """The table's calibration network of ``space`` with the median latency:
     ``{"arch", "median_ms"}``, or None when the table has none."""
-    from hwnas.predict.calibrated import calibration_networks
+    from hwnas.profile.networks import calibration_networks
 
     archs, ms = calibration_networks(space, table)
     if not archs:

@@ -24,16 +24,15 @@ from pathlib import Path
 
 from hwnas._cpus import unpinned
 from hwnas._io import atomic_write_json, read_json
+from hwnas.compiler.database import MANIFEST, last_line, load_database
 from hwnas.errors import ExportError
 from hwnas.targets import Target
 
-__all__ = ["MANIFEST", "TuneReport", "default_work_dir", "fast_build", "extract_tuning_tasks",
-           "tune_relax_module", "tune_onnx", "last_run", "load_database"]
+__all__ = ["TuneReport", "default_work_dir", "fast_build", "extract_tuning_tasks",
+           "tune_relax_module", "tune_onnx", "last_run"]
 
-log = logging.getLogger("hwnas.export.tune")
+log = logging.getLogger("hwnas.compiler.tune")
 
-MANIFEST = "tuning.json"
-_DB_FILES = ("database_workload.json", "database_tuning_record.json")
 _EQUALITIES = ("structural", "anchor-block")
 _ARTIFACTS_ENV = "HWNAS_MS_ARTIFACTS"  # where builder workers (spawned processes) put candidates
 
@@ -127,7 +126,7 @@ def _pooled_builder(max_workers: int, timeout_s: float, uses: int = 64):
 
 def _prepare(mod, tvm_target):
     """Legalize and fuse exactly as the tuned compile pipeline does."""
-    from hwnas.export.compile import fuse_for_tuning
+    from hwnas.compiler.pipelines import fuse_for_tuning
 
     with tvm_target:
         return fuse_for_tuning()(mod)
@@ -169,12 +168,6 @@ def _heaviest_first(tasks: list) -> list:
     return sorted(tasks, key=lambda t: -estimate_tir_flops(t.dispatched[0]) * t.weight)
 
 
-def _last_line(exc: Exception) -> str:
-    """TVM errors carry a long traceback; the last line names the problem."""
-    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else type(exc).__name__
-
-
 def _cost_model(name: str) -> str:
     if name != "auto":
         return name
@@ -208,12 +201,12 @@ def _without_tensor_intrin(skip: bool):
 
 
 def _contexts(tasks, tvm_target, seed: int, population: int, tensor_intrin: bool) -> list:
-    """One TuneContext per task, logging to ``hwnas.export.tune.ms`` instead of per-task files."""
+    """One TuneContext per task, logging to ``hwnas.compiler.tune.ms`` instead of per-task files."""
     from tvm.s_tir import meta_schedule as ms
 
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      init_min_unmeasured=min(50, population))
-    ms_log = logging.getLogger("hwnas.export.tune.ms")
+    ms_log = logging.getLogger("hwnas.compiler.tune.ms")
     # MetaSchedule logs every trial and dumps IR at INFO: show it only with --verbose
     ms_log.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
     with _without_tensor_intrin(not tensor_intrin):
@@ -293,7 +286,7 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
                             tensor_intrin=tensor_intrin)
             except Exception as exc:
                 raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: "
-                                  f"{_last_line(exc)}") from None
+                                  f"{last_line(exc)}") from None
             # records are committed per chunk: an interrupted run resumes after the last chunk
             man["trials"].update({_workload_key(t): per_task for t in part})
             atomic_write_json(work_dir / MANIFEST, man)
@@ -314,7 +307,7 @@ def tune_onnx(onnx_path: str | os.PathLike, input_shapes: dict[str, tuple[int, .
               target: Target, work_dir: str | os.PathLike | None = None, trials: int = 1000,
               **kwargs):
     """Import an ONNX model as ``compile_onnx`` does and tune it (see ``tune_relax_module``)."""
-    from hwnas.export.compile import onnx_to_relax
+    from hwnas.compiler import onnx_to_relax
 
     return tune_relax_module(onnx_to_relax(onnx_path, input_shapes), target, work_dir, trials,
                              **kwargs)
@@ -326,20 +319,3 @@ def last_run(work_dir: str | os.PathLike) -> TuneReport:
     if not man.get("runs"):
         raise ExportError(f"{Path(work_dir) / MANIFEST}: no tuning run recorded")
     return TuneReport(work_dir=str(work_dir), **man["runs"][-1])
-
-
-def load_database(work_dir: str | os.PathLike):
-    """The ``JSONDatabase`` in ``work_dir``, or None when nothing was tuned there yet."""
-    from tvm.s_tir import meta_schedule as ms
-
-    work_dir = Path(work_dir)
-    if not all((work_dir / f).is_file() and (work_dir / f).stat().st_size for f in _DB_FILES):
-        return None
-    equality = "structural"
-    if (work_dir / MANIFEST).exists():
-        equality = read_json(work_dir / MANIFEST, "tuning manifest", ExportError).get(
-            "module_equality", "structural")
-    try:
-        return ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
-    except Exception as exc:
-        raise ExportError(f"corrupt tuning database in {work_dir}: {_last_line(exc)}") from None

@@ -1,0 +1,1 @@
+"""The closed loop: reuse or profile the table, search, export, compile, measure, repeat."""
