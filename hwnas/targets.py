@@ -32,7 +32,7 @@ from hwnas.errors import TargetError
 
 __all__ = ["Target", "load_target", "list_targets", "target_path", "host_cpu"]
 
-RUNTIMES = ("tvm", "onnxruntime")
+RUNTIMES = ("tvm", "onnxruntime", "debug")
 EXPORT_FORMATS = ("so", "tar")
 
 
@@ -149,6 +149,8 @@ def parse_target(path: Path, data: dict) -> Target:
     if not isinstance(description, str):
         raise TargetError(f"{path}: key 'description' must be a string")
     known = {"description", "runtime", "device", "threads", "pipeline", "tvm", "host", "export"}
+    if "debug" in data and not isinstance(data["debug"], dict):
+        raise TargetError(f"{path}: key 'debug' must be a table")
     return Target(name=path.stem, description=description, tvm_target=_resolve_native(tvm_t),
                   host=_resolve_native(host), device=device, runtime=runtime, threads=threads,
                   pipeline=pipeline, export_format=fmt,

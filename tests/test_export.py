@@ -53,7 +53,7 @@ def test_rpi4_bundle_is_aarch64(space, tmp_path):
     if lib.suffix == ".so" and shutil.which("file"):
         assert "aarch64" in subprocess.run(["file", str(lib)], capture_output=True,
                                            text=True).stdout
-    assert m["latency"]["measured"] is None and "rpc" in m["latency"]["measured_note"]
+    assert m["latency"]["measured"] is None and "RPC" in m["latency"]["measured_note"]
 
 
 @pytest.mark.skipif(find_nvcc() is None, reason="nvcc (CUDA toolkit) not installed")
@@ -65,7 +65,7 @@ def test_cuda_bundle_has_compiled_device_code(space, tmp_path):
 
 
 def test_failed_export_leaves_nothing(space, tmp_path, monkeypatch):
-    import hwnas.export.bundle as bundle
+    from hwnas.export import bundle
 
     def boom(*a, **k):
         raise ExportError("compile exploded")

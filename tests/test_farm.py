@@ -185,7 +185,7 @@ def test_losing_every_device_stops_with_one_line_and_keeps_the_entries(farm, tmp
                  "--out", str(out)])
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("hwnas: error:")]
     assert code == 3 and len(err) == 1 and "all devices under key 'alt'" in err[0], err
-    assert "--resume" in err[0]
+    assert "resume the profile" in err[0]
     assert len(LatencyTable.load(out)) == 1
 
 

@@ -47,10 +47,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def default_table_path(target_name: str, space_name: str, runtime: str) -> Path:
+def default_table_path(target, space_name: str, runtime: str) -> Path:
+    """``<space>.json`` for the target's own runtime, ``<space>.<runtime>.json`` for another."""
     from hwnas.profile.table import table_path
 
-    return table_path(target_name, space_name, "" if runtime == "tvm" else f".{runtime}")
+    return table_path(target.name, space_name, "" if runtime == target.runtime else f".{runtime}")
 
 
 def run(args) -> int:
@@ -72,7 +73,7 @@ def run(args) -> int:
                           protocol=Protocol(min_repeat_ms=args.min_repeat_ms))
     t0 = time.perf_counter()
     with connect_profile(target, args) as runtime:
-        out = args.out or default_table_path(target.name, space.name, runtime.family)
+        out = args.out or default_table_path(target, space.name, runtime.family)
         rep = profile(space, target, runtime, out, opts)
     wall = time.perf_counter() - t0
     cov, val = rep.coverage, rep.validation

@@ -100,7 +100,7 @@ def _tune(cfg: DeployConfig, space, arch, model):
     from hwnas.compiler.onnx_export import INPUT_NAME, export_onnx
     from hwnas.compiler.tune import tune_onnx
 
-    shape = (1, space.in_chans, arch.r, arch.r)
+    shape = space.input_shape(arch)
     with tempfile.TemporaryDirectory(prefix="hwnas-tune-") as tmp:
         onnx_path = export_onnx(model, shape, Path(tmp) / "model.onnx")
         return tune_onnx(onnx_path, {INPUT_NAME: shape}, cfg.target, cfg.tuning_dir,

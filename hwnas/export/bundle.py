@@ -89,13 +89,20 @@ def export_bundle(req: BundleRequest) -> dict:
 
 def _build(req: BundleRequest, stage: Path) -> dict:
     space, arch, target = req.space, req.arch, req.target
-    shape = (1, space.in_chans, arch.r, arch.r)
+    shape = space.input_shape(arch)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
     onnx_path = export_onnx(req.model, shape, stage / "model.onnx")
     ort_diff = check_ort_parity(req.model, onnx_path, x)
     log.info("onnx: checker ok, |torch - onnxruntime| = %.2e", ort_diff)
 
+    if target.runtime == "debug":           # no compiler: what the debug device "runs"
+        from hwnas.runtime.debug import debug_costs, write_debug_artefact
+
+        lib = write_debug_artefact(stage / "model.debug.json", {
+            "main": {**debug_costs(space, space.ops(arch)), "network": True}})
+        return _finish(req, stage, shape, x, ort_diff, None,
+                       {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}, lib)
     executable = compile_onnx(onnx_path, {INPUT_NAME: shape}, target, req.database)
     lib = export_library(executable, stage / f"model{library_suffix(target)}", target)
     log.info("tvm: compiled for %s -> %s", target.name, lib.name)
@@ -112,7 +119,13 @@ def _build(req: BundleRequest, stage: Path) -> dict:
         if not tvm_diff <= 1e-4:
             raise ExportError(f"TVM output differs from onnxruntime by {tvm_diff:.3g} (> 1e-4)")
         log.info("tvm: |tvm - onnxruntime| = %.2e", tvm_diff)
+    return _finish(req, stage, shape, x, ort_diff, tvm_diff, files, lib)
 
+
+def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files: dict,
+            lib: Path) -> dict:
+    """Measure the library (when a runtime is given), write arch.json, return the manifest."""
+    space, arch, target = req.space, req.arch, req.target
     measured = None
     if req.runtime is not None:
         lat = req.runtime.measure(lib, {INPUT_NAME: x})
@@ -137,8 +150,8 @@ def _build(req: BundleRequest, stage: Path) -> dict:
         "parity": {"onnxruntime_vs_torch_max_abs": ort_diff, "tvm_vs_onnxruntime_max_abs": tvm_diff},
         "latency": {"measured": measured,
                     "measured_note": None if measured else
-                    ("cross target: not measured (no device runtime was given)"
+                    ("cross target: not measured here (measure it on the device over TVM RPC)"
                      if target.is_cross else "not measured (no runtime was given)")},
-        "cost": {"macs": space.flops(arch), "params": space.params(arch)},
+        "cost": space.costs(arch),
         **req.extra,
     }

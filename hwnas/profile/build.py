@@ -29,7 +29,7 @@ class BuildTask:
     name: str
     target: Target
     out_dir: str
-    artifact: str = "tvm"                    # "tvm" (exported library) or "onnx"
+    artifact: str = "tvm"                    # "tvm" (exported library), "onnx" or "debug"
     keys: tuple[str, ...] = ()
     family: str = "mbv3"
     arch: str | None = None
@@ -70,7 +70,7 @@ def op_to_onnx(op: OpSpec, path: str | Path) -> Path:
 def network_to_onnx(space, arch, path: str | Path) -> Path:
     from hwnas.compiler.onnx_export import export_onnx
 
-    shape = (1, space.in_chans, arch.r, arch.r)
+    shape = space.input_shape(arch)
     return export_onnx(_seeded(lambda: space.build(arch)), shape, path)
 
 
@@ -112,17 +112,39 @@ def _build_network(task: BuildTask) -> list[BuiltItem]:
     arch = space.parse(task.arch)
     out = Path(task.out_dir)
     onnx_path = network_to_onnx(space, arch, out / f"{task.name}.onnx")
-    shape = (1, space.in_chans, arch.r, arch.r)
+    shape = space.input_shape(arch)
     if task.artifact == "onnx":
         return [BuiltItem(task.arch, str(onnx_path), "main", shape)]
-    ex = compile_onnx(onnx_path, {INPUT: shape}, task.target, load_database(task.tuning_dir, required=True))
+    ex = compile_onnx(onnx_path, {INPUT: shape}, task.target,
+                      load_database(task.tuning_dir, required=True))
     onnx_path.unlink()
     lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
     return [BuiltItem(task.arch, str(lib), "main", shape)]
 
 
+def _build_debug(task: BuildTask) -> list[BuiltItem]:
+    """The debug runtime's artefact: what each function would run, no compiler involved."""
+    from hwnas.runtime.debug import debug_costs, write_debug_artefact
+
+    if task.space_config is None:
+        raise ExportError("a debug build needs the space configuration of its operators")
+    space = space_from_config(task.space_config)
+    path = Path(task.out_dir) / f"{task.name}.debug.json"
+    if task.arch is not None:
+        arch = space.parse(task.arch)
+        write_debug_artefact(path, {"main": {**debug_costs(space, space.ops(arch)),
+                                             "network": True}})
+        return [BuiltItem(task.arch, str(path), "main", space.input_shape(arch))]
+    ops = [OpSpec.from_key(k, task.family) for k in task.keys]
+    write_debug_artefact(path, {f"op{i}": debug_costs(space, [op]) for i, op in enumerate(ops)})
+    return [BuiltItem(op.key, str(path), f"op{i}", op.input_nchw) for i, op in enumerate(ops)]
+
+
 def build(task: BuildTask) -> Built:
     """Build one task (in a worker process or in-process)."""
     t0 = time.perf_counter()
-    items = _build_network(task) if task.arch is not None else _build_ops(task)
+    if task.artifact == "debug":
+        items = _build_debug(task)
+    else:
+        items = _build_network(task) if task.arch is not None else _build_ops(task)
     return Built(task, tuple(items), time.perf_counter() - t0)

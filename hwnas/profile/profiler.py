@@ -205,7 +205,8 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
             return BuildTask(name, target, tmp, runtime.artifact, tuning_dir=opts.tuning_dir, **kw)
 
         op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
-                         family=todo[i].family) for i in range(0, len(todo), opts.batch)]
+                         family=todo[i].family, space_config=space.config())
+                    for i in range(0, len(todo), opts.batch)]
         run_waves(pool, op_tasks, runtime, opts, report.ops, save_op, "operators")
         update_coverage(table)
         table.save(path)

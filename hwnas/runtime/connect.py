@@ -14,7 +14,8 @@ def connect(target, rpc: str | None = None, tracker: str | None = None, key: str
     ``rpc``/``tracker`` override the target's ``device``; a target whose device is ``"rpc"``
     needs one of them. An unreachable device raises ``DeviceError`` with a one-line reason.
     """
-    import hwnas.runtime.onnxruntime  # noqa: F401  (registers)
+    import hwnas.runtime.debug  # noqa: F401  (registers)
+    import hwnas.runtime.onnxruntime  # noqa: F401
     import hwnas.runtime.tvm_local  # noqa: F401
     import hwnas.runtime.tvm_rpc  # noqa: F401
 
@@ -26,6 +27,8 @@ def connect(target, rpc: str | None = None, tracker: str | None = None, key: str
         if not key:
             raise TargetError("a tracker needs a device key (the key registered at the tracker)")
         device = f"tracker://{tracker}/{key}"
+    if kind == "debug":
+        return RUNTIMES.create("debug", target=target)
     if kind == "onnxruntime":
         if device != "local":
             raise TargetError(f"target '{target.name}': the onnxruntime runtime runs only on "

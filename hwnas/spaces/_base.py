@@ -108,6 +108,14 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def config(self) -> dict: ...
 
+    @abc.abstractmethod
+    def smallest(self) -> Any:
+        """The arch of fewest operations (the cheapest choice everywhere)."""
+
+    @abc.abstractmethod
+    def largest(self) -> Any:
+        """The arch of most operations (the costliest choice everywhere)."""
+
     # ---- populations ----
     @abc.abstractmethod
     def sample_genomes(self, rng: np.random.Generator, n: int) -> np.ndarray: ...
@@ -121,6 +129,10 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def encode_genomes(self, genomes: np.ndarray) -> np.ndarray: ...
 
+    def input_shape(self, arch) -> tuple[int, int, int, int]:
+        """Batch-1 NCHW input of ``arch`` (its resolution ``arch.r`` unless a space fixes it)."""
+        return (1, self.in_chans, arch.r, arch.r)
+
     # ---- costs: sums over ``op_indices`` of ``cost_vectors`` (spaces with an op list) ----
     def flops_genomes(self, genomes: np.ndarray) -> np.ndarray:
         """Multiply-adds (MACs) of each arch."""
@@ -132,6 +144,25 @@ class SearchSpace(abc.ABC):
     def peak_act_genomes(self, genomes: np.ndarray) -> np.ndarray:
         """Peak activation elements alive at once (float32 bytes = 4×)."""
         return self.cost_vectors()["act"][self.op_indices(genomes)].max(1)
+
+    def depth_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        """Operators each arch runs (a kernel launch and a memory round trip each)."""
+        return (self.op_indices(genomes) != self.null_op).sum(1)
+
+    def flops(self, arch) -> float:
+        """Multiply-adds (MACs) of one arch."""
+        return float(self.flops_genomes(self.to_genomes([arch]))[0])
+
+    def params(self, arch) -> float:
+        """Parameters of one arch."""
+        return float(self.params_genomes(self.to_genomes([arch]))[0])
+
+    def costs(self, arch) -> dict[str, float]:
+        """MACs, parameters, peak activation elements and operator count of one arch."""
+        g = self.to_genomes([arch])
+        return {"macs": float(self.flops_genomes(g)[0]), "params": float(self.params_genomes(g)[0]),
+                "peak_act": float(self.peak_act_genomes(g)[0]),
+                "depth": int(self.depth_genomes(g)[0])}
 
     # ---- conveniences built on the above ----
     def sample(self, rng: np.random.Generator):

@@ -67,6 +67,9 @@ class NB201Space(SearchSpace):
         self.num_classes, self.in_chans = int(num_classes), int(in_chans)
         self._build_op_index()
 
+    def input_shape(self, arch) -> tuple[int, int, int, int]:
+        return (1, self.in_chans, self.resolution, self.resolution)
+
     def config(self) -> dict:
         return {"name": self.name, "channels": self.channels, "cells": self.cells,
                 "num_classes": self.num_classes, "in_chans": self.in_chans,
@@ -185,6 +188,13 @@ class NB201Space(SearchSpace):
         if self._costs is None:
             self._costs = cost_table(self.op_list, _cost)
         return self._costs
+
+    def smallest(self) -> NB201Arch:
+        """Every edge ``none``: only the stem, the reductions and the head compute."""
+        return NB201Arch(("none",) * N_EDGES)
+
+    def largest(self) -> NB201Arch:
+        return NB201Arch(("nor_conv_3x3",) * N_EDGES)
 
     def build(self, arch: NB201Arch, num_classes: int | None = None):
         from hwnas.nn.nb201 import NB201Net

@@ -319,12 +319,6 @@ class OFAMobileNetV3Space(SearchSpace):
             self._costs = {"macs": c[:, 0], "params": c[:, 1], "act": c[:, 2]}
         return self._costs
 
-    def flops(self, arch: OFAArch) -> float:
-        return float(self.flops_genomes(self.to_genomes([arch]))[0])
-
-    def params(self, arch: OFAArch) -> float:
-        return float(self.params_genomes(self.to_genomes([arch]))[0])
-
     def ops(self, arch: OFAArch) -> list[OpSpec]:
         """The operators of ``arch`` in execution order."""
         pre, post, hw = self._fixed_ops(arch.r)

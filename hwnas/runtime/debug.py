@@ -1,0 +1,109 @@
+"""``debug``: a device whose latencies follow from operator costs, with no compiler.
+
+As nn-Meter's debug backend, it lets the loop, search, profile and farm logic run in tests
+without TVM. Its artefacts are JSON files (``write_debug_artefact``) that list, per function,
+the multiply-adds, activation elements and operator count of what it would run. A function's
+latency is::
+
+    ms = scale × (launch_ms × ops + macs / 1e6 × ms_per_mmac + act / 1e6 × ms_per_mact)
+
+and a whole network (``"network": true``) runs ``network_factor`` times the sum of its
+operators (fusion saves a little), plus ``network_ms``. ``scale`` comes from an optional
+``drift(call_index)`` (a slow or busy device, scripted by tests) and each sample gets seeded
+log-normal ``noise``. The coefficients come from the target's ``[debug]`` table.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hwnas._io import atomic_write_json, read_json
+from hwnas.errors import DeviceError
+from hwnas.runtime._base import RUNTIMES, Runtime
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, run_protocol
+
+__all__ = ["DebugRuntime", "write_debug_artefact", "debug_costs", "DEBUG_FORMAT"]
+
+DEBUG_FORMAT = "hwnas-debug-artefact/1"
+DEFAULTS = {"launch_ms": 0.004, "ms_per_mmac": 0.02, "ms_per_mact": 0.05,
+            "network_factor": 0.9, "network_ms": 0.05, "noise": 0.0, "seed": 0}
+
+
+def write_debug_artefact(path: str | os.PathLike, funcs: dict[str, dict]) -> Path:
+    """``funcs``: name → ``{"macs", "act", "ops", "network"}`` (what the function runs)."""
+    return atomic_write_json(path, {"format": DEBUG_FORMAT, "funcs": funcs})
+
+
+@RUNTIMES.register("debug")
+class DebugRuntime(Runtime):
+    name = "debug"
+    family = "debug"
+    artifact = "debug"
+
+    def __init__(self, target, drift: Callable[[int], float] | None = None, **coef) -> None:
+        super().__init__(target)
+        cfg = {**DEFAULTS, **dict(target.extra.get("debug", {}) or {}), **coef}
+        bad = [k for k in cfg if k not in DEFAULTS]
+        if bad:
+            raise DeviceError(f"debug runtime: unknown coefficient '{bad[0]}'")
+        self.coef = cfg
+        self.drift = drift
+        self.calls = 0                  # measurements taken (the drift's clock)
+        self._rng = np.random.default_rng(int(cfg["seed"]))
+        self._cache: dict[str, dict] = {}
+
+    def _funcs(self, artefact) -> dict:
+        key = os.fspath(artefact)
+        if key not in self._cache:
+            if not Path(key).is_file():
+                raise DeviceError(f"compiled library not found: {key}")
+            data = read_json(key, "debug artefact", DeviceError)
+            if not isinstance(data, dict) or data.get("format") != DEBUG_FORMAT:
+                raise DeviceError(f"{key} is not a debug artefact (format '{DEBUG_FORMAT}')")
+            self._cache[key] = data["funcs"]
+        return self._cache[key]
+
+    def true_ms(self, artefact, func: str = "main") -> float:
+        """The noiseless, undrifted latency of ``func``: what a quiet device would measure."""
+        try:
+            f = self._funcs(artefact)[func]
+        except KeyError:
+            raise DeviceError(f"{artefact} has no function '{func}'") from None
+        c = self.coef
+        ms = c["launch_ms"] * f["ops"] + f["macs"] / 1e6 * c["ms_per_mmac"] \
+            + f["act"] / 1e6 * c["ms_per_mact"]
+        if f.get("network"):
+            ms = ms * c["network_factor"] + c["network_ms"]
+        return float(ms)
+
+    def sample(self, artefact, inputs: dict[str, np.ndarray],
+               protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
+        base = self.true_ms(artefact, func)
+        scale = float(self.drift(self.calls)) if self.drift else 1.0
+        self.calls += 1
+        sigma = float(self.coef["noise"])
+
+        def timer(number: int, repeat: int) -> list[float]:
+            noise = np.exp(self._rng.normal(0.0, sigma, repeat)) if sigma else np.ones(repeat)
+            return list(base * scale * noise)
+
+        return run_protocol(timer, protocol)
+
+    def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
+        self.true_ms(artefact, func)           # the same errors as a real device's
+        return []
+
+    def describe(self) -> str:
+        return f"debug device ({self.target.name}): latencies from costs, no compiler"
+
+
+def debug_costs(space, ops) -> dict:
+    """``{"macs", "act", "ops"}`` summed over ``ops`` (``OpSpec``s of ``space``)."""
+    index = {op.key: i for i, op in enumerate(space.op_list)}
+    vec = space.cost_vectors()
+    ids = [index[op.key] for op in ops]
+    return {"macs": float(vec["macs"][ids].sum()), "act": float(vec["act"][ids].sum()),
+            "ops": len(ids)}
