@@ -7,8 +7,8 @@ Each kind of data is looked up in up to two places, in this order:
    else ``$HWNAS_DATA/targets``, ``$HWNAS_DATA/latency_tables`` or ``$HWNAS_DATA/checkpoints``
    when ``$HWNAS_DATA`` is set;
 2. the data shipped with hwnas: ``hwnas/data/<kind>`` inside an installed wheel, or the
-   ``targets/``, ``latency_tables/`` and ``checkpoints/`` folders of the source checkout that an
-   editable install (``pip install -e``) points at.
+   ``targets/``, ``latency_tables/`` and ``checkpoints/`` folders of the source checkout the
+   package runs from (an editable install, ``pip install -e``).
 
 A file found in the user's folder hides the shipped one of the same name. New files (a profiled
 table, a tuning database) are written to the user's folder when one is set, else beside the
@@ -16,7 +16,6 @@ shipped data.
 """
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -35,21 +34,20 @@ def _check_kind(kind: str) -> None:
 
 @lru_cache(maxsize=1)
 def _shipped_root() -> Path | None:
-    """The folder holding the shipped ``targets/``, ``latency_tables/`` and ``checkpoints/``."""
-    from importlib import metadata, resources
+    """The folder holding the shipped ``targets/``, ``latency_tables/`` and ``checkpoints/``:
+    ``hwnas/data`` in an installed wheel, else the source checkout the package is imported from
+    (the folder beside ``hwnas/`` whose ``pyproject.toml`` names this project)."""
+    from importlib import resources
 
-    packaged = Path(str(resources.files("hwnas"))) / "data"
-    if packaged.is_dir():
-        return packaged
-    try:        # an editable install records its source checkout (PEP 610 direct_url.json)
-        url = json.loads(metadata.distribution("hwnas").read_text("direct_url.json") or "{}")
-    except (metadata.PackageNotFoundError, json.JSONDecodeError):
+    package = Path(str(resources.files("hwnas")))
+    if (package / "data").is_dir():
+        return package / "data"
+    checkout = package.parent
+    try:
+        meta = (checkout / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
         return None
-    if url.get("dir_info", {}).get("editable") and url.get("url", "").startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(url["url"]).path))
-    return None
+    return checkout if 'name = "hwnas"' in meta else None
 
 
 def shipped_dir(kind: str) -> Path | None:

@@ -18,10 +18,12 @@ A target file looks like::
     format = "so"                         # "so" or "tar"
     cross_compiler = "aarch64-linux-gnu-gcc"
 
-``mcpu = "native"`` resolves to this machine's CPU when the target is loaded.
+``mcpu = "native"`` resolves to this machine's CPU (LLVM's name for it) when the target is
+first compiled for, measured or written down; listing targets loads no compiler.
 """
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -64,6 +66,16 @@ class Target:
     path: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def resolved(self) -> dict[str, Any]:
+        """``tvm_target`` with ``mcpu = "native"`` replaced by this machine's CPU."""
+        return _resolve_native(self.tvm_target)
+
+    @property
+    def mcpu(self) -> str:
+        """The LLVM CPU the target compiles for ("" for GPU targets)."""
+        return str(self.resolved.get("mcpu", ""))
+
     @property
     def is_gpu(self) -> bool:
         return self.tvm_target.get("kind") in ("cuda", "rocm", "vulkan", "opencl", "metal")
@@ -84,15 +96,15 @@ class Target:
 
         try:
             if self.host:
-                return tvm.target.Target(dict(self.tvm_target), host=dict(self.host))
-            return tvm.target.Target(dict(self.tvm_target))
+                return tvm.target.Target(dict(self.resolved), host=_resolve_native(self.host))
+            return tvm.target.Target(dict(self.resolved))
         except Exception as exc:  # tvm raises its own error types for bad dicts
             msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise TargetError(f"{self.path or self.name}: invalid TVM target: {msg}") from None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": self.description, "tvm": self.tvm_target,
-                "host": self.host, "device": self.device, "runtime": self.runtime,
+        return {"name": self.name, "description": self.description, "tvm": self.resolved,
+                "host": _resolve_native(self.host), "device": self.device, "runtime": self.runtime,
                 "threads": self.threads, "pipeline": self.pipeline,
                 "export_format": self.export_format, "cross_compiler": self.cross_compiler}
 
@@ -151,8 +163,8 @@ def parse_target(path: Path, data: dict) -> Target:
     known = {"description", "runtime", "device", "threads", "pipeline", "tvm", "host", "export"}
     if "debug" in data and not isinstance(data["debug"], dict):
         raise TargetError(f"{path}: key 'debug' must be a table")
-    return Target(name=path.stem, description=description, tvm_target=_resolve_native(tvm_t),
-                  host=_resolve_native(host), device=device, runtime=runtime, threads=threads,
+    return Target(name=path.stem, description=description, tvm_target=dict(tvm_t),
+                  host=None if host is None else dict(host), device=device, runtime=runtime, threads=threads,
                   pipeline=pipeline, export_format=fmt,
                   cross_compiler=export.get("cross_compiler"), path=str(path),
                   extra={k: v for k, v in data.items() if k not in known})

@@ -15,3 +15,26 @@ def external_dir() -> Path:
     if not EXTERNAL.is_dir():
         pytest.skip(f"external data not found at {EXTERNAL}")
     return EXTERNAL
+
+
+DEBUG_TARGET = """description = "debug device: latencies from costs, no compiler"
+runtime = "debug"
+threads = 1
+[tvm]
+kind = "llvm"
+[debug]
+noise = 0.005
+"""
+
+
+@pytest.fixture()
+def debug_device(tmp_path, monkeypatch):
+    """A ``debugdev`` target (the compiler-free debug runtime) and an empty tables folder."""
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    (targets / "debugdev.toml").write_text(DEBUG_TARGET)
+    monkeypatch.setenv("HWNAS_TARGETS", str(targets))
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "tables"))
+    from hwnas.targets import load_target
+
+    return load_target("debugdev")

@@ -67,6 +67,7 @@ def _rank_main(rank: int, port: int, out: str) -> None:
         ddp.close()
 
 
+@pytest.mark.long
 def test_two_gloo_ranks_take_the_same_steps_as_one_process_on_the_whole_batch(tmp_path):
     out = tmp_path / "rank0.pt"
     torch.multiprocessing.spawn(_rank_main, args=(_free_port(), str(out)), nprocs=2, join=True)

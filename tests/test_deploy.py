@@ -64,6 +64,7 @@ def deployed(tmp_path_factory):
 
 
 @needs_checkpoint
+@pytest.mark.tvm
 def test_deploy_bundle_contents_and_loop(deployed):
     manifest, out = deployed
     names = {p.name for p in out.iterdir()}
@@ -83,6 +84,7 @@ def test_deploy_bundle_contents_and_loop(deployed):
 
 
 @needs_checkpoint
+@pytest.mark.tvm
 def test_run_py_classifies_the_sample(deployed):
     manifest, out = deployed
     r = subprocess.run([sys.executable, "run.py"], cwd=out, capture_output=True, text=True,
@@ -110,3 +112,20 @@ def test_measured_correction_scales_near_measurements():
     corr.add(g[0], 3.0 * base.predict_genomes(g[:1])[0])      # the device is 3x slower
     assert corr.predict_genomes(g[:1])[0] == pytest.approx(3.0 * base.predict_genomes(g[:1])[0])
     assert np.all(corr.predict_upper_genomes(g) > base.predict_upper_genomes(g))
+
+
+@needs_checkpoint
+def test_debug_deploy_closes_the_loop_without_a_compiler(debug_device, tmp_path):
+    """The whole deploy loop (table, reference, search, export, measure, correct) on the
+    debug device: a bundle within the budget, every round recorded."""
+    import hwnas
+
+    out = tmp_path / "bundle"
+    m = hwnas.deploy("debugdev", latency_ms=0.3, out=out, max_rounds=3)
+    lat = m["latency"]
+    assert lat["measured"]["median_ms"] <= 0.3 and lat["within_budget"]
+    assert m["deploy"]["table"]["reused"] is False          # profiled on the way
+    assert m["deploy"]["table"]["reference"]["measured_ms"] > 0
+    assert 1 <= m["deploy"]["rounds"] == len(m["deploy"]["history"]) <= 3
+    assert m["files"]["library"] == "model.debug.json" and (out / "model.onnx").exists()
+    assert not list(tmp_path.glob(".bundle*"))

@@ -13,6 +13,8 @@ from hwnas.compiler.onnx_export import run_ort
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
 
+pytestmark = pytest.mark.tvm
+
 ARCH = "r64-k35.37.357.35.73-e36.43.346.66.34"
 
 

@@ -75,6 +75,7 @@ def test_rpc_target_without_address_and_onnxruntime_over_rpc_are_refused(host):
         connect(host, tracker="127.0.0.1:1")
 
 
+@pytest.mark.tvm
 def test_local_tvm_matches_onnxruntime_and_measures(tmp_path, host, ops):
     keys = tuple(op.key for op in ops)
     lib = build(BuildTask("b", host, str(tmp_path), "tvm", keys=keys)).items

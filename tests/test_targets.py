@@ -20,9 +20,11 @@ def test_target_loads_and_builds_tvm_target(name):
     assert t.is_cross == (name != "x86-host")
 
 
-def test_native_cpu_resolved():
+def test_native_cpu_resolved_when_used():
     t = load_target("x86-host")
-    assert t.tvm_target["mcpu"] != "native"
+    assert t.tvm_target["mcpu"] == "native"                  # listing loads no compiler
+    assert t.mcpu not in ("", "native") and t.to_json()["tvm"]["mcpu"] == t.mcpu
+    assert str(t.tvm()).count(t.mcpu) == 1
 
 
 def test_unknown_target_names_choices():

@@ -113,6 +113,7 @@ def test_recalibrate_bn_estimates_the_data_statistics():
 
 # ---------------------------------------------------------------------------- predictor
 @pytest.mark.parametrize("kind", ["gp", "ridge"])
+@pytest.mark.long
 def test_accuracy_predictor_ranks_and_round_trips(tmp_path, kind):
     space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], in_chans=1, num_classes=10)
     rng = np.random.default_rng(0)
@@ -130,6 +131,7 @@ def test_accuracy_predictor_ranks_and_round_trips(tmp_path, kind):
     assert back.predict([space.largest()]).shape == (1,)
 
 
+@pytest.mark.long
 def test_gp_predictor_learns_an_interaction_that_ridge_cannot():
     """Top-1 that depends on resolution × first-stage depth: additive ridge misses it."""
     space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], in_chans=1, num_classes=10)
@@ -145,6 +147,7 @@ def test_gp_predictor_learns_an_interaction_that_ridge_cannot():
     assert tau_gp > kendall_tau(ridge.predict_genomes(g[150:]), truth[150:])
 
 
+@pytest.mark.long
 def test_gp_hyperparameters_from_a_prefix_are_reused_on_top_up():
     """Past ``max_opt`` samples the kernel is optimised on the prefix and the GP conditioned on
     all; a refit handed those hyperparameters skips the optimisation and gives the same GP."""
@@ -200,6 +203,7 @@ def _step(out: Path) -> int:
         return 0
 
 
+@pytest.mark.long
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "ckpt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

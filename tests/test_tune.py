@@ -11,6 +11,8 @@ from hwnas.compiler.database import load_database
 from hwnas.compiler.tune import default_work_dir, last_run, tune_onnx
 from hwnas.targets import load_target
 
+pytestmark = pytest.mark.tvm
+
 KEY = "expanded_conv-input:8x8x16-output:8x8x16-expand:32-kernel:3-stride:1-idskip:1-se:0-hs:0"
 
 

@@ -14,5 +14,6 @@ def run(args) -> int:
         t = load_target(name)
         kind = t.tvm_target.get("kind")
         arch = t.tvm_target.get("arch") or t.tvm_target.get("mcpu", "")
+        arch = "this CPU" if arch == "native" else arch
         print(f"{name:<14} {kind:<5} {arch:<12} {t.device:<6} {t.description}")
     return 0

@@ -126,5 +126,5 @@ class TVMLocalRuntime(TVMRuntime):
         return artefact
 
     def describe(self) -> str:
-        mcpu = self.target.tvm_target.get("mcpu", "")
+        mcpu = self.target.mcpu
         return f"{host_description()}; LLVM mcpu {mcpu}; {self.target.threads} TVM threads"
