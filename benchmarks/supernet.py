@@ -29,7 +29,6 @@ ranking-fidelity figure is much noisier than the full one.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -86,10 +86,6 @@ class Target:
         hostish = self.host or self.tvm_target
         return self.is_gpu or "mtriple" in hostish and not hostish["mtriple"].startswith("x86_64")
 
-    @property
-    def is_local(self) -> bool:
-        return self.device == "local"
-
     def tvm(self):
         """The ``tvm.target.Target`` object (dict form, host attached)."""
         import tvm

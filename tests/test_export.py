@@ -80,7 +80,6 @@ def test_failed_export_leaves_nothing(space, tmp_path, monkeypatch):
 
 
 def test_unsupported_onnx_op_is_named(tmp_path):
-    import onnx
     from onnx import TensorProto, helper
 
     from hwnas.compiler import onnx_to_relax

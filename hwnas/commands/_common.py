@@ -1,7 +1,6 @@
 """Argument helpers shared by several verbs (arch/space resolution, device options)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hwnas._io import read_json
@@ -79,7 +78,3 @@ def connect_runtime(target, args):
 
     return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
                    key=getattr(args, "key", None))
-
-
-def dump(obj) -> str:
-    return json.dumps(obj, indent=1)

@@ -22,14 +22,14 @@ from hwnas._io import atomic_write_json, read_json
 from hwnas.predict.correction import MeasuredCorrection
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
 from hwnas.deploy.run_script import RUN_PY
-from hwnas.deploy.tables import ensure_table
+from hwnas.deploy.table_reuse import ensure_table
 from hwnas.errors import BudgetError, SpaceError
 from hwnas.search import search
 from hwnas.search.constraints import Constraints, LatencyBudget
 from hwnas.predict.loading import load_predictor
 from hwnas.search.objectives import load_objective
 from hwnas.search.problem import SearchProblem
-from hwnas.search.setup import write_outputs
+from hwnas.search.assemble import write_outputs
 from hwnas.spaces import space_from_config
 
 __all__ = ["DeployConfig", "deploy"]

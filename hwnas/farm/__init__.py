@@ -1,6 +1,6 @@
 """Scale-out over many devices: a local TVM RPC farm (tracker + servers) for tests and demos,
 and a scheduler that spreads measurements over every free device under a tracker key."""
-from hwnas.farm.farm import Farm, FarmServer, free_port, start_farm
+from hwnas.farm.local import Farm, FarmServer, free_port, start_farm
 from hwnas.farm.tracker import free_devices, registered_devices, tracker_summary
 
 __all__ = ["Farm", "FarmServer", "start_farm", "free_port", "tracker_summary", "free_devices",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas._registry import Registry
-from hwnas.errors import DeviceError, TargetError
+from hwnas.errors import TargetError
 from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 

@@ -8,7 +8,7 @@ from hwnas.search._base import STRATEGIES, SearchResult, Strategy, search, strat
 from hwnas.search.constraints import Constraints, LatencyBudget, parse_latency_spec
 from hwnas.search.objectives import load_objective
 from hwnas.search.problem import Evaluation, SearchProblem
-from hwnas.search.setup import build_problem, write_outputs
+from hwnas.search.assemble import build_problem, write_outputs
 from hwnas.search import evolution, gumbel, proxyless, random_search  # noqa: F401  (register)
 
 __all__ = ["STRATEGIES", "SearchResult", "Strategy", "search", "strategy_options", "Constraints",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +33,11 @@ from hwnas.search._base import SearchResult, Strategy
 from hwnas.search.layers import LayerView, layer_view
 from hwnas.search.pareto import Archive
 from hwnas.spaces import space_from_config
+
+if TYPE_CHECKING:
+    import torch
+
+    from hwnas.nn.mixed_ops import MixedNet
 
 __all__ = ["GradientStrategy", "build_mixed_net"]
 

@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hwnas.search._base import STRATEGIES
 from hwnas.search._gradient import GradientStrategy, budget_ratio
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["GumbelSearch"]
 

@@ -10,9 +10,13 @@ budget, so under it only accuracy moves the logits).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hwnas.search._base import STRATEGIES
 from hwnas.search._gradient import GradientStrategy
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ProxylessSearch"]
 

@@ -228,15 +228,6 @@ class OFAMobileNetV3Space(SearchSpace):
         """Uniform crossover: each choice from either parent with equal chance."""
         return np.where(rng.random(a.shape) < 0.5, a, b).astype(np.int16)
 
-    def mutate(self, arch: OFAArch, rng: np.random.Generator, prob: float = 0.1,
-               resolution_prob: float = 0.5) -> OFAArch:
-        g = self.mutate_genomes(rng, self.to_genomes([arch]), prob, resolution_prob)
-        return self.from_genome(g[0])
-
-    def crossover(self, a: OFAArch, b: OFAArch, rng: np.random.Generator) -> OFAArch:
-        g = self.crossover_genomes(rng, self.to_genomes([a]), self.to_genomes([b]))
-        return self.from_genome(g[0])
-
     def encode_genomes(self, genomes: np.ndarray) -> np.ndarray:
         """One-hot kernel and expand per slot (zero when inactive), one-hot depth, scaled r."""
         n = len(genomes)
