@@ -161,18 +161,20 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
 
 def export(arch: str | dict, target: str, out: str | os.PathLike, *,
            checkpoint: str | os.PathLike | None = None, space: Any = None,
-           tuning_db: str | os.PathLike | None = None, runtime=None) -> dict:
+           tuning_db: str | os.PathLike | None = "auto", runtime=None) -> dict:
     """Export ``arch`` (its string, or an ``arch.json`` dict) as a checked, compiled bundle in
     ``out`` and return its manifest.
 
     The subnet inherits the ``checkpoint``'s weights (None: random weights, said so in the
     manifest); ``space`` defaults to the checkpoint's, else the arch.json's ``space_config``,
-    else ``ofa-mbv3``'s defaults. ``tuning_db`` is a MetaSchedule database folder. With a
-    ``runtime`` (``connect(...)``) the library is also measured on the device.
+    else ``ofa-mbv3``'s defaults. ``tuning_db`` is ``"auto"`` (the target's own tuning
+    database, ``latency_tables/<target>/tuning/``, when it has one), None (untuned code) or a
+    database folder. With a ``runtime`` (``connect(...)``) the library is also measured on the
+    device. The manifest says how many kernels run tuned schedules.
     """
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
-    from hwnas.compiler.database import load_database
+    from hwnas.compiler.database import describe_database, load_database, resolve_database
     from hwnas.spaces import SearchSpace, get_space as _get, space_from_config
 
     arch_json = arch if isinstance(arch, dict) else None
@@ -193,19 +195,32 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     parsed = sp.parse(text)
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     model, weights = subnet_with_weights(sp, parsed, loaded)
-    database = load_database(tuning_db, required=True) if tuning_db else None
-    return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights, database,
-                                       runtime))
+    db_dir = resolve_database(tgt, tuning_db)
+    database = load_database(db_dir, required=True, target=tgt) if db_dir else None
+    return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
+                                       database=database, database_info=describe_database(db_dir),
+                                       runtime=runtime))
+
+
+def _database_dir(target, choice) -> str | None:
+    from hwnas.compiler.database import resolve_database
+
+    found = resolve_database(target, choice)
+    return None if found is None else str(found)
 
 
 def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            checkpoint: str | os.PathLike | None = None, rpc: str | None = None,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
            slack: float = 0.10, strategy: str = "evolution", margin: float | None = None,
-           tune: int = 0, tuning_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+           tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0) -> dict:
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
-    server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets."""
+    server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
+
+    Code is compiled with the target's tuning database (``tuning_dir="auto"``; None compiles
+    untuned code, and the table must describe the same code); ``tune`` trials per kernel top
+    the database up with each round's subnet first."""
     from hwnas.deploy.loop import DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
@@ -218,7 +233,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
     cfg = DeployConfig(target=tgt, budget_ms=budget, out=Path(out), checkpoint=checkpoint,
                        runtime=None, max_rounds=max_rounds, slack=slack, strategy=strategy,
                        margin=margin, seed=seed,
-                       tuning_dir=None if tuning_dir is None else str(tuning_dir),
+                       tuning_dir=_database_dir(tgt, tuning_dir),
                        tune_trials=tune)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)

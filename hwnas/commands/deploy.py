@@ -21,9 +21,13 @@ def register(sub) -> None:
     p.add_argument("--strategy", default="evolution", help="search strategy")
     p.add_argument("--margin", type=float, help="fixed safety margin (default: predictor p90)")
     p.add_argument("--tune", type=int, metavar="TRIALS", default=0,
-                   help="MetaSchedule trials for each round's subnet (kept in a shared database "
-                        "so repeated deploys reuse them); 0 = untuned")
-    p.add_argument("--tuning-dir", help="tuning database directory (default: per target cache)")
+                   help="top the target's tuning database up with TRIALS MetaSchedule trials "
+                        "per kernel of each round's subnet (default 0: use it as it is)")
+    p.add_argument("--tuning-dir", default="auto",
+                   help="tuning database (default: the target's own, "
+                        "latency_tables/<target>/tuning/, when it has one)")
+    p.add_argument("--untuned", action="store_true",
+                   help="compile without a tuning database (its table must be untuned too)")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
     p.set_defaults(func=run)
@@ -32,18 +36,16 @@ def register(sub) -> None:
 def run(args) -> int:
     import hwnas
 
-    tuning_dir = args.tuning_dir
-    if args.tune and not tuning_dir:
-        from hwnas.compiler.tune import default_work_dir
-
-        tuning_dir = str(default_work_dir(hwnas.load_target(args.target)))
+    tuning_dir = None if args.untuned else args.tuning_dir
     m = hwnas.deploy(args.target, args.latency_ms, args.out, checkpoint=args.checkpoint,
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
                      max_rounds=args.max_rounds, slack=args.slack, strategy=args.strategy,
                      margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed)
     lat = m["latency"]
+    tuning = m.get("tuning", {})
     print(f"bundle {args.out}: {m['arch']} on {m['target']['name']}: measured "
           f"{lat['measured']['median_ms']:.3f} ms (p90 {lat['measured']['p90_ms']:.3f}) vs budget "
           f"{args.latency_ms:g} ms, predicted {lat['predicted_ms']:.3f} ms, accuracy "
-          f"{m['weights']['accuracy']:.4f}, {m['deploy']['rounds']} round(s)")
+          f"{m['weights']['accuracy']:.4f}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)} "
+          f"kernels tuned, {m['deploy']['rounds']} round(s)")
     return 0

@@ -12,7 +12,10 @@ def register(sub) -> None:
     p.add_argument("--arch", required=True, help="arch string or path to arch.json")
     p.add_argument("--target", required=True, help="target name (hwnas targets) or .toml path")
     p.add_argument("--out", required=True, type=Path, help="bundle directory to write")
-    p.add_argument("--tuning-db", metavar="DIR", help="MetaSchedule database for tuned kernels")
+    p.add_argument("--tuning-db", metavar="DIR", default="auto",
+                   help="MetaSchedule database for tuned kernels (default: the target's own, "
+                        "latency_tables/<target>/tuning/, when it has one)")
+    p.add_argument("--untuned", action="store_true", help="compile without a tuning database")
     p.add_argument("--no-measure", action="store_true", help="skip the latency measurement")
     add_space_args(p)
     add_device_args(p)
@@ -29,9 +32,12 @@ def run(args) -> int:
     if not args.no_measure and (not target.is_cross or args.rpc or args.tracker):
         runtime = connect_runtime(target, args)
     manifest = hwnas.export(arch_json or arch_text, target, args.out, checkpoint=args.checkpoint,
-                            space=space, tuning_db=args.tuning_db, runtime=runtime)
+                            space=space, tuning_db=None if args.untuned else args.tuning_db,
+                            runtime=runtime)
     lat = manifest["latency"]["measured"]
     msg = f"{lat['median_ms']:.3f} ms median" if lat else manifest["latency"]["measured_note"]
+    tuning = manifest.get("tuning", {})
     print(f"bundle {args.out}: {manifest['arch']} on {target.name} "
-          f"({manifest['files']['library']}), {msg}")
+          f"({manifest['files']['library']}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)}"
+          f" kernels tuned), {msg}")
     return 0

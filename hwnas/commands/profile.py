@@ -33,7 +33,11 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="compile processes (0: in-process)")
     p.add_argument("--batch", type=int, default=8, help="operators per compiled module")
     p.add_argument("--limit", type=int, help="profile only the first N operators of the space")
-    p.add_argument("--tuning-dir", help="MetaSchedule database directory to compile with")
+    p.add_argument("--tuning-dir", default="auto",
+                   help="MetaSchedule database to compile with (default: the target's own, "
+                        "latency_tables/<target>/tuning/, when it has one)")
+    p.add_argument("--untuned", action="store_true",
+                   help="compile without a tuning database")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled subnets")
     p.add_argument("--network-rounds", type=int, default=5, metavar="R",
                    help="time each whole network in R rounds interleaved with the others of "
@@ -64,10 +68,15 @@ def run(args) -> int:
         raise TargetError("--target is required (with --tracker, a --key may name the target)")
     if args.network_rounds < 1:
         raise HwnasError(f"--network-rounds must be at least 1, got {args.network_rounds}")
+    from hwnas.compiler.database import resolve_database
+
     target = load_target(args.target)
     space = resolve_space(args)
+    db = None if args.untuned or target.runtime == "debug" else resolve_database(
+        target, args.tuning_dir)
     opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
-                          batch=args.batch, limit=args.limit, tuning_dir=args.tuning_dir,
+                          batch=args.batch, limit=args.limit,
+                          tuning_dir=None if db is None else str(db),
                           seed=args.seed, network_rounds=args.network_rounds,
                           remeasure_networks=args.remeasure_networks,
                           protocol=Protocol(min_repeat_ms=args.min_repeat_ms))
@@ -79,6 +88,11 @@ def run(args) -> int:
     cov, val = rep.coverage, rep.validation
     print(f"table      {rep.path}")
     print(f"device     {runtime.describe()}")
+    tuned = rep.ops.kernels_tuned + rep.networks.kernels_tuned
+    total = rep.ops.kernels + rep.networks.kernels
+    if total:
+        print(f"compiler   {tuned}/{total} kernels tuned, "
+              + (f"database {opts.tuning_dir}" if opts.tuning_dir else "no tuning database"))
     if hasattr(runtime, "tally"):   # a tracker farm: who measured what, and who was lost
         print(f"devices    {runtime.tally()}")
     print(f"operators  {rep.n_new} measured now; {cov['n_measured']}/{cov['n_ops']} in the table")

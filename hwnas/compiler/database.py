@@ -1,22 +1,46 @@
-"""MetaSchedule tuning databases on disk: one folder per device.
+"""MetaSchedule tuning databases on disk: one per device.
 
-A folder holds MetaSchedule's own ``database_workload.json`` and ``database_tuning_record.json``
-and hwnas's ``tuning.json`` manifest (what target it was tuned for, with which module equality,
-and how many trials each workload received). The database is keyed by the kernels' structural
-hash and ignores the target, so one folder must only ever serve one device.
+Two forms of the same database:
+
+* a **work folder** (``~/.cache/hwnas/tuning/<target>/`` unless given), where tuning runs:
+  MetaSchedule's own ``database_workload.json`` and ``database_tuning_record.json`` with every
+  trial, and hwnas's ``tuning.json`` (the target, the module equality, the trials each workload
+  received, the runs);
+* a **published folder** (``latency_tables/<target>/tuning/``), what ships and what compiles
+  use by default: the best record of each workload only, the two files compressed with xz
+  (``*.json.xz``), and a ``tuning.json`` that names the target it was tuned for, the LLVM CPU,
+  the TVM version, the trials and the wall time.
+
+MetaSchedule looks kernels up by structural hash and ignores the target, so a database must
+never serve another device: loading one for a target it was not tuned for is refused, and one
+tuned on another CPU or with another TVM version is used with a one-line warning.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import lzma
 import os
+import shutil
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
-from hwnas._io import read_json
+from hwnas._io import atomic_write_bytes, atomic_write_json, read_json
 from hwnas.errors import ExportError
 
-__all__ = ["MANIFEST", "DB_FILES", "has_database", "load_database", "last_line"]
+__all__ = ["MANIFEST", "DB_FILES", "PUBLISHED_FORMAT", "has_database", "load_database",
+           "last_line", "database_dir", "work_dir", "target_identity", "publish",
+           "read_manifest", "cache_root", "unpacked", "database_digest", "describe_database",
+           "resolve_database"]
+
+log = logging.getLogger("hwnas.compiler")
 
 MANIFEST = "tuning.json"
 DB_FILES = ("database_workload.json", "database_tuning_record.json")
+PUBLISHED_FORMAT = "hwnas-tuning-db/1"
+_XZ = ".xz"
 
 
 def last_line(exc: Exception) -> str:
@@ -25,30 +49,223 @@ def last_line(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def has_database(work_dir: str | os.PathLike) -> bool:
-    """Whether ``work_dir`` holds both (non-empty) MetaSchedule database files."""
-    d = Path(work_dir)
+def cache_root() -> Path:
+    """``$HWNAS_CACHE``, else ``~/.cache/hwnas``."""
+    return Path(os.environ.get("HWNAS_CACHE") or Path.home() / ".cache" / "hwnas")
+
+
+def database_dir(target, for_writing: bool = False) -> Path | None:
+    """``latency_tables/<target>/tuning/``: the target's published database (None when it has
+    none and ``for_writing`` is false)."""
+    from hwnas import _data
+
+    found = _data.find("latency_tables", target.name, "tuning")
+    if found is not None and _is_database(found):
+        return found
+    if for_writing:
+        return found or _data.write_dir("latency_tables") / target.name / "tuning"
+    return None
+
+
+def work_dir(target) -> Path:
+    """Where ``hwnas tune`` keeps every trial for ``target``: ``<cache>/tuning/<target>``."""
+    return cache_root() / "tuning" / target.name
+
+
+def _packed(d: Path) -> bool:
+    return all((d / f"{f}{_XZ}").is_file() for f in DB_FILES)
+
+
+def has_database(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds both (non-empty) MetaSchedule database files."""
+    d = Path(path)
     return all((d / f).is_file() and (d / f).stat().st_size for f in DB_FILES)
 
 
-def load_database(work_dir: str | os.PathLike | None, required: bool = False):
-    """The ``JSONDatabase`` in ``work_dir``; None when nothing was tuned there yet (an error
-    naming the folder with ``required``)."""
+def _is_database(d: Path) -> bool:
+    return has_database(d) or _packed(d)
+
+
+def target_identity(target) -> dict:
+    """What a database is only valid for: the device's target (name, kind, CPU or GPU arch,
+    triple) and the TVM version whose schedules and hashes it holds."""
+    import tvm
+
+    t = target.resolved
+    return {"name": target.name, "kind": t.get("kind"), "mcpu": t.get("mcpu"),
+            "arch": t.get("arch"), "mtriple": t.get("mtriple"),
+            "tvm": tvm.__version__, "str": str(target.tvm())}
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The ``tuning.json`` of a database folder ({} when it has none)."""
+    p = Path(path) / MANIFEST
+    if not p.exists():
+        return {}
+    man = read_json(p, "tuning manifest", ExportError)
+    if not isinstance(man, dict):
+        raise ExportError(f"corrupt tuning manifest {p}: not a JSON object")
+    return man
+
+
+def _check_target(path: Path, man: dict, target) -> None:
+    """Refuse a database of another device; warn once for another CPU or TVM version."""
+    have = man.get("target")
+    if not isinstance(have, dict):
+        return                                   # a work folder: checked by the tuner itself
+    want = target_identity(target)
+    for key in ("name", "kind", "arch", "mtriple"):
+        if have.get(key) != want.get(key):
+            raise ExportError(f"tuning database {path} was tuned for target '{have.get('name')}' "
+                              f"({have.get('kind')} {have.get(key) or ''}), not "
+                              f"'{want['name']}'; it cannot serve this device")
+    for key, what in (("mcpu", "CPU"), ("tvm", "TVM version")):
+        if have.get(key) != want.get(key):
+            _warn_once(f"tuning database {path} was tuned on {what} {have.get(key)}, this is "
+                       f"{want.get(key)}: its schedules apply but may not be the fastest here "
+                       "(retune it with hwnas tune)")
+
+
+@lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)
+
+
+def unpacked(path: Path) -> Path:
+    """A plain copy of a published (xz) database in the cache, keyed by its content."""
+    digest = hashlib.sha256()
+    for f in DB_FILES:
+        digest.update((path / f"{f}{_XZ}").read_bytes())
+    dest = cache_root() / "tuning-db" / digest.hexdigest()[:16]
+    if has_database(dest):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        for f in DB_FILES:
+            try:
+                data = lzma.decompress((path / f"{f}{_XZ}").read_bytes())
+            except lzma.LZMAError as exc:
+                raise ExportError(f"corrupt tuning database file {path / (f + _XZ)}: {exc}") \
+                    from None
+            (stage / f).write_bytes(data)
+        try:
+            os.replace(stage, dest)
+        except OSError:                  # another process unpacked it first
+            pass
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return dest
+
+
+@lru_cache(maxsize=8)
+def _open(path: str, stamp: tuple, equality: str):
     from tvm.s_tir import meta_schedule as ms
 
-    if work_dir is None:
+    try:
+        return ms.database.JSONDatabase(work_dir=path, module_equality=equality)
+    except Exception as exc:  # noqa: BLE001  (TVM raises its own errors for a bad file)
+        raise ExportError(f"corrupt tuning database in {path}: {last_line(exc)}") from None
+
+
+def load_database(path: str | os.PathLike | None, required: bool = False, target=None):
+    """The MetaSchedule database in ``path`` (a work or a published folder).
+
+    None when the folder holds none, or an error naming it with ``required``. With ``target``,
+    a database tuned for another device is refused and one tuned on another CPU or TVM version
+    is used with a warning. A process opens each database once.
+    """
+    if path is None:
         return None
-    work_dir = Path(work_dir)
-    if not has_database(work_dir):
+    path = Path(path)
+    if not _is_database(path):
         if required:
-            raise ExportError(f"tuning directory {work_dir} has no MetaSchedule database "
+            raise ExportError(f"tuning directory {path} has no MetaSchedule database "
                               f"({', '.join(DB_FILES)})")
         return None
-    equality = "structural"
-    if (work_dir / MANIFEST).exists():
-        equality = read_json(work_dir / MANIFEST, "tuning manifest", ExportError).get(
-            "module_equality", "structural")
-    try:
-        return ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=equality)
-    except Exception as exc:
-        raise ExportError(f"corrupt tuning database in {work_dir}: {last_line(exc)}") from None
+    man = read_manifest(path)
+    if target is not None:
+        _check_target(path, man, target)
+    plain = path if has_database(path) else unpacked(path)
+    stamp = tuple((plain / f).stat().st_mtime_ns for f in DB_FILES)
+    return _open(str(plain), stamp, man.get("module_equality", "structural"))
+
+
+def _best_records(src: Path) -> tuple[list[str], list[str], dict[str, float]]:
+    """(workload lines, record lines, best seconds per workload hash) keeping only each
+    workload's fastest record, re-indexed. Lines are MetaSchedule's JSONDatabase format:
+    ``[structural_hash, b64 PrimFunc]`` and ``[workload index, [trace, run_secs, target,
+    args_info]]``."""
+    workloads = (src / DB_FILES[0]).read_text(encoding="utf-8").splitlines()
+    best: dict[int, tuple[float, str]] = {}
+    with open(src / DB_FILES[1], encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                index, rec = json.loads(line)
+                secs = [float(s) for s in rec[1]]
+            except (ValueError, TypeError, IndexError):
+                raise ExportError(f"corrupt tuning record at {src / DB_FILES[1]} line {n}") \
+                    from None
+            mean = sum(secs) / len(secs) if secs else float("inf")
+            if mean < 1e9 and (index not in best or mean < best[index][0]):
+                best[index] = (mean, json.dumps(rec, separators=(",", ":")))
+    out_w, out_r, seconds = [], [], {}
+    for old in sorted(best):
+        w = json.loads(workloads[old])
+        out_r.append(json.dumps([len(out_w), json.loads(best[old][1])], separators=(",", ":")))
+        out_w.append(json.dumps(w, separators=(",", ":")))
+        seconds[str(w[0])] = best[old][0]
+    return out_w, out_r, seconds
+
+
+def publish(src: str | os.PathLike, dest: str | os.PathLike, manifest: dict) -> dict:
+    """Write the best record of each workload of the database in ``src`` to ``dest``,
+    compressed, with ``manifest`` (plus the counts) as its ``tuning.json``; atomic per file,
+    manifest last. Returns the manifest written."""
+    src, dest = Path(src), Path(dest)
+    if not has_database(src):
+        raise ExportError(f"nothing to publish: {src} holds no tuning database")
+    workloads, records, seconds = _best_records(src)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, lines in zip(DB_FILES, (workloads, records)):
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        atomic_write_bytes(dest / f"{name}{_XZ}", lzma.compress(data, preset=9))
+        (dest / name).unlink(missing_ok=True)        # a plain copy would shadow the new one
+    man = {"format": PUBLISHED_FORMAT, **manifest, "workloads": len(workloads),
+           "best_seconds": seconds}
+    atomic_write_json(dest / MANIFEST, man)
+    return man
+
+
+def database_digest(path: str | os.PathLike) -> str:
+    """A short digest of a database's records (plain or published): its identity."""
+    d = Path(path)
+    h = hashlib.sha256()
+    name = DB_FILES[1] if has_database(d) else f"{DB_FILES[1]}{_XZ}"
+    with open(d / name, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def describe_database(path: str | os.PathLike | None) -> dict:
+    """What a table or bundle records about the database it was compiled with."""
+    if path is None:
+        return {"database": None}
+    man = read_manifest(path)
+    tgt = man.get("target") if isinstance(man.get("target"), dict) else {}
+    return {"database": str(path), "digest": database_digest(path),
+            "tuned_on": tgt.get("mcpu"), "tvm": tgt.get("tvm"),
+            "trials_total": man.get("trials_total"), "tuning_wall_s": man.get("wall_s")}
+
+
+def resolve_database(target, choice: str | os.PathLike | None = "auto") -> Path | None:
+    """The database folder a compile for ``target`` uses: ``"auto"`` its published one (None
+    when it has none), None no database, else the folder given."""
+    if choice is None:
+        return None
+    if isinstance(choice, str) and choice == "auto":
+        return database_dir(target)
+    return Path(choice)

@@ -9,7 +9,7 @@ import numpy as np
 from hwnas.errors import ExportError
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "export_onnx", "ort_session", "run_ort",
-           "check_ort_parity", "max_abs_diff"]
+           "check_ort_parity", "max_abs_diff", "op_to_onnx", "network_to_onnx"]
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 OPSET = 17
@@ -76,3 +76,23 @@ def check_ort_parity(model, onnx_path: str | os.PathLike, x: np.ndarray, tol: fl
     if not diff <= tol:
         raise ExportError(f"onnxruntime output differs from torch by {diff:.3g} (> {tol:g})")
     return diff
+
+
+def _seeded(make):
+    """Build with torch's default initialisation under a fixed seed: weights keep activations
+    at a normal scale (tiny weights would decay them into slow denormals)."""
+    import torch
+
+    torch.manual_seed(0)
+    return make().eval()
+
+
+def op_to_onnx(op, path: str | os.PathLike) -> Path:
+    """One operator (an ``OpSpec``) as a checked ONNX file, with seeded weights."""
+    return export_onnx(_seeded(op.build), op.input_nchw, path)
+
+
+def network_to_onnx(space, arch, path: str | os.PathLike) -> Path:
+    """A whole subnet as a checked ONNX file, with seeded weights."""
+    shape = space.input_shape(arch)
+    return export_onnx(_seeded(lambda: space.build(arch)), shape, path)

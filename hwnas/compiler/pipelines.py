@@ -6,17 +6,45 @@ describe exactly the code that ships.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from hwnas._registry import Registry
 from hwnas.errors import ExportError
 from hwnas.targets import Target
 
-__all__ = ["PIPELINES", "fuse_for_tuning", "compile_relax", "compile_onnx"]
+__all__ = ["PIPELINES", "Compiled", "fuse_for_tuning", "compile_relax", "compile_onnx"]
 
 #: name → fn(tvm_target, database) -> (passes applied first, ``relax_pipeline`` for tvm.compile,
 #: or None for tvm.compile's own default)
 PIPELINES: Registry[Callable] = Registry("compile pipeline")
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled executable and how much of it runs tuned schedules."""
+
+    executable: Any
+    kernels: int                    # fused kernels (what MetaSchedule tunes)
+    tuned: int                      # of those, scheduled from the tuning database
+    untuned: tuple[str, ...] = ()   # names of the kernels the database had no record for
+
+    def tuning_json(self) -> dict:
+        return {"kernels": self.kernels, "tuned": self.tuned, "untuned": list(self.untuned)}
+
+    @property
+    def summary(self) -> str:
+        return f"{self.tuned}/{self.kernels}"
+
+
+def _kernels(mod) -> tuple[int, tuple[str, ...]]:
+    """(PrimFuncs of ``mod``, names of those not scheduled by a database)."""
+    import tvm
+
+    prims = [(gv.name_hint, f) for gv, f in mod.functions.items()
+             if isinstance(f, tvm.tirx.PrimFunc)]
+    return len(prims), tuple(sorted(name for name, f in prims
+                                    if not (f.attrs and f.attrs.get("tirx.is_scheduled"))))
 
 
 def fuse_for_tuning():
@@ -70,8 +98,9 @@ def _gpu_pipeline(tvm_target, database=None):
     return passes, None
 
 
-def compile_relax(mod, target: Target, database=None):
-    """Compile a Relax module with the target's pipeline (optionally a tuning database)."""
+def compile_relax(mod, target: Target, database=None) -> Compiled:
+    """Compile a Relax module with the target's pipeline (optionally a tuning database), and
+    count its kernels and how many the database scheduled."""
     import tvm
 
     tvm_target = target.tvm()
@@ -81,18 +110,25 @@ def compile_relax(mod, target: Target, database=None):
             stack.enter_context(tvm_target)
             if database is not None:
                 stack.enter_context(database)
+            if not passes:                   # untuned: count the kernels tuning would see
+                n, names = _kernels(fuse_for_tuning()(mod))
             for p in passes:
                 mod = p(mod)
+            if passes:
+                n, names = _kernels(mod)
         # tvm.compile under an active cuda target context fails host codegen: call it outside.
         if relax_pipeline is None:
-            return tvm.compile(mod, target=tvm_target)
-        return tvm.compile(mod, target=tvm_target, relax_pipeline=relax_pipeline)
+            ex = tvm.compile(mod, target=tvm_target)
+        else:
+            ex = tvm.compile(mod, target=tvm_target, relax_pipeline=relax_pipeline)
+        return Compiled(ex, n, n - len(names) if database is not None else 0, names)
     except Exception as exc:
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
         raise ExportError(f"TVM compile for target '{target.name}' failed: {lines[-1]}") from None
 
 
-def compile_onnx(model, input_shapes: dict[str, tuple[int, ...]], target: Target, database=None):
+def compile_onnx(model, input_shapes: dict[str, tuple[int, ...]], target: Target,
+                 database=None) -> Compiled:
     """Import an ONNX model (``frontend.onnx_to_relax``) and compile it for ``target``."""
     from hwnas.compiler.frontend import onnx_to_relax
 

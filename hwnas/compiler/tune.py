@@ -10,7 +10,6 @@ same ``work_dir`` so that latency tables and bundles come from one database.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -24,11 +23,12 @@ from pathlib import Path
 
 from hwnas._cpus import unpinned
 from hwnas._io import atomic_write_json, read_json
-from hwnas.compiler.database import MANIFEST, last_line, load_database
+from hwnas.compiler.database import MANIFEST, last_line, load_database, work_dir
 from hwnas.errors import ExportError
 from hwnas.targets import Target
 
-__all__ = ["TuneReport", "default_work_dir", "fast_build", "extract_tuning_tasks",
+__all__ = ["TuneReport", "TuningSession", "default_work_dir", "fast_build",
+           "extract_tuning_tasks", "register_intrinsics", "workload_key", "read_work_manifest",
            "tune_relax_module", "tune_onnx", "last_run"]
 
 log = logging.getLogger("hwnas.compiler.tune")
@@ -55,9 +55,7 @@ class TuneReport:
 
 def default_work_dir(target: Target, root: str | os.PathLike | None = None) -> Path:
     """``<root>/tuning/<target>``; root is ``$HWNAS_CACHE`` or ``~/.cache/hwnas`` unless given."""
-    if root is None:
-        root = os.environ.get("HWNAS_CACHE") or Path.home() / ".cache" / "hwnas"
-    return Path(root) / "tuning" / target.name
+    return work_dir(target) if root is None else Path(root) / "tuning" / target.name
 
 
 def fast_build(mod, target, _params):
@@ -141,7 +139,8 @@ def extract_tuning_tasks(mod, target: Target, module_equality: str = "structural
                                                    module_equality=module_equality))
 
 
-def _read_manifest(work_dir: Path, target: Target, module_equality: str) -> dict:
+def read_work_manifest(work_dir: Path, target: Target, module_equality: str) -> dict:
+    """A work folder's ``tuning.json`` (a fresh one when absent), checked against ``target``."""
     path = work_dir / MANIFEST
     if not path.exists():
         return {"target": str(target.tvm()), "module_equality": module_equality, "trials": {}}
@@ -155,7 +154,8 @@ def _read_manifest(work_dir: Path, target: Target, module_equality: str) -> dict
     return man
 
 
-def _workload_key(task) -> str:
+def workload_key(task) -> str:
+    """The structural hash MetaSchedule files a kernel under (hex, 64 bit)."""
     from tvm_ffi import structural_hash
 
     return f"{structural_hash(task.dispatched[0]) & (2**64 - 1):016x}"
@@ -178,29 +178,36 @@ def _cost_model(name: str) -> str:
     return "xgb"
 
 
-@contextlib.contextmanager
-def _without_tensor_intrin(skip: bool):
-    """Let ``TuneContext`` skip its import of ``tvm.s_tir.tensor_intrin``.
+_INTRINSICS = {"x86": "x86", "aarch64": "arm_cpu", "arm": "arm_cpu", "cuda": "cuda",
+               "rocm": "rocm", "riscv": "riscv_cpu"}
 
-    That import parses hundreds of TVMScript intrinsics, each calling ``inspect.stack()``: one
-    to several minutes here (13 min inside pytest with torch loaded). The generic LLVM schedule
-    rules use none of them; targets whose rules tensorize (VNNI, AVX-512, Arm dot product) must
-    pass ``tensor_intrin=True``, and fail loudly in TVM if they do not.
+
+def register_intrinsics(tvm_target) -> None:
+    """Register the tensor intrinsics that the target's schedule rules may ask for.
+
+    ``TuneContext`` otherwise imports all of ``tvm.s_tir.tensor_intrin``: hundreds of TVMScript
+    intrinsics, each parsed with ``inspect.stack()``, one to several minutes here (13 min in
+    pytest with torch loaded). Only the family of the target's ISA is loaded (the x86 VNNI and
+    AVX-512 dot products that MetaSchedule's x86 rules request on an AVX-512 VNNI CPU, say),
+    under a stand-in for the package, in a fraction of a second.
     """
+    import importlib
+
+    import tvm.s_tir as s_tir
+
+    kind = tvm_target.kind.name
+    triple = str(tvm_target.attrs.get("mtriple", "") or "")
+    family = _INTRINSICS.get(kind) or next(
+        (v for k, v in _INTRINSICS.items() if triple.startswith(k)), "x86")
     name = "tvm.s_tir.tensor_intrin"
-    if not skip or name in sys.modules:
-        yield
-        return
-    stub = types.ModuleType(name)
-    sys.modules[name] = stub
-    try:
-        yield
-    finally:
-        if sys.modules.get(name) is stub:
-            del sys.modules[name]
+    if name not in sys.modules:
+        stub = types.ModuleType(name)
+        stub.__path__ = [os.path.join(os.path.dirname(s_tir.__file__), "tensor_intrin")]
+        sys.modules[name] = stub
+    importlib.import_module(f"{name}.{family}")
 
 
-def _contexts(tasks, tvm_target, seed: int, population: int, tensor_intrin: bool) -> list:
+def _contexts(tasks, tvm_target, seed: int, population: int) -> list:
     """One TuneContext per task, logging to ``hwnas.compiler.tune.ms`` instead of per-task files."""
     from tvm.s_tir import meta_schedule as ms
 
@@ -209,46 +216,77 @@ def _contexts(tasks, tvm_target, seed: int, population: int, tensor_intrin: bool
     ms_log = logging.getLogger("hwnas.compiler.tune.ms")
     # MetaSchedule logs every trial and dumps IR at INFO: show it only with --verbose
     ms_log.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
-    with _without_tensor_intrin(not tensor_intrin):
-        return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target,
-                               space_generator="post-order-apply", search_strategy=strategy,
-                               task_name=t.task_name, logger=ms_log, rand_state=seed + i,
-                               num_threads="physical").clone()
-                for i, t in enumerate(tasks)]
+    register_intrinsics(tvm_target)
+    return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target,
+                           space_generator="post-order-apply", search_strategy=strategy,
+                           task_name=t.task_name, logger=ms_log, rand_state=seed + i,
+                           num_threads="physical").clone()
+            for i, t in enumerate(tasks)]
 
 
-def _run_tuning(tasks, tvm_target, work_dir: Path, per_task: int, *, cost_model: str,
-                module_equality: str, seed: int, build_timeout_s: float,
-                runner_min_repeat_ms: int, tensor_intrin: bool) -> None:
-    from tvm.s_tir import meta_schedule as ms
+class TuningSession:
+    """One builder pool, runner, cost model and database for many ``run`` calls.
 
-    artifacts = tempfile.mkdtemp(prefix="hwnas-ms-")
-    os.environ[_ARTIFACTS_ENV] = artifacts  # read by the builder workers, spawned below
-    builder = _pooled_builder(max(1, os.cpu_count() or 1), build_timeout_s)
-    runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(
-        number=3, repeat=1, min_repeat_ms=runner_min_repeat_ms))
-    database = ms.database.JSONDatabase(work_dir=str(work_dir), module_equality=module_equality)
-    try:
-        ms.tune.tune_tasks(
-            tasks=_contexts(tasks, tvm_target, seed, max(64, 4 * per_task), tensor_intrin),
-            task_weights=[float(t.weight) for t in tasks], work_dir=str(work_dir),
-            max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
-            num_trials_per_iter=min(per_task, 64), builder=builder, runner=runner,
-            database=database, cost_model=_cost_model(cost_model),
-            module_equality=module_equality)
-    finally:
-        for part in (builder, runner):
+    Keeping them between calls saves the workers' start-up (seconds each) and lets the cost
+    model learn from every kernel tuned so far, not only the current chunk's.
+    """
+
+    def __init__(self, target: Target, work_dir: Path, *, cost_model: str = "auto",
+                 module_equality: str = "structural", build_timeout_s: float = 60.0,
+                 runner_min_repeat_ms: int = 40) -> None:
+        from tvm.s_tir import meta_schedule as ms
+
+        self.target, self.tvm_target = target, target.tvm()
+        self.work_dir, self.module_equality = Path(work_dir), module_equality
+        self._artifacts = tempfile.mkdtemp(prefix="hwnas-ms-")
+        os.environ[_ARTIFACTS_ENV] = self._artifacts   # read by the spawned builder workers
+        self.builder = _pooled_builder(max(1, os.cpu_count() or 1), build_timeout_s)
+        self.runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(
+            number=3, repeat=1, min_repeat_ms=runner_min_repeat_ms))
+        name = _cost_model(cost_model)
+        self.cost_model = (ms.cost_model.XGBModel(adaptive_training=True) if name == "xgb"
+                           else ms.cost_model.CostModel.create(name))
+        self.database = ms.database.JSONDatabase(work_dir=str(self.work_dir),
+                                                 module_equality=module_equality)
+
+    def run(self, tasks: list, per_task: int, seed: int = 0) -> None:
+        """Give each of ``tasks`` ``per_task`` more trials; records are committed as measured."""
+        from tvm.s_tir import meta_schedule as ms
+
+        try:
+            # A TVM runtime in this process pins the calling thread to one core; the builder
+            # and runner processes would inherit that and build, and time, on one core.
+            with unpinned():
+                ms.tune.tune_tasks(
+                    tasks=_contexts(tasks, self.tvm_target, seed, max(64, 4 * per_task)),
+                    task_weights=[float(t.weight) for t in tasks], work_dir=str(self.work_dir),
+                    max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
+                    num_trials_per_iter=min(per_task, 64), builder=self.builder,
+                    runner=self.runner, database=self.database, cost_model=self.cost_model,
+                    module_equality=self.module_equality)
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(f"MetaSchedule tuning for '{self.target.name}' failed: "
+                              f"{last_line(exc)}") from None
+
+    def close(self) -> None:
+        for part in (self.builder, self.runner):
             part.pool.shutdown(wait=False)
-        os.environ.pop(_ARTIFACTS_ENV, None)
-        shutil.rmtree(artifacts, ignore_errors=True)
+        if os.environ.get(_ARTIFACTS_ENV) == self._artifacts:
+            os.environ.pop(_ARTIFACTS_ENV, None)
+        shutil.rmtree(self._artifacts, ignore_errors=True)
+
+    def __enter__(self) -> "TuningSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = None,
                       trials: int = 1000, *, trials_per_task: int | None = None,
                       cost_model: str = "auto", module_equality: str = "structural",
                       seed: int = 0, build_timeout_s: float = 60.0,
-                      runner_min_repeat_ms: int = 40, tensor_intrin: bool = False,
-                      chunk: int = 16):
+                      runner_min_repeat_ms: int = 40, chunk: int = 16):
     """Tune every fused kernel of ``mod`` for ``target``; resumable, database in ``work_dir``.
 
     ``trials`` is the budget for the whole model, split evenly over its kernels (at least one
@@ -263,32 +301,24 @@ def tune_relax_module(mod, target: Target, work_dir: str | os.PathLike | None = 
                           f"got '{module_equality}'")
     work_dir = Path(work_dir) if work_dir is not None else default_work_dir(target)
     work_dir.mkdir(parents=True, exist_ok=True)
-    man = _read_manifest(work_dir, target, module_equality)
+    man = read_work_manifest(work_dir, target, module_equality)
     t0 = time.perf_counter()
     tasks = extract_tuning_tasks(mod, target, module_equality)
     if not tasks:
         raise ExportError("the model has no kernels to tune")
     per_task = trials_per_task or max(1, math.ceil(trials / len(tasks)))
     pending = _heaviest_first([t for t in tasks
-                               if man["trials"].get(_workload_key(t), 0) < per_task])
+                               if man["trials"].get(workload_key(t), 0) < per_task])
     log.info("tuning %d of %d kernels, %d trials each, in %s", len(pending), len(tasks),
              per_task, work_dir)
-    # A TVM runtime in this process pins the calling thread to one core; MetaSchedule's builder
-    # and runner processes would inherit that and build, and time parallel candidates, on it.
-    with unpinned():
+    with TuningSession(target, work_dir, cost_model=cost_model, module_equality=module_equality,
+                       build_timeout_s=build_timeout_s,
+                       runner_min_repeat_ms=runner_min_repeat_ms) as session:
         for start in range(0, len(pending), chunk):
             part = pending[start:start + chunk]
-            try:
-                _run_tuning(part, target.tvm(), work_dir, per_task, cost_model=cost_model,
-                            module_equality=module_equality, seed=seed + start,
-                            build_timeout_s=build_timeout_s,
-                            runner_min_repeat_ms=runner_min_repeat_ms,
-                            tensor_intrin=tensor_intrin)
-            except Exception as exc:
-                raise ExportError(f"MetaSchedule tuning for '{target.name}' failed: "
-                                  f"{last_line(exc)}") from None
-            # records are committed per chunk: an interrupted run resumes after the last chunk
-            man["trials"].update({_workload_key(t): per_task for t in part})
+            session.run(part, per_task, seed + start)
+            # the manifest is saved per chunk: an interrupted run resumes after the last chunk
+            man["trials"].update({workload_key(t): per_task for t in part})
             atomic_write_json(work_dir / MANIFEST, man)
             log.info("tuned %d/%d kernels", start + len(part), len(pending))
     report = TuneReport(str(work_dir), len(tasks), len(pending), len(tasks) - len(pending),

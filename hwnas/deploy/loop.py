@@ -50,8 +50,8 @@ class DeployConfig:
     strategy_options: dict = field(default_factory=dict)
     margin: float | None = None         # None: the predictor's p90 bound
     seed: int = 0
-    tuning_dir: str | None = None       # MetaSchedule database shared by every round
-    tune_trials: int = 0                # > 0: tune each round's subnet into ``tuning_dir``
+    tuning_dir: str | None = None       # the target's tuning database (None: untuned code)
+    tune_trials: int = 0                # > 0: top the database up with each round's subnet
     profile_networks: int = 20
 
     def validate(self) -> None:
@@ -82,29 +82,46 @@ def _problem(cfg: DeployConfig, space, corrected: MeasuredCorrection) -> SearchP
 
 
 def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -> dict:
+    from hwnas.compiler.database import describe_database
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
 
     model, weights = subnet_with_weights(space, arch, loaded)
     weights["source"] = loaded.meta["path"]
     if cfg.tune_trials:
-        database = _tune(cfg, space, arch, model)
-    return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights, database,
-                                       cfg.runtime))
+        database = _top_up(cfg, space, arch, model)
+    return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights,
+                                       database=database,
+                                       database_info=describe_database(cfg.tuning_dir),
+                                       runtime=cfg.runtime))
 
 
-def _tune(cfg: DeployConfig, space, arch, model):
-    """Tune this subnet's kernels into the shared database (kernels tuned before are reused)."""
+def _top_up(cfg: DeployConfig, space, arch, model):
+    """Give this subnet's kernels ``tune_trials`` trials in the target's work folder (those
+    tuned before are reused), publish the result to the target's database, and return it."""
     import tempfile
 
+    from hwnas.compiler.database import database_dir, load_database, publish, read_manifest
+    from hwnas.compiler.database import work_dir as target_work_dir
     from hwnas.compiler.onnx_export import INPUT_NAME, export_onnx
+    from hwnas.compiler.space_tuning import seed_work_dir
     from hwnas.compiler.tune import tune_onnx
 
+    dest = Path(cfg.tuning_dir) if cfg.tuning_dir else database_dir(cfg.target, for_writing=True)
+    work = target_work_dir(cfg.target)
+    seed_work_dir(work, dest if dest.exists() else None)
     shape = space.input_shape(arch)
     with tempfile.TemporaryDirectory(prefix="hwnas-tune-") as tmp:
         onnx_path = export_onnx(model, shape, Path(tmp) / "model.onnx")
-        return tune_onnx(onnx_path, {INPUT_NAME: shape}, cfg.target, cfg.tuning_dir,
-                         cfg.tune_trials)
+        tune_onnx(onnx_path, {INPUT_NAME: shape}, cfg.target, work, cfg.tune_trials)
+    from hwnas.compiler.database import target_identity
+
+    old = read_manifest(dest) if dest.exists() else {}
+    publish(work, dest, {**{k: v for k, v in old.items() if k not in ("workloads",
+                                                                        "best_seconds")},
+                         "target": target_identity(cfg.target), "module_equality": "structural"})
+    cfg.tuning_dir = str(dest)
+    return load_database(dest, target=cfg.target)
 
 
 def _time_reference(cfg: DeployConfig, space, table_info: dict,
@@ -152,9 +169,9 @@ def deploy(cfg: DeployConfig) -> dict:
     t0 = time.perf_counter()
     loaded = load_supernet(cfg.checkpoint)
     space = space_from_config(loaded[2]["space"])
-    # With --tune the table stays the untuned one: the rounds' tuned measurements correct it.
-    table_info = ensure_table(cfg.target, space, cfg.runtime,
-                              None if cfg.tune_trials else cfg.tuning_dir, cfg.profile_networks)
+    database = load_database(cfg.tuning_dir, target=cfg.target) if cfg.tuning_dir else None
+    table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir,
+                              cfg.profile_networks)
     base = load_predictor(cfg.target.name, space, "auto")
     if base.space.config() != space.config():
         space = space_from_config({**space.config(), "resolutions": [
@@ -162,8 +179,8 @@ def deploy(cfg: DeployConfig) -> dict:
     if not space.resolutions:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
     corrected = MeasuredCorrection(base)
-    reference = None if cfg.tune_trials else _time_reference(cfg, space, table_info, corrected)
-    database = load_database(cfg.tuning_dir) if cfg.tuning_dir else None
+    _problem(cfg, space, corrected).check_feasible()   # an impossible budget: refused at once
+    reference = _time_reference(cfg, space, table_info, corrected)
     work = cfg.out.parent / f".{cfg.out.name}.rounds"
     shutil.rmtree(work, ignore_errors=True)
     rounds: list[dict] = []
@@ -185,8 +202,14 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         desc = write_outputs(rdir / "search", problem, result)
         predicted = desc["predicted_latency_ms"][cfg.target.name]
         manifest = _export_round(cfg, space, result.arch, loaded, database, rdir / "bundle")
+        tuning = manifest.get("tuning", {})
+        if tuning.get("tuned", 0) < tuning.get("kernels", 0) and not any(
+                r.get("untuned_kernels") for r in rounds):
+            log.warning("%d of %d kernels of %s have no tuned schedule for %s and run untuned; "
+                        "tune the space once with hwnas tune", tuning["kernels"] - tuning["tuned"],
+                        tuning["kernels"], result.arch, cfg.target.name)
         lat = manifest["latency"]["measured"]
-        rec = {"round": i, "arch": str(result.arch), "predicted_ms": predicted,
+        rec = {"round": i, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0), "arch": str(result.arch), "predicted_ms": predicted,
                "predictor": corrected.name if corrected.n else corrected.base.name,
                "measured": lat, "accuracy": manifest["weights"]["accuracy"],
                "predicted_accuracy": desc["objective"]["value"], "dir": str(rdir)}

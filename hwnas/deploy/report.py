@@ -5,7 +5,23 @@ from pathlib import Path
 
 from hwnas._io import atomic_write_text
 
-__all__ = ["plot_predicted_vs_measured", "write_report"]
+__all__ = ["plot_predicted_vs_measured", "write_report", "tuning_line"]
+
+
+def tuning_line(tuning: dict) -> str:
+    """``Tuned kernels: 23/23 (database ..., tuned on CPU X with TVM Y)``, or what is missing."""
+    n, k = tuning.get("kernels", 0), tuning.get("tuned", 0)
+    line = f"Tuned kernels: {k}/{n}"
+    if tuning.get("database"):
+        line += f" (tuning database {tuning['database']}"
+        if tuning.get("tuned_on"):
+            line += f", tuned on {tuning['tuned_on']} with TVM {tuning.get('tvm')}"
+        line += ")"
+    else:
+        line += " (no tuning database: every kernel is TVM's untuned default)"
+    if k < n:
+        line += f"; {n - k} kernels run untuned code: tune the space with `hwnas tune`"
+    return line + "."
 
 
 def plot_predicted_vs_measured(rounds: list[dict], budget_ms: float, path: Path) -> Path:
@@ -48,7 +64,8 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         f"({manifest['latency']['predictor']} predictor).",
         f"- Accuracy: {acc:.4f} on the held-out split of {manifest['weights'].get('dataset')}"
         if acc is not None else "- Accuracy: not measured (untrained weights)",
-        f"- Rounds: {len(rounds)}; tuned kernels: {manifest.get('tuned', False)}.",
+        f"- Rounds: {len(rounds)}.",
+        f"- {tuning_line(manifest.get('tuning', {}))}",
         "",
         "| round | arch | predicted ms | measured ms | within budget |",
         "|---|---|---|---|---|",

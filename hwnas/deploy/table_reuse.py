@@ -20,8 +20,18 @@ def _reusable(table: LatencyTable, space, tuning_dir: str | None) -> str | None:
     for k in VERSION_KEYS:
         if table.meta.get("versions", {}).get(k) != now[k]:
             return f"it was measured with {k} {table.meta.get('versions', {}).get(k)}, now {now[k]}"
-    if table.meta.get("compiler", {}).get("tuning_dir") != tuning_dir:
-        return "it was compiled with another tuning database"
+    compiler = table.meta.get("compiler", {})
+    if bool(compiler.get("tuned")) != (tuning_dir is not None):
+        return ("it describes untuned code and the target now has a tuning database"
+                if tuning_dir else "it describes tuned code and no tuning database is used")
+    digest = compiler.get("tuning", {}).get("digest")
+    if tuning_dir is not None and digest:
+        from hwnas.compiler.database import database_digest
+
+        if digest != database_digest(tuning_dir):
+            log.warning("the %s table was measured with another version of its tuning "
+                        "database; using it (the first round re-times a table network)",
+                        table.target)
     missing = table.missing(space.op_list)
     if missing:
         return f"it lacks {len(missing)} operators of this space, e.g. {missing[0].key}"
@@ -49,7 +59,7 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int) 
         raise TableError(f"latency table {path} must be (re)profiled ({why}) but no device "
                          f"runtime was given")
     log.info("profiling %s on %s: %s", target.name, runtime.address, why)
-    stale = path.exists() and why.startswith("it was")
+    stale = path.exists() and why.startswith(("it was", "it describes"))
     if stale:
         backup = path.with_suffix(".json.stale")
         path.replace(backup)

@@ -43,6 +43,7 @@ class BundleRequest:
     weights: dict = field(default_factory=lambda: {"source": "untrained (random init)",
                                                    "trained": False})
     database: Any = None            # MetaSchedule database (tuned kernels) or None
+    database_info: dict = field(default_factory=dict)   # where it came from, for the manifest
     runtime: Any = None             # hwnas.runtime.Runtime to measure on; None skips measuring
     extra: dict = field(default_factory=dict)
 
@@ -102,10 +103,14 @@ def _build(req: BundleRequest, stage: Path) -> dict:
         lib = write_debug_artefact(stage / "model.debug.json", {
             "main": {**debug_costs(space, space.ops(arch)), "network": True}})
         return _finish(req, stage, shape, x, ort_diff, None,
-                       {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}, lib)
-    executable = compile_onnx(onnx_path, {INPUT_NAME: shape}, target, req.database)
+                       {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}, lib,
+                       {"kernels": 0, "tuned": 0, "untuned": [], "note": "debug device"})
+    compiled = compile_onnx(onnx_path, {INPUT_NAME: shape}, target, req.database)
+    executable = compiled.executable
     lib = export_library(executable, stage / f"model{library_suffix(target)}", target)
-    log.info("tvm: compiled for %s -> %s", target.name, lib.name)
+    log.info("tvm: compiled for %s -> %s; %s kernels tuned", target.name, lib.name,
+             compiled.summary)
+
     files = {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}
     if target.is_gpu and target.tvm_target.get("kind") == "cuda":
         fat = compile_cuda_fatbin(executable, target, stage / "kernels.fatbin")
@@ -119,11 +124,12 @@ def _build(req: BundleRequest, stage: Path) -> dict:
         if not tvm_diff <= 1e-4:
             raise ExportError(f"TVM output differs from onnxruntime by {tvm_diff:.3g} (> 1e-4)")
         log.info("tvm: |tvm - onnxruntime| = %.2e", tvm_diff)
-    return _finish(req, stage, shape, x, ort_diff, tvm_diff, files, lib)
+    return _finish(req, stage, shape, x, ort_diff, tvm_diff, files, lib,
+                   {**compiled.tuning_json(), **req.database_info})
 
 
 def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files: dict,
-            lib: Path) -> dict:
+            lib: Path, tuning: dict) -> dict:
     """Measure the library (when a runtime is given), write arch.json, return the manifest."""
     space, arch, target = req.space, req.arch, req.target
     measured = None
@@ -146,7 +152,7 @@ def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files
         "input": {"name": INPUT_NAME, "shape": list(shape), "dtype": "float32"},
         "files": files,
         "weights": req.weights,
-        "tuned": req.database is not None,
+        "tuning": tuning,
         "parity": {"onnxruntime_vs_torch_max_abs": ort_diff, "tvm_vs_onnxruntime_max_abs": tvm_diff},
         "latency": {"measured": measured,
                     "measured_note": None if measured else

@@ -16,8 +16,7 @@ from hwnas.errors import ExportError
 from hwnas.spaces import OpSpec, space_from_config
 from hwnas.targets import Target
 
-__all__ = ["BuildTask", "BuiltItem", "Built", "build", "op_to_onnx", "network_to_onnx",
-           "INPUT"]
+__all__ = ["BuildTask", "BuiltItem", "Built", "build", "INPUT"]
 
 INPUT = "input"
 
@@ -43,6 +42,7 @@ class BuiltItem:
     path: str                                # library or ONNX file
     func: str                                # function to time in it
     input_shape: tuple[int, ...]
+    tuned: tuple[int, int] | None = None     # (kernels tuned, kernels) of what was compiled
 
 
 @dataclass(frozen=True)
@@ -50,28 +50,6 @@ class Built:
     task: BuildTask
     items: tuple[BuiltItem, ...]
     compile_s: float                         # wall time of this task in its worker
-
-
-def _seeded(make):
-    """Build with torch's default initialisation under a fixed seed: weights keep activations
-    at a normal scale (tiny weights would decay them into slow denormals)."""
-    import torch
-
-    torch.manual_seed(0)
-    return make().eval()
-
-
-def op_to_onnx(op: OpSpec, path: str | Path) -> Path:
-    from hwnas.compiler.onnx_export import export_onnx
-
-    return export_onnx(_seeded(op.build), op.input_nchw, path)
-
-
-def network_to_onnx(space, arch, path: str | Path) -> Path:
-    from hwnas.compiler.onnx_export import export_onnx
-
-    shape = space.input_shape(arch)
-    return export_onnx(_seeded(lambda: space.build(arch)), shape, path)
 
 
 def _merge(mods: list) -> object:
@@ -90,6 +68,7 @@ def _merge(mods: list) -> object:
 def _build_ops(task: BuildTask) -> list[BuiltItem]:
     from hwnas.compiler import compile_relax, export_library, library_suffix, onnx_to_relax
     from hwnas.compiler.database import load_database
+    from hwnas.compiler.onnx_export import op_to_onnx
 
     out = Path(task.out_dir)
     ops = [OpSpec.from_key(k, task.family) for k in task.keys]
@@ -99,14 +78,19 @@ def _build_ops(task: BuildTask) -> list[BuiltItem]:
     mods = [onnx_to_relax(f, {INPUT: op.input_nchw}) for op, f in zip(ops, files)]
     for f in files:
         f.unlink()
-    ex = compile_relax(_merge(mods), task.target, load_database(task.tuning_dir, required=True))
-    lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
-    return [BuiltItem(op.key, str(lib), f"op{i}", op.input_nchw) for i, op in enumerate(ops)]
+    compiled = compile_relax(_merge(mods), task.target,
+                             load_database(task.tuning_dir, required=True, target=task.target))
+    lib = export_library(compiled.executable, out / f"{task.name}{library_suffix(task.target)}",
+                         task.target)
+    counts = (compiled.tuned, compiled.kernels)
+    return [BuiltItem(op.key, str(lib), f"op{i}", op.input_nchw, counts)
+            for i, op in enumerate(ops)]
 
 
 def _build_network(task: BuildTask) -> list[BuiltItem]:
     from hwnas.compiler import compile_onnx, export_library, library_suffix
     from hwnas.compiler.database import load_database
+    from hwnas.compiler.onnx_export import network_to_onnx
 
     space = space_from_config(task.space_config)
     arch = space.parse(task.arch)
@@ -115,11 +99,12 @@ def _build_network(task: BuildTask) -> list[BuiltItem]:
     shape = space.input_shape(arch)
     if task.artifact == "onnx":
         return [BuiltItem(task.arch, str(onnx_path), "main", shape)]
-    ex = compile_onnx(onnx_path, {INPUT: shape}, task.target,
-                      load_database(task.tuning_dir, required=True))
+    compiled = compile_onnx(onnx_path, {INPUT: shape}, task.target,
+                            load_database(task.tuning_dir, required=True, target=task.target))
     onnx_path.unlink()
-    lib = export_library(ex, out / f"{task.name}{library_suffix(task.target)}", task.target)
-    return [BuiltItem(task.arch, str(lib), "main", shape)]
+    lib = export_library(compiled.executable, out / f"{task.name}{library_suffix(task.target)}",
+                         task.target)
+    return [BuiltItem(task.arch, str(lib), "main", shape, (compiled.tuned, compiled.kernels))]
 
 
 def _build_debug(task: BuildTask) -> list[BuiltItem]:

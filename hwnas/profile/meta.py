@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from pathlib import Path
 
 from hwnas.errors import TableError
 from hwnas.profile.table import LatencyTable
 
-__all__ = ["new_meta", "check_resume", "add_space", "update_coverage", "now_iso"]
+__all__ = ["new_meta", "check_resume", "add_space", "update_coverage", "now_iso",
+           "tuning_identity"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -22,14 +24,24 @@ def _versions() -> dict:
     return versions()
 
 
+def tuning_identity(tuning_dir: str | None) -> dict:
+    """What a table records of the database its code was compiled with (digest, provenance);
+    the folder itself is recorded relative to nothing, as it differs between checkouts."""
+    from hwnas.compiler.database import describe_database
+
+    info = describe_database(tuning_dir)
+    info["database"] = None if tuning_dir is None else Path(tuning_dir).name
+    return info
+
+
 def new_meta(target, space, runtime, protocol, tuning_dir: str | None, batch: int) -> dict:
     return {
         "target": target.name, "space": space.name, "runtime": runtime.family,
         "device": runtime.describe(), "address": runtime.address,
         "target_config": target.to_json(), "versions": _versions(),
         "compiler": {"path": "torch → ONNX → TVM Relax (hwnas.compiler.pipelines)",
-                     "pipeline": target.pipeline, "tuning_dir": tuning_dir,
-                     "tuned": tuning_dir is not None, "ops_per_module": batch},
+                     "pipeline": target.pipeline, "tuned": tuning_dir is not None,
+                     "tuning": tuning_identity(tuning_dir), "ops_per_module": batch},
         "protocol": protocol.to_json(), "measured_here": True,
         "created": now_iso(), "updated": now_iso(), "spaces": [], "coverage": {},
         "networks": [], "validation": {"n": 0, "within10": None, "mape": None},
@@ -50,9 +62,15 @@ def check_resume(table: LatencyTable, path, target, space, runtime_name: str, pr
     if "protocol" in m and not protocol.same_as(m["protocol"]):
         raise TableError(f"cannot resume {path}: it was measured with another protocol "
                          f"({m['protocol']})")
-    if m.get("compiler", {}).get("tuning_dir") != tuning_dir:
-        raise TableError(f"cannot resume {path}: it was compiled with tuning dir "
-                         f"{m.get('compiler', {}).get('tuning_dir')!r}, not {tuning_dir!r}")
+    have = m.get("compiler", {})
+    if bool(have.get("tuned")) != (tuning_dir is not None):
+        raise TableError(f"cannot resume {path}: it was compiled "
+                         f"{'with' if have.get('tuned') else 'without'} a tuning database, and "
+                         f"this run compiles {'with' if tuning_dir else 'without'} one")
+    digest = have.get("tuning", {}).get("digest")
+    if tuning_dir is not None and digest and digest != tuning_identity(tuning_dir)["digest"]:
+        raise TableError(f"cannot resume {path}: it was compiled with another version of the "
+                         f"tuning database (digest {digest}); profile into a new table")
     old = m.get("versions", {})
     new = _versions()
     for k in ("tvm", "torch", "onnxruntime"):

@@ -53,6 +53,8 @@ class PhaseTime:
     compile_s: float = 0.0          # wall time spent waiting for compile waves
     measure_s: float = 0.0          # wall time spent timing (alone)
     task_s: float = 0.0             # sum of the tasks' own compile times in the workers
+    kernels: int = 0                # fused kernels compiled
+    kernels_tuned: int = 0          # of those, scheduled from the tuning database
 
     @property
     def wall_s(self) -> float:
@@ -138,6 +140,10 @@ def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOpt
             t1 = time.perf_counter()
             phase.compile_s += t1 - t0
             phase.task_s += sum(b.compile_s for b in built)
+            for b in built:                   # one compile per task: count its kernels once
+                if b.items and b.items[0].tuned is not None:
+                    phase.kernels_tuned += b.items[0].tuned[0]
+                    phase.kernels += b.items[0].tuned[1]
             _measure(runtime, [*every_wave, *(item for b in built for item in b.items)],
                      opts.protocol, on_item, bar, rounds)
             for b in built:
@@ -157,6 +163,8 @@ def _run_record(rep: ProfileReport, finished: bool) -> dict:
             "ops_compile_s": round(rep.ops.compile_s, 2), "ops_measure_s": round(rep.ops.measure_s, 2),
             "networks_compile_s": round(rep.networks.compile_s, 2),
             "networks_measure_s": round(rep.networks.measure_s, 2),
+            "kernels_tuned": [rep.ops.kernels_tuned + rep.networks.kernels_tuned,
+                              rep.ops.kernels + rep.networks.kernels],
             "loadavg_1min_at_end": round(os.getloadavg()[0], 2)}
 
 

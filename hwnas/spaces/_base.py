@@ -87,6 +87,10 @@ class SearchSpace(abc.ABC):
     """
 
     name: str = ""
+    #: True when a subnet is a chain of its operators that TVM's fusion cannot join (each one
+    #: starts with a convolution): then the kernels of the space are those of its operators,
+    #: compiled one at a time (``hwnas tune`` relies on it; tests check it on random subnets)
+    kernels_follow_operators: bool = False
 
     # ---- single architectures ----
     @abc.abstractmethod

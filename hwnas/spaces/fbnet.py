@@ -68,6 +68,7 @@ class FBNetArch:
 @SPACES.register("fbnet")
 class FBNetSpace(SearchSpace):
     name = "fbnet"
+    kernels_follow_operators = True
 
     def __init__(self, resolutions: Sequence[int] | None = None, num_classes: int = 100,
                  in_chans: int = 3, cifar: bool = True) -> None:

@@ -68,6 +68,7 @@ class OFAMobileNetV3Space(SearchSpace):
     """The OFA MobileNetV3 space. ``resolutions`` and ``width_mult`` are configurable."""
 
     name = "ofa-mbv3"
+    kernels_follow_operators = True
     kernels = (3, 5, 7)
     expands = (3, 4, 6)
     depths = (2, 3, 4)

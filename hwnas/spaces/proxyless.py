@@ -83,6 +83,7 @@ class ProxylessSpace(SearchSpace):
     """The ProxylessNAS mobile space; ``resolutions``, ``num_classes`` and ``in_chans`` configurable."""
 
     name = "proxyless"
+    kernels_follow_operators = True
 
     def __init__(self, resolutions: Sequence[int] | None = None, num_classes: int = 1000,
                  in_chans: int = 3) -> None:

@@ -1,0 +1,106 @@
+"""``hwnas tune``: tune every kernel of a space once for a device, so that every subnet ships
+tuned code with no tuning at deploy time."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from hwnas.commands._common import add_space_args, resolve_space
+from hwnas.errors import HwnasError
+
+__all__ = ["register", "run"]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tune", help="tune every kernel a space can produce into the target's "
+                                    "tuning database (latency_tables/<target>/tuning/)",
+                       description="Without space options the shipped checkpoint's space "
+                                   "(ofa-mbv3-fmnist, the one deploy searches) is tuned.")
+    p.add_argument("--target", required=True, help="target name (hwnas targets)")
+    add_space_args(p)
+    p.add_argument("--minutes", type=float, help="stop cleanly after this many minutes "
+                                                 "(default: when every kernel is tuned)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the tuning run in the work folder")
+    p.add_argument("--work-dir", help="where every trial is kept (default: "
+                                      "~/.cache/hwnas/tuning/<target>, or $HWNAS_CACHE)")
+    p.add_argument("--out", help="database folder to publish to (default: "
+                                 "latency_tables/<target>/tuning/)")
+    p.add_argument("--snapshots", default="", metavar="MIN,MIN",
+                   help="copy the database at these minutes of tuning (to chart speed "
+                        "against tuning time)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def _minutes(text: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HwnasError(f"--snapshots must be comma-separated minutes, got '{text}'") from None
+    if any(not (math.isfinite(v) and v > 0) for v in vals):
+        raise HwnasError(f"--snapshots must be positive minutes, got '{text}'")
+    return vals
+
+
+def _op_costs(target, space) -> dict[str, float] | None:
+    """The target's table latencies of the space's operators, when it has a table."""
+    from hwnas.profile.table import LatencyTable, table_path
+
+    path = table_path(target.name, space.name)
+    if not path.exists():
+        return None
+    table = LatencyTable.load(path)
+    return {op.key: table.entries[op.key]["median_ms"] for op in space.op_list
+            if op.key in table.entries}
+
+
+class _Progress:
+    """One line per step on stderr: what is done, the time so far and the ETA."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, info: dict) -> None:
+        now = time.monotonic()
+        if info["phase"] == "kernels":
+            if info["done"] == info["total"] or now - self.last > 10:
+                print(f"kernels    {info['done']}/{info['total']} operators enumerated "
+                      f"({info['elapsed_s']:.0f} s)", file=sys.stderr, flush=True)
+                self.last = now
+            return
+        pct = 100 * info["done"] / max(info["total"], 1)
+        print(f"tuning     {info['done']}/{info['total']} trials ({pct:.0f}%), "
+              f"{info['elapsed_s'] / 60:.1f} min, ETA {info['eta_s'] / 60:.0f} min",
+              file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from hwnas.compiler.database import database_dir, work_dir
+    from hwnas.compiler.space_tuning import tune_space
+    from hwnas.targets import load_target
+
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise HwnasError(f"--minutes must be a positive number, got {args.minutes}")
+    snapshots = _minutes(args.snapshots)
+    target = load_target(args.target)
+    if target.runtime != "tvm":
+        raise HwnasError(f"target '{target.name}' does not compile with TVM; nothing to tune")
+    if args.checkpoint is None and args.space == "ofa-mbv3" and not any(
+            getattr(args, k) for k in ("resolutions", "width_mult", "num_classes", "in_chans")):
+        args.checkpoint = "ofa-mbv3-fmnist"       # the space deploy searches, by default
+    space = resolve_space(args)
+    work = args.work_dir or work_dir(target)
+    out = args.out or database_dir(target, for_writing=True)
+    rep = tune_space(space, target, work, out, op_cost_ms=_op_costs(target, space),
+                     minutes=args.minutes, resume=args.resume, seed=args.seed,
+                     snapshot_minutes=snapshots, on_progress=_Progress())
+    state = "complete" if rep.finished else f"stopped ({rep.stopped or 'not finished'})"
+    print(f"kernels    {rep.covered}/{rep.kernels} tuned; tuning {state}")
+    print(f"trials     {rep.trials} this run, {rep.trials_total} in all")
+    print(f"time       {rep.wall_s / 60:.1f} min this run, {rep.wall_total_s / 60:.1f} min in all")
+    print(f"database   {rep.database} (every trial: {rep.work_dir})")
+    if not rep.finished:
+        print("resume     hwnas tune ... --resume continues where this run stopped")
+    return 0

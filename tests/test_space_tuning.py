@@ -1,0 +1,187 @@
+"""Whole-space tuning: the kernel enumeration, a real (tiny) tuned database applied by the
+compiler, resumable runs, and databases that are corrupt or belong to another device."""
+from __future__ import annotations
+
+import json
+import logging
+import lzma
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.compiler.database import MANIFEST, load_database, publish
+from hwnas.errors import ExportError
+from hwnas.spaces import get_space
+from hwnas.targets import load_target
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_target("x86-host")
+
+
+#: chain spaces in configurations small enough to enumerate quickly
+CHAINS = {"ofa-mbv3": {"resolutions": [16], "num_classes": 10, "in_chans": 1},
+          "proxyless": {"resolutions": [32], "num_classes": 10},
+          "fbnet": {"resolutions": [32], "num_classes": 10}}
+
+
+@pytest.mark.tvm
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_operator_enumeration_covers_every_kernel_of_random_subnets(host, name):
+    from hwnas.compiler import onnx_to_relax
+    from hwnas.compiler.onnx_export import network_to_onnx
+    from hwnas.compiler.space_tuning import enumerate_kernels
+    from hwnas.compiler.tune import extract_tuning_tasks, workload_key
+
+    space = get_space(name, **CHAINS[name])
+    kernels, tasks = enumerate_kernels(space, host, samples=500)
+    keys = {k.key for k in kernels}
+    assert len(keys) == len(kernels) == len(tasks) > 0
+    assert all(k.occurrence > 0 and k.untuned_ms > 0 for k in kernels)
+    rng = np.random.default_rng(0)
+    archs = [space.smallest(), space.largest()] + space.sample_many(rng, 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, arch in enumerate(archs):
+            path = network_to_onnx(space, arch, Path(tmp) / f"n{i}.onnx")
+            found = extract_tuning_tasks(onnx_to_relax(path, {"input": space.input_shape(arch)}),
+                                         host)
+            missing = [t.task_name for t in found if workload_key(t) not in keys]
+            assert not missing, f"{arch}: {missing}"
+
+
+def test_a_space_whose_fusion_crosses_operators_is_refused(host, tmp_path):
+    from hwnas.compiler.space_tuning import tune_space
+
+    with pytest.raises(ExportError, match="across its operators"):
+        tune_space(get_space("nb201", channels=4, cells=1), host, tmp_path / "w", tmp_path / "p")
+
+
+def test_allocation_gives_the_heavy_kernels_the_most_trials():
+    from hwnas.compiler.space_tuning import TIERS, Kernel, allocate
+
+    ks = [Kernel(str(i), f"k{i}", [], 1.0, w, 1.0) for i, w in
+          enumerate([50.0, 20.0, 10.0, 8.0, 5.0, 3.0, 2.0, 1.0, 0.5, 0.5])]
+    allocate(ks)
+    trials = [k.trials for k in ks]
+    assert trials == sorted(trials, reverse=True)
+    assert trials[0] == TIERS[0][1] and trials[-1] == TIERS[-1][1]
+
+
+@pytest.fixture(scope="module")
+def tiny_db(tmp_path_factory, host):
+    """A real database: every kernel of a one-resolution ofa-mbv3 space with 1 trial each."""
+    from hwnas.compiler.space_tuning import tune_space
+
+    root = tmp_path_factory.mktemp("db")
+    space = get_space("ofa-mbv3", resolutions=[8], num_classes=10, in_chans=1, width_mult=0.5)
+    rep = tune_space(space, host, root / "work", root / "published", tiers=((1.0, 1),))
+    return space, rep, root
+
+
+@pytest.mark.tvm
+def test_tuned_database_is_published_and_applied(tiny_db, host):
+    from hwnas.compiler import compile_onnx
+    from hwnas.compiler.onnx_export import network_to_onnx
+
+    space, rep, root = tiny_db
+    assert rep.finished and rep.covered == rep.kernels > 0
+    pub = root / "published"
+    assert {p.name for p in pub.iterdir()} == {MANIFEST, "database_workload.json.xz",
+                                              "database_tuning_record.json.xz"}
+    man = json.loads((pub / MANIFEST).read_text())
+    assert man["target"]["name"] == "x86-host" and man["target"]["mcpu"] == host.mcpu
+    assert man["workloads"] == rep.kernels and man["finished"] is True
+    db = load_database(pub, required=True, target=host)
+    for seed in range(2):
+        arch = space.sample(np.random.default_rng(seed))
+        path = network_to_onnx(space, arch, root / f"net{seed}.onnx")
+        compiled = compile_onnx(path, {"input": space.input_shape(arch)}, host, db)
+        # every kernel of the subnet was found in the database and scheduled from it
+        assert compiled.kernels > 0 and compiled.tuned == compiled.kernels, compiled.untuned
+        untuned = compile_onnx(path, {"input": space.input_shape(arch)}, host)
+        assert untuned.tuned == 0 and untuned.kernels == compiled.kernels
+
+
+@pytest.mark.tvm
+def test_interrupted_tuning_resumes_without_losing_records(host, tmp_path):
+    from hwnas.compiler.space_tuning import trials_done, tune_space
+
+    space = get_space("ofa-mbv3", resolutions=[8], num_classes=10, in_chans=1, width_mult=0.5)
+    calls = {"n": 0}
+
+    def stop_after_first_chunk(info):
+        if info["phase"] == "tuning":
+            calls["n"] += 1
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tune_space(space, host, tmp_path / "w", tmp_path / "p", tiers=((0.5, 2), (1.0, 1)),
+                   on_progress=stop_after_first_chunk)
+    first = trials_done(tmp_path / "w")
+    assert calls["n"] == 1 and first
+    assert (tmp_path / "p" / MANIFEST).exists()            # published on the way out
+    with pytest.raises(ExportError, match="resume"):
+        tune_space(space, host, tmp_path / "w", tmp_path / "p")
+    rep = tune_space(space, host, tmp_path / "w", tmp_path / "p", resume=True,
+                     tiers=((0.5, 2), (1.0, 1)))
+    after = trials_done(tmp_path / "w")
+    assert rep.finished and all(after[k] >= v for k, v in first.items())
+
+
+def _fake_published(path: Path, target_identity: dict) -> Path:
+    """A published database folder whose files are real xz but hold no records."""
+    path.mkdir(parents=True)
+    for name in ("database_workload.json", "database_tuning_record.json"):
+        (path / f"{name}.xz").write_bytes(lzma.compress(b""))
+    (path / MANIFEST).write_text(json.dumps({"format": "hwnas-tuning-db/1",
+                                             "target": target_identity}))
+    return path
+
+
+def test_database_of_another_device_is_refused(host, tmp_path):
+    ident = {"name": "rpi4", "kind": "llvm", "mcpu": "cortex-a72", "arch": None,
+             "mtriple": "aarch64-linux-gnu", "tvm": "0.27.0"}
+    db = _fake_published(tmp_path / "db", ident)
+    with pytest.raises(ExportError, match="tuned for target 'rpi4'"):
+        load_database(db, target=host)
+
+
+def test_database_of_another_cpu_or_tvm_warns_in_one_line(host, tmp_path, caplog):
+    from hwnas.compiler.database import target_identity
+
+    ident = {**target_identity(host), "mcpu": "some-other-cpu", "tvm": "0.1"}
+    db = _fake_published(tmp_path / "db", ident)
+    with caplog.at_level(logging.WARNING, logger="hwnas.compiler"):
+        assert load_database(db, target=host) is not None
+    lines = [r.getMessage() for r in caplog.records if "some-other-cpu" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+
+
+def test_corrupt_database_is_one_line_naming_the_file(host, tmp_path):
+    from hwnas.compiler.database import target_identity
+
+    db = _fake_published(tmp_path / "db", target_identity(host))
+    (db / "database_tuning_record.json.xz").write_bytes(b"not xz at all")
+    with pytest.raises(ExportError, match="database_tuning_record.json.xz"):
+        load_database(db, target=host)
+    (db / MANIFEST).write_text("{ truncated")
+    with pytest.raises(ExportError, match="tuning.json"):
+        load_database(db, target=host)
+
+
+def test_publish_keeps_the_best_record_of_each_workload(tmp_path):
+    src = tmp_path / "work"
+    src.mkdir()
+    (src / "database_workload.json").write_text('["17","AAA"]\n["18","BBB"]\n["19","CCC"]\n')
+    recs = [[0, [["t0"], [3e-3], {}, []]], [0, [["t1"], [1e-3], {}, []]],
+            [1, [["t2"], [1e10], {}, []]], [2, [["t3"], [2e-3, 4e-3], {}, []]]]
+    (src / "database_tuning_record.json").write_text("\n".join(json.dumps(r) for r in recs))
+    man = publish(src, tmp_path / "pub", {"note": "x"})
+    lines = lzma.decompress((tmp_path / "pub" / "database_tuning_record.json.xz")
+                            .read_bytes()).decode().split()
+    kept = [json.loads(line) for line in lines]
+    assert [r[1][0] for r in kept] == [["t1"], ["t3"]]      # failed workload 18 dropped
+    assert [r[0] for r in kept] == [0, 1] and man["workloads"] == 2 and man["note"] == "x"
