@@ -49,7 +49,7 @@ def main() -> int:
             model = space.build(arch).eval()
             x = rng.standard_normal((1, 3, r, r)).astype(np.float32)
             onnx_path = export_onnx(model, x.shape, Path(tmp.name) / f"m{r}_{i}.onnx")
-            ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target)
+            ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target).executable
             libs.append((export_library(ex, Path(tmp.name) / f"m{r}_{i}.so", target), x))
             xt = torch.from_numpy(x)
             with torch.no_grad():

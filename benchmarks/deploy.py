@@ -1,18 +1,13 @@
 """Closed-loop deploy on x86-host for budgets across the feasible range.
 
-    python benchmarks/deploy.py [--budgets 3.5,5,6.5,8,9.5] [--max-rounds 3] [--json out.json]
-                                [--tune TRIALS --tune-budget MS --tune-rounds 1]
+    python benchmarks/deploy.py [--budgets 0.9,1.2,1.5,1.8,2.1] [--max-rounds 3] [--json out.json]
+                                [--untuned --table latency_tables/x86-host/ofa-mbv3.untuned.json]
 
 For each budget: the measured median latency of the final bundle against the budget, the slack
 (budget − measured) / budget, the rounds taken and the wall time of the whole deploy; then the
 bundle's TVM latency against onnxruntime (2 threads) and torch eager on the same model, each
-runtime alone in a fresh process and timed by the same loop (``tvm_over_ort_*``).
-
-``--tune TRIALS`` then deploys once more at ``--tune-budget`` with MetaSchedule tuning
-(``hwnas deploy --tune``, a fresh tuning database unless ``--tuning-dir`` names one) and compares
-that bundle with onnxruntime and torch the same way: ``tvm_over_ort_tuned``. Its rounds default
-to one, since every new subnet is tuned anew. With ``--tuned-json`` the figures of
-``benchmarks/tuning.py --json`` are used instead.
+runtime alone in a fresh process and timed by the same loop (``tvm_over_ort``). Bundles are
+compiled with the target's tuning database, as deploy ships them (``--untuned``: without).
 """
 from __future__ import annotations
 
@@ -132,20 +127,17 @@ def _one(cfg) -> dict:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--budgets", default="3.5,5,6.5,8,9.5")
+    p.add_argument("--budgets", default="0.9,1.2,1.5,1.8,2.1")
     p.add_argument("--max-rounds", type=int, default=3)
-    p.add_argument("--tune", type=int, default=0, metavar="TRIALS",
-                   help="also deploy once with MetaSchedule tuning: TRIALS for the subnet, split "
-                        "evenly over its kernels (as hwnas deploy --tune)")
-    p.add_argument("--tune-budget", type=float, default=6.0)
-    p.add_argument("--tune-rounds", type=int, default=1)
-    p.add_argument("--tuning-dir", help="tuning database to reuse (default: a fresh one)")
-    p.add_argument("--tuned-json", help="figures written by benchmarks/tuning.py --json")
+    p.add_argument("--untuned", action="store_true",
+                   help="compile without the target's tuning database (and use --table)")
+    p.add_argument("--table", help="latency table file (default: the target's own)")
     args = p.parse_args()
 
     import torch
 
     from hwnas._log import setup_logging
+    from hwnas.compiler.database import database_dir
     from hwnas.deploy.loop import DeployConfig
     from hwnas.runtime import connect
     from hwnas.targets import load_target
@@ -154,6 +146,8 @@ def main() -> int:
     torch.set_num_threads(2)
     target = load_target("x86-host")
     runtime = connect(target)
+    db = None if args.untuned else database_dir(target)
+    print(f"code: {'tuned with ' + str(db) if db else 'untuned (no tuning database)'}")
     rows = []
     print("measured: the bundle as deploy timed it (hwnas protocol, in the deploy process); "
           "tvm, ort, torch: each alone in a fresh process, timed by one loop, tvm and ort "
@@ -162,35 +156,18 @@ def main() -> int:
           f"{'tvm':>6} {'ort':>6} {'torch':>6} {'tvm/ort':>7}  arch")
     for budget in [float(b) for b in args.budgets.split(",") if b.strip()]:
         rows.append(_one(DeployConfig(target=target, budget_ms=budget, out=Path(),
-                                      runtime=runtime, max_rounds=args.max_rounds)))
-    tuned = None
-    if args.tune:
-        import contextlib
-
-        print(f"\ntuned: MetaSchedule, {args.tune} trials over the subnet's kernels")
-        with contextlib.ExitStack() as stack:
-            tdir = args.tuning_dir or stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="hwnas-tune-"))
-            tuned = _one(DeployConfig(target=target, budget_ms=args.tune_budget, out=Path(),
-                                      runtime=runtime, max_rounds=args.tune_rounds,
-                                      tuning_dir=str(tdir), tune_trials=args.tune))
+                                      runtime=runtime, max_rounds=args.max_rounds,
+                                      tuning_dir=None if db is None else str(db),
+                                      table=Path(args.table) if args.table else None)))
     done = [r for r in rows if "measured" in r]
     figures = {
         "within_budget_rate": sum(r["ok"] for r in rows) / len(rows) if rows else None,
         "median_slack": median([r["slack"] for r in done]) if done else None,
-        "tvm_over_ort_untuned": median([r["tvm"] / r["ort"] for r in done]) if done else None,
-        "tvm_over_ort_tuned": (tuned["tvm"] / tuned["ort"]
-                               if tuned and "measured" in tuned else None),
+        "tvm_over_ort": median([r["tvm"] / r["ort"] for r in done]) if done else None,
+        "tuned": db is not None,
         "deploy_wall_s": median([r["wall_s"] for r in rows]) if rows else None,
         "median_rounds": median([r["rounds"] for r in done]) if done else None,
     }
-    if tuned and "measured" in tuned:
-        figures.update(tuned_ms=tuned["tvm"], tuned_deploy_measured_ms=tuned["measured"],
-                       tuned_ort_ms=tuned["ort"], tuned_torch_ms=tuned["torch"],
-                       tuned_wall_s=tuned["wall_s"])
-    if args.tuned_json:
-        figures["tvm_over_ort_tuned"] = json.loads(Path(args.tuned_json).read_text()).get(
-            "tvm_over_ort_tuned")
     print("\n" + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in figures.items()))
     write_json(args.json, figures)

@@ -93,7 +93,7 @@ def tvm_ms(path: Path, x: np.ndarray, target, database=None) -> float:
 
     from hwnas.compiler import compile_onnx
 
-    ex = compile_onnx(path, {"input": x.shape}, target, database=database)
+    ex = compile_onnx(path, {"input": x.shape}, target, database=database).executable
     dev = tvm.cpu()
     vm = relax.VirtualMachine(ex, dev)
     vm.set_input("main", tvm.runtime.tensor(x))

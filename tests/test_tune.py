@@ -74,7 +74,7 @@ def test_tune_reuse_and_parity(tmp_path, target, tiny_onnx):
     assert _records(work_dir) == n_records
 
     x = np.random.default_rng(0).standard_normal(shape).astype("float32")
-    ex = compile_onnx(path, {"input": shape}, target, database=db)
+    ex = compile_onnx(path, {"input": shape}, target, database=db).executable
     vm = relax.VirtualMachine(ex, tvm.cpu())
     got = vm["main"](tvm.runtime.tensor(x)).numpy()
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(

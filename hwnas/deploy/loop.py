@@ -53,6 +53,7 @@ class DeployConfig:
     tuning_dir: str | None = None       # the target's tuning database (None: untuned code)
     tune_trials: int = 0                # > 0: top the database up with each round's subnet
     profile_networks: int = 20
+    table: Path | None = None           # the latency table file (None: the target's own)
 
     def validate(self) -> None:
         """Every field in range (one-line errors), before anything is compiled or measured."""
@@ -171,8 +172,8 @@ def deploy(cfg: DeployConfig) -> dict:
     space = space_from_config(loaded[2]["space"])
     database = load_database(cfg.tuning_dir, target=cfg.target) if cfg.tuning_dir else None
     table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir,
-                              cfg.profile_networks)
-    base = load_predictor(cfg.target.name, space, "auto")
+                              cfg.profile_networks, cfg.table)
+    base = load_predictor(cfg.target.name, space, "auto", table_info["path"])
     if base.space.config() != space.config():
         space = space_from_config({**space.config(), "resolutions": [
             r for r in space.resolutions if r in base.space.resolutions]})

@@ -40,11 +40,15 @@ def _reusable(table: LatencyTable, space, tuning_dir: str | None) -> str | None:
     return None
 
 
-def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int) -> dict:
-    """Make sure ``latency_tables/<target>/<space>.json`` covers ``space``; say what was done."""
+def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
+                 path=None) -> dict:
+    """Make sure ``latency_tables/<target>/<space>.json`` (or ``path``) covers ``space``; say
+    what was done."""
+    from pathlib import Path
+
     from hwnas.profile.profiler import ProfileOptions, profile
 
-    path = table_path(target.name, space.name)
+    path = Path(path) if path is not None else table_path(target.name, space.name)
     why = "no table yet"
     if path.exists():
         table = LatencyTable.load(path)

@@ -50,20 +50,27 @@ def calibrated_file(table_file: str | Path, index: int) -> Path:
     return p.with_name(f"{p.stem}.calibrated{'' if index == 0 else f'-{index}'}.json")
 
 
-def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto") -> LatencyPredictor:
+def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
+                   path: str | Path | None = None, allow_foreign: bool = False
+                   ) -> LatencyPredictor:
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
     on the device), or ``auto``: ``calibrated`` when its model lies beside the table, else
-    ``table``. The predictor's ``.space`` is the table's configuration of the space.
+    ``table``. The predictor's ``.space`` is the table's configuration of the space. ``path``
+    names the table file instead of ``latency_tables/<target>/<space>.json``; a table measured
+    for another target is refused unless ``allow_foreign``.
     """
     name = space if isinstance(space, str) else space.name
-    path = table_path(target, name)
+    path = Path(path) if path is not None else table_path(target, name)
     if not path.exists():
         have = ", ".join(targets_with_table(name)) or "none"
         raise TableError(f"no latency table for target '{target}' and space '{name}' "
                          f"(looked for {path}); targets with one: {have}")
     table = LatencyTable.load(path)
+    if table.target != target and not allow_foreign:
+        raise TableError(f"{path} was measured for target '{table.target}', not '{target}'; "
+                         "a table only describes its own device")
     index, table_sp = table_space(table, space)
     model = calibrated_file(path, index)
     if kind == "auto":
