@@ -27,8 +27,7 @@ from _common import median, parser, time_ms, write_json  # noqa: E402
 from hwnas.predict import (CalibratedPredictor, FewShotPredictor, SourceFactors,  # noqa: E402
                            TablePredictor, split_target)
 from hwnas.predict.external import load_external, same_device  # noqa: E402
-from hwnas.profile.holdout import (Holdout, holdout_path, measure_holdout,  # noqa: E402
-                                   reference_network)
+from hwnas.profile.holdout import Holdout, holdout_path, measure_holdout  # noqa: E402
 from hwnas.errors import TableError  # noqa: E402
 from hwnas.profile.table import LatencyTable, table_path  # noqa: E402
 from hwnas.spaces import get_space, space_from_config  # noqa: E402
@@ -65,7 +64,7 @@ def host_part(args, figures: dict, timings: list) -> None:
         try:
             with connect(target) as rt:
                 measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
-                                rounds=args.rounds, reference=reference_network(table, space),
+                                rounds=args.rounds, table=table,
                                 retest=args.retest)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwnas.cli import main
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.latency import Latency
 from hwnas._data import checkpoint_dir
@@ -129,3 +130,29 @@ def test_debug_deploy_closes_the_loop_without_a_compiler(debug_device, tmp_path)
     assert 1 <= m["deploy"]["rounds"] == len(m["deploy"]["history"]) <= 3
     assert m["files"]["library"] == "model.debug.json" and (out / "model.onnx").exists()
     assert not list(tmp_path.glob(".bundle*"))
+
+
+@needs_checkpoint
+def test_debug_deploy_on_a_device_slower_than_its_table_converges(debug_device, tmp_path):
+    """The table was measured on a quiet device; the device now runs 2x slower, and busy with
+    spikes on top. Round 0 learns the factor from the reference network; every bundle is
+    judged drift-corrected; within budget in at most 3 rounds."""
+    from hwnas.deploy.loop import DeployConfig, deploy
+    from hwnas.runtime.debug import DebugRuntime
+
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    rng = np.random.default_rng(0)
+    spikes = (2.0 * (1.0 + 1.5 * (rng.random(4000) < 0.2))).tolist()
+    slow = DebugRuntime(debug_device, drift=lambda i: spikes[i % 4000])
+    m = deploy(DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "bundle",
+                            runtime=slow, max_rounds=3))
+    ref = m["deploy"]["table"]["reference"]
+    assert ref["corrected"] and ref["scale"] == pytest.approx(2.0, rel=0.05)
+    hist = m["deploy"]["history"]
+    assert 1 <= len(hist) <= 3
+    truth = 2.0 * DebugRuntime(debug_device).true_ms(tmp_path / "bundle" / "model.debug.json")
+    lat = m["latency"]["measured"]
+    assert lat["median_ms"] == pytest.approx(truth, rel=0.05) and lat["median_ms"] <= 0.7
+    assert lat["raw"]["median_ms"] >= lat["median_ms"] and lat["load"] >= 1.0
+    assert all("raw" in r["measured"] and "load" in r["measured"] for r in hist)

@@ -1,6 +1,5 @@
 """Latency predictors: table sum, calibrated (JSON, never pickle) and few-shot (held-out device)."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,80 +205,68 @@ def test_fewshot_on_published_fbnet_latencies(external_dir):
 
 
 # ---------------------------------------------------------------------------- held-out file
-class _FakeRuntime:          # stub device: the real path (TVM compile + timing) is benchmarked
-    artifact = "so"
-
-    def __init__(self, calls: list, interrupt_at: int | None = None) -> None:
-        self.calls, self.interrupt_at = calls, interrupt_at
-
-    def describe(self) -> str:
-        return "stub"
-
-    def sample(self, path, inputs, protocol, func):
-        from hwnas.runtime.protocol import Measurement
-
-        if len(self.calls) == self.interrupt_at:
-            self.calls.append("interrupted")
-            raise KeyboardInterrupt
-        self.calls.append(Path(path).name)
-        return Measurement(Latency(10.0, 11.0, 0.1, 10), 1, 1)
+DEBUG_SPACE = {"resolutions": [32], "num_classes": 10}
 
 
-def _fake_build(task):
-    """No compile: one item per network task, its file named after the task and arch."""
-    from hwnas.profile.build import Built, BuiltItem
-
-    lib = Path(task.out_dir) / f"{task.name}-{task.arch}.so"
-    lib.write_text("")
-    return Built(task, (BuiltItem(task.arch, str(lib), "main", (1, 3, 128, 128)),), 0.0)
+def _debug_table(tmp_path):
+    """A debug-device table (with its reference network) of a small ofa-mbv3 space."""
+    assert main(["profile", "--target", "debugdev", "--resolutions", "32", "--num-classes", "10",
+                 "--workers", "0", "--networks", "0"]) == 0
+    return LatencyTable.load(tmp_path / "tables" / "debugdev" / "ofa-mbv3.json")
 
 
-def test_holdout_is_resumable_and_labelled(space, tmp_path, monkeypatch):
+def test_holdout_is_resumable_and_labelled(debug_device, tmp_path, monkeypatch):
     from hwnas.profile.holdout import Holdout, holdout_path, measure_holdout
-    from hwnas.profile import pool
-    from hwnas.targets import load_target
+    from hwnas.runtime.debug import DebugRuntime
 
-    monkeypatch.setattr(pool, "build", _fake_build)
-    path = holdout_path(tmp_path / "x86-host" / "ofa-mbv3.json")
-    target = load_target("x86-host")
-    calls: list = []
+    space = get_space("ofa-mbv3", **DEBUG_SPACE)
+    table = _debug_table(tmp_path)
+    path = holdout_path(tmp_path / "holdout" / "ofa-mbv3.json")
+    real = DebugRuntime.timer
+    made = {"n": 0}
+
+    def stop_in_the_second_wave(self, *a, **k):     # reference, 3 networks, then stop
+        made["n"] += 1
+        if made["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DebugRuntime, "timer", stop_in_the_second_wave)
     with pytest.raises(KeyboardInterrupt):
-        measure_holdout(space, target, _FakeRuntime(calls, 2), path, 5, seed=7, workers=0,
-                        rounds=1)
-    assert len(Holdout.load(path).networks) == 2
-    calls.append("resumed")
-    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
-                        rounds=1)
+        measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 5, seed=7,
+                        workers=0, rounds=1, table=table)
+    first = Holdout.load(path)
+    assert len(first.networks) == 3
+    monkeypatch.setattr(DebugRuntime, "timer", real)
+    h = measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 5, seed=7,
+                        workers=0, rounds=1, table=table)
     assert len(h.networks) == 5 and len(set(h.archs())) == 5
-    assert len(calls) == 7                                # 2, interrupted, resumed, 3 more
-    assert not set(calls[4:]) & set(calls[:2])            # nothing measured twice
+    assert h.networks[:3] == first.networks                 # nothing measured twice
     assert "never used to fit" in h.meta["purpose"]
     with pytest.raises(TableError, match="1 round"):   # another protocol: refused, not mixed
-        measure_holdout(space, target, _FakeRuntime(calls), path, 6, seed=7, workers=0)
+        measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 6, seed=7,
+                        workers=0, table=table)
 
 
-def test_holdout_times_a_reference_every_wave_and_retests(space, tmp_path, monkeypatch):
+def test_holdout_is_drift_corrected_in_the_table_scale_and_retests(debug_device, tmp_path):
     from hwnas.profile.holdout import holdout_path, measure_holdout
-    from hwnas.profile import pool
-    from hwnas.targets import load_target
+    from hwnas.runtime.debug import DebugRuntime
 
-    monkeypatch.setattr(pool, "build", _fake_build)
-    path = holdout_path(tmp_path / "x86-host" / "ofa-mbv3.json")
-    target = load_target("x86-host")
-    ref = {"arch": str(space.largest()), "median_ms": 8.0}
-    calls: list = []
-    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
-                        rounds=1, reference=ref)
-    assert len(h.networks) == 5
-    assert sum(c.startswith("reference-") for c in calls) == 2   # waves of 3: timed in both
-    assert [t["median_ms"] for t in h.meta["reference"]["timings"]] == [10.0, 10.0]
-    assert all(n["ref_ratio"] == 1.25 for n in h.networks)   # 10 ms now against 8 in the table
+    space = get_space("ofa-mbv3", **DEBUG_SPACE)
+    table = _debug_table(tmp_path)
+    quiet = DebugRuntime(debug_device)
+    path = holdout_path(tmp_path / "holdout" / "ofa-mbv3.json")
+    busy = DebugRuntime(debug_device, drift=lambda i: 1.0 + (i % 7 == 3) * 2.0 + 0.5)
+    h = measure_holdout(space, debug_device, busy, path, 4, seed=7, workers=0, rounds=1,
+                        table=table)
+    assert h.meta["reference"]["quiet_ms"] == table.meta["reference"]["quiet_ms"]
+    for rec in h.networks:           # corrected to the quiet device, while raw ran 1.5x slower
+        assert rec["load"] > 1.3 and rec["raw_ms"] > 1.3 * rec["median_ms"]
     first = h.archs()
-    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
-                        rounds=1, reference=ref, retest=2)
-    h = measure_holdout(space, target, _FakeRuntime(calls), path, 5, seed=7, workers=0,
-                        rounds=1, retest=2)
+    h = measure_holdout(space, debug_device, quiet, path, 4, seed=7, workers=0, rounds=1,
+                        table=table, retest=2)
     assert h.archs() == first                                # re-timing adds no network
-    assert [r["arch"] for r in h.meta["retests"]] == first[:4]
-    assert all(r["first_ms"] == 10.0 and r["median_ms"] == 10.0 for r in h.meta["retests"])
-    assert "ref_ratio" in h.meta["retests"][0] and "ref_ratio" not in h.meta["retests"][2]
+    assert [r["arch"] for r in h.meta["retests"]] == first[:2]
+    for r in h.meta["retests"]:
+        assert r["median_ms"] == pytest.approx(r["first_ms"], rel=0.03)
+        assert r["first_raw_ms"] > 1.3 * r["raw_ms"]

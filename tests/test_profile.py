@@ -185,13 +185,14 @@ def test_validation_scores_the_table_sum_against_measured_networks():
 @pytest.mark.rpc
 def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "rpc.json"
-    args = [*SMALL, "--limit", "6", "--batch", "3", "--networks", "0", "--out", str(out)]
+    # one operator per module, three modules per wave: two waves of three operators
+    args = [*SMALL, "--limit", "6", "--batch", "1", "--networks", "0", "--out", str(out)]
     server, port = _start_rpc_server()
     real_save = LatencyTable.save
 
-    def save_then_maybe_kill(self, path):               # kill the device after the 2nd entry
+    def save_then_maybe_kill(self, path):        # kill the device once the first wave is saved
         res = real_save(self, path)
-        if len(self.entries) == 2 and server.poll() is None:
+        if len(self.entries) == 3 and server.poll() is None:
             _kill(server)
         return res
 
@@ -205,7 +206,7 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     errors = [ln for ln in err if ln.startswith("hwnas: error:")]
     assert code != 0 and "Traceback" not in "\n".join(err)
     assert len(errors) == 1 and "RPC" in errors[0] and str(port) in errors[0], err
-    assert len(LatencyTable.load(out)) == 2
+    assert len(LatencyTable.load(out)) == 3
     assert LatencyTable.load(out).meta["address"] == f"rpc://127.0.0.1:{port}"
     assert LatencyTable.load(out).meta["runs"][-1]["finished"] is False
 
@@ -217,34 +218,36 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     t = LatencyTable.load(out)
     assert len(t) == 6 and t.meta["coverage"]["n_measured"] == 6
     printed = capsys.readouterr().out
-    assert "4 measured now" in printed and json.loads(out.read_text())["format"]
-    assert t.meta["runs"][-1]["finished"] is True and t.meta["runs"][-1]["ops_measured"] == 4
+    assert "3 measured now" in printed and json.loads(out.read_text())["format"]
+    assert t.meta["runs"][-1]["finished"] is True and t.meta["runs"][-1]["ops_measured"] == 3
 
 
 
-def test_network_rounds_interleave_the_wave_and_merge_per_network():
-    """Each round times every network of the wave once, so one network's rounds lie apart."""
+def test_items_of_a_wave_are_timed_interleaved_round_after_round():
+    """Each round times every item of the wave once, so one item's blocks lie apart and a
+    drift of the device is spread over all of them."""
     from types import SimpleNamespace
 
     from hwnas.profile.build import BuiltItem
     from hwnas.profile.profiler import _measure
-    from hwnas.runtime import Measurement
 
     order: list[str] = []
 
     class Clock:                       # a fake device whose latency drifts over time
-        def sample(self, path, inputs, protocol, func):
-            order.append(path)
-            ms = 100.0 + 5 * len(order)
-            return Measurement(Latency(ms, ms, 0.1, 10), 1, 1)
+        def timer(self, path, inputs, func):
+            def t(number, repeat):
+                order.append(path)
+                return [100.0 + len(order)] * repeat
+            return t
 
     items = [BuiltItem(k, k, "main", (1, 3, 8, 8)) for k in ("a", "b")]
-    got: dict[str, Measurement] = {}
+    got = {}
     bar = SimpleNamespace(update=lambda n: None)
-    _measure(Clock(), items, Protocol(), lambda it, m: got.setdefault(it.key, m), bar, rounds=3)
-    assert order == ["a", "b", "a", "b", "a", "b"]
-    assert got["a"].round_medians == (105.0, 115.0, 125.0)
-    assert got["a"].latency.median_ms == 115.0 and got["b"].latency.median_ms == 120.0
+    _measure(Clock(), items, Protocol(warmup=1, repeats=10), lambda it, m: got.setdefault(it.key, m),
+             bar, rounds=2)
+    blocks = order[4:]                 # after a warm-up and a size estimate of each
+    assert blocks == ["a", "b"] * 20
+    assert got["a"].latency.n == 20 and got["a"].latency.median_ms < got["b"].latency.median_ms
 
 
 DEBUG = ["profile", "--target", "debugdev", "--resolutions", "32", "--workers", "0"]
@@ -265,7 +268,13 @@ def test_debug_profile_writes_resumes_and_scores_networks(debug_device, tmp_path
     t2 = LatencyTable.load(path)
     assert len(t2) == len(space.op_list) and all(t2.entries[k] == v for k, v in before.items())
     nets = t2.meta["networks"]
-    assert len(nets) == 6 and all(len(r["round_medians"]) == 3 for r in nets)
+    assert len(nets) == 6 and all(r["network_rounds"] == 3 and r["n"] == 30 for r in nets)
+    # every entry was timed against the reference network and stored drift-corrected
+    ref = t2.meta["reference"]
+    assert ref["quiet_ms"] > 0 and ref["arch"] and ref["waves"]
+    assert all("ratio" in e and "raw_ms" in e for e in t2.entries.values())
+    assert all(e["median_ms"] == pytest.approx(e["ratio"] * ref["quiet_ms"], rel=1e-3)
+               for e in t2.entries.values())
     assert t2.meta["validation"]["n"] == 6 and t2.meta["coverage"]["complete"]
     # the table sum misses what the debug device models for whole networks (fusion saves
     # 10%, a fixed cost is added): the calibrated predictor has a gap to learn
@@ -279,20 +288,20 @@ def test_debug_profile_interrupted_keeps_every_measured_entry(debug_device, tmp_
 
     space = get_space("ofa-mbv3", resolutions=[32])
     calls = {"n": 0}
-    real = DebugRuntime.sample
+    real = DebugRuntime.timer
 
-    def flaky(self, *a, **k):
+    def flaky(self, *a, **k):          # the reference, a first wave of 24 operators, then stop
         calls["n"] += 1
-        if calls["n"] == 7:
+        if calls["n"] == 30:
             raise KeyboardInterrupt
         return real(self, *a, **k)
 
-    monkeypatch.setattr(DebugRuntime, "sample", flaky)
+    monkeypatch.setattr(DebugRuntime, "timer", flaky)
     assert main([*DEBUG, "--networks", "0"]) == 130
     path = tmp_path / "tables" / "debugdev" / "ofa-mbv3.json"
     t = LatencyTable.load(path)
-    assert len(t) == 6 and t.meta["runs"][-1]["finished"] is False
-    monkeypatch.setattr(DebugRuntime, "sample", real)
+    assert len(t) == 24 and t.meta["runs"][-1]["finished"] is False
+    monkeypatch.setattr(DebugRuntime, "timer", real)
     assert main([*DEBUG, "--networks", "0", "--resume"]) == 0
     t2 = LatencyTable.load(path)
     assert len(t2) == len(space.op_list)

@@ -22,27 +22,24 @@ def host():
     return load_target("x86-host")
 
 
-#: chain spaces in configurations small enough to enumerate quickly
-CHAINS = {"ofa-mbv3": {"resolutions": [16], "num_classes": 10, "in_chans": 1},
-          "proxyless": {"resolutions": [32], "num_classes": 10},
-          "fbnet": {"resolutions": [32], "num_classes": 10}}
+#: a one-resolution, half-width ofa-mbv3: 96 operators, small enough to tune in a test
+SMALL = {"resolutions": [8], "num_classes": 10, "in_chans": 1, "width_mult": 0.5}
 
 
 @pytest.mark.tvm
-@pytest.mark.parametrize("name", sorted(CHAINS))
-def test_operator_enumeration_covers_every_kernel_of_random_subnets(host, name):
+def test_operator_enumeration_covers_every_kernel_of_random_subnets(host):
     from hwnas.compiler import onnx_to_relax
     from hwnas.compiler.onnx_export import network_to_onnx
     from hwnas.compiler.space_tuning import enumerate_kernels
     from hwnas.compiler.tune import extract_tuning_tasks, workload_key
 
-    space = get_space(name, **CHAINS[name])
+    space = get_space("ofa-mbv3", **SMALL)
     kernels, tasks = enumerate_kernels(space, host, samples=500)
     keys = {k.key for k in kernels}
     assert len(keys) == len(kernels) == len(tasks) > 0
     assert all(k.occurrence > 0 and k.untuned_ms > 0 for k in kernels)
     rng = np.random.default_rng(0)
-    archs = [space.smallest(), space.largest()] + space.sample_many(rng, 4)
+    archs = [space.smallest(), space.largest()] + space.sample_many(rng, 3)
     with tempfile.TemporaryDirectory() as tmp:
         for i, arch in enumerate(archs):
             path = network_to_onnx(space, arch, Path(tmp) / f"n{i}.onnx")
@@ -72,13 +69,38 @@ def test_allocation_gives_the_heavy_kernels_the_most_trials():
 
 @pytest.fixture(scope="module")
 def tiny_db(tmp_path_factory, host):
-    """A real database: every kernel of a one-resolution ofa-mbv3 space with 1 trial each."""
-    from hwnas.compiler.space_tuning import tune_space
+    """A real database of every kernel of ``SMALL``: a run interrupted after its first chunk
+    (what it had measured, kept), then resumed to the end."""
+    from hwnas.compiler.space_tuning import trials_done, tune_space
 
     root = tmp_path_factory.mktemp("db")
-    space = get_space("ofa-mbv3", resolutions=[8], num_classes=10, in_chans=1, width_mult=0.5)
-    rep = tune_space(space, host, root / "work", root / "published", tiers=((1.0, 1),))
-    return space, rep, root
+    space = get_space("ofa-mbv3", **SMALL)
+    tiers = ((0.5, 2), (1.0, 1))
+    calls = {"n": 0}
+
+    def stop_after_first_chunk(info):
+        if info["phase"] == "tuning":
+            calls["n"] += 1
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tune_space(space, host, root / "work", root / "published", tiers=tiers,
+                   on_progress=stop_after_first_chunk)
+    first = trials_done(root / "work")
+    published_early = (root / "published" / MANIFEST).exists()
+    with pytest.raises(ExportError, match="resume"):
+        tune_space(space, host, root / "work", root / "published", tiers=tiers)
+    rep = tune_space(space, host, root / "work", root / "published", tiers=tiers, resume=True)
+    return space, rep, root, {"chunks_before_stop": calls["n"], "first": first,
+                              "published_early": published_early,
+                              "after": trials_done(root / "work")}
+
+
+@pytest.mark.tvm
+def test_interrupted_tuning_resumes_without_losing_records(tiny_db):
+    _, rep, _, run = tiny_db
+    assert run["chunks_before_stop"] == 1 and run["first"] and run["published_early"]
+    assert rep.finished and all(run["after"][k] >= v for k, v in run["first"].items())
 
 
 @pytest.mark.tvm
@@ -86,7 +108,7 @@ def test_tuned_database_is_published_and_applied(tiny_db, host):
     from hwnas.compiler import compile_onnx
     from hwnas.compiler.onnx_export import network_to_onnx
 
-    space, rep, root = tiny_db
+    space, rep, root, _ = tiny_db
     assert rep.finished and rep.covered == rep.kernels > 0
     pub = root / "published"
     assert {p.name for p in pub.iterdir()} == {MANIFEST, "database_workload.json.xz",
@@ -103,32 +125,6 @@ def test_tuned_database_is_published_and_applied(tiny_db, host):
         assert compiled.kernels > 0 and compiled.tuned == compiled.kernels, compiled.untuned
         untuned = compile_onnx(path, {"input": space.input_shape(arch)}, host)
         assert untuned.tuned == 0 and untuned.kernels == compiled.kernels
-
-
-@pytest.mark.tvm
-def test_interrupted_tuning_resumes_without_losing_records(host, tmp_path):
-    from hwnas.compiler.space_tuning import trials_done, tune_space
-
-    space = get_space("ofa-mbv3", resolutions=[8], num_classes=10, in_chans=1, width_mult=0.5)
-    calls = {"n": 0}
-
-    def stop_after_first_chunk(info):
-        if info["phase"] == "tuning":
-            calls["n"] += 1
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        tune_space(space, host, tmp_path / "w", tmp_path / "p", tiers=((0.5, 2), (1.0, 1)),
-                   on_progress=stop_after_first_chunk)
-    first = trials_done(tmp_path / "w")
-    assert calls["n"] == 1 and first
-    assert (tmp_path / "p" / MANIFEST).exists()            # published on the way out
-    with pytest.raises(ExportError, match="resume"):
-        tune_space(space, host, tmp_path / "w", tmp_path / "p")
-    rep = tune_space(space, host, tmp_path / "w", tmp_path / "p", resume=True,
-                     tiers=((0.5, 2), (1.0, 1)))
-    after = trials_done(tmp_path / "w")
-    assert rep.finished and all(after[k] >= v for k, v in first.items())
 
 
 def _fake_published(path: Path, target_identity: dict) -> Path:

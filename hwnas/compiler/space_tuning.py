@@ -71,11 +71,14 @@ def _occurrences(space, samples: int, seed: int) -> np.ndarray:
     return np.bincount(ids.ravel(), minlength=space.null_op + 1)[:space.null_op] / samples
 
 
+_ENUMERATED: dict[tuple, tuple[list, dict]] = {}     # per process: (space, target) → tasks
+
+
 def enumerate_kernels(space, target, op_cost_ms: dict[str, float] | None = None,
                       samples: int = 20000, seed: int = 0,
                       progress: Callable[[int, int], None] | None = None):
     """``(kernels, tasks)``: every fused kernel of the space, heaviest first, and the
-    MetaSchedule task of each (by key)."""
+    MetaSchedule task of each (by key). A process extracts a space's tasks once."""
     import tempfile
 
     from tvm.s_tir.analysis import estimate_tir_flops
@@ -87,10 +90,15 @@ def enumerate_kernels(space, target, op_cost_ms: dict[str, float] | None = None,
     occ = _occurrences(space, samples, seed)
     kernels: dict[str, Kernel] = {}
     tasks: dict[str, object] = {}
+    cache_key = (json.dumps(space.config(), sort_keys=True), json.dumps(target.to_json()))
+    per_op = _ENUMERATED.setdefault(cache_key, ([], {}))[1]
     with tempfile.TemporaryDirectory(prefix="hwnas-kernels-") as tmp:
         for i, op in enumerate(space.op_list):
-            mod = onnx_to_relax(op_to_onnx(op, Path(tmp) / "op.onnx"), {"input": op.input_nchw})
-            found = extract_tuning_tasks(mod, target)
+            if op.key not in per_op:
+                mod = onnx_to_relax(op_to_onnx(op, Path(tmp) / "op.onnx"),
+                                    {"input": op.input_nchw})
+                per_op[op.key] = extract_tuning_tasks(mod, target)
+            found = per_op[op.key]
             flops = [max(float(estimate_tir_flops(t.dispatched[0])), 1.0) for t in found]
             total = sum(f * t.weight for f, t in zip(flops, found))
             for t, f in zip(found, flops):

@@ -93,8 +93,7 @@ def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -
         database = _top_up(cfg, space, arch, model)
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights,
                                        database=database,
-                                       database_info=describe_database(cfg.tuning_dir),
-                                       runtime=cfg.runtime))
+                                       database_info=describe_database(cfg.tuning_dir)))
 
 
 def _top_up(cfg: DeployConfig, space, arch, model):
@@ -126,30 +125,81 @@ def _top_up(cfg: DeployConfig, space, arch, model):
 
 
 def _time_reference(cfg: DeployConfig, space, table_info: dict,
-                    corrected: MeasuredCorrection) -> dict | None:
-    """Round 0: time one of the table's own networks now and correct the predictor by it.
+                    corrected: MeasuredCorrection, work: Path):
+    """Round 0: time the table's reference network now, on the device.
 
-    A shared or thermally throttled device runs at another speed than when its table was
-    measured (several percent between sessions on a cloud VM); one known network, compiled and
-    timed like a bundle, puts the first round's prediction on today's speed.
+    Its quiet time now over the table's is the device's scale against its table (a device
+    uniformly slower, with fewer threads, say, is one factor); the reference then brackets
+    every bundle measurement, so that each is drift-corrected to the device's quiet speed
+    (``hwnas.runtime.reference``). A table without a reference (an older one) re-times its
+    median calibration network instead, and bundles are then measured raw.
+    Returns (what the manifest records, the ``Reference`` or None).
     """
+    from hwnas.profile.build import BuildTask, build
     from hwnas.profile.holdout import reference_network
-    from hwnas.profile.networks import measure_network
+    from hwnas.profile.networks import measure_network, random_input
     from hwnas.profile.table import LatencyTable
+    from hwnas.runtime.reference import Reference, quiet_time
 
-    if cfg.runtime is None:
-        return None
-    ref = reference_network(LatencyTable.load(table_info["path"]), space)
-    if ref is None:
-        return None
-    arch = space.parse(ref["arch"])       # calibration_networks kept only archs of ``space``
-    ms = measure_network(space, arch, cfg.target, cfg.runtime,
-                         tuning_dir=cfg.tuning_dir).median_ms
-    corrected.add(space.to_genomes([arch])[0], ms)
-    log.info("reference %s: %.3f ms now, %.3f ms in the table (×%.3f)", ref["arch"], ms,
-             ref["median_ms"], ms / ref["median_ms"])
-    return {"arch": ref["arch"], "table_ms": ref["median_ms"], "measured_ms": round(ms, 4),
-            "ratio": round(ms / ref["median_ms"], 4)}
+    table = LatencyTable.load(table_info["path"])
+    stored = table.meta.get("reference") if isinstance(table.meta.get("reference"), dict) else None
+    arch = None
+    if stored and stored.get("quiet_ms"):
+        try:
+            arch = space.parse(stored["arch"])
+        except Exception:                # the reference lies outside the deployed resolutions
+            arch = None
+    if arch is None:
+        ref = reference_network(table, space)
+        if ref is None:
+            return None, None
+        arch = space.parse(ref["arch"])
+        ms = measure_network(space, arch, cfg.target, cfg.runtime,
+                             tuning_dir=cfg.tuning_dir).median_ms
+        corrected.add(space.to_genomes([arch])[0], ms)
+        log.info("reference %s: %.3f ms now, %.3f ms in the table (x%.3f); bundles measured "
+                 "raw (the table has no reference network)", ref["arch"], ms, ref["median_ms"],
+                 ms / ref["median_ms"])
+        return {"arch": ref["arch"], "table_ms": ref["median_ms"], "measured_ms": round(ms, 4),
+                "ratio": round(ms / ref["median_ms"], 4), "corrected": False}, None
+    work.mkdir(parents=True, exist_ok=True)
+    item = build(BuildTask("reference", cfg.target, str(work), cfg.runtime.artifact,
+                           arch=str(arch), space_config=space.config(),
+                           tuning_dir=cfg.tuning_dir)).items[0]
+    timer = cfg.runtime.timer(item.path, {"input": random_input(item.input_shape)}, item.func)
+    quiet_now = quiet_time(timer)
+    scale = quiet_now / float(stored["quiet_ms"])
+    corrected.scale = scale
+    log.info("reference %s: quiet %.4f ms now, %.4f ms in the table: the device runs x%.3f "
+             "its table", arch, quiet_now, stored["quiet_ms"], scale)
+    return ({"arch": str(arch), "table_quiet_ms": stored["quiet_ms"],
+             "quiet_ms": round(quiet_now, 5), "scale": round(scale, 4), "corrected": True,
+             # what older readers look for
+             "table_ms": stored["quiet_ms"], "measured_ms": round(quiet_now, 5),
+             "ratio": round(scale, 4)},
+            Reference(timer, quiet_now, str(arch)))
+
+
+def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference) -> dict:
+    """The bundle's latency on the device: interleaved with the reference (drift-corrected
+    to the device's quiet speed, raw beside it), or raw without one."""
+    from hwnas.runtime.reference import measure_batch
+
+    x = np.random.default_rng(0).standard_normal(manifest["input"]["shape"]).astype(np.float32)
+    timer = cfg.runtime.timer(bundle / manifest["files"]["library"], {"input": x})
+    m, = measure_batch([timer], reference)
+    out = {**m.latency.to_json(), "raw": m.raw.to_json(), "corrected": m.corrected,
+           "runtime": type(cfg.runtime).__name__, "device": cfg.runtime.describe(),
+           "protocol": "A/B with the table's reference network" if reference else "raw"}
+    if m.corrected:
+        out.update(ratio=round(m.ratio, 5), load=round(m.load, 4),
+                   reference_spread=round(m.reference_spread, 4), unstable=m.unstable)
+        if m.unstable:
+            from hwnas.profile.reference import busy_line
+
+            log.warning("the device was unstable while the bundle was timed: %s",
+                        busy_line(m.load, m.reference_spread))
+    return out
 
 
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
@@ -181,20 +231,21 @@ def deploy(cfg: DeployConfig) -> dict:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
     corrected = MeasuredCorrection(base)
     _problem(cfg, space, corrected).check_feasible()   # an impossible budget: refused at once
-    reference = _time_reference(cfg, space, table_info, corrected)
     work = cfg.out.parent / f".{cfg.out.name}.rounds"
     shutil.rmtree(work, ignore_errors=True)
     rounds: list[dict] = []
     try:
-        best = _rounds(cfg, space, corrected, loaded, database, work, rounds)
-        final = _finish(cfg, best, rounds, {**table_info, "reference": reference}, work,
+        info, reference = _time_reference(cfg, space, table_info, corrected, work / "reference")
+        best = _rounds(cfg, space, corrected, loaded, database, work, rounds, reference)
+        final = _finish(cfg, best, rounds, {**table_info, "reference": info}, work,
                         loaded, time.perf_counter() - t0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final
 
 
-def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[dict]) -> dict:
+def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[dict],
+            reference=None) -> dict:
     best = None
     for i in range(1, cfg.max_rounds + 1):
         problem = _problem(cfg, space, corrected)
@@ -209,15 +260,20 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
             log.warning("%d of %d kernels of %s have no tuned schedule for %s and run untuned; "
                         "tune the space once with hwnas tune", tuning["kernels"] - tuning["tuned"],
                         tuning["kernels"], result.arch, cfg.target.name)
-        lat = manifest["latency"]["measured"]
-        rec = {"round": i, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0), "arch": str(result.arch), "predicted_ms": predicted,
+        lat = _measure_bundle(cfg, manifest, rdir / "bundle", reference)
+        manifest["latency"]["measured"] = lat
+        atomic_write_json(rdir / "bundle" / "manifest.json", manifest)
+        rec = {"round": i, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0),
+               "arch": str(result.arch), "predicted_ms": predicted,
                "predictor": corrected.name if corrected.n else corrected.base.name,
                "measured": lat, "accuracy": manifest["weights"]["accuracy"],
                "predicted_accuracy": desc["objective"]["value"], "dir": str(rdir)}
         rounds.append(rec)
         m = lat["median_ms"]
-        log.info("round %d: %s predicted %.3f ms, measured %.3f ms (budget %g ms), acc %.4f",
-                 i, result.arch, predicted, m, cfg.budget_ms, rec["accuracy"])
+        log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s (budget %g ms), acc %.4f",
+                 i, result.arch, predicted, m,
+                 f" (raw {lat['raw']['median_ms']:.3f}, load x{lat['load']:.2f})"
+                 if lat.get("corrected") else "", cfg.budget_ms, rec["accuracy"])
         corrected.add(result.best, m)
         if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
             best = rec

@@ -246,6 +246,10 @@ class DeviceFarm(Runtime):
             rnd.queue.abort()
             raise
 
+    def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
+        raise DeviceError("a device farm spreads whole measurements over its devices; it has "
+                          "no timer of one device (interleaved reference timing needs one)")
+
     def sample(self, artefact, inputs: dict[str, np.ndarray],
                protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
         """One measurement on whichever device is free, moving on when a device is lost."""

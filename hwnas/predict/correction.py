@@ -9,29 +9,37 @@ __all__ = ["MeasuredCorrection"]
 
 
 class MeasuredCorrection(LatencyPredictor):
-    """``base`` scaled by the measured/predicted ratio of the nearest measured architectures.
+    """``base`` times the device's ``scale``, corrected by the measured/predicted ratio of the
+    nearest measured architectures.
 
-    Each deploy round adds (genome, measured ms). A prediction is multiplied by a
-    kernel-weighted mean of the logged ratios, the weights falling off with the distance in
-    log-predicted latency, so a measurement corrects most strongly the architectures of
-    similar cost. With no measurement it is the base predictor unchanged.
+    ``scale`` is one factor for a device uniformly faster or slower than its table (its
+    reference network's quiet time now over the table's). Each deploy round adds (genome,
+    measured ms); a prediction is multiplied by a kernel-weighted mean of the logged ratios of
+    every round, the weights falling off with the distance in log-predicted latency, so a
+    measurement corrects most strongly the architectures of similar cost. With no measurement
+    and a scale of 1 it is the base predictor unchanged.
     """
 
     def __init__(self, base: LatencyPredictor, bandwidth: float = 0.25) -> None:
         super().__init__(base.space)
         self.base, self.bandwidth = base, bandwidth
         self.name = f"{base.name}+measured"
+        self.scale = 1.0
         self._log_pred: list[float] = []
         self._log_ratio: list[float] = []
 
+    def _scaled(self, genomes: np.ndarray) -> np.ndarray:
+        return self.base.predict_genomes(genomes) * self.scale
+
     def add(self, genome: np.ndarray, measured_ms: float) -> None:
-        pred = float(self.base.predict_genomes(genome[None, :])[0])
+        pred = float(self._scaled(genome[None, :])[0])
         self._log_pred.append(np.log(pred))
         self._log_ratio.append(np.log(measured_ms / pred))
 
     @property
     def n(self) -> int:
-        return len(self._log_ratio)
+        """Measurements folded in (the device scale counts as one when it is not 1)."""
+        return len(self._log_ratio) + (self.scale != 1.0)
 
     def _factor(self, base_ms: np.ndarray) -> np.ndarray:
         if not self._log_ratio:
@@ -41,9 +49,10 @@ class MeasuredCorrection(LatencyPredictor):
         return np.exp((w * np.asarray(self._log_ratio)[None, :]).sum(1) / w.sum(1))
 
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        base = self.base.predict_genomes(genomes)
+        base = self._scaled(genomes)
         return base * self._factor(base)
 
     def predict_upper_genomes(self, genomes: np.ndarray, quantile: float = 0.9) -> np.ndarray:
-        base = self.base.predict_genomes(genomes)
-        return self.base.predict_upper_genomes(genomes, quantile) * self._factor(base)
+        base = self._scaled(genomes)
+        return self.base.predict_upper_genomes(genomes, quantile) * self.scale * \
+            self._factor(base)

@@ -71,8 +71,9 @@ def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) ->
                     "device": runtime.describe(), "seed": seed, "n_requested": n,
                     "protocol": DEFAULT_PROTOCOL.to_json(), "network_rounds": rounds,
                     "created": now_iso(),
-                    "measurement": "hwnas.profile.measure_network (same build and protocol "
-                                   "as the table's calibration networks)"}, [])
+                    "measurement": "the profiler's network build and interleaved timing "
+                                   "with the table's reference network (drift-corrected)"},
+                   [])
 
 
 def reference_network(table, space) -> dict | None:
@@ -89,23 +90,18 @@ def reference_network(table, space) -> dict | None:
 
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
                     max_new: int | None = None, workers: int = 2, rounds: int = 5,
-                    reference: dict | None = None, retest: int = 0) -> Holdout:
+                    table=None, tuning_dir: str | None = None, retest: int = 0) -> Holdout:
     """Measure the missing ones of ``n`` held-out archs, saving after each network.
 
     The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
     they do not meet its calibration networks (scorers still drop any that do). They are
-    compiled ``workers`` at a time in waves (``hwnas.profile.pool``), and each wave is timed
-    only once its compiles have finished, so no timing runs beside a compile. Each network
-    is timed in ``rounds`` rounds interleaved with the rest of its wave, as the profiler
-    times its calibration networks.
-
-    ``reference`` (``reference_network(table, space)``; a file keeps the one it was started
-    with) is built once and timed in every wave; each
-    network then records ``ref_ratio``, the reference's latency in its wave over the table's
-    figure for it: how far the device's speed had drifted from the table's when it was
-    measured. ``retest`` re-times that many networks measured in an earlier run (the first
-    ones in the file not yet re-timed) into ``retests``: the same network, measured again,
-    shows how well a measurement repeats at all.
+    compiled ``workers`` at a time in waves (``hwnas.profile.pool``), with ``tuning_dir`` as
+    the table's networks were, and each wave is timed only once its compiles have finished,
+    interleaved with the ``table``'s reference network exactly as the table's own networks
+    are (``profile.profiler``): each record holds the drift-corrected latency (in the table's
+    scale), the raw one, the ratio and the device's load. ``retest`` re-times that many
+    networks measured in an earlier run (the first ones not yet re-timed) into ``retests``:
+    the same network, measured again, shows how well a measurement repeats.
     """
     import tempfile
 
@@ -114,6 +110,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     from hwnas.profile.networks import sample_archs
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
+    from hwnas.profile.reference import open_reference
 
     path = Path(path)
     h = _open(path, space, target, runtime, seed, n, rounds)
@@ -124,46 +121,34 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     retests = h.meta.setdefault("retests", []) if retest else h.meta.get("retests", [])
     again = {r["arch"] for r in retests}
     redo_set = set([a for a in h.archs() if a not in again][:retest])
-    if reference and "reference" in h.meta:   # ratios in one file share one reference
-        reference = {k: h.meta["reference"][k] for k in ("arch", "median_ms")}
-    state = {"ratio": None}
-    ref_item = None
+    h.meta["tuning_dir"] = None if tuning_dir is None else Path(tuning_dir).name
 
     def save(item, m) -> None:
-        if item is ref_item:
-            state["ratio"] = m.latency.median_ms / reference["median_ms"]
-            h.meta.setdefault("reference", {**reference, "timings": []})["timings"].append(
-                {"measured": now_iso(), "median_ms": m.latency.median_ms})
-            return
         rec = {"arch": item.key, **m.latency.to_json(), **m.extra(), "measured": now_iso(),
                "load_avg_1m": round(os.getloadavg()[0], 2)}
-        if state["ratio"] is not None:
-            rec["ref_ratio"] = round(state["ratio"], 5)
         if item.key in redo_set:
             first = next(x for x in h.networks if x["arch"] == item.key)
             retests.append({**rec, "first_ms": first["median_ms"],
+                            "first_raw_ms": first.get("raw_ms"),
                             "first_measured": first.get("measured")})
-            log.info("re-timed %s: %.2f ms (first %.2f ms)", item.key, rec["median_ms"],
+            log.info("re-timed %s: %.3f ms (first %.3f ms)", item.key, rec["median_ms"],
                      first["median_ms"])
         else:
-            # the machine's load when it was measured: shared hosts make timings drift
             h.networks.append(rec)
-            log.info("held-out %d/%d: %s %.2f ms", len(h.networks), n, item.key,
+            log.info("held-out %d/%d: %s %.3f ms", len(h.networks), n, item.key,
                      m.latency.median_ms)
         h.meta["updated"] = now_iso()
         h.save(path)
 
     archs = todo + [a for a in h.archs() if a in redo_set]
+    meta = table.meta if table is not None else None
     with tempfile.TemporaryDirectory(prefix="hwnas-holdout-") as tmp, BuildPool(workers) as pool:
-        every = ()
-        if reference and archs:
-            ref_built = pool.run([BuildTask("reference", target, tmp, runtime.artifact,
-                                            arch=reference["arch"],
-                                            space_config=space.config())])
-            ref_item = ref_built[0].items[0]
-            every = (ref_item,)
-        tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
-                           space_config=space.config()) for i, a in enumerate(archs)]
-        run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
-                  "held-out", rounds, every_wave=every)
+        with open_reference(pool, runtime, target, space, tmp, tuning_dir, meta) as reference:
+            if reference is not None and "reference" not in h.meta:
+                h.meta["reference"] = {"arch": reference.name, "quiet_ms": reference.quiet_ms}
+            tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
+                               space_config=space.config(), tuning_dir=tuning_dir)
+                     for i, a in enumerate(archs)]
+            run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
+                      "held-out", rounds, reference)
     return h

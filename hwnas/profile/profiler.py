@@ -5,10 +5,13 @@ runs in worker processes while the parent waits; then the parent times what they
 saving the table after every entry. An interrupted run resumes from the saved table and
 re-measures nothing it already has.
 
-Whole networks are timed in ``network_rounds`` rounds, each going once through the wave, and
-the median round is stored: on a virtualised host one network's latency drifts by several
-percent between few-second windows (re-timing the same library gave 185-212 ms), which no
-single window shows.
+Every wave is timed interleaved, item by item and round after round, with the table's
+reference network between rounds (``hwnas.runtime.reference``): each entry is stored
+drift-corrected, ``ratio × the reference's quiet time``, with its raw time, ratio and the load
+beside it. On a virtualised host one network's latency drifts by several percent between
+few-second windows (re-timing the same library gave 185-212 ms), which no single window shows
+and the ratio cancels. Whole networks get ``network_rounds`` times more rounds than
+operators.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from hwnas.profile.networks import (network_record, random_input, sample_archs, 
 from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
+from hwnas.profile.reference import busy_line, open_reference
+from hwnas.runtime.reference import STABILITY_THRESHOLD, Reference, measure_batch
 
 __all__ = ["ProfileOptions", "ProfileReport", "PhaseTime", "profile", "open_table"]
 
@@ -42,7 +47,8 @@ class ProfileOptions:
     tasks_per_wave: int = 0         # 0: three per worker
     limit: int | None = None        # only the first N operators of the space
     tuning_dir: str | None = None   # MetaSchedule database to compile with
-    network_rounds: int = 5         # interleaved rounds per whole network (merge_rounds)
+    network_rounds: int = 5         # whole networks get this many times protocol.repeats blocks
+    reference: bool = True          # interleave with the table's reference network (A/B)
     remeasure_networks: bool = False  # time again stored networks taken in fewer rounds
     seed: int = 0
     protocol: Protocol = DEFAULT_PROTOCOL
@@ -73,6 +79,7 @@ class ProfileReport:
     cvs: list[float] = field(default_factory=list)
     validation: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)
+    loads: list[float] = field(default_factory=list)   # the reference's load per wave
 
 
 def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> LatencyTable:
@@ -89,50 +96,56 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
 
 
 def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
-             on_item: Callable[[BuiltItem, Measurement], None], bar, rounds: int = 1) -> None:
-    """Time ``items`` one after another; a runtime of several devices (``measure_items``, the
-    tracker farm) spreads them over its devices and calls ``on_item`` one at a time.
+             on_item: Callable[[BuiltItem, Measurement], None], bar, rounds: int = 1,
+             reference: Reference | None = None) -> dict | None:
+    """Time ``items`` interleaved with each other and with ``reference`` (A/B, see
+    ``hwnas.runtime.reference``), ``rounds`` × ``protocol.repeats`` blocks each.
 
-    With ``rounds`` > 1 every item is timed once per round, the rounds going through all the
-    items in turn, so each item's rounds lie seconds apart; ``merge_rounds`` combines them.
+    A runtime of several devices (``measure_items``, the tracker farm) spreads whole
+    measurements over its devices instead: no interleaving, raw latencies, ``rounds`` merged.
     """
-    def one_round(take: Callable[[BuiltItem, Measurement], None]) -> None:
-        if hasattr(runtime, "measure_items"):
-            runtime.measure_items(items, protocol, take)
-            return
+    if hasattr(runtime, "measure_items"):
+        got: dict[int, list[Measurement]] = {id(item): [] for item in items}
+        for _ in range(rounds):
+            runtime.measure_items(items, protocol, lambda item, m: got[id(item)].append(m))
         for item in items:
-            take(item, runtime.sample(item.path, {INPUT: random_input(item.input_shape)},
-                                      protocol, item.func))
-
-    if rounds <= 1:
-        def done(item: BuiltItem, m: Measurement) -> None:
-            on_item(item, m)
+            on_item(item, merge_rounds(got[id(item)]))
             bar.update(1)
-        one_round(done)
         return
-    got: dict[int, list[Measurement]] = {id(item): [] for item in items}
-    for _ in range(rounds):
-        one_round(lambda item, m: got[id(item)].append(m))
-    for item in items:
-        on_item(item, merge_rounds(got[id(item)]))
+    timers = [runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
+              for item in items]
+
+    def retry(attempt: int, spread: float) -> None:
+        if attempt > 1 or spread > STABILITY_THRESHOLD:
+            log.info("reference spread %.1f%% during a batch of %d (try %d)", 100 * spread,
+                     len(items), attempt)
+
+    measured = measure_batch(timers, reference, protocol, protocol.repeats * rounds,
+                             on_try=retry)
+    for item, m in zip(items, measured):
+        on_item(item, m)
         bar.update(1)
+    m = measured[0] if measured else None
+    if m is None or m.reference_ms is None:
+        return None
+    if m.unstable:
+        log.warning("device unstable while timing %d items: %s; kept, flagged unstable",
+                    len(items), busy_line(m.load, m.reference_spread))
+    return {"reference_ms": round(m.reference_ms, 5), "spread": round(m.reference_spread, 4),
+            "load": None if m.load is None else round(m.load, 4), "unstable": m.unstable}
 
 
 def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
                phase: PhaseTime, on_item: Callable[[BuiltItem, Measurement], None],
-               desc: str, rounds: int = 1, every_wave: tuple[BuiltItem, ...] = ()) -> None:
-    """Build ``tasks`` wave by wave, then time each wave's items in ``rounds`` rounds.
-
-    ``every_wave`` items (already built, kept) are timed in every wave's rounds, ahead of the
-    wave's own items, and reported to ``on_item`` first: a reference that tracks how the
-    device's speed drifts from wave to wave.
-    """
+               desc: str, rounds: int = 1, reference: Reference | None = None,
+               on_wave: Callable[[dict], None] | None = None) -> None:
+    """Build ``tasks`` wave by wave, then time each wave's items interleaved with each other
+    and with the ``reference`` network (``_measure``)."""
     from hwnas._log import progress
 
     per_wave = opts.tasks_per_wave or 3 * max(1, opts.workers)
     all_waves = list(waves(tasks, per_wave))
-    bar = progress(total=sum(len(t.keys) or 1 for t in tasks) + len(every_wave) * len(all_waves),
-                   desc=desc)
+    bar = progress(total=sum(len(t.keys) or 1 for t in tasks), desc=desc)
     try:
         for wave in all_waves:
             t0 = time.perf_counter()
@@ -144,8 +157,10 @@ def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOpt
                 if b.items and b.items[0].tuned is not None:
                     phase.kernels_tuned += b.items[0].tuned[0]
                     phase.kernels += b.items[0].tuned[1]
-            _measure(runtime, [*every_wave, *(item for b in built for item in b.items)],
-                     opts.protocol, on_item, bar, rounds)
+            info = _measure(runtime, [item for b in built for item in b.items], opts.protocol,
+                            on_item, bar, rounds, reference)
+            if info and on_wave:
+                on_wave(info)
             for b in built:
                 for item in b.items:
                     Path(item.path).unlink(missing_ok=True)
@@ -202,34 +217,51 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
         report.cvs.append(m.cv)
 
     def save_net(item: BuiltItem, m: Measurement) -> None:
-        rec = network_record(space, space.parse(item.key), m)
+        rec = {**network_record(space, space.parse(item.key), m),
+               "network_rounds": opts.network_rounds}
         table.meta["networks"].append(rec)
         table.save(path)
         report.n_networks_new += 1
         report.new_networks.append(rec)
 
-    with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp, BuildPool(opts.workers) as pool:
+    def wave(info: dict) -> None:
+        from hwnas.profile.meta import now_iso
+
+        ref = table.meta.get("reference")
+        if isinstance(ref, dict):
+            ref.setdefault("waves", []).append({"at": now_iso(), **info})
+            report.loads.append(info["load"])
+
+    with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp, \
+            BuildPool(opts.workers) as pool, \
+            open_reference(pool, runtime, target, space, tmp, opts.tuning_dir,
+                           table.meta if opts.reference else None, opts.protocol) as reference:
+        if opts.reference and reference is None:
+            table.meta["corrected"] = False
+        table.save(path)
+
         def task(name: str, **kw) -> BuildTask:
             return BuildTask(name, target, tmp, runtime.artifact, tuning_dir=opts.tuning_dir, **kw)
 
         op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
                          family=todo[i].family, space_config=space.config())
                     for i in range(0, len(todo), opts.batch)]
-        run_waves(pool, op_tasks, runtime, opts, report.ops, save_op, "operators")
+        run_waves(pool, op_tasks, runtime, opts, report.ops, save_op, "operators", 1,
+                  reference, wave)
         update_coverage(table)
         table.save(path)
 
         stored = table.meta.setdefault("networks", [])
         if opts.remeasure_networks:
             stored[:] = [r for r in stored if not same_space(r, space)
-                         or len(r.get("round_medians", [None])) >= opts.network_rounds]
+                         or r.get("network_rounds", 1) >= opts.network_rounds]
         table.meta["network_rounds"] = opts.network_rounds
         archs = [a for a in sample_archs(space, opts.networks, opts.seed)
                  if not any(same_network(r, space, a) for r in stored)]
         net_tasks = [task(f"net{i}", arch=str(a), space_config=space.config())
                      for i, a in enumerate(archs)]
         run_waves(pool, net_tasks, runtime, opts, report.networks, save_net, "networks",
-                  opts.network_rounds)
+                  opts.network_rounds, reference, wave)
 
     table.meta["validation"] = report.validation = validation(table)
     report.coverage = update_coverage(table)

@@ -15,7 +15,7 @@ import numpy as np
 from hwnas._registry import Registry
 from hwnas.errors import TargetError
 from hwnas.runtime.latency import Latency
-from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, Timer, run_protocol
 
 __all__ = ["Runtime", "RUNTIMES", "parse_address", "host_description"]
 
@@ -34,9 +34,14 @@ class Runtime(abc.ABC):
         self.target = target
 
     @abc.abstractmethod
+    def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> Timer:
+        """``timer(number, repeat)``: per-run ms of each of ``repeat`` samples of ``number``
+        back-to-back runs of ``func`` (loaded once; calls may alternate with other timers)."""
+
     def sample(self, artefact, inputs: dict[str, np.ndarray],
                protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
         """Time ``func`` of ``artefact`` with ``protocol``; the latency plus how it was taken."""
+        return run_protocol(self.timer(artefact, inputs, func), protocol)
 
     @abc.abstractmethod
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:

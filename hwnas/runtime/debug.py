@@ -9,7 +9,8 @@ latency is::
 
 and a whole network (``"network": true``) runs ``network_factor`` times the sum of its
 operators (fusion saves a little), plus ``network_ms``. ``scale`` comes from an optional
-``drift(call_index)`` (a slow or busy device, scripted by tests) and each sample gets seeded
+``drift(sample_index)`` (a slow or busy device, scripted by tests; the clock advances with
+every sample any timer returns, so interleaved measurements see the same drift) and each sample gets seeded
 log-normal ``noise``. The coefficients come from the target's ``[debug]`` table.
 """
 from __future__ import annotations
@@ -23,7 +24,6 @@ import numpy as np
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import DeviceError
 from hwnas.runtime._base import RUNTIMES, Runtime
-from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, run_protocol
 
 __all__ = ["DebugRuntime", "write_debug_artefact", "debug_costs", "DEBUG_FORMAT"]
 
@@ -51,7 +51,7 @@ class DebugRuntime(Runtime):
             raise DeviceError(f"debug runtime: unknown coefficient '{bad[0]}'")
         self.coef = cfg
         self.drift = drift
-        self.calls = 0                  # measurements taken (the drift's clock)
+        self.calls = 0                  # samples so far (the drift's clock)
         self._rng = np.random.default_rng(int(cfg["seed"]))
         self._cache: dict[str, dict] = {}
 
@@ -79,18 +79,19 @@ class DebugRuntime(Runtime):
             ms = ms * c["network_factor"] + c["network_ms"]
         return float(ms)
 
-    def sample(self, artefact, inputs: dict[str, np.ndarray],
-               protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
+    def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
+        """Each sample a timer returns advances the drift's clock by one."""
         base = self.true_ms(artefact, func)
-        scale = float(self.drift(self.calls)) if self.drift else 1.0
-        self.calls += 1
         sigma = float(self.coef["noise"])
 
         def timer(number: int, repeat: int) -> list[float]:
+            scale = np.array([float(self.drift(self.calls + k)) if self.drift else 1.0
+                              for k in range(repeat)])
+            self.calls += repeat
             noise = np.exp(self._rng.normal(0.0, sigma, repeat)) if sigma else np.ones(repeat)
             return list(base * scale * noise)
 
-        return run_protocol(timer, protocol)
+        return timer
 
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
         self.true_ms(artefact, func)           # the same errors as a real device's

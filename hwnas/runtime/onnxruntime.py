@@ -8,7 +8,6 @@ import numpy as np
 
 from hwnas.errors import DeviceError
 from hwnas.runtime._base import RUNTIMES, Runtime, host_description
-from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, run_protocol
 
 __all__ = ["OnnxRuntime"]
 
@@ -39,8 +38,7 @@ class OnnxRuntime(Runtime):
             self._loaded = (key, sess)
         return self._loaded[1]
 
-    def sample(self, artefact, inputs: dict[str, np.ndarray],
-               protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
+    def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
         sess = self._session(artefact)
         feeds = {k: np.ascontiguousarray(v) for k, v in inputs.items()}
 
@@ -53,7 +51,7 @@ class OnnxRuntime(Runtime):
                 out.append((time.perf_counter_ns() - t0) / 1e6 / number)
             return out
 
-        return run_protocol(timer, protocol)
+        return timer
 
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
         return list(self._session(artefact).run(None, dict(inputs)))

@@ -8,7 +8,6 @@ import numpy as np
 
 from hwnas.errors import DeviceError
 from hwnas.runtime._base import RUNTIMES, Runtime, host_description
-from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, run_protocol
 
 __all__ = ["TVMRuntime", "TVMLocalRuntime"]
 
@@ -71,20 +70,26 @@ class TVMRuntime(Runtime):
         dev = self._device()
         return [tvm.runtime.tensor(np.ascontiguousarray(v), device=dev) for v in inputs.values()]
 
-    def sample(self, artefact, inputs: dict[str, np.ndarray],
-               protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Measurement:
-        vm = self._vm(artefact)
+    def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
+        vm = self._vm(artefact)          # the timer keeps it, also when another is loaded
         try:
             args = self._args(inputs)
             dev = self._device()
-
-            def timer(number: int, repeat: int) -> list[float]:
-                res = vm.time_evaluator(func, dev, number=number, repeat=repeat)(*args)
-                return [t * 1e3 for t in res.results]
-
-            return run_protocol(timer, protocol)
+            evaluators: dict[tuple[int, int], object] = {}
         except Exception as exc:  # noqa: BLE001
-            raise self._fail(exc, f"timing '{func}'") from None
+            raise self._fail(exc, f"preparing '{func}'") from None
+
+        def timer(number: int, repeat: int) -> list[float]:
+            try:
+                ev = evaluators.get((number, repeat))
+                if ev is None:
+                    ev = evaluators[(number, repeat)] = vm.time_evaluator(
+                        func, dev, number=number, repeat=repeat)
+                return [t * 1e3 for t in ev(*args).results]
+            except Exception as exc:  # noqa: BLE001
+                raise self._fail(exc, f"timing '{func}'") from None
+
+        return timer
 
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
         vm = self._vm(artefact)

@@ -1,0 +1,91 @@
+"""A table's reference network: the fixed network every measurement is interleaved with.
+
+The reference is the space's middle architecture (the middle choice of every gene), built like
+any whole network. Its quiet time, measured when the table is started, is the table's scale:
+every entry is stored as its drift-corrected latency, ``ratio × quiet_ms``, with the raw time
+and the ratio beside it, so that a table taken on a busy day still describes the quiet
+device. ``meta["reference"]`` holds the arch, the quiet time, and the reference's median and
+load in each measurement wave. A table without it (an older one) is uncorrected.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from hwnas.profile.build import INPUT, BuildTask
+from hwnas.profile.networks import random_input
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
+from hwnas.runtime.reference import Reference, quiet_time
+
+__all__ = ["reference_arch", "stored_reference", "open_reference", "busy_line"]
+
+log = logging.getLogger("hwnas.profile")
+
+
+def reference_arch(space):
+    """The space's middle architecture: the middle choice of every gene."""
+    sizes = np.asarray(space.choice_sizes())
+    return space.from_genome((sizes // 2).astype(np.int16))
+
+
+def stored_reference(meta: dict, space) -> dict | None:
+    """``meta["reference"]`` when it is this space's reference with a quiet time, else None."""
+    ref = meta.get("reference")
+    if not isinstance(ref, dict) or not ref.get("quiet_ms"):
+        return None
+    if ref.get("arch") != str(reference_arch(space)):
+        return None
+    return ref
+
+
+def busy_line(load: float | None, spread: float | None = None) -> str:
+    """"device busy: the reference ran 1.42x its quiet time (spread 23%)"."""
+    if load is None:
+        return "device load unknown (no reference)"
+    text = f"the reference ran {load:.2f}x its quiet time"
+    if spread is not None:
+        text += f" (spread {100 * spread:.0f}%)"
+    return text
+
+
+@contextlib.contextmanager
+def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | None,
+                   meta: dict | None = None, protocol: Protocol = DEFAULT_PROTOCOL
+                   ) -> Iterator[Reference | None]:
+    """Build the reference network, and yield it with its quiet time: the one stored in
+    ``meta`` (a resumed table keeps its scale), else measured now and stored there. Yields
+    None for runtimes that cannot interleave (a device farm), or when the reference fails
+    to build or run: measurements are then raw, and say so."""
+    from hwnas.errors import HwnasError
+
+    if hasattr(runtime, "measure_items"):
+        yield None
+        return
+    arch = reference_arch(space)
+    try:
+        built = pool.run([BuildTask("reference", target, tmp, runtime.artifact, arch=str(arch),
+                                    space_config=space.config(), tuning_dir=tuning_dir)])
+        item = built[0].items[0]
+        timer = runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
+        stored = stored_reference(meta, space) if meta is not None else None
+        quiet = stored["quiet_ms"] if stored else quiet_time(timer, protocol)
+    except HwnasError as exc:
+        log.warning("reference network %s failed (%s): measuring without it, uncorrected",
+                    arch, exc)
+        yield None
+        return
+    if meta is not None and not stored:
+        from hwnas.profile.meta import now_iso
+
+        meta["reference"] = {"arch": str(arch), "quiet_ms": round(quiet, 6),
+                             "measured": now_iso(), "device": runtime.describe(),
+                             "statistic": "10th percentile of 30 blocks of >= min_repeat_ms/2"}
+    log.info("reference %s: quiet time %.4f ms", arch, quiet)
+    try:
+        yield Reference(timer, quiet, str(arch))
+    finally:
+        Path(item.path).unlink(missing_ok=True)

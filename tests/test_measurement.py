@@ -1,0 +1,102 @@
+"""Measurement on a busy device: A/B reference timing recovers the quiet latency under a
+scripted drift (the debug runtime's clock), the stability gate flags what it cannot, the load
+generator never outlives its user, and the deploy loop converges on a device slower than its
+table."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from hwnas.runtime.debug import DebugRuntime, write_debug_artefact
+from hwnas.runtime.protocol import Protocol
+from hwnas.runtime.reference import Reference, measure_batch, quiet_time
+
+PROTO = Protocol(warmup=1, repeats=12)
+
+
+@pytest.fixture()
+def artefact(tmp_path, debug_device):
+    path = write_debug_artefact(tmp_path / "a.debug.json", {
+        "ref": {"macs": 20e6, "act": 1e5, "ops": 20, "network": True},
+        "small": {"macs": 5e6, "act": 5e4, "ops": 8, "network": True},
+        "large": {"macs": 60e6, "act": 2e5, "ops": 30, "network": True}})
+    return path
+
+
+def _measure(artefact, target, drift, quiet_known=True):
+    rt = DebugRuntime(target, drift=drift)
+    quiet_rt = DebugRuntime(target)
+    ref_quiet = quiet_rt.true_ms(artefact, "ref")
+    ref = Reference(rt.timer(artefact, {}, "ref"), ref_quiet if quiet_known else None)
+    items = [rt.timer(artefact, {}, f) for f in ("small", "large")]
+    truth = [quiet_rt.true_ms(artefact, f) for f in ("small", "large")]
+    return measure_batch(items, ref, PROTO), truth
+
+
+@pytest.mark.parametrize("name,drift", [
+    ("uniform 2x slowdown", lambda i: 2.0),
+    ("step change halfway", lambda i: 1.0 if i < 30 else 1.8),
+    ("slow ramp", lambda i: 1.0 + 0.02 * i),
+])
+def test_corrected_latency_recovers_the_quiet_truth(artefact, debug_device, name, drift):
+    got, truth = _measure(artefact, debug_device, drift)
+    for m, t in zip(got, truth):
+        assert m.corrected and m.latency.median_ms == pytest.approx(t, rel=0.03), name
+    assert got[0].load > 1.2                               # it saw the device busy
+
+
+def test_random_spikes_are_cancelled_where_raw_timing_is_not(artefact, debug_device):
+    rng = np.random.default_rng(0)
+    spikes = (1.0 + 2.0 * (rng.random(500) < 0.25)).tolist()
+    got, truth = _measure(artefact, debug_device, lambda i: spikes[i % 500])
+    for m, t in zip(got, truth):
+        assert m.latency.median_ms == pytest.approx(t, rel=0.05)
+
+
+def test_a_device_that_will_not_settle_is_flagged_unstable(artefact, debug_device):
+    rng = np.random.default_rng(1)
+    wild = np.exp(rng.normal(0, 0.5, 1000)).tolist()
+    tries = []
+    rt = DebugRuntime(debug_device, drift=lambda i: wild[i % 1000])
+    ref = Reference(rt.timer(artefact, {}, "ref"), 1.0)
+    got = measure_batch([rt.timer(artefact, {}, "small")], ref, PROTO,
+                        on_try=lambda a, s: tries.append(a))
+    assert tries == [1, 2, 3] and got[0].unstable and got[0].latency.n == 3 * PROTO.repeats
+    assert got[0].extra()["unstable"] is True and got[0].reference_spread > 0.15
+
+
+def test_without_a_quiet_time_the_result_is_raw_and_says_so(artefact, debug_device):
+    got, _ = _measure(artefact, debug_device, lambda i: 2.0, quiet_known=False)
+    assert not got[0].corrected and got[0].latency == got[0].raw and got[0].ratio > 0
+
+
+def test_quiet_time_is_a_low_percentile_under_spikes(artefact, debug_device):
+    rng = np.random.default_rng(2)
+    spikes = (1.0 + 3.0 * (rng.random(200) < 0.4)).tolist()
+    rt = DebugRuntime(debug_device, drift=lambda i: spikes[i % 200])
+    truth = DebugRuntime(debug_device).true_ms(artefact, "ref")
+    assert quiet_time(rt.timer(artefact, {}, "ref"), PROTO) == pytest.approx(truth, rel=0.02)
+
+
+def test_load_generator_runs_and_never_outlives_its_deadline():
+    from hwnas.runtime.load import LoadGenerator
+
+    with LoadGenerator(cores=1, duty=0.5, seconds=30) as load:
+        time.sleep(0.5)
+        assert load.running
+    assert not load.running
+    gen = LoadGenerator(cores=1, kind="memory", seconds=1.0).start()
+    time.sleep(4.0)
+    assert not gen.running                                  # stopped by itself
+    gen.stop()
+
+
+def test_bad_load_settings_are_refused():
+    from hwnas.errors import HwnasError
+    from hwnas.runtime.load import LoadGenerator
+
+    for kw in ({"kind": "gpu"}, {"cores": 0}, {"duty": 0}, {"seconds": -1}):
+        with pytest.raises(HwnasError):
+            LoadGenerator(**kw)
