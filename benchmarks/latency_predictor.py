@@ -57,15 +57,17 @@ def host_part(args, figures: dict, timings: list) -> None:
     space = space_from_config(table.meta["spaces"][0])
     hpath = holdout_path(tpath)
     if args.measure:
+        from hwnas.compiler.database import database_dir
         from hwnas.runtime import connect
         from hwnas.targets import load_target
 
         target = load_target(args.target)
+        db = database_dir(target)                 # as the table's networks were compiled
         try:
             with connect(target) as rt:
                 measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
                                 rounds=args.rounds, table=table,
-                                retest=args.retest)
+                                tuning_dir=None if db is None else str(db), retest=args.retest)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
