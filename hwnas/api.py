@@ -117,15 +117,18 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
            margin: float | None = None, quantile: float = 0.9, max_params: float | None = None,
            max_mflops: float | None = None, max_act_kb: float | None = None,
            report_targets=(), seed: int = 0, out: str | os.PathLike | None = None,
-           **options) -> dict:
+           force: bool = False, **options) -> dict:
     """The best predicted architecture under the budgets; returns what ``arch.json`` holds.
 
     ``latency_ms`` is a number of ms on ``target``, a spec such as ``"x86-host=6,rpi4=40"``,
     or a ``{target: ms}`` dict. ``space`` is a name or a ``SearchSpace``; a ``checkpoint``
     selects its space configuration (and its accuracy predictor scores the archs). An
     impossible budget raises ``BudgetError`` at once, naming the fastest reachable latency.
-    With ``out`` the arch, Pareto front, plot and history are written there.
+    With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
+    folder, or an earlier search output; anything else only with ``force``).
     """
+    from hwnas._outputs import check_output_dir
+
     from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
                               parse_latency_spec, write_outputs)
     from hwnas.search import search as _search
@@ -141,6 +144,8 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
             raise BudgetError("a latency budget in ms needs a target")
         budgets = (LatencyBudget(target, _budget_ms(latency_ms)),)
     cons = Constraints(budgets, max_params, max_mflops, max_act_kb, margin, quantile)
+    if out is not None:
+        check_output_dir(out, "search", force)
     if checkpoint is not None and isinstance(space, str):
         sp = load_supernet(checkpoint).space if space == "ofa-mbv3" else None
         if sp is None:
@@ -152,7 +157,7 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
         options.setdefault("checkpoint", str(checkpoint))   # gradient strategies' supernet too
     result = _search(strategy, problem, seed=seed, **options)
     if out is not None:
-        return write_outputs(out, problem, result, {"seed": seed})
+        return write_outputs(out, problem, result, {"seed": seed}, force=True)
     best = problem.describe(result.best)
     best.update({"strategy": result.strategy, "evaluations": result.n_evals,
                  "search_wall_s": round(result.wall_s, 3), "seed": seed})
@@ -161,7 +166,8 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
 
 def export(arch: str | dict, target: str, out: str | os.PathLike, *,
            checkpoint: str | os.PathLike | None = None, space: Any = None,
-           tuning_db: str | os.PathLike | None = "auto", runtime=None) -> dict:
+           tuning_db: str | os.PathLike | None = "auto", runtime=None,
+           force: bool = False) -> dict:
     """Export ``arch`` (its string, or an ``arch.json`` dict) as a checked, compiled bundle in
     ``out`` and return its manifest.
 
@@ -170,13 +176,17 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     else ``ofa-mbv3``'s defaults. ``tuning_db`` is ``"auto"`` (the target's own tuning
     database, ``latency_tables/<target>/tuning/``, when it has one), None (untuned code) or a
     database folder. With a ``runtime`` (``connect(...)``) the library is also measured on the
-    device. The manifest says how many kernels run tuned schedules.
+    device. The manifest says how many kernels run tuned schedules. ``out`` must be new,
+    empty or an earlier bundle (``force``: anything); it is replaced as a whole.
     """
+    from hwnas._outputs import check_output_dir
+
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
     from hwnas.spaces import SearchSpace, get_space as _get, space_from_config
 
+    check_output_dir(out, "bundle", force)
     arch_json = arch if isinstance(arch, dict) else None
     text = arch_json.get("arch") if arch_json else arch
     if not isinstance(text, str):
@@ -199,7 +209,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
                                        database=database, database_info=describe_database(db_dir),
-                                       runtime=runtime))
+                                       runtime=runtime, force=force))
 
 
 def _database_dir(target, choice) -> str | None:
@@ -213,7 +223,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            checkpoint: str | os.PathLike | None = None, rpc: str | None = None,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
            slack: float = 0.10, strategy: str = "evolution", margin: float | None = None,
-           tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0) -> dict:
+           tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0,
+           force: bool = False) -> dict:
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
     server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
@@ -234,7 +245,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        runtime=None, max_rounds=max_rounds, slack=slack, strategy=strategy,
                        margin=margin, seed=seed,
                        tuning_dir=_database_dir(tgt, tuning_dir),
-                       tune_trials=tune)
+                       tune_trials=tune, force=force)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)
     try:

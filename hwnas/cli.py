@@ -2,8 +2,9 @@
 
 Each verb is a module in ``hwnas.commands`` with ``register(subparsers)``.
 
-Errors from the ``HwnasError`` family print one line and exit non-zero; ``--debug`` shows the
-traceback.
+Exit codes: 0 done; 2 bad input (an ``HwnasError``, or a path the system refused); 3 an
+unreachable or lost device (``DeviceError``); 130 interrupted; 1 only for a bug. Each error is
+one line on stderr; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -52,6 +53,19 @@ def main(argv: list[str] | None = None) -> int:
         print("hwnas: interrupted; finished work is saved (use --resume where offered)",
               file=sys.stderr)
         return 130
+    except OSError as exc:            # the environment refused: a path, a permission, a disk
+        if args.debug:
+            raise
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"hwnas: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:          # noqa: BLE001  (anything else is a bug in hwnas)
+        if args.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"hwnas: internal error: {type(exc).__name__}: {first} (a bug in hwnas; "
+              f"--debug shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __all__ = [
     "HwnasError", "ArchError", "SpaceError", "TargetError", "TableError", "ExportError",
-    "DeviceError", "BudgetError", "DataError", "RegistryError",
+    "DeviceError", "BudgetError", "DataError", "RegistryError", "OutputError",
 ]
 
 
@@ -49,3 +49,7 @@ class BudgetError(HwnasError):
 
 class DataError(HwnasError):
     """A dataset that is missing or malformed."""
+
+
+class OutputError(HwnasError):
+    """An output path that would overwrite something that is not an earlier hwnas output."""

@@ -30,6 +30,8 @@ def register(sub) -> None:
                    help="compile without a tuning database (its table must be untuned too)")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is not an earlier hwnas bundle")
     p.set_defaults(func=run)
 
 
@@ -40,7 +42,8 @@ def run(args) -> int:
     m = hwnas.deploy(args.target, args.latency_ms, args.out, checkpoint=args.checkpoint,
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
                      max_rounds=args.max_rounds, slack=args.slack, strategy=args.strategy,
-                     margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed)
+                     margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed,
+                     force=args.force)
     lat = m["latency"]
     tuning = m.get("tuning", {})
     print(f"bundle {args.out}: {m['arch']} on {m['target']['name']}: measured "

@@ -19,12 +19,16 @@ def register(sub) -> None:
     p.add_argument("--no-measure", action="store_true", help="skip the latency measurement")
     add_space_args(p)
     add_device_args(p)
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is not an earlier hwnas bundle")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import hwnas
+    from hwnas._outputs import check_output_dir
 
+    check_output_dir(args.out, "bundle", args.force)     # before connecting to any device
     arch_json, arch_text = resolve_arch(args.arch)
     space = resolve_space(args, arch_json)
     target = hwnas.load_target(args.target)
@@ -33,7 +37,7 @@ def run(args) -> int:
         runtime = connect_runtime(target, args)
     manifest = hwnas.export(arch_json or arch_text, target, args.out, checkpoint=args.checkpoint,
                             space=space, tuning_db=None if args.untuned else args.tuning_db,
-                            runtime=runtime)
+                            runtime=runtime, force=args.force)
     lat = manifest["latency"]["measured"]
     msg = f"{lat['median_ms']:.3f} ms median" if lat else manifest["latency"]["measured_note"]
     tuning = manifest.get("tuning", {})

@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 
-from hwnas.errors import TargetError
+from hwnas.errors import DeviceError, TargetError
 
 __all__ = ["register", "run"]
 
@@ -40,6 +40,7 @@ def _up(args) -> int:
     t0 = time.perf_counter()
     farm = start_farm(args.servers, args.key, args.port, args.log_dir)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    died = None
     try:
         print(f"tracker    {farm.address}")
         for key in farm.keys:
@@ -48,18 +49,22 @@ def _up(args) -> int:
         print(f"ready      in {time.perf_counter() - t0:.1f} s; Ctrl-C or SIGTERM stops the farm")
         print(f"use        hwnas profile --tracker {farm.address} --key {farm.keys[0]} "
               "--target x86-host ...", flush=True)
-        _watch(farm)
+        died = _watch(farm)
     except KeyboardInterrupt:
         pass
     finally:
         farm.stop()
         signal.signal(signal.SIGTERM, previous)
     print("stopped    tracker and servers", flush=True)
+    if died is not None:
+        raise DeviceError(f"the RPC tracker on {farm.address} exited with status {died}; "
+                          f"the farm was stopped")
     return 0
 
 
-def _watch(farm) -> None:
-    """Stay in the foreground; say once when a server exits (it is not restarted)."""
+def _watch(farm) -> int:
+    """Stay in the foreground; say once when a server exits (it is not restarted). Returns the
+    tracker's exit status if the tracker dies."""
     reported: set[int] = set()
     while True:
         for s in farm.servers:
@@ -68,8 +73,7 @@ def _watch(farm) -> None:
                 log.warning("RPC server %s (key %s) exited with status %s", s.address, s.key,
                             s.proc.returncode)
         if farm.tracker.poll() is not None:
-            log.error("the RPC tracker exited with status %s", farm.tracker.returncode)
-            return
+            return farm.tracker.returncode
         time.sleep(1.0)
 
 

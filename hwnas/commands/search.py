@@ -46,6 +46,8 @@ def register(sub) -> None:
                    help="strategy option, e.g. -O generations=200 (see below)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="search_out", help="output folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even when it is not an earlier hwnas search")
     p.set_defaults(func=run)
 
 
@@ -88,7 +90,7 @@ def run(args) -> int:
                         predictor=args.predictor, margin=args.margin, quantile=args.quantile,
                         max_params=args.max_params, max_mflops=args.max_mflops,
                         max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
-                        out=args.out, **options)
+                        out=args.out, force=args.force, **options)
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
           f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "

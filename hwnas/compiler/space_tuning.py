@@ -47,7 +47,7 @@ __all__ = ["TIERS", "Kernel", "enumerate_kernels", "allocate", "trials_done", "t
 log = logging.getLogger("hwnas.compiler")
 
 #: (cumulative share of the space's expected untuned time, trials) — heaviest kernels first
-TIERS = ((0.5, 256), (0.8, 128), (0.9, 64), (0.95, 32), (1.0, 12))
+TIERS = ((0.5, 96), (0.8, 64), (0.9, 48), (0.95, 32), (1.0, 12))
 
 
 @dataclass

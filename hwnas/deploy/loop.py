@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
+from hwnas._outputs import check_output_dir, replace_dir
 from hwnas.predict.correction import MeasuredCorrection
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
 from hwnas.deploy.run_script import RUN_PY
@@ -54,6 +55,7 @@ class DeployConfig:
     tune_trials: int = 0                # > 0: top the database up with each round's subnet
     profile_networks: int = 20
     table: Path | None = None           # the latency table file (None: the target's own)
+    force: bool = False                 # replace whatever is at ``out``
 
     def validate(self) -> None:
         """Every field in range (one-line errors), before anything is compiled or measured."""
@@ -74,6 +76,7 @@ class DeployConfig:
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
             raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
         STRATEGIES.get(self.strategy)
+        self.out = check_output_dir(self.out, "bundle", self.force)
 
 
 def _problem(cfg: DeployConfig, space, corrected: MeasuredCorrection) -> SearchProblem:
@@ -217,6 +220,7 @@ def deploy(cfg: DeployConfig) -> dict:
     from hwnas.compiler.database import load_database
     from hwnas.train.checkpoint import load_supernet
 
+    cfg.validate()
     t0 = time.perf_counter()
     loaded = load_supernet(cfg.checkpoint)
     space = space_from_config(loaded[2]["space"])
@@ -313,10 +317,5 @@ def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) ->
                                              "predicted_latency_ms": best["predicted_ms"]})
     atomic_write_json(bundle / "manifest.json", manifest)
     write_report(bundle, manifest, rounds, cfg.budget_ms)
-    old = cfg.out.parent / f".{cfg.out.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if cfg.out.exists():
-        cfg.out.replace(old)
-    bundle.replace(cfg.out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(bundle, cfg.out)
     return manifest

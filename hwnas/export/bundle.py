@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwnas._io import atomic_write_json
+from hwnas._outputs import check_output_dir, replace_dir
 from hwnas._versions import versions
 from hwnas.errors import ExportError
 from hwnas.compiler import compile_onnx, export_library, library_suffix
@@ -46,6 +47,7 @@ class BundleRequest:
     database_info: dict = field(default_factory=dict)   # where it came from, for the manifest
     runtime: Any = None             # hwnas.runtime.Runtime to measure on; None skips measuring
     extra: dict = field(default_factory=dict)
+    force: bool = False             # replace whatever is at ``out_dir``
 
 
 def run_tvm_library(lib_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
@@ -65,23 +67,15 @@ def _stage_dir(out_dir: Path) -> Path:
     return stage
 
 
-def _publish(stage: Path, out_dir: Path) -> None:
-    """Swap the finished staging directory into place."""
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(stage, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_bundle(req: BundleRequest) -> dict:
-    """Write the bundle and return its manifest."""
-    out_dir = Path(req.out_dir)
+    """Write the bundle and return its manifest. ``out_dir`` must be new, empty or an earlier
+    bundle (``req.force``: anything), checked before anything is built."""
+    out_dir = check_output_dir(req.out_dir, "bundle", req.force)
     stage = _stage_dir(out_dir)
     try:
         manifest = _build(req, stage)
         atomic_write_json(stage / "manifest.json", manifest)
-        _publish(stage, out_dir)
+        replace_dir(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -158,6 +158,17 @@ def _stop_group_now(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on (TVM's tracker would fail to bind it, and a
+    connect test would then reach the other process)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise DeviceError(f"port {port} on {host} is in use "
+                              f"({(exc.strerror or str(exc)).lower()}); choose another") from None
+
+
 def _wait_listening(host: str, port: int, proc: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -182,6 +193,8 @@ def start_farm(servers: int, keys: str | list[str] | dict[str, int], port: int =
     if not counts or any(not k or ":" in k or n < 1 for k, n in counts.items()):
         raise DeviceError(f"a farm needs at least 1 server per key and non-empty keys without "
                           f"':', got {counts}")
+    if port:
+        _check_free(LOOPBACK, port)
     port = port or free_port()
     logf = (lambda name: os.path.join(log_dir, name)) if log_dir else (lambda name: None)
     tracker = _spawn(["tvm.exec.rpc_tracker", "--host", LOOPBACK, "--port", str(port),
@@ -189,6 +202,10 @@ def start_farm(servers: int, keys: str | list[str] | dict[str, int], port: int =
     farm = Farm(port, tracker)
     try:
         _wait_listening(LOOPBACK, port, tracker, 60.0)
+        time.sleep(0.5)
+        if tracker.poll() is not None:       # it lost the port to another process after all
+            raise DeviceError(f"RPC tracker on {LOOPBACK}:{port} exited with status "
+                              f"{tracker.returncode} (port in use?)")
         for key, n in counts.items():
             for i in range(n):
                 farm.add_server(key, logf(f"server-{key}-{i}.log"))

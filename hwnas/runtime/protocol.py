@@ -36,8 +36,11 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.repeats < 10:
             raise HwnasError(f"protocol: repeats must be at least 10, got {self.repeats}")
-        if self.warmup < 0 or self.max_remeasure < 0 or self.min_repeat_ms <= 0:
-            raise HwnasError("protocol: warmup and max_remeasure must be ≥ 0, min_repeat_ms > 0")
+        if self.warmup < 0 or self.max_remeasure < 0:
+            raise HwnasError("protocol: warmup and max_remeasure must be ≥ 0")
+        if not (math.isfinite(self.min_repeat_ms) and 0 < self.min_repeat_ms <= 10_000):
+            raise HwnasError(f"protocol: min_repeat_ms must be in (0, 10000] ms, got "
+                             f"{self.min_repeat_ms}")
 
     def number_for(self, run_ms: float) -> int:
         """Runs per sample so that one sample lasts at least ``min_repeat_ms``."""

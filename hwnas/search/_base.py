@@ -43,6 +43,12 @@ class Strategy(abc.ABC):
     class Options:
         pass
 
+    #: integer options that may be 0 (0 means "choose"), fractions in [0, 1], floats ≥ 0
+    ZERO_OK = frozenset({"train_resolution", "resolution", "samples"})
+    FRACTIONS = frozenset({"parent_ratio", "mutation_ratio", "mutate_prob", "resolution_prob",
+                           "warmup"})
+    NON_NEGATIVE = frozenset({"latency_lambda"})
+
     def __init__(self, **options) -> None:
         fields = {f.name for f in dataclasses.fields(self.Options)}
         bad = sorted(set(options) - fields)
@@ -50,6 +56,34 @@ class Strategy(abc.ABC):
             raise HwnasError(f"strategy '{self.name}' has no option '{bad[0]}'; "
                              f"options: {', '.join(sorted(fields))}")
         self.options = self.Options(**options)
+        for f in dataclasses.fields(self.Options):
+            self._check(f.name, getattr(self.options, f.name), f.default)
+
+    def _check(self, name: str, value, default) -> None:
+        """Every option in range, named in the error (one line)."""
+        import math
+
+        def bad(want: str):
+            return HwnasError(f"strategy '{self.name}' option {name} must be {want}, "
+                              f"got {value!r}")
+
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise bad("true or false")
+        elif isinstance(default, int):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad("an integer")
+            if value < (0 if name in self.ZERO_OK else 1):
+                raise bad("≥ 0" if name in self.ZERO_OK else "≥ 1")
+        elif isinstance(default, float):
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise bad("a finite number")
+            if name in self.FRACTIONS and not 0 <= value <= 1:
+                raise bad("a fraction in [0, 1]")
+            if name in self.NON_NEGATIVE and value < 0:
+                raise bad("≥ 0")
+            if name not in self.FRACTIONS | self.NON_NEGATIVE and value <= 0:
+                raise bad("positive")
 
     @abc.abstractmethod
     def run(self, problem, rng: np.random.Generator) -> SearchResult: ...

@@ -11,7 +11,36 @@ import numpy as np
 from hwnas.errors import TableError
 from hwnas.nn.op_builders import OP_BUILDERS
 
-__all__ = ["OpSpec", "SearchSpace", "OP_BUILDERS"]
+__all__ = ["OpSpec", "SearchSpace", "OP_BUILDERS", "resolution_list", "positive_int"]
+
+
+def resolution_list(space: str, value, default, minimum: int) -> tuple[int, ...]:
+    """A space's input sizes: ``default`` when not given, else integers ≥ ``minimum`` (an
+    empty list, a fraction or a string is an error, never the defaults)."""
+    from hwnas.errors import SpaceError
+
+    if value is None:
+        value = default
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise SpaceError(f"{space} resolutions must be a list of integers, got {value!r}")
+    vals = list(value)
+    if not vals:
+        raise SpaceError(f"{space} resolutions must not be empty")
+    if any(isinstance(r, bool) or not isinstance(r, (int, np.integer)) for r in vals):
+        raise SpaceError(f"{space} resolutions must be integers, got {vals}")
+    if min(vals) < minimum or max(vals) > 4096:
+        raise SpaceError(f"{space} resolutions must lie in [{minimum}, 4096], got {vals}")
+    return tuple(sorted(set(int(r) for r in vals)))
+
+
+def positive_int(space: str, name: str, value, maximum: int = 1_000_000) -> int:
+    """A configuration integer in [1, maximum], named in the error."""
+    from hwnas.errors import SpaceError
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+            not 1 <= value <= maximum:
+        raise SpaceError(f"{space} {name} must be an integer in [1, {maximum}], got {value!r}")
+    return int(value)
 
 _KEY_RE = re.compile(r"^(?P<kind>[A-Za-z_0-9]+)-input:(?P<inp>[0-9x]+)-output:(?P<out>[0-9x]+)"
                      r"(?P<attrs>(?:-[a-z_]+:-?[0-9]+)*)$")

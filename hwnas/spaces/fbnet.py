@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.errors import ArchError, SpaceError
-from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace
+from hwnas.errors import ArchError
+from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import cost_table
 from hwnas.spaces._registry import SPACES
 from hwnas.spaces.ofa_mbv3 import OFAMobileNetV3Space
@@ -72,10 +72,10 @@ class FBNetSpace(SearchSpace):
 
     def __init__(self, resolutions: Sequence[int] | None = None, num_classes: int = 100,
                  in_chans: int = 3, cifar: bool = True) -> None:
-        self.resolutions = tuple(sorted(set(int(r) for r in (resolutions or (32,)))))
-        if not self.resolutions or min(self.resolutions) < 8:
-            raise SpaceError(f"fbnet resolutions must be integers ≥ 8, got {resolutions}")
-        self.num_classes, self.in_chans, self.cifar = int(num_classes), int(in_chans), bool(cifar)
+        self.resolutions = resolution_list("fbnet", resolutions, (32,), 8)
+        self.num_classes = positive_int("fbnet", "num_classes", num_classes)
+        self.in_chans = positive_int("fbnet", "in_chans", in_chans, 64)
+        self.cifar = bool(cifar)
         self.stem_stride = 1 if self.cifar else 2
         self.layers = self._layers()
         self._build_op_index()

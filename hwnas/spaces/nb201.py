@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.errors import ArchError, SpaceError
-from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace
+from hwnas.errors import ArchError
+from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import cost_table
 from hwnas.spaces._registry import SPACES
 
@@ -60,11 +60,11 @@ class NB201Space(SearchSpace):
 
     def __init__(self, channels: int = 16, cells: int = 5, num_classes: int = 10,
                  in_chans: int = 3, resolution: int = 32) -> None:
-        if channels < 1 or cells < 1 or resolution < 8:
-            raise SpaceError(f"nb201 needs channels ≥ 1, cells ≥ 1, resolution ≥ 8; got "
-                             f"{channels}, {cells}, {resolution}")
-        self.channels, self.cells, self.resolution = int(channels), int(cells), int(resolution)
-        self.num_classes, self.in_chans = int(num_classes), int(in_chans)
+        self.channels = positive_int("nb201", "channels", channels, 4096)
+        self.cells = positive_int("nb201", "cells", cells, 64)
+        self.resolution = resolution_list("nb201", [resolution], None, 8)[0]
+        self.num_classes = positive_int("nb201", "num_classes", num_classes)
+        self.in_chans = positive_int("nb201", "in_chans", in_chans, 64)
         self._build_op_index()
 
     def input_shape(self, arch) -> tuple[int, int, int, int]:

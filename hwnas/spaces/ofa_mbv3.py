@@ -22,7 +22,7 @@ import numpy as np
 
 from hwnas.errors import ArchError, SpaceError
 from hwnas.nn.widths import make_divisible
-from hwnas.spaces._base import OpSpec, SearchSpace
+from hwnas.spaces._base import OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import op_cost
 from hwnas.spaces._registry import SPACES
 
@@ -76,14 +76,15 @@ class OFAMobileNetV3Space(SearchSpace):
 
     def __init__(self, width_mult: float = 1.0, resolutions: Sequence[int] | None = None,
                  num_classes: int = 1000, in_chans: int = 3) -> None:
-        if width_mult <= 0:
-            raise SpaceError(f"width_mult must be positive, got {width_mult}")
+        import math
+
+        if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or \
+                not math.isfinite(width_mult) or not 0 < width_mult <= 8:
+            raise SpaceError(f"ofa-mbv3 width_mult must be a number in (0, 8], got {width_mult!r}")
         self.width_mult = float(width_mult)
-        self.resolutions = tuple(sorted(set(int(r) for r in (resolutions or range(128, 225, 4)))))
-        if not self.resolutions or min(self.resolutions) < 8:
-            raise SpaceError(f"resolutions must be integers ≥ 8, got {resolutions}")
-        self.num_classes = int(num_classes)
-        self.in_chans = int(in_chans)
+        self.resolutions = resolution_list("ofa-mbv3", resolutions, range(128, 225, 4), 8)
+        self.num_classes = positive_int("ofa-mbv3", "num_classes", num_classes)
+        self.in_chans = positive_int("ofa-mbv3", "in_chans", in_chans, 64)
         w = self.width_mult
         self.stem_chs = make_divisible(16 * w)
         self.widths = tuple(make_divisible(c * w) for c in BASE_WIDTHS)

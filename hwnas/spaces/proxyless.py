@@ -28,8 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.errors import ArchError, SpaceError
-from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace
+from hwnas.errors import ArchError
+from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import op_cost
 from hwnas.spaces._registry import SPACES
 from hwnas.spaces.ofa_mbv3 import OFAMobileNetV3Space
@@ -87,10 +87,9 @@ class ProxylessSpace(SearchSpace):
 
     def __init__(self, resolutions: Sequence[int] | None = None, num_classes: int = 1000,
                  in_chans: int = 3) -> None:
-        self.resolutions = tuple(sorted(set(int(r) for r in (resolutions or (224,)))))
-        if not self.resolutions or min(self.resolutions) < 32:
-            raise SpaceError(f"proxyless resolutions must be integers ≥ 32, got {resolutions}")
-        self.num_classes, self.in_chans = int(num_classes), int(in_chans)
+        self.resolutions = resolution_list("proxyless", resolutions, (224,), 32)
+        self.num_classes = positive_int("proxyless", "num_classes", num_classes)
+        self.in_chans = positive_int("proxyless", "in_chans", in_chans, 64)
         self._choices = [([None] if skip else []) + list(MBCONVS) for *_, skip in LAYERS]
         self._build_op_index()
 

@@ -49,6 +49,21 @@ class TrainConfig:
     ckpt_every: int = 25
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("epochs", 0.0, 1000.0), ("lr", 0.0, 10.0),
+                             ("momentum", -1e-12, 1.0), ("weight_decay", -1e-12, 1.0),
+                             ("warmup_fraction", -1e-12, 1.0), ("full_fraction", -1e-12, 1.0),
+                             ("label_smoothing", -1e-12, 1.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or not lo < v <= hi:
+                raise DataError(f"training {name} must be in ({max(lo, 0):g}, {hi:g}], got {v!r}")
+        for name in ("batch_size", "n_random", "ckpt_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "n_random" else 1):
+                raise DataError(f"training {name} must be an integer ≥ "
+                                f"{0 if name == 'n_random' else 1}, got {v!r}")
+
     def total_steps(self, n_train: int) -> int:
         return max(1, math.ceil(self.epochs * n_train / self.batch_size))
 
