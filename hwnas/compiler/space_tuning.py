@@ -234,6 +234,9 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     def run_chunks(todo: list[Kernel], per_task: int, chunk: int, session) -> bool:
         i = 0
         while i < len(todo):
+            if interrupt.requested:
+                state["stopped"] = "interrupted"
+                return False
             part = todo[i:i + chunk]
             if deadline is not None:
                 rate = state["spent_s"] / state["trials"] if state["trials"] else 0.6
@@ -259,8 +262,9 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
         return True
 
     finished = False
+    interrupt = _Interrupt()
     try:
-        with TuningSession(target, work, cost_model=cost_model) as session:
+        with interrupt, TuningSession(target, work, cost_model=cost_model) as session:
             levels = sorted({n for _, n in tiers})
             ok = True
             for level in levels:
@@ -275,6 +279,9 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     except KeyboardInterrupt:
         state["stopped"] = "interrupted"
         raise
+    else:
+        if state["stopped"] == "interrupted":
+            raise KeyboardInterrupt        # after the records were published, below
     finally:
         man["wall_s"] = prior_s + time.monotonic() - t0
         man.setdefault("runs", []).append({
@@ -297,6 +304,39 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
                            sum(done.values()), round(time.monotonic() - t0, 1),
                            round(man["wall_s"], 1), finished, state["stopped"],
                            man.get("snapshots", {}))
+
+
+class _Interrupt:
+    """Ctrl-C (or SIGTERM) while tuning: MetaSchedule turns an interrupt inside a trial into a
+    failed trial and goes on, so the first signal asks to stop after the chunk in flight (the
+    records so far are then published); a second one stops at once (every measured record is
+    already on disk; resuming publishes them)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict = {}
+
+    def _handle(self, signum, _frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after the kernels being tuned now (interrupt again to stop at "
+                    "once; measured records are kept either way)")
+
+    def __enter__(self) -> "_Interrupt":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def kernel_coverage(mod, target, database) -> tuple[int, list[str]]:
