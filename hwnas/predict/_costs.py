@@ -92,7 +92,8 @@ class CostFeatures:
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "op_vectors": self.op_vectors, "mean": self.mean,
-                "scale": self.scale, "log_mean": self.log_mean, "log_scale": self.log_scale}
+                "scale": self.scale, "log_mean": self.log_mean, "log_scale": self.log_scale,
+                "extra": self.extra is not None}
 
     @classmethod
     def from_json(cls, obj: dict, space,

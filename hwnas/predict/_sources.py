@@ -13,7 +13,7 @@ from hwnas.predict._genetables import gene_tables
 __all__ = ["SourceMatrix", "TargetSamples", "SourceFactors", "split_target", "MIN_SAMPLES",
            "RANKS"]
 
-MIN_SAMPLES = 3
+MIN_SAMPLES = 3          # what hwnas adapt asks for (a fit itself needs 2)
 RANKS = (1, 2, 3, 5, 8, 12, 20)
 
 
@@ -55,9 +55,9 @@ class TargetSamples:
     def __post_init__(self) -> None:
         if len(self.genomes) != len(self.latency_ms):
             raise HwnasError(f"{len(self.genomes)} archs but {len(self.latency_ms)} latencies")
-        if len(self.genomes) < MIN_SAMPLES:
-            raise HwnasError(f"few-shot adaptation needs at least {MIN_SAMPLES} measured "
-                             f"networks of '{self.device}', got {len(self.genomes)}")
+        if len(self.genomes) < 2:
+            raise HwnasError(f"a few-shot fit needs at least 2 measured networks of "
+                             f"'{self.device}', got {len(self.genomes)}")
         if np.any(~np.isfinite(self.latency_ms)) or np.any(self.latency_ms <= 0):
             raise HwnasError(f"target samples of '{self.device}' must be finite and positive")
 

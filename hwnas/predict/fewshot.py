@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ from hwnas.errors import HwnasError, TableError
 from hwnas.predict._base import PREDICTORS, LogNormalPredictor
 from hwnas.predict._bma import ModelGroup, normalise, posterior_batch
 from hwnas.predict._costs import CostFeatures
+from hwnas.predict._store import load_predictor_json, save_predictor
 from hwnas.predict._sources import (MIN_SAMPLES, RANKS, SourceFactors, SourceMatrix,
                                     TargetSamples, split_target)
 
@@ -103,6 +105,7 @@ class FewShotPredictor(LogNormalPredictor):
     devices (a ``SourceMatrix``, or the ``SourceFactors`` already fitted to one)."""
 
     name = "fewshot"
+    provenance: dict = {}
 
     def __init__(self, space, source: SourceMatrix | SourceFactors | None,
                  target_samples: TargetSamples, costs: CostFeatures | None = None,
@@ -345,6 +348,34 @@ class FewShotPredictor(LogNormalPredictor):
                 "rank_weights": {str(k): round(v, 4) for k, v in self._rank_weights.items()}}
 
     # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, provenance: dict | None = None) -> Path:
+        """Write the predictor as JSON (atomically); ``provenance`` says where it came from."""
+        if provenance is not None:
+            self.provenance = dict(provenance)
+        return save_predictor(path, self.name, self.space.config(), self.to_json(),
+                              self.provenance)
+
+    @classmethod
+    def load(cls, path: str | Path, space=None, table=None) -> "FewShotPredictor":
+        """The saved predictor; ``space`` (a name or ``SearchSpace``) must be the one it was
+        fitted for. Its ``.space`` is the configuration it was fitted in."""
+        from hwnas.spaces import SearchSpace, space_from_config
+
+        data = load_predictor_json(path, cls.name)
+        stored = data.get("space")
+        if not isinstance(stored, dict) or "name" not in stored:
+            raise TableError(f"corrupt few-shot predictor {path}: no space configuration")
+        name = space.name if isinstance(space, SearchSpace) else space
+        if name is not None and stored["name"] != name:
+            raise TableError(f"{path} was fitted for space '{stored['name']}', not '{name}'")
+        if isinstance(space, SearchSpace):
+            core = {k: v for k, v in space.config().items() if k != "resolutions"}
+            if core != {k: v for k, v in stored.items() if k != "resolutions"}:
+                raise TableError(f"{path} was fitted for space {stored}, not {space.config()}")
+        pred = cls.from_json(data["model"], space_from_config(stored))
+        pred.provenance = dict(data.get("provenance") or {})
+        return pred
+
     def to_json(self) -> dict:
         """Everything prediction needs, as plain arrays (``_store.save_predictor`` writes it)."""
         lines = [{"family": grp.family, "cols": grp.cols, "w": grp.w, "post": grp.post,
@@ -375,8 +406,8 @@ class FewShotPredictor(LogNormalPredictor):
             self._noise_scales = tuple(float(v) for v in obj["noise_scales"])
             self.source = (None if obj.get("factors") is None
                            else SourceFactors.from_json(obj["factors"], space))
-            self.costs = CostFeatures.from_json(obj["costs"], space,
-                                                _source_extra(self.source)[0])
+            extra = _source_extra(self.source)[0] if obj["costs"].get("extra") else None
+            self.costs = CostFeatures.from_json(obj["costs"], space, extra)
             s = obj["samples"]
             self.samples = TargetSamples(self.device, array(s, "genomes").astype(np.int16),
                                          array(s, "latency_ms"))
