@@ -129,6 +129,8 @@ def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
         raise HwnasError(f"few-shot adaptation needs at least {MIN_SAMPLES} measured "
                          f"networks, got {measure!r}")
     sp = get_space(space) if isinstance(space, str) else space
+    path = Path(out) if out is not None else fewshot_file(target, sp.name)
+    _check_replaceable(path, target, sp)
     t0 = time.perf_counter()
     src = resolve_sources(target, sp, sources)
     if csv is not None:
@@ -138,7 +140,6 @@ def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
                                         workers, seed, tuning_dir)
     pred = fit_fewshot(sp, target, meas, src)
     loo = leave_one_out(pred)
-    path = Path(out) if out is not None else fewshot_file(target, sp.name)
     report = _adapt_report(target, sp, meas, src, pred, loo, device, path,
                            time.perf_counter() - t0)
     pred.save(path, report)
@@ -147,6 +148,24 @@ def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
 
         samples_path(target, sp.name).unlink(missing_ok=True)   # its networks are saved now
     return report
+
+
+def _check_replaceable(path: Path, target: str, sp) -> None:
+    """A saved predictor of another device or space configuration is not replaced."""
+    from hwnas._io import read_json
+    from hwnas.errors import TableError
+
+    if not path.exists():
+        return
+    old = read_json(path, "few-shot predictor", TableError)
+    device = (old.get("provenance") or {}).get("target") if isinstance(old, dict) else None
+    if not isinstance(old, dict) or old.get("kind") != "fewshot":
+        raise TableError(f"{path} exists and is not a few-shot predictor; remove it or choose "
+                         "another file")
+    if old.get("space") != sp.config() or device not in (None, target):
+        raise TableError(f"{path} holds the few-shot predictor of '{device}' for space "
+                         f"{old.get('space')}, not '{target}' for {sp.config()}; remove it or "
+                         "choose another file")
 
 
 def _measure_samples(target, sp, k, src, rpc, tracker, key, rounds, workers, seed, tuning_dir):

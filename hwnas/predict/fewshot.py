@@ -98,6 +98,17 @@ def _cost_subsets(names: Sequence[str], varying: Sequence[int]) -> list[tuple[li
     return [(list(cols), np.log(share / len(grp))) for grp, share in shares for cols in grp]
 
 
+def _fold_line(grp: ModelGroup) -> dict:
+    """One feature set's latency lines as one: their weighted mean coefficients and second
+    moment (each line's mean latency is linear in its coefficients, so this is their mixture's
+    exact mean and variance), the mean noise terms and the set's total weight."""
+    p = grp.weight / grp.weight.sum()
+    return {"cols": list(grp.cols), "w": p @ grp.w,
+            "q": np.einsum("m,mij->ij", p, grp.post) + np.einsum("m,mi,mj->ij", p, grp.w, grp.w),
+            "s2": float(p @ grp.s2), "floor2": float(p @ grp.floor ** 2),
+            "scale": float(grp.scale), "weight": float(grp.weight.sum())}
+
+
 @PREDICTORS.register("fewshot")
 class FewShotPredictor(LogNormalPredictor):
     """Adapts to ``target_samples.device`` from its cost features (``costs``, or built from
@@ -192,8 +203,8 @@ class FewShotPredictor(LogNormalPredictor):
                 self._rank_weights[grp.rank] = (self._rank_weights.get(grp.rank, 0.0)
                                                 + float(grp.weight.sum()))
         kept = [k for k in (grp.keep(PRUNE) for grp in groups) if k is not None]
+        self._lines = [_fold_line(grp) for grp in kept if not grp.log]
         self._collapse_log([grp for grp in kept if grp.log])
-        self._lines = [grp for grp in kept if not grp.log]
 
     def _fit_lines(self, z: np.ndarray, y: np.ndarray, log_family: float) -> list[ModelGroup]:
         """Latency = scale × (b + Σ a_j z_j), noise relative to the latency above a floor:
@@ -284,23 +295,27 @@ class FewShotPredictor(LogNormalPredictor):
         r = self._rank_max
         self._mean_tables = (None if tabs is None or self._log_part <= 0
                              else tabs.project(self._w_bar[1:r + 1], self._w_bar[0]))
+        # every line's mean in one product: its weights embedded in [1, all costs], in ms
+        self._line_w = np.zeros((1 + len(self.costs.names), len(self._lines)))
+        for j, line in enumerate(self._lines):
+            self._line_w[[0] + [1 + c for c in line["cols"]], j] = line["w"] * line["scale"]
+        self._line_p = np.array([line["weight"] for line in self._lines])
+        self._line_floor_ms = np.array([1e-3 * line["scale"] for line in self._lines])
 
     # ------------------------------------------------------------------ prediction
     def _line_moments(self, z: np.ndarray, with_var: bool):
-        """Per kept latency line: log predicted latency (N, M), its variance, and the weights."""
-        logs, var, weights = [], [], []
-        for grp in self._lines:
-            x = np.c_[np.ones(len(z)), z[:, grp.cols]]
-            ms = np.maximum(x @ grp.w.T * grp.scale, 1e-3 * grp.scale)
-            logs.append(np.log(ms))
-            weights.append(grp.weight)
-            if with_var:
-                spread = np.einsum("nd,mde,ne->nm", x, grp.post, x) * grp.scale ** 2
-                var.append((spread + grp.floor ** 2) / ms ** 2 + grp.s2)
-        if not logs:
-            return np.zeros((len(z), 0)), np.zeros((len(z), 0)), np.zeros(0)
-        return (np.concatenate(logs, 1), np.concatenate(var, 1) if with_var else None,
-                np.concatenate(weights))
+        """Per latency line (feature set): log predicted latency (N, L), its variance, and the
+        lines' weights (L,)."""
+        ms = np.maximum(np.c_[np.ones(len(z)), z] @ self._line_w, self._line_floor_ms)
+        if not with_var:
+            return np.log(ms), None, self._line_p
+        var = np.empty_like(ms)
+        for j, line in enumerate(self._lines):
+            x = np.c_[np.ones(len(z)), z[:, line["cols"]]]
+            mean = x @ line["w"]
+            spread = (((x @ line["q"]) * x).sum(1) - mean ** 2) * line["scale"] ** 2
+            var[:, j] = (np.maximum(spread, 0) + line["floor2"]) / ms[:, j] ** 2 + line["s2"]
+        return np.log(ms), var, self._line_p
 
     def _moments(self, genomes: np.ndarray, with_var: bool):
         need_f = with_var or self._mean_tables is None
@@ -378,9 +393,6 @@ class FewShotPredictor(LogNormalPredictor):
 
     def to_json(self) -> dict:
         """Everything prediction needs, as plain arrays (``_store.save_predictor`` writes it)."""
-        lines = [{"family": grp.family, "cols": grp.cols, "w": grp.w, "post": grp.post,
-                  "s2": grp.s2, "floor": grp.floor, "scale": grp.scale, "weight": grp.weight}
-                 for grp in self._lines]
         return {"device": self.device, "families": list(self.families),
                 "ranks": list(self._ranks), "noise_scales": list(self._noise_scales),
                 "factors": None if self.source is None else self.source.to_json(),
@@ -388,7 +400,8 @@ class FewShotPredictor(LogNormalPredictor):
                 "samples": {"genomes": self.samples.genomes.astype(int),
                             "latency_ms": self.samples.latency_ms},
                 "fit": {"log_part": self._log_part, "w_bar": self._w_bar, "q": self._q,
-                        "s2_bar": self._s2_bar, "floor2_bar": self._floor2_bar, "lines": lines,
+                        "s2_bar": self._s2_bar, "floor2_bar": self._floor2_bar,
+                        "lines": self._lines,
                         "family_weights": self._family_weights,
                         "rank_weights": {str(k): v for k, v in self._rank_weights.items()}}}
 
@@ -420,12 +433,11 @@ class FewShotPredictor(LogNormalPredictor):
             self._lines = []
             for g in fit["lines"]:
                 cols = [int(c) for c in g["cols"]]
-                w = array(g, "w").reshape(-1, len(cols) + 1)
-                self._lines.append(ModelGroup(
-                    str(g["family"]), False, cols, 0, w,
-                    array(g, "post").reshape(len(w), len(cols) + 1, len(cols) + 1),
-                    array(g, "s2"), array(g, "floor"), float(g["scale"]), np.zeros(len(w)),
-                    array(g, "weight")))
+                d = len(cols) + 1
+                self._lines.append({"cols": cols, "w": array(g, "w").reshape(d),
+                                    "q": array(g, "q").reshape(d, d),
+                                    **{k: float(g[k]) for k in ("s2", "floor2", "scale",
+                                                                "weight")}})
             self._family_weights = {str(k): float(v) for k, v in fit["family_weights"].items()}
             self._rank_weights = {int(k): float(v) for k, v in fit["rank_weights"].items()}
         except (KeyError, TypeError, ValueError, IndexError) as exc:
