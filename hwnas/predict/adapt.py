@@ -121,7 +121,7 @@ def _parse_row(cells: list[str], space) -> tuple[str, float]:
         raise ValueError(f"expected arch,latency_ms[,batch], got {len(cells)} fields")
     try:
         arch = space.parse(cells[0])
-    except HwnasError as exc:
+    except (HwnasError, ValueError, KeyError, IndexError) as exc:
         raise ValueError(f"'{cells[0]}' is not an arch of space '{space.name}': {exc}") from None
     try:
         ms = float(cells[1])
