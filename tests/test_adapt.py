@@ -282,7 +282,7 @@ def test_deploy_with_a_fewshot_predictor_profiles_nothing_and_feeds_samples(debu
     sp = load_supernet().space
     hwnas.adapt("debugdev", sp, measure=5, workers=0, sources=[])
     cfg = DeployConfig(target=debug_device, budget_ms=0.3, out=tmp_path / "bundle",
-                       runtime=connect(debug_device), max_rounds=2, predictor="fewshot",
+                       runtime=connect(debug_device), max_rounds=1, predictor="fewshot",
                        strategy_options={"population": 24, "generations": 6})
     m = deploy(cfg)
     pred = m["deploy"]["predictor"]
