@@ -357,6 +357,9 @@ def new_device_part(args, figures: dict) -> None:
     s = scores(pred.predict_genomes(g), meas)
     print(f"{len(keep)} held-out networks ({hold.meta.get('measurement', 'measured')}), "
           f"adapt wall {wall:.1f} s including measurement")
+    print(f"held-out networks measured on: {hold.meta.get('device', '?')}\n"
+          f"the {len(pred.samples.genomes)} samples measured on: "
+          f"{pred.provenance.get('device', '?')}")
     print(f"{'predictor':<24} {'±10%':>7} {'±5%':>7} {'Spearman':>9} {'MAPE %':>7}")
     print(f"{'fewshot k=' + str(args.new_device_k):<24} {s['within10']:>7.1%} {s['within5']:>7.1%} "
           f"{s['spearman']:>9.3f} {s['mape']:>7.2f}")
