@@ -6,8 +6,15 @@
 2. Real devices, published data: ``fewshot`` with k = 10, 20, 50 samples of an unseen device,
    NAS-Bench-201 and FBNet, Spearman over all the device's other archs, mean over seeds.
    Sources are all the file's other columns (HELP's protocol excludes only the target); a
-   second line excludes the same device at other batch sizes too.
-3. Time to fit each predictor and to predict 10,000 archs.
+   second line excludes the same device at other batch sizes too. Against it, the lines anyone
+   can fit on the same k samples (latency = a·MACs + b, a·depth + b, a·params + b, least
+   squares): ``fewshot_beats_baselines`` is true when, for every device and k = 10 and 20,
+   the few-shot predictor is at least the best line on Spearman and on the share within ±10%.
+3. This machine as a new device: ``hwnas adapt --target x86-host --measure 10`` run end to end
+   (choosing, compiling with the target's tuning database and timing the 10 networks
+   included; the sources are the other targets' ofa-mbv3 tables, the published Note10 table
+   imported first), scored on the host's held-out networks in their space configuration.
+4. Time to fit each predictor and to predict 10,000 archs.
 
 Usage: python benchmarks/latency_predictor.py [--json out.json] [--measure] [--seeds 10]
 """
@@ -36,6 +43,8 @@ NB201_DEVICES = ("titan_rtx_1", "gold_6226", "pixel2", "raspi4", "eyeriss", "fpg
 FBNET_DEVICES = ("fpga", "raspi4", "eyeriss")          # HELP's unseen FBNet devices
 FBNET_EXTRA = ("titan_rtx_1", "gold_6226", "pixel2")   # the NB201 set's others, for comparison
 KS = (10, 20, 50)
+BASELINE_KS = (10, 20)                                 # where the few-shot must beat the lines
+LINES = ("macs", "depth", "params")
 HOLDOUT_SEED = 2026                                    # the profiler samples its networks with 0
 
 
@@ -165,28 +174,53 @@ def _drift_lines(hold: Holdout, space, cal, keep: list[int], figures: dict) -> N
 
 
 # ---------------------------------------------------------------------------- part 2
-def fewshot_device(space, matrix, device: str, seeds: int, exclude=()) -> dict:
-    """Spearman and within-10% per k, mean over seeds; plus fit timings."""
+def line_fit(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Least-squares line latency = a·x + b on the training archs, evaluated at ``x``."""
+    a = np.c_[np.ones(len(x_train)), x_train]
+    coef, *_ = np.linalg.lstsq(a, y_train, rcond=None)
+    return coef[0] + coef[1] * x
+
+
+def line_features(space, genomes: np.ndarray) -> dict[str, np.ndarray]:
+    return {"macs": space.flops_genomes(genomes), "depth": space.depth_genomes(genomes) * 1.0,
+            "params": space.params_genomes(genomes)}
+
+
+def fewshot_device(space, matrix, device: str, seeds: int, exclude=(),
+                   baselines: bool = False) -> dict:
+    """Spearman and within-10% per k, mean over seeds; plus fit timings. With ``baselines``,
+    the one-feature lines on the same samples too (k in ``BASELINE_KS``)."""
     t0 = time.perf_counter()
     factors = SourceFactors(space, matrix.without([device, *exclude]))
     t_src = time.perf_counter() - t0
-    out, t_adapt, cover = {}, [], []
+    feats = line_features(space, matrix.genomes) if baselines else {}
+    out, lines, t_adapt, cover, costs = {}, {}, [], [], None
     for k in KS:
-        rho, w10 = [], []
+        rho, w10, line_scores = [], [], {n: [] for n in feats}
         for seed in range(seeds):
             src, samples, test = split_target(matrix, device, k, seed, exclude)
             assert device not in src.devices
             t0 = time.perf_counter()
-            pred = FewShotPredictor(space, factors, samples)
+            pred = FewShotPredictor(space, factors, samples, costs=costs)
             t_adapt.append(time.perf_counter() - t0)
+            costs = pred.costs
             p, y = pred.predict_genomes(matrix.genomes[test]), matrix.column(device)[test]
             rho.append(spearmanr(p, y)[0])
             w10.append(np.mean(np.abs(p / y - 1) <= 0.10))
             if k == KS[0]:
                 cover.append(np.mean(y <= pred.predict_upper_genomes(matrix.genomes[test], 0.9)))
+            if k in BASELINE_KS:
+                train = np.setdiff1d(np.arange(len(matrix.genomes)), test)
+                for name, f in feats.items():
+                    q = line_fit(f[train], matrix.column(device)[train], f[test])
+                    line_scores[name].append((spearmanr(q, y)[0],
+                                              np.mean(np.abs(q / y - 1) <= 0.10)))
         out[k] = (float(np.mean(rho)), float(np.std(rho)), float(np.mean(w10)))
-    return {"by_k": out, "p90_cover": float(np.mean(cover)), "source_fit_s": t_src,
-            "adapt_s": float(np.median(t_adapt)),
+        if k in BASELINE_KS and feats:
+            lines[k] = {n: tuple(float(v) for v in np.mean(sc, 0))
+                        for n, sc in line_scores.items()}
+    return {"by_k": out, "lines": lines, "p90_cover": float(np.mean(cover)),
+            "source_fit_s": t_src, "adapt_s": float(np.median(t_adapt)),
             "predictor": pred}
 
 
@@ -201,7 +235,7 @@ def fewshot_part(args, figures: dict, timings: list) -> None:
               + f"  {'p90 cover k=' + str(KS[0]):>16}")
         rows = {}
         for dev in devices + extra:
-            r = fewshot_device(space, matrix, dev, args.seeds)
+            r = fewshot_device(space, matrix, dev, args.seeds, baselines=True)
             rows[dev] = r
             rho = " ".join(f"{m:>7.3f}±{s:.3f}" for m, s, _ in r["by_k"].values())
             w = " ".join(f"{w:>10.1%}" for *_, w in r["by_k"].values())
@@ -218,10 +252,34 @@ def fewshot_part(args, figures: dict, timings: list) -> None:
         print(f"HELP, k=10, same devices: {help_mean:.3f}; here {mean10:.3f} "
               f"({'above' if mean10 > help_mean else 'NOT above'})")
         _strict_line(space, matrix, devices, args.seeds, rows)
+        _baseline_table(space_name, rows, figures)
         first = rows[devices[0]]
         big = space.sample_genomes(np.random.default_rng(0), 10_000)
         timings.append(("fewshot", space_name, 1e3 * (first["source_fit_s"] + first["adapt_s"]),
                         time_ms(lambda: first["predictor"].predict_genomes(big), 1, 5)))
+
+
+def _baseline_table(space_name: str, rows: dict, figures: dict) -> None:
+    """Few-shot against the best one-feature line, per device and k; updates
+    ``fewshot_beats_baselines`` (true only when it is at least the best line everywhere)."""
+    print(f"few-shot against the best line on the same k samples ({space_name}; ρ and ±10%, "
+          f"mean over seeds; best of {', '.join(LINES)} lines, each metric on its own)")
+    print(f"{'device':<14} {'k':>3} {'few-shot ρ':>11} {'best line ρ':>15} {'few-shot ±10%':>14} "
+          f"{'best line ±10%':>18}  verdict")
+    beats = figures.get("fewshot_beats_baselines")
+    beats = True if beats is None else beats
+    for dev, r in rows.items():
+        for k in BASELINE_KS:
+            rho, _, w10 = r["by_k"][k]
+            lines = r["lines"][k]
+            best_rho = max(lines, key=lambda n: lines[n][0])
+            best_w = max(lines, key=lambda n: lines[n][1])
+            ok = rho >= lines[best_rho][0] and w10 >= lines[best_w][1]
+            beats = beats and ok
+            print(f"{dev:<14} {k:>3} {rho:>11.4f} {lines[best_rho][0]:>8.4f} ({best_rho:<6}) "
+                  f"{w10:>13.1%} {lines[best_w][1]:>10.1%} ({best_w:<6})  "
+                  f"{'≥ best line' if ok else 'LOSES'}")
+    figures["fewshot_beats_baselines"] = bool(beats)
 
 
 def _strict_line(space, matrix, devices, seeds: int, rows: dict) -> None:
@@ -236,8 +294,109 @@ def _strict_line(space, matrix, devices, seeds: int, rows: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- part 3
+def _space_args(cfg: dict) -> list[str]:
+    out = ["--space", cfg["name"]]
+    for key, flag in (("resolutions", "--resolutions"), ("num_classes", "--num-classes"),
+                      ("in_chans", "--in-chans"), ("width_mult", "--width-mult")):
+        if key in cfg:
+            v = cfg[key]
+            out += [flag, ",".join(map(str, v)) if isinstance(v, list) else str(v)]
+    return out
+
+
+def _import_published(env: dict, tables: Path) -> None:
+    """The published Note10 table as target ``note10`` (read in place, written under
+    ``tables``), unless a data folder already has one."""
+    import subprocess
+
+    from hwnas.predict.external import external_dir
+    from hwnas.profile.table import targets_with_table
+
+    lut = external_dir() / "ofa_note10_lut"
+    if "note10" in targets_with_table("ofa-mbv3") or not lut.is_dir():
+        return
+    r = subprocess.run([sys.executable, "-m", "hwnas", "import-table", "--source", str(lut),
+                        "--target", "note10", "--out", str(tables / "note10" / "ofa-mbv3.json")],
+                       env=env, capture_output=True, text=True)
+    print(r.stdout.strip() if r.returncode == 0 else f"note10 not imported: {r.stderr.strip()}")
+
+
+def new_device_part(args, figures: dict) -> None:
+    """This machine as a new device: ``hwnas adapt --measure K`` end to end (in a fresh
+    process, writing into a temporary tables folder), scored on the held-out networks."""
+    import os
+    import subprocess
+    import tempfile
+
+    hpath = holdout_path(table_path(args.target, args.space))
+    print(f"\n## 3. {args.target} as a new device: hwnas adapt --measure {args.new_device_k}, "
+          f"scored on {hpath.name}")
+    if not hpath.exists():
+        print(f"skipped: no held-out networks at {hpath}")
+        return
+    hold = Holdout.load(hpath)
+    space = space_from_config(hold.meta["space"])
+    with tempfile.TemporaryDirectory(prefix="hwnas-bench-adapt-") as tmp:
+        env = {**os.environ, "HWNAS_TABLES": tmp}
+        _import_published(env, Path(tmp))
+        cmd = [sys.executable, "-m", "hwnas", "adapt", "--target", args.target,
+               *_space_args(hold.meta["space"]), "--measure", str(args.new_device_k)]
+        print("$ " + " ".join(cmd[1:]))
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        print(r.stdout.rstrip())
+        if r.returncode != 0:
+            print(f"adapt failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}")
+            return
+        pred = FewShotPredictor.load(Path(tmp) / args.target / f"{space.name}.fewshot.json",
+                                     space)
+    seen = {str(space.from_genome(g)) for g in pred.samples.genomes}
+    keep = [i for i, a in enumerate(hold.archs()) if a not in seen]
+    g = space.to_genomes([space.parse(hold.archs()[i]) for i in keep])
+    meas = hold.measured_ms()[keep]
+    s = scores(pred.predict_genomes(g), meas)
+    print(f"{len(keep)} held-out networks ({hold.meta.get('measurement', 'measured')}), "
+          f"adapt wall {wall:.1f} s including measurement")
+    print(f"held-out networks measured on: {hold.meta.get('device', '?')}\n"
+          f"the {len(pred.samples.genomes)} samples measured on: "
+          f"{pred.provenance.get('device', '?')}")
+    print(f"{'predictor':<24} {'±10%':>7} {'±5%':>7} {'Spearman':>9} {'MAPE %':>7}")
+    print(f"{'fewshot k=' + str(args.new_device_k):<24} {s['within10']:>7.1%} {s['within5']:>7.1%} "
+          f"{s['spearman']:>9.3f} {s['mape']:>7.2f}")
+    ks, ky = pred.samples.genomes, pred.samples.latency_ms
+    held = line_features(space, g)
+    for name, f in line_features(space, ks).items():
+        q = line_fit(f, ky, held[name])
+        b = scores(np.maximum(q, 1e-6), meas)
+        print(f"{name + ' line, same samples':<24} {b['within10']:>7.1%} {b['within5']:>7.1%} "
+              f"{b['spearman']:>9.3f} {b['mape']:>7.2f}")
+    _drift_note(args, space, pred)
+    figures.update({"host_new_device_k10_spearman": s["spearman"],
+                    "host_new_device_k10_within10": s["within10"],
+                    "host_new_device_adapt_s": round(wall, 1)})
+
+
+def _drift_note(args, space, pred) -> None:
+    """How the samples measured now compare with the host's own calibrated predictor (fitted
+    on networks measured when its table was): a speed drift shows in every prediction."""
+    tpath = table_path(args.target, args.space)
+    if not tpath.exists():
+        return
+    try:
+        table = LatencyTable.load(tpath)
+        cal = CalibratedPredictor.fit(space, table)
+    except TableError as exc:
+        print(f"(no drift check: {exc})")
+        return
+    ratio = pred.samples.latency_ms / cal.predict_genomes(pred.samples.genomes)
+    print(f"the {len(ratio)} samples measured now over the host's calibrated predictor (its "
+          f"table's time): median {np.median(ratio):.3f}, range {ratio.min():.3f}..{ratio.max():.3f}")
+
+
+# ---------------------------------------------------------------------------- part 4
 def timing_part(timings: list, figures: dict) -> None:
-    print("\n## 3. Cost (this shared 2-core machine; timings are noisy)")
+    print("\n## 4. Cost (this shared 2-core machine; timings are noisy)")
     print(f"{'predictor':<12} {'space':<9} {'fit ms':>10} {'predict 10k ms':>15}")
     for name, space, fit_ms, pred_ms in timings:
         print(f"{name:<12} {space:<9} {fit_ms:>10.1f} {median(pred_ms):>15.2f}")
@@ -260,18 +419,25 @@ def main() -> int:
                    help="with --measure, also re-time this many networks measured in an earlier "
                         "run, to see how well a measurement repeats")
     p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
+    p.add_argument("--new-device-k", type=int, default=10,
+                   help="networks hwnas adapt measures for the host as a new device")
     p.add_argument("--skip-host", action="store_true")
     p.add_argument("--skip-fewshot", action="store_true")
+    p.add_argument("--skip-new-device", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     figures = {"host_table_within10": None, "host_calibrated_within10": None,
                "nb201_fewshot10_spearman_mean": None, "fbnet_fewshot10_spearman_mean": None,
+               "fewshot_beats_baselines": None, "host_new_device_k10_spearman": None,
+               "host_new_device_k10_within10": None, "host_new_device_adapt_s": None,
                "predict_10k_ms": None}
     timings: list = []
     if not args.skip_host:
         host_part(args, figures, timings)
     if not args.skip_fewshot:
         fewshot_part(args, figures, timings)
+    if not args.skip_new_device:
+        new_device_part(args, figures)
     timing_part(timings, figures)
     write_json(args.json, figures)
     return 0

@@ -6,6 +6,7 @@ The front door (``hwnas.api``), re-exported here::
     hwnas.list_targets()                                    # devices
     space = hwnas.load_supernet().space                     # the shipped supernet's space
     pred = hwnas.load_predictor("x86-host", space)          # its latency on this machine
+    hwnas.adapt("rpi4", measure=10, rpc="10.0.0.7:9090")    # a new device from 10 networks
     best = hwnas.search("x86-host", 6, checkpoint="ofa-mbv3-fmnist")
     manifest = hwnas.deploy("x86-host", latency_ms=6, out="bundle")
 
@@ -15,14 +16,14 @@ import sys as _sys
 
 from hwnas import _cpus  # noqa: F401  (records the CPU mask before anything pins a thread)
 from hwnas._versions import __version__
-from hwnas.api import (connect, deploy, export, get_space, list_checkpoints, list_predictors,
-                       list_spaces, list_strategies, list_targets, load_predictor, load_supernet,
-                       load_target, search)
+from hwnas.api import (adapt, connect, deploy, export, get_space, list_checkpoints,
+                       list_predictors, list_spaces, list_strategies, list_targets, load_predictor,
+                       load_supernet, load_target, search)
 from hwnas.errors import HwnasError
 
 __all__ = ["__version__", "HwnasError", "list_targets", "list_spaces", "list_predictors",
            "list_strategies", "list_checkpoints", "get_space", "load_target", "load_supernet",
-           "load_predictor", "connect", "search", "export", "deploy"]
+           "load_predictor", "connect", "adapt", "search", "export", "deploy"]
 
 
 class _FrontDoor(type(_cpus)):

@@ -20,7 +20,7 @@ from hwnas.errors import BudgetError, HwnasError
 
 __all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
            "list_checkpoints", "get_space", "load_target", "load_supernet", "load_predictor",
-           "connect", "search", "export", "deploy"]
+           "connect", "adapt", "search", "export", "deploy"]
 
 
 # ---------------------------------------------------------------------------- catalogues
@@ -84,7 +84,8 @@ def load_supernet(checkpoint: str | os.PathLike | None = None):
 
 def load_predictor(target: str, space: Any = "ofa-mbv3", kind: str = "auto"):
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``, such as
-    ``load_supernet().space``); ``kind`` is ``auto``, ``table`` or ``calibrated``."""
+    ``load_supernet().space``); ``kind`` is ``auto``, ``table``, ``calibrated`` or
+    ``fewshot``. Its ``selection`` says which one ``auto`` chose and why."""
     from hwnas.predict import load_predictor as _load
 
     return _load(target, space, kind)
@@ -101,6 +102,105 @@ def connect(target, rpc: str | None = None, tracker: str | None = None, key: str
 
 
 # ---------------------------------------------------------------------------- journeys
+def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
+          csv: str | os.PathLike | None = None, sources: list[str] | None = None,
+          rpc: str | None = None, tracker: str | None = None, key: str | None = None,
+          out: str | os.PathLike | None = None, rounds: int = 3, workers: int = 2,
+          seed: int = 0, tuning_dir: str | os.PathLike | None = "auto") -> dict:
+    """Fit and save the few-shot latency predictor of a new device; returns its report.
+
+    Either ``measure`` networks are chosen spread over the space's cost features, compiled
+    (with the target's tuning database, ``tuning_dir="auto"``, as deploy compiles) and timed on
+    the device (this machine, ``rpc="host:port"`` or a ``tracker`` and ``key``), or ``csv``
+    names the user's own measurements (``arch,latency_ms[,batch]``). ``sources`` are other
+    devices (default: the published ones for nb201/fbnet, every other target's table for
+    other spaces); the target itself is refused. Writes ``<space>.fewshot.json`` beside the
+    target's tables (or ``out``) only once everything has been checked and fitted.
+    """
+    import time
+
+    from hwnas.predict.adapt import (MIN_SAMPLES, fewshot_file, fit_fewshot, leave_one_out,
+                                     read_measurements, resolve_sources)
+
+    if (measure is None) == (csv is None):
+        raise HwnasError("adapting needs either a number of networks to measure or a CSV "
+                         "file of measurements (exactly one of them)")
+    if measure is not None and (not isinstance(measure, int) or measure < MIN_SAMPLES):
+        raise HwnasError(f"few-shot adaptation needs at least {MIN_SAMPLES} measured "
+                         f"networks, got {measure!r}")
+    sp = get_space(space) if isinstance(space, str) else space
+    path = Path(out) if out is not None else fewshot_file(target, sp.name)
+    _check_replaceable(path, target, sp)
+    t0 = time.perf_counter()
+    src = resolve_sources(target, sp, sources)
+    if csv is not None:
+        meas, device = read_measurements(csv, sp), f"measurements from {csv}"
+    else:
+        meas, device = _measure_samples(target, sp, measure, src, rpc, tracker, key, rounds,
+                                        workers, seed, tuning_dir)
+    pred = fit_fewshot(sp, target, meas, src)
+    loo = leave_one_out(pred)
+    report = _adapt_report(target, sp, meas, src, pred, loo, device, path,
+                           time.perf_counter() - t0)
+    pred.save(path, report)
+    if csv is None:
+        from hwnas.profile.samples import samples_path
+
+        samples_path(target, sp.name).unlink(missing_ok=True)   # its networks are saved now
+    return report
+
+
+def _check_replaceable(path: Path, target: str, sp) -> None:
+    """A saved predictor of another device or space configuration is not replaced."""
+    from hwnas._io import read_json
+    from hwnas.errors import TableError
+
+    if not path.exists():
+        return
+    old = read_json(path, "few-shot predictor", TableError)
+    device = (old.get("provenance") or {}).get("target") if isinstance(old, dict) else None
+    if not isinstance(old, dict) or old.get("kind") != "fewshot":
+        raise TableError(f"{path} exists and is not a few-shot predictor; remove it or choose "
+                         "another file")
+    if old.get("space") != sp.config() or device not in (None, target):
+        raise TableError(f"{path} holds the few-shot predictor of '{device}' for space "
+                         f"{old.get('space')}, not '{target}' for {sp.config()}; remove it or "
+                         "choose another file")
+
+
+def _measure_samples(target, sp, k, src, rpc, tracker, key, rounds, workers, seed, tuning_dir):
+    from hwnas.predict.adapt import Measurements
+    from hwnas.profile.samples import informative_archs, measure_samples, samples_path
+
+    tgt = load_target(target)
+    archs = informative_archs(sp, k, seed, src.tables or None)
+    db = None if tgt.runtime == "debug" else _database_dir(tgt, tuning_dir)
+    with connect(tgt, rpc, tracker, key) as runtime:
+        device = runtime.describe()
+        recs = measure_samples(sp, tgt, runtime, archs, samples_path(target, sp.name), rounds,
+                               workers, db)
+    meas = Measurements.from_pairs([(r["arch"], r["median_ms"]) for r in recs],
+                                   f"measured on {device}", tuning_dir=db)
+    return meas, device
+
+
+def _adapt_report(target, sp, meas, src, pred, loo, device, path, wall_s) -> dict:
+    from hwnas._versions import versions
+    from hwnas.predict.adapt import POOR_LOO
+    from hwnas.profile.meta import now_iso
+
+    return {"target": target, "space": sp.config(), "path": str(path), "k": len(meas.archs),
+            "device": device, "origin": meas.origin,
+            "tuning_dir": meas.tuning_dir,
+            "batch": meas.batch, "duplicates": meas.duplicates,
+            "samples": [{"arch": a, "latency_ms": float(v)}
+                        for a, v in zip(meas.archs, meas.latency_ms)],
+            "sources": list(src.used), "skipped_sources": dict(src.skipped),
+            "source_kind": src.kind, "model": pred.summary(), "leave_one_out": loo,
+            "poor": bool(loo["mean_abs_rel_error"] > POOR_LOO), "poor_threshold": POOR_LOO,
+            "created": now_iso(), "wall_s": round(wall_s, 2), "versions": versions()}
+
+
 def _budget_ms(value, what: str = "latency budget") -> float:
     try:
         v = float(value)
@@ -120,6 +220,9 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
            force: bool = False, **options) -> dict:
     """The best predicted architecture under the budgets; returns what ``arch.json`` holds.
 
+    ``predictor`` is the latency predictor kind of every target (``auto``, ``table``,
+    ``calibrated`` or ``fewshot``); the result's ``latency_predictor_choice`` says which one
+    each target got and why.
     ``latency_ms`` is a number of ms on ``target``, a spec such as ``"x86-host=6,rpi4=40"``,
     or a ``{target: ms}`` dict. ``space`` is a name or a ``SearchSpace``; a ``checkpoint``
     selects its space configuration (and its accuracy predictor scores the archs). An
@@ -224,14 +327,17 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
            slack: float = 0.10, strategy: str = "evolution", margin: float | None = None,
            tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0,
-           force: bool = False) -> dict:
+           force: bool = False, predictor: str = "auto") -> dict:
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
     server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
 
     Code is compiled with the target's tuning database (``tuning_dir="auto"``; None compiles
     untuned code, and the table must describe the same code); ``tune`` trials per kernel top
-    the database up with each round's subnet first."""
+    the database up with each round's subnet first. ``predictor`` is the latency predictor
+    kind (``auto``, ``table``, ``calibrated`` or ``fewshot``); a few-shot predictor needs no
+    operator table, and takes each measured bundle as one more sample. The manifest's
+    ``deploy.predictor`` says which predictor was used and how measurements were fed back."""
     from hwnas.deploy.loop import DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
@@ -245,7 +351,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        runtime=None, max_rounds=max_rounds, slack=slack, strategy=strategy,
                        margin=margin, seed=seed,
                        tuning_dir=_database_dir(tgt, tuning_dir),
-                       tune_trials=tune, force=force)
+                       tune_trials=tune, force=force, predictor=predictor)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)
     try:

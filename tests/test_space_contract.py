@@ -94,6 +94,8 @@ def test_costs_are_positive_and_add_up(space):
         assert all(math.isfinite(v) for v in c.values())
         assert c["depth"] == len(space.ops(arch))
         assert c["macs"] == pytest.approx(space.flops(arch))
+        io = sum(math.prod(op.input) + math.prod(op.output) for op in space.ops(arch))
+        assert c["traffic"] == pytest.approx(io)
     assert space.flops(space.smallest()) <= space.flops(space.largest())
 
 

@@ -28,6 +28,10 @@ def register(sub) -> None:
                         "latency_tables/<target>/tuning/, when it has one)")
     p.add_argument("--untuned", action="store_true",
                    help="compile without a tuning database (its table must be untuned too)")
+    p.add_argument("--predictor", default="auto",
+                   choices=["auto", "fewshot", "table", "calibrated"],
+                   help="latency predictor (auto: the best available for the target, printed; "
+                        "fewshot: the one hwnas adapt fitted, with no operator table)")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
     p.add_argument("--force", action="store_true",
@@ -43,9 +47,15 @@ def run(args) -> int:
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
                      max_rounds=args.max_rounds, slack=args.slack, strategy=args.strategy,
                      margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed,
-                     force=args.force)
+                     force=args.force, predictor=args.predictor)
     lat = m["latency"]
     tuning = m.get("tuning", {})
+    pred = m["deploy"].get("predictor") or {}
+    if pred:
+        fed = pred.get("feedback", {})
+        print(f"predictor  {pred['selection']}; {fed.get('measurements_fed_back', 0)} "
+              f"measurement(s) fed back " + ("as samples" if fed.get("as_samples")
+                                              else "as a ratio correction"))
     print(f"bundle {args.out}: {m['arch']} on {m['target']['name']}: measured "
           f"{lat['measured']['median_ms']:.3f} ms (p90 {lat['measured']['p90_ms']:.3f}) vs budget "
           f"{args.latency_ms:g} ms, predicted {lat['predicted_ms']:.3f} ms, accuracy "

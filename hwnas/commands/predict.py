@@ -18,8 +18,9 @@ def register(sub) -> None:
                    help="predict in this supernet checkpoint's space configuration")
     p.add_argument("--arch", required=True, help="arch string or arch.json")
     p.add_argument("--predictor", default="auto",
-                   help=f"auto (calibrated when fitted, else table) or one of: "
-                        f"{', '.join(PREDICTORS.names())}")
+                   help=f"auto (calibrated when fitted; else the table or the few-shot "
+                        f"predictor, whichever errs less on the device's measured networks) or "
+                        f"one of: {', '.join(PREDICTORS.names())}")
     p.add_argument("--quantile", type=float, default=0.9,
                    help="upper quantile printed as the safety margin (default 0.9)")
     p.add_argument("--refit", action="store_true",
@@ -31,9 +32,6 @@ def _load(target: str, space, kind: str, refit: bool):
     from hwnas.predict import calibrate_table, load_predictor
     from hwnas.profile.table import table_path
 
-    if kind == "fewshot":
-        raise TableError("the fewshot predictor adapts from measured samples and source devices; "
-                         "use it from Python (hwnas.predict.FewShotPredictor) or the benchmark")
     if refit or kind == "calibrated":
         from hwnas.predict import calibrated_file, table_space
         from hwnas.profile.table import LatencyTable
@@ -64,4 +62,5 @@ def run(args) -> int:
     q = int(round(100 * args.quantile))
     print(f"{arch}  {mean:.3f} ms  (p{q} {upper:.3f} ms{spread})  "
           f"[{pred.name} predictor, target {args.target}]")
+    print(f"predictor  {pred.selection}")
     return 0 if np.isfinite(mean) else 1

@@ -40,8 +40,11 @@ def register(sub) -> None:
                    help="supernet checkpoint: its space configuration is searched and its "
                         "accuracy predictor is the objective (default: the space's default "
                         "configuration, scored by the shipped checkpoint when it fits)")
-    p.add_argument("--predictor", default="auto", help="latency predictor kind (auto: calibrated "
-                   "when its model lies next to the table, else table)")
+    p.add_argument("--predictor", default="auto",
+                   choices=["auto", "fewshot", "table", "calibrated"],
+                   help="latency predictor (auto: calibrated when fitted; else the table or "
+                   "the few-shot predictor of hwnas adapt, whichever errs less on the device's "
+                   "measured networks; the choice is printed)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="strategy option, e.g. -O generations=200 (see below)")
     p.add_argument("--seed", type=int, default=0)
@@ -91,6 +94,8 @@ def run(args) -> int:
                         max_params=args.max_params, max_mflops=args.max_mflops,
                         max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
                         out=args.out, force=args.force, **options)
+    for t, why in best.get("latency_predictor_choice", {}).items():
+        print(f"predictor  {t}: {why}")
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
           f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "

@@ -1,9 +1,15 @@
 """``hwnas deploy``: profile (or reuse) → search → export → compile → measure, until it fits.
 
-First one of the table's own networks is timed again (round 0), so that the predictor starts
-from the device's speed today. Each round searches with the target's latency predictor
-corrected by that and by every bundle measured so far (``MeasuredCorrection``), exports the chosen subnet with the supernet's weights (BN
-recalibrated), compiles it for the target, and measures the compiled library on the device.
+The latency predictor is the target's ``predictor`` kind (``auto``: the best available, see
+``hwnas.predict.load_predictor``). A ``fewshot`` predictor (``hwnas adapt``) needs no operator
+table, so none is profiled for it; the others need the target's table, reused when it fits and
+profiled when it does not. First one of the predictor's own networks (the table's, or the
+few-shot's samples) is timed again (round 0), so that the predictor starts from the device's
+speed today. Each round searches with the predictor fed with that and with every bundle
+measured so far (``feedback_for``: more samples of a few-shot predictor, refitted; a
+measured/predicted correction of the others), exports the chosen subnet with the supernet's
+weights (BN recalibrated), compiles it for the target, and measures the compiled library on
+the device.
 A round whose measured median is within budget and within ``slack`` of it ends the loop; an
 over-budget one feeds its measurement back and searches again. After ``max_rounds`` the best
 bundle within budget is kept, or the run stops with a report of every round.
@@ -20,7 +26,7 @@ import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
 from hwnas._outputs import check_output_dir, replace_dir
-from hwnas.predict.correction import MeasuredCorrection
+from hwnas.predict.correction import feedback_for
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
 from hwnas.deploy.run_script import RUN_PY
 from hwnas.deploy.table_reuse import ensure_table
@@ -56,6 +62,7 @@ class DeployConfig:
     profile_networks: int = 20
     table: Path | None = None           # the latency table file (None: the target's own)
     force: bool = False                 # replace whatever is at ``out``
+    predictor: str = "auto"             # auto, table, calibrated or fewshot
 
     def validate(self) -> None:
         """Every field in range (one-line errors), before anything is compiled or measured."""
@@ -76,10 +83,14 @@ class DeployConfig:
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
             raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
         STRATEGIES.get(self.strategy)
+        if self.predictor != "auto":
+            from hwnas.predict import PREDICTORS
+
+            PREDICTORS.get(self.predictor)
         self.out = check_output_dir(self.out, "bundle", self.force)
 
 
-def _problem(cfg: DeployConfig, space, corrected: MeasuredCorrection) -> SearchProblem:
+def _problem(cfg: DeployConfig, space, corrected) -> SearchProblem:
     cons = Constraints(latency=(LatencyBudget(cfg.target.name, cfg.budget_ms),), margin=cfg.margin)
     objective = load_objective("accuracy", space, cfg.checkpoint)
     return SearchProblem(space, objective, {cfg.target.name: corrected}, cons)
@@ -127,25 +138,41 @@ def _top_up(cfg: DeployConfig, space, arch, model):
     return load_database(dest, target=cfg.target)
 
 
-def _time_reference(cfg: DeployConfig, space, table_info: dict,
-                    corrected: MeasuredCorrection, work: Path):
+def _reference(space, table_info: dict, base) -> dict | None:
+    """The network an older table (no reference network) or a few-shot predictor re-times in
+    round 0: the table's median calibration network, or the predictor's median sample."""
+    from hwnas.profile.holdout import reference_network
+    from hwnas.profile.table import LatencyTable
+
+    if table_info.get("path"):
+        return reference_network(LatencyTable.load(table_info["path"]), space)
+    samples = getattr(base, "samples", None)
+    if samples is None:
+        return None
+    i = int(np.argsort(samples.latency_ms, kind="stable")[len(samples.latency_ms) // 2])
+    return {"arch": str(base.space.from_genome(samples.genomes[i])),
+            "median_ms": float(samples.latency_ms[i])}
+
+
+def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work: Path):
     """Round 0: time the table's reference network now, on the device.
 
     Its quiet time now over the table's is the device's scale against its table (a device
     uniformly slower, with fewer threads, say, is one factor); the reference then brackets
     every bundle measurement, so that each is drift-corrected to the device's quiet speed
-    (``hwnas.runtime.reference``). A table without a reference (an older one) re-times its
-    median calibration network instead, and bundles are then measured raw.
-    Returns (what the manifest records, the ``Reference`` or None).
+    (``hwnas.runtime.reference``). An older table (no reference network) or a few-shot
+    predictor re-times one of its own networks instead and feeds it back, and bundles are
+    then measured raw. Returns (what the manifest records, the ``Reference`` or None).
     """
     from hwnas.profile.build import BuildTask, build
-    from hwnas.profile.holdout import reference_network
     from hwnas.profile.networks import measure_network, random_input
     from hwnas.profile.table import LatencyTable
     from hwnas.runtime.reference import Reference, quiet_time
 
-    table = LatencyTable.load(table_info["path"])
-    stored = table.meta.get("reference") if isinstance(table.meta.get("reference"), dict) else None
+    stored = None
+    if table_info.get("path"):
+        meta = LatencyTable.load(table_info["path"]).meta
+        stored = meta.get("reference") if isinstance(meta.get("reference"), dict) else None
     arch = None
     if stored and stored.get("quiet_ms"):
         try:
@@ -153,16 +180,16 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict,
         except Exception:                # the reference lies outside the deployed resolutions
             arch = None
     if arch is None:
-        ref = reference_network(table, space)
+        ref = _reference(space, table_info, corrected.base)
         if ref is None:
             return None, None
         arch = space.parse(ref["arch"])
         ms = measure_network(space, arch, cfg.target, cfg.runtime,
                              tuning_dir=cfg.tuning_dir).median_ms
-        corrected.add(space.to_genomes([arch])[0], ms)
-        log.info("reference %s: %.3f ms now, %.3f ms in the table (x%.3f); bundles measured "
-                 "raw (the table has no reference network)", ref["arch"], ms, ref["median_ms"],
-                 ms / ref["median_ms"])
+        corrected.add(_in_space(corrected.space, space, space.to_genomes([arch])[0]), ms)
+        log.info("reference %s: %.3f ms now, %.3f ms when the predictor saw it (x%.3f); "
+                 "bundles measured raw (no reference network)", ref["arch"], ms,
+                 ref["median_ms"], ms / ref["median_ms"])
         return {"arch": ref["arch"], "table_ms": ref["median_ms"], "measured_ms": round(ms, 4),
                 "ratio": round(ms / ref["median_ms"], 4), "corrected": False}, None
     work.mkdir(parents=True, exist_ok=True)
@@ -205,6 +232,32 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference) 
     return out
 
 
+def _in_space(target_space, space, genome: np.ndarray) -> np.ndarray:
+    """A genome of ``space`` as a genome of ``target_space`` (the same arch)."""
+    if target_space.config() == space.config():
+        return genome
+    return target_space.to_genomes([target_space.parse(str(space.from_genome(genome)))])[0]
+
+
+def _base_predictor(cfg: DeployConfig, space):
+    """(predictor, table info): a few-shot predictor needs no table; the others need the
+    target's table, reused or profiled (``ensure_table``)."""
+    from hwnas.predict.loading import fewshot_beside
+    from hwnas.profile.table import table_path
+
+    table_file = Path(cfg.table) if cfg.table is not None else table_path(cfg.target.name,
+                                                                          space.name)
+    fewshot = fewshot_beside(table_file)
+    if cfg.predictor == "fewshot" or (cfg.predictor == "auto" and fewshot.exists()
+                                      and not table_file.exists()):
+        base = load_predictor(cfg.target.name, space, cfg.predictor, table_file)
+        return base, {"path": None, "fewshot": str(fewshot), "reused": True,
+                      "device": base.provenance.get("device")}
+    table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir,
+                              cfg.profile_networks, cfg.table)
+    return load_predictor(cfg.target.name, space, cfg.predictor, table_info["path"]), table_info
+
+
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
     """A real held-out image for ``run.py`` to classify."""
     from hwnas.export.weights import sample_input
@@ -225,22 +278,29 @@ def deploy(cfg: DeployConfig) -> dict:
     loaded = load_supernet(cfg.checkpoint)
     space = space_from_config(loaded[2]["space"])
     database = load_database(cfg.tuning_dir, target=cfg.target) if cfg.tuning_dir else None
-    table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir,
-                              cfg.profile_networks, cfg.table)
-    base = load_predictor(cfg.target.name, space, "auto", table_info["path"])
+    base, table_info = _base_predictor(cfg, space)
+    log.info("latency predictor: %s", base.selection)
     if base.space.config() != space.config():
         space = space_from_config({**space.config(), "resolutions": [
             r for r in space.resolutions if r in base.space.resolutions]})
     if not space.resolutions:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
-    corrected = MeasuredCorrection(base)
+    corrected = feedback_for(base)
     _problem(cfg, space, corrected).check_feasible()   # an impossible budget: refused at once
+    table_info["predictor"] = {"kind": base.name, "selection": base.selection}
     work = cfg.out.parent / f".{cfg.out.name}.rounds"
     shutil.rmtree(work, ignore_errors=True)
     rounds: list[dict] = []
     try:
         info, reference = _time_reference(cfg, space, table_info, corrected, work / "reference")
         best = _rounds(cfg, space, corrected, loaded, database, work, rounds, reference)
+        table_info["predictor"]["feedback"] = {
+            "measurements_fed_back": corrected.n,
+            "as_samples": bool(corrected.feeds_samples),
+            "how": ("each measured network refits the few-shot predictor as one more sample"
+                    if corrected.feeds_samples else "measured/predicted ratio of the nearest "
+                    "measured networks scales the predictor (after the device's factor from "
+                    "the reference network); its model is not refitted")}
         final = _finish(cfg, best, rounds, {**table_info, "reference": info}, work,
                         loaded, time.perf_counter() - t0)
     finally:
@@ -278,7 +338,7 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
                  i, result.arch, predicted, m,
                  f" (raw {lat['raw']['median_ms']:.3f}, load x{lat['load']:.2f})"
                  if lat.get("corrected") else "", cfg.budget_ms, rec["accuracy"])
-        corrected.add(result.best, m)
+        corrected.add(_in_space(corrected.space, space, result.best), m)
         if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
             best = rec
         if m <= cfg.budget_ms and m >= (1 - cfg.slack) * cfg.budget_ms:
@@ -309,9 +369,10 @@ def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) ->
         "budget_ms": cfg.budget_ms, "predicted_ms": best["predicted_ms"],
         "predictor": best["predictor"], "within_budget": True,
         "slack": (cfg.budget_ms - best["measured"]["median_ms"]) / cfg.budget_ms})
+    predictor = table_info.pop("predictor", None)
     manifest["deploy"] = {"rounds": len(rounds), "chosen_round": best["round"],
                           "history": [{k: v for k, v in r.items() if k != "dir"} for r in rounds],
-                          "table": table_info, "wall_s": round(wall_s, 1),
+                          "table": table_info, "predictor": predictor, "wall_s": round(wall_s, 1),
                           "strategy": cfg.strategy}
     atomic_write_json(bundle / "arch.json", {**read_json(bundle / "arch.json", "arch"),
                                              "predicted_latency_ms": best["predicted_ms"]})

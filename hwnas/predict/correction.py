@@ -1,11 +1,16 @@
-"""Closing the loop: fold on-device measurements of whole bundles back into a predictor."""
+"""Closing the loop: fold on-device measurements of whole bundles back into a predictor.
+
+A few-shot predictor takes them as more samples and is refitted (``FewShotFeedback``); any
+other predictor is scaled by the measured/predicted ratio of the nearest measured archs
+(``MeasuredCorrection``). ``feedback_for`` picks the one that fits the predictor.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from hwnas.predict._base import LatencyPredictor
 
-__all__ = ["MeasuredCorrection"]
+__all__ = ["MeasuredCorrection", "FewShotFeedback", "feedback_for"]
 
 
 class MeasuredCorrection(LatencyPredictor):
@@ -19,6 +24,8 @@ class MeasuredCorrection(LatencyPredictor):
     measurement corrects most strongly the architectures of similar cost. With no measurement
     and a scale of 1 it is the base predictor unchanged.
     """
+
+    feeds_samples = False
 
     def __init__(self, base: LatencyPredictor, bandwidth: float = 0.25) -> None:
         super().__init__(base.space)
@@ -56,3 +63,41 @@ class MeasuredCorrection(LatencyPredictor):
         base = self._scaled(genomes)
         return self.base.predict_upper_genomes(genomes, quantile) * self.scale * \
             self._factor(base)
+
+
+class FewShotFeedback(LatencyPredictor):
+    """A few-shot predictor refitted with every measurement added (``add``) as one more
+    sample: the deploy loop's bundles teach it the device as its own samples did."""
+
+    feeds_samples = True
+    #: its samples were measured on the device itself: no table-to-device factor applies
+    scale = 1.0
+
+    def __init__(self, base) -> None:
+        super().__init__(base.space)
+        self.base = self.current = base
+        self.name = f"{base.name}+samples"
+        self._added = 0
+
+    def add(self, genome: np.ndarray, measured_ms: float) -> None:
+        self.current = self.current.with_samples(np.asarray(genome)[None, :],
+                                                 np.array([float(measured_ms)]))
+        self._added += 1
+
+    @property
+    def n(self) -> int:
+        return self._added
+
+    def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        return self.current.predict_genomes(genomes)
+
+    def predict_upper_genomes(self, genomes: np.ndarray, quantile: float = 0.9) -> np.ndarray:
+        return self.current.predict_upper_genomes(genomes, quantile)
+
+
+def feedback_for(base: LatencyPredictor) -> LatencyPredictor:
+    """``FewShotFeedback`` for a predictor that refits on samples (``with_samples``), else
+    ``MeasuredCorrection``."""
+    if hasattr(base, "with_samples"):
+        return FewShotFeedback(base)
+    return MeasuredCorrection(base)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from hwnas.errors import TableError
 from hwnas.predict._base import PREDICTORS, LatencyPredictor
 from hwnas.profile.table import LatencyTable, table_path, targets_with_table
 
-__all__ = ["load_predictor", "table_space", "calibrated_file"]
+__all__ = ["load_predictor", "table_space", "calibrated_file", "fewshot_beside"]
 
 log = logging.getLogger("hwnas.predict")
 
@@ -50,19 +52,110 @@ def calibrated_file(table_file: str | Path, index: int) -> Path:
     return p.with_name(f"{p.stem}.calibrated{'' if index == 0 else f'-{index}'}.json")
 
 
+def fewshot_beside(table_file: str | Path) -> Path:
+    """``<space>.fewshot.json`` beside a table file."""
+    p = Path(table_file)
+    return p.with_name(f"{p.stem}.fewshot.json")
+
+
+def _table_error_on(table: LatencyTable, pred) -> float | None:
+    """The table sum's mean |relative error| on the few-shot predictor's own samples (None
+    when the table does not cover them)."""
+    space = pred.space
+    if table.missing(space.op_list):
+        return None
+    s = pred.samples
+    total = table.vector(space.op_list)[space.op_indices(s.genomes)].sum(1)
+    return float(np.mean(np.abs(total / s.latency_ms - 1)))
+
+
+def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, str]:
+    """(kind, why) of ``auto``: ``calibrated`` when fitted; else the table or the few-shot
+    predictor, whichever errs less on the device's own measured networks (the few-shot's
+    leave-one-out error against the table sum's error on the same networks); else the one
+    that exists."""
+    name = space if isinstance(space, str) else space.name
+    have_table, have_few = table_file.exists(), fewshot.exists()
+    if have_table:
+        table = LatencyTable.load(table_file)
+        try:
+            index, _ = table_space(table, space)
+        except TableError as exc:
+            if not have_few:
+                raise
+            return "fewshot", f"the latency table does not serve this space ({exc})"
+        if calibrated_file(table_file, index).exists():
+            return "calibrated", "fitted on whole networks measured on the device"
+        if not have_few:
+            return "table", "the device's operator table (no calibrated or few-shot predictor)"
+    elif have_few:
+        return "fewshot", f"no latency table for '{target}' and space '{name}'"
+    else:
+        have = ", ".join(targets_with_table(name)) or "none"
+        raise TableError(f"no latency table or few-shot predictor for target '{target}' and "
+                         f"space '{name}' (looked for {table_file} and {fewshot}); targets "
+                         f"with a table: {have}")
+    from hwnas.predict.fewshot import FewShotPredictor
+
+    few = FewShotPredictor.load(fewshot, space)
+    loo = (few.provenance.get("leave_one_out") or {}).get("mean_abs_rel_error")
+    table_err = _table_error_on(table, few)
+    if loo is None or table_err is None:
+        return "table", "the device's operator table (the few-shot predictor cannot be compared)"
+    if loo < table_err:
+        return "fewshot", (f"its leave-one-out error {100 * loo:.1f}% is below the table sum's "
+                           f"{100 * table_err:.1f}% on the same {len(few.samples.genomes)} networks")
+    return "table", (f"the table sum errs {100 * table_err:.1f}% on the few-shot's "
+                     f"{len(few.samples.genomes)} networks, the few-shot {100 * loo:.1f}%")
+
+
 def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
                    path: str | Path | None = None, allow_foreign: bool = False
                    ) -> LatencyPredictor:
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
-    on the device), or ``auto``: ``calibrated`` when its model lies beside the table, else
-    ``table``. The predictor's ``.space`` is the table's configuration of the space. ``path``
-    names the table file instead of ``latency_tables/<target>/<space>.json``; a table measured
-    for another target is refused unless ``allow_foreign``.
+    on the device), ``fewshot`` (adapted from a few measured networks and other devices,
+    ``<space>.fewshot.json``), or ``auto``: ``calibrated`` when its model lies beside the
+    table; else, of the table and the few-shot predictor, the one with the smaller error on
+    the device's own measured networks; else whichever exists. The returned predictor's
+    ``selection`` says which was chosen and why. The predictor's ``.space`` is the
+    configuration of the space it was measured or fitted in. ``path`` names the table file
+    instead of ``latency_tables/<target>/<space>.json``; a table measured for another target
+    is refused unless ``allow_foreign``.
     """
     name = space if isinstance(space, str) else space.name
     path = Path(path) if path is not None else table_path(target, name)
+    fewshot = fewshot_beside(path)
+    if kind == "auto":
+        kind, why = _choose(target, path, fewshot, space)
+        why = f"{kind} (auto: {why})"
+    else:
+        why = f"{kind} (asked for)"
+    PREDICTORS.get(kind)                      # an unknown name fails with the known ones
+    if kind == "fewshot":
+        pred = _load_fewshot(target, name, fewshot, space)
+    else:
+        pred = _load_table_kind(target, name, kind, path, space, allow_foreign)
+    pred.selection = why
+    return pred
+
+
+def _load_fewshot(target: str, name: str, fewshot: Path, space) -> LatencyPredictor:
+    from hwnas.predict.fewshot import FewShotPredictor
+
+    if not fewshot.exists():
+        raise TableError(f"no few-shot predictor for target '{target}' and space '{name}' "
+                         f"(looked for {fewshot}); fit one from measured networks first "
+                         "(hwnas adapt)")
+    pred = FewShotPredictor.load(fewshot, space)
+    if pred.device != target:
+        raise TableError(f"{fewshot} was fitted for device '{pred.device}', not '{target}'")
+    return pred
+
+
+def _load_table_kind(target: str, name: str, kind: str, path: Path, space,
+                     allow_foreign: bool) -> LatencyPredictor:
     if not path.exists():
         have = ", ".join(targets_with_table(name)) or "none"
         raise TableError(f"no latency table for target '{target}' and space '{name}' "
@@ -73,8 +166,6 @@ def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
                          "a table only describes its own device")
     index, table_sp = table_space(table, space)
     model = calibrated_file(path, index)
-    if kind == "auto":
-        kind = "calibrated" if model.exists() else "table"
     cls = PREDICTORS.get(kind)
     if kind == "table":
         return cls(table_sp, table)

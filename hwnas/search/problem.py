@@ -231,6 +231,8 @@ class SearchProblem:
                                          for i, t in enumerate(self.targets)},
                 "latency_bound_ms": {t: float(ev.bound_ms[i, 0]) for i, t in enumerate(self.targets)},
                 "latency_predictors": {t: p.name for t, p in self.predictors.items()},
+                "latency_predictor_choice": {t: getattr(p, "selection", p.name)
+                                             for t, p in self.predictors.items()},
                 "target_space_configs": {t: p.space.config() for t, p in self.predictors.items()},
                 "params": float(costs["params"][0]), "mflops": float(costs["mflops"][0]),
                 "peak_act_kb": float(costs["act_kb"][0]),

@@ -182,6 +182,22 @@ class SearchSpace(abc.ABC):
         """Operators each arch runs (a kernel launch and a memory round trip each)."""
         return (self.op_indices(genomes) != self.null_op).sum(1)
 
+    def traffic_vector(self) -> np.ndarray:
+        """Activation elements each operator of ``op_list`` reads and writes (its input plus
+        its output), plus a trailing 0 for ``null_op``: the memory traffic a chain of kernels
+        cannot avoid, whatever fusion does inside each one."""
+        cached = getattr(self, "_traffic", None)
+        if cached is None or len(cached) != len(self.op_list) + 1:
+            cached = np.array([float(np.prod(op.input)) + float(np.prod(op.output))
+                               for op in self.op_list] + [0.0])
+            self._traffic = cached
+        return cached
+
+    def traffic_genomes(self, genomes: np.ndarray) -> np.ndarray:
+        """Activation memory traffic of each arch: input plus output elements of every
+        operator it runs (float32 bytes = 4×)."""
+        return self.traffic_vector()[self.op_indices(genomes)].sum(1)
+
     def flops(self, arch) -> float:
         """Multiply-adds (MACs) of one arch."""
         return float(self.flops_genomes(self.to_genomes([arch]))[0])
@@ -191,11 +207,13 @@ class SearchSpace(abc.ABC):
         return float(self.params_genomes(self.to_genomes([arch]))[0])
 
     def costs(self, arch) -> dict[str, float]:
-        """MACs, parameters, peak activation elements and operator count of one arch."""
+        """MACs, parameters, peak activation elements, operator count and activation traffic
+        (elements) of one arch."""
         g = self.to_genomes([arch])
         return {"macs": float(self.flops_genomes(g)[0]), "params": float(self.params_genomes(g)[0]),
                 "peak_act": float(self.peak_act_genomes(g)[0]),
-                "depth": int(self.depth_genomes(g)[0])}
+                "depth": int(self.depth_genomes(g)[0]),
+                "traffic": float(self.traffic_genomes(g)[0])}
 
     # ---- conveniences built on the above ----
     def sample(self, rng: np.random.Generator):
