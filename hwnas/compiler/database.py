@@ -33,7 +33,7 @@ from hwnas.errors import ExportError
 __all__ = ["MANIFEST", "DB_FILES", "PUBLISHED_FORMAT", "has_database", "load_database",
            "last_line", "database_dir", "work_dir", "target_identity", "publish",
            "read_manifest", "cache_root", "unpacked", "database_digest", "describe_database",
-           "resolve_database"]
+           "resolve_database", "repair_work_dir"]
 
 log = logging.getLogger("hwnas.compiler")
 
@@ -84,6 +84,34 @@ def has_database(path: str | os.PathLike) -> bool:
 
 def _is_database(d: Path) -> bool:
     return has_database(d) or _packed(d)
+
+
+def repair_work_dir(path: str | os.PathLike) -> int:
+    """Drop a last line that a killed run cut short from each database file of a work
+    folder (MetaSchedule appends a record per measured candidate and cannot load a truncated
+    one); every complete line is kept. Returns how many lines were dropped."""
+    dropped = 0
+    for name in DB_FILES:
+        f = Path(path) / name
+        if not f.is_file():
+            continue
+        data = f.read_bytes()
+        keep = data
+        if data and not data.endswith(b"\n"):
+            keep = data[:data.rfind(b"\n") + 1]
+        lines = keep.splitlines(keepends=True)
+        while lines:
+            try:
+                json.loads(lines[-1])
+                break
+            except ValueError:
+                lines.pop()
+        keep = b"".join(lines)
+        if keep != data:
+            dropped += data.count(b"\n") + (not data.endswith(b"\n")) - keep.count(b"\n")
+            atomic_write_bytes(f, keep)
+            log.warning("%s: dropped a record an interrupted run had cut short", f)
+    return dropped
 
 
 def target_identity(target) -> dict:

@@ -38,7 +38,7 @@ import numpy as np
 
 from hwnas._io import atomic_write_json
 from hwnas.compiler.database import (DB_FILES, MANIFEST, has_database, publish, read_manifest,
-                                     target_identity, unpacked)
+                                     repair_work_dir, target_identity, unpacked)
 from hwnas.errors import ExportError
 
 __all__ = ["TIERS", "Kernel", "enumerate_kernels", "allocate", "trials_done", "tune_space",
@@ -197,6 +197,7 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
         log.info("starting from the published database in %s", out)
     if resume or not has_database(work):
         seed_work_dir(work, out if (out / MANIFEST).exists() else None)
+    repair_work_dir(work)
     work.mkdir(parents=True, exist_ok=True)
     man = read_work_manifest(work, target, "structural")
     deadline = None if minutes is None else time.monotonic() + 60.0 * minutes

@@ -207,8 +207,14 @@ def register_intrinsics(tvm_target) -> None:
     importlib.import_module(f"{name}.{family}")
 
 
-def _contexts(tasks, tvm_target, seed: int, population: int) -> list:
-    """One TuneContext per task, logging to ``hwnas.compiler.tune.ms`` instead of per-task files."""
+def _contexts(tasks, tvm_target, seed: int, population: int, database=None) -> list:
+    """One TuneContext per task, logging to ``hwnas.compiler.tune.ms`` instead of per-task files.
+
+    With a ``database``, each task tunes the module the database already files its workload
+    under: the database matches kernels by structure, ignoring names, but a schedule trace
+    names its blocks, so a trace recorded on a same-structure kernel whose blocks are named
+    otherwise (``input_red`` against ``lv13_red``) could never be replayed.
+    """
     from tvm.s_tir import meta_schedule as ms
 
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
@@ -217,11 +223,13 @@ def _contexts(tasks, tvm_target, seed: int, population: int) -> list:
     # MetaSchedule logs every trial and dumps IR at INFO: show it only with --verbose
     ms_log.setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
     register_intrinsics(tvm_target)
-    return [ms.TuneContext(mod=t.dispatched[0], target=tvm_target,
+    mods = [t.dispatched[0] if database is None else database.commit_workload(t.dispatched[0]).mod
+            for t in tasks]
+    return [ms.TuneContext(mod=mod, target=tvm_target,
                            space_generator="post-order-apply", search_strategy=strategy,
                            task_name=t.task_name, logger=ms_log, rand_state=seed + i,
                            num_threads="physical").clone()
-            for i, t in enumerate(tasks)]
+            for i, (t, mod) in enumerate(zip(tasks, mods))]
 
 
 class TuningSession:
@@ -258,7 +266,8 @@ class TuningSession:
             # and runner processes would inherit that and build, and time, on one core.
             with unpinned():
                 ms.tune.tune_tasks(
-                    tasks=_contexts(tasks, self.tvm_target, seed, max(64, 4 * per_task)),
+                    tasks=_contexts(tasks, self.tvm_target, seed, max(64, 4 * per_task),
+                                    self.database),
                     task_weights=[float(t.weight) for t in tasks], work_dir=str(self.work_dir),
                     max_trials_global=per_task * len(tasks), max_trials_per_task=per_task,
                     num_trials_per_iter=min(per_task, 64), builder=self.builder,
