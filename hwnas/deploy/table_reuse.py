@@ -12,10 +12,14 @@ log = logging.getLogger("hwnas.deploy")
 VERSION_KEYS = ("tvm", "torch", "onnxruntime")
 
 
-def _reusable(table: LatencyTable, space, tuning_dir: str | None) -> str | None:
+def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None) -> str | None:
     """None when the table can be used as it is, else why not."""
     from hwnas._versions import versions
 
+    have = table.meta.get("target_config", {}).get("tvm", {}).get("mcpu")
+    if target is not None and have and target.mcpu and have != target.mcpu:
+        log.warning("the %s table was measured on CPU %s, this is %s: using it, scaled to "
+                    "this CPU by its reference network", table.target, have, target.mcpu)
     now = versions()
     for k in VERSION_KEYS:
         if table.meta.get("versions", {}).get(k) != now[k]:
@@ -52,7 +56,7 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
     why = "no table yet"
     if path.exists():
         table = LatencyTable.load(path)
-        why = _reusable(table, space, tuning_dir)
+        why = _reusable(table, space, tuning_dir, target)
         if why is None:
             log.info("reusing %s (%d entries, measured on %s)", path, len(table),
                      table.meta.get("device", "?"))
