@@ -133,7 +133,10 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
                               parse_latency_spec, write_outputs)
     from hwnas.search import search as _search
 
+    from hwnas._checks import check_seed
+
     STRATEGIES.get(strategy)                     # an unknown name fails before anything loads
+    check_seed(seed, BudgetError)
     if isinstance(latency_ms, dict):
         budgets = tuple(LatencyBudget(t, _budget_ms(v, f"latency budget of {t}"))
                         for t, v in latency_ms.items())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas._checks import check_int, check_seed
 from hwnas._io import atomic_write_json, read_json
 from hwnas._outputs import check_output_dir, replace_dir
 from hwnas.predict.correction import MeasuredCorrection
@@ -76,6 +77,8 @@ class DeployConfig:
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
             raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
         STRATEGIES.get(self.strategy)
+        check_seed(self.seed, BudgetError)
+        check_int(self.profile_networks, "profile_networks", 0, error=BudgetError)
         self.out = check_output_dir(self.out, "bundle", self.force)
 
 
