@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import shlex
-import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -263,15 +263,20 @@ def check_refused(case: Case, w: Path, capsys, monkeypatch) -> str:
     before = snapshot(w)
     argv = [a.format(w=w) for a in shlex.split(case.argv)]
     capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as exc:           # argparse
-        code = exc.code
+    with warnings.catch_warnings(record=True) as warned:   # a warning is one more line
+        warnings.simplefilter("always")
+        try:
+            code = main(argv)
+        except SystemExit as exc:           # argparse
+            code = exc.code
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == case.code, f"exit {code}, expected {case.code}; stderr: {err}"
     assert len(lines) == 1 and lines[0].startswith("hwnas: error: "), err
     assert "Traceback" not in err
+    shown = [str(w.message) for w in warned       # what Python prints outside tests
+             if not issubclass(w.category, (ResourceWarning, DeprecationWarning))]
+    assert not shown, shown
     assert case.needle in lines[0], f"'{case.needle}' not in: {lines[0]}"
     after = snapshot(w)
     changed = [str(p) for p, v in before.items() if after.get(p) != v]

@@ -56,9 +56,12 @@ def load_state(path: str | Path) -> dict:
     Only tensors and plain containers are read (``weights_only``); a file that holds other
     objects is refused, and never unpickled."""
     import pickle
+    import warnings
 
     try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():     # torch warns about what it then refuses anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DataError(f"checkpoint file not found: {path}") from None
     except IsADirectoryError:

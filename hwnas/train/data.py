@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,8 +128,9 @@ def _npz(path: Path) -> tuple[np.ndarray, ...]:
                 raise DataError(f"{path} lacks array(s) {', '.join(missing)}; it needs "
                                 "x_train, y_train, x_test, y_test")
             return tuple(z[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as .npz: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read {path} as .npz: {(str(exc).splitlines() or [''])[0]}") \
+            from None
 
 
 def _read_image(path: Path) -> np.ndarray:
