@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     except HwnasError as exc:
         if args.debug:
             raise
-        print(f"hwnas: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).splitlines())      # a message that quotes user text
+        print(f"hwnas: error: {one_line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if args.debug:
