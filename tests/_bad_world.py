@@ -73,7 +73,6 @@ def _write(path: Path, data) -> Path:
 def _tables(w: Path, space) -> None:
     good = _table("toy", space)
     _write(w / "tables/toy/ofa-mbv3.json", good)
-    _write(w / "tables/debugdev/ofa-mbv3.json", _table("debugdev", space))
     text = json.dumps(good)
     _write(w / "tables/corrupt/ofa-mbv3.json", "{\"format\": [1, 2")
     _write(w / "tables/truncated/ofa-mbv3.json", text[: len(text) // 2])
@@ -200,6 +199,17 @@ def _user_outputs(w: Path) -> None:
 
 @pytest.fixture()
 def world(tmp_path, monkeypatch):
+    """The world of the refusal cases: nothing may compile, train, measure or start a farm."""
+    return _world(tmp_path, monkeypatch, strict=True)
+
+
+@pytest.fixture()
+def valid_world(tmp_path, monkeypatch):
+    """The same world for valid input: the debug device measures; still nothing compiles."""
+    return _world(tmp_path, monkeypatch, strict=False)
+
+
+def _world(tmp_path, monkeypatch, strict: bool) -> Path:
     from hwnas.spaces import get_space
 
     w = tmp_path
@@ -218,11 +228,11 @@ def world(tmp_path, monkeypatch):
     monkeypatch.setenv("HWNAS_CHECKPOINTS", str(w / "checkpoints"))
     monkeypatch.setenv("HWNAS_CACHE", str(w / "cache"))
     monkeypatch.chdir(w)
-    _no_compiler(monkeypatch)
+    _no_compiler(monkeypatch, strict)
     return w
 
 
-def _no_compiler(monkeypatch) -> None:
+def _no_compiler(monkeypatch, strict: bool) -> None:
     """A case that gets as far as compiling, tuning, training, measuring or starting a farm
     fails with exit 1 instead."""
     def refuse(*_a, **_k):
@@ -230,12 +240,13 @@ def _no_compiler(monkeypatch) -> None:
 
     import importlib
 
-    for mod, name in (("hwnas.compiler", "compile_onnx"), ("hwnas.compiler", "compile_relax"),
-                      ("hwnas.export.bundle", "compile_onnx"), ("hwnas.compiler.tune", "tune_onnx"),
-                      ("hwnas.compiler.space_tuning", "enumerate_kernels"),
-                      ("hwnas.train.trainer", "train_step"), ("hwnas.farm.local", "_spawn"),
-                      ("hwnas.profile.profiler", "run_waves"),
-                      ("hwnas.deploy.loop", "_time_reference")):
+    heavy = [("hwnas.compiler", "compile_onnx"), ("hwnas.compiler", "compile_relax"),
+             ("hwnas.export.bundle", "compile_onnx"), ("hwnas.compiler.tune", "tune_onnx"),
+             ("hwnas.compiler.space_tuning", "enumerate_kernels"), ("hwnas.farm.local", "_spawn")]
+    if strict:
+        heavy += [("hwnas.train.trainer", "train_step"), ("hwnas.profile.profiler", "run_waves"),
+                  ("hwnas.deploy.loop", "_time_reference")]
+    for mod, name in heavy:
         monkeypatch.setattr(importlib.import_module(mod), name, refuse)
 
 
