@@ -127,14 +127,12 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
     folder, or an earlier search output; anything else only with ``force``).
     """
+    from hwnas._checks import check_seed
     from hwnas._outputs import check_output_dir
 
     from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
                               parse_latency_spec, write_outputs)
     from hwnas.search import search as _search
-
-    from hwnas._checks import check_seed
-
     from hwnas.spaces import SPACES
 
     STRATEGIES.get(strategy)                     # an unknown name fails before anything loads
