@@ -114,6 +114,8 @@ def _checkpoints(w: Path) -> None:
     _write(c / "garbage/supernet.pt", b"\x80\x04not a torch file at all" * 10)
     _write(c / "pickled/meta.json", shipped)
     _write(c / "pickled/supernet.pt", _pickled_state())
+    _write(c / "truncated/meta.json", shipped)
+    _write(c / "truncated/supernet.pt", _pickled_state()[:300])
 
 
 def _pickled_state() -> bytes:

@@ -52,9 +52,11 @@ CASES = [
     Case("export-ckpt-space-bad", f"{EXPORT} --out {{w}}/b --checkpoint {{w}}/ckpt/spacebad",
          needle="field 'space'"),
     Case("export-ckpt-garbage-weights", f"export --arch {FMNIST_ARCH} --target x86-host "
-         "--no-measure --out {w}/b --checkpoint {w}/ckpt/garbage", needle="not a valid state_dict"),
+         "--no-measure --out {w}/b --checkpoint {w}/ckpt/garbage", needle="non-torch file"),
     Case("export-ckpt-pickled-objects", f"export --arch {FMNIST_ARCH} --target x86-host "
          "--no-measure --out {w}/b --checkpoint {w}/ckpt/pickled", needle="never unpickles"),
+    Case("export-ckpt-truncated-weights", f"export --arch {FMNIST_ARCH} --target x86-host "
+         "--no-measure --out {w}/b --checkpoint {w}/ckpt/truncated", needle="truncated"),
     Case("deploy-ckpt-garbage-weights", "deploy --target debugdev --latency-ms 1 --out {w}/b "
          "--checkpoint {w}/ckpt/garbage", needle="not a valid state_dict"),
     Case("search-ckpt-unknown", f"{SEARCH} --target toy --checkpoint {{w}}/ckpt/typo",

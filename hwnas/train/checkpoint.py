@@ -66,9 +66,12 @@ def load_state(path: str | Path) -> dict:
         raise DataError(f"checkpoint file not found: {path}") from None
     except IsADirectoryError:
         raise DataError(f"checkpoint file {path} is a folder") from None
-    except pickle.UnpicklingError:     # weights_only met an object that is not a tensor
-        raise DataError(f"{path} is not a valid state_dict: it holds objects other than "
-                        "tensors, which hwnas never unpickles") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):       # weights_only met a class, not a tensor
+            raise DataError(f"{path} is not a valid state_dict: it holds objects other than "
+                            "tensors, which hwnas never unpickles") from None
+        raise DataError(f"{path} is not a valid state_dict (a corrupt, truncated or "
+                        "non-torch file)") from None
     except Exception:  # noqa: BLE001  (torch raises many types for corrupt or truncated files)
         raise DataError(f"{path} is not a valid state_dict (a corrupt, truncated or "
                         "non-torch file)") from None
