@@ -54,6 +54,10 @@ def read_json(path: str | os.PathLike, what: str = "file", error: type[HwnasErro
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise error(f"corrupt {what} {path}: not UTF-8 text") from None
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror}") from None
     try:
@@ -62,3 +66,6 @@ def read_json(path: str | os.PathLike, what: str = "file", error: type[HwnasErro
         raise error(
             f"corrupt {what} {path}: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except (ValueError, RecursionError) as exc:    # an integer of 5000 digits, deep nesting
+        raise error(f"corrupt {what} {path}: {type(exc).__name__}: "
+                    f"{(str(exc).splitlines() or [''])[0][:100]}") from None

@@ -18,7 +18,8 @@ __all__ = ["KINDS", "check_output_dir", "replace_dir"]
 
 #: kind → (the file that marks a folder as such an output, the key/prefix it must hold)
 KINDS = {"bundle": ("manifest.json", "hwnas-bundle/"),
-         "search": ("arch.json", "strategy")}
+         "search": ("arch.json", "strategy"),
+         "tuning": ("tuning.json", "hwnas-tuning-db/")}
 
 
 def _is_output(path: Path, kind: str) -> bool:

@@ -230,13 +230,18 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
     folder, or an earlier search output; anything else only with ``force``).
     """
+    from hwnas._checks import check_seed
     from hwnas._outputs import check_output_dir
 
     from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
                               parse_latency_spec, write_outputs)
     from hwnas.search import search as _search
+    from hwnas.spaces import SPACES
 
     STRATEGIES.get(strategy)                     # an unknown name fails before anything loads
+    if isinstance(space, str):
+        SPACES.get(space)
+    check_seed(seed, BudgetError)
     if isinstance(latency_ms, dict):
         budgets = tuple(LatencyBudget(t, _budget_ms(v, f"latency budget of {t}"))
                         for t, v in latency_ms.items())
@@ -296,20 +301,20 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
         from hwnas.errors import ArchError
 
         raise ArchError("an arch is its string, or an arch.json object with an 'arch' string")
+    tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
+    db_dir = resolve_database(tgt, tuning_db)     # a database of another device: refused now
+    database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     loaded = load_supernet(checkpoint) if checkpoint is not None else None
     if isinstance(space, SearchSpace):
         sp = space
     elif loaded is not None:
         sp = loaded.space
-    elif arch_json and isinstance(arch_json.get("space_config"), dict):
+    elif arch_json and arch_json.get("space_config") is not None:
         sp = space_from_config(arch_json["space_config"])
     else:
         sp = _get(space or "ofa-mbv3")
     parsed = sp.parse(text)
-    tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     model, weights = subnet_with_weights(sp, parsed, loaded)
-    db_dir = resolve_database(tgt, tuning_db)
-    database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
                                        database=database, database_info=describe_database(db_dir),
                                        runtime=runtime, force=force))

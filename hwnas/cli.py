@@ -21,10 +21,18 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("hwnas")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line like every other error (usage: ``--help``)."""
+
+    def error(self, message: str):
+        print(f"hwnas: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     import hwnas.commands as commands
 
-    parser = argparse.ArgumentParser(prog="hwnas", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="hwnas", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="<verb>", required=True)
@@ -45,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     except HwnasError as exc:
         if args.debug:
             raise
-        print(f"hwnas: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).splitlines())      # a message that quotes user text
+        print(f"hwnas: error: {one_line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if args.debug:

@@ -24,6 +24,7 @@ first compiled for, measured or written down; listing targets loads no compiler.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -132,6 +133,11 @@ def parse_target(path: Path, data: dict) -> Target:
     host = data.get("host")
     if host is not None and not isinstance(host, dict):
         raise TargetError(f"{path}: key 'host' must be a table")
+    for where, table in (("tvm.", tvm_t), ("host.", host or {})):
+        for key in ("kind", "mtriple", "mcpu", "arch"):
+            if key in table and not isinstance(table[key], str):
+                raise TargetError(f"{path}: key '{where}{key}' must be a string, got "
+                                  f"{type(table[key]).__name__}")
     runtime = data.get("runtime", "tvm")
     if runtime not in RUNTIMES:
         raise TargetError(f"{path}: key 'runtime' must be one of {list(RUNTIMES)}, got '{runtime}'")
@@ -142,7 +148,7 @@ def parse_target(path: Path, data: dict) -> Target:
                           f"when connecting), 'rpc://host:port' or 'tracker://host:port/key', "
                           f"got {device!r}")
     threads = data.get("threads", 1)
-    if not isinstance(threads, int) or threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096:
         raise TargetError(f"{path}: key 'threads' must be a positive integer, got {threads!r}")
     export = data.get("export", {})
     if not isinstance(export, dict):
@@ -150,6 +156,9 @@ def parse_target(path: Path, data: dict) -> Target:
     fmt = export.get("format", "so")
     if fmt not in EXPORT_FORMATS:
         raise TargetError(f"{path}: key 'export.format' must be one of {list(EXPORT_FORMATS)}, got '{fmt}'")
+    cross = export.get("cross_compiler")
+    if cross is not None and not (isinstance(cross, str) and cross):
+        raise TargetError(f"{path}: key 'export.cross_compiler' must be a program name")
     pipeline = data.get("pipeline", "gpu" if kind == "cuda" else "cpu")
     if not isinstance(pipeline, str):
         raise TargetError(f"{path}: key 'pipeline' must be a string")
@@ -159,10 +168,14 @@ def parse_target(path: Path, data: dict) -> Target:
     known = {"description", "runtime", "device", "threads", "pipeline", "tvm", "host", "export"}
     if "debug" in data and not isinstance(data["debug"], dict):
         raise TargetError(f"{path}: key 'debug' must be a table")
+    for key, v in data.get("debug", {}).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0:
+            raise TargetError(f"{path}: key 'debug.{key}' must be a number ≥ 0")
     return Target(name=path.stem, description=description, tvm_target=dict(tvm_t),
                   host=None if host is None else dict(host), device=device, runtime=runtime, threads=threads,
                   pipeline=pipeline, export_format=fmt,
-                  cross_compiler=export.get("cross_compiler"), path=str(path),
+                  cross_compiler=cross, path=str(path),
                   extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -178,6 +191,12 @@ def load_target(name_or_path: str | os.PathLike) -> Target:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{path}: malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise TargetError(f"{path}: not a text (TOML) file") from None
+    except IsADirectoryError:
+        raise TargetError(f"target file {path} is a folder") from None
+    except OSError as exc:
+        raise TargetError(f"cannot read target file {path}: {exc.strerror}") from None
     return parse_target(path, data)
 
 

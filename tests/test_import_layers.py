@@ -2,7 +2,7 @@
 
 The layers, lowest first (a module may import from its own layer and the ones before it):
 
-0. base      errors, _registry, _io, _cpus, _log, _data, _versions, _outputs, targets
+0. base      errors, _registry, _io, _cpus, _log, _data, _versions, _outputs, _checks, targets
 1. nn        torch modules (blocks, networks, the elastic supernet, mixed and single ops)
 2. spaces    archs, genomes, OpSpecs and costs; spaces build their networks from nn
 3. compiler  torch → ONNX → TVM Relax → library; MetaSchedule tuning and databases
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1] / "hwnas"
 
 LAYERS = [
     ("base", ["hwnas.errors", "hwnas._registry", "hwnas._io", "hwnas._cpus", "hwnas._log",
-              "hwnas._data", "hwnas._versions", "hwnas._outputs", "hwnas.targets"]),
+              "hwnas._data", "hwnas._versions", "hwnas._outputs", "hwnas._checks",
+              "hwnas.targets"]),
     ("nn", ["hwnas.nn"]), ("spaces", ["hwnas.spaces"]), ("compiler", ["hwnas.compiler"]),
     ("runtime", ["hwnas.runtime"]), ("profile", ["hwnas.profile"]),
     ("predict", ["hwnas.predict"]), ("train", ["hwnas.train"]), ("search", ["hwnas.search"]),

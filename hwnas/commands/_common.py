@@ -43,6 +43,14 @@ def _space_overrides(args) -> dict:
     return out
 
 
+def _check_config(cfg, where: str, error) -> None:
+    """A space configuration read from a file, its errors naming the file and the field."""
+    try:
+        space_from_config(cfg)
+    except HwnasError as exc:
+        raise error(f"{where}: {exc}") from None
+
+
 def resolve_space(args, arch_json: dict | None = None):
     """Space config precedence: checkpoint meta > arch.json's space_config > defaults; flags override."""
     cfg: dict | None = None
@@ -54,6 +62,7 @@ def resolve_space(args, arch_json: dict | None = None):
         cfg = meta.get("space") if isinstance(meta, dict) else None
         if not isinstance(cfg, dict):
             raise DataError(f"{ckpt / 'meta.json'}: no 'space' object")
+        _check_config(cfg, f"{ckpt / 'meta.json'}: field 'space'", DataError)
     elif arch_json and isinstance(arch_json.get("space_config"), dict):
         cfg = arch_json["space_config"]
     if cfg is not None:
@@ -69,6 +78,8 @@ def resolve_arch(text: str) -> tuple[dict | None, str]:
         obj = read_json(p, "arch file", ArchError)
         if not isinstance(obj, dict) or not isinstance(obj.get("arch"), str):
             raise ArchError(f"{p}: expected an object with an 'arch' string")
+        if "space_config" in obj:
+            _check_config(obj["space_config"], f"{p}: field 'space_config'", ArchError)
         return obj, obj["arch"]
     return None, text
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.commands._common import add_device_args, add_space_args, resolve_space
-from hwnas.errors import HwnasError, TargetError
+from hwnas._checks import check_int
+from hwnas.errors import TargetError
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.targets import load_target
 
@@ -66,8 +67,7 @@ def run(args) -> int:
         return run_keys(args, run)
     if not args.target:
         raise TargetError("--target is required (with --tracker, a --key may name the target)")
-    if args.network_rounds < 1:
-        raise HwnasError(f"--network-rounds must be at least 1, got {args.network_rounds}")
+    check_int(args.parallel, "--parallel (devices at once; 0: every free one)", 0)
     from hwnas.compiler.database import resolve_database
 
     target = load_target(args.target)

@@ -68,9 +68,15 @@ def _parse_options(strategy: str, items: list[str]) -> dict:
         default = fields[key].default
         try:
             if isinstance(default, bool):
+                if val.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise HwnasError(f"strategy option '{key}' is true or false, got '{val}'")
                 out[key] = val.lower() in ("1", "true", "yes", "on")
             elif isinstance(default, (int, float)):
-                out[key] = type(default)(float(val)) if isinstance(default, int) else float(val)
+                out[key] = float(val)
+                if isinstance(default, int):
+                    if not out[key].is_integer():
+                        raise HwnasError(f"strategy option '{key}' needs an integer, got '{val}'")
+                    out[key] = int(out[key])
             else:
                 out[key] = val
         except ValueError:

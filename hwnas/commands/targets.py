@@ -1,6 +1,9 @@
 """``hwnas targets``: list the shipped device targets."""
 from __future__ import annotations
 
+import sys
+
+from hwnas.errors import HwnasError
 from hwnas.targets import list_targets, load_target
 
 
@@ -10,8 +13,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Every target that loads, one line each; a broken file is one warning line on stderr and
+    hides no other target."""
     for name in list_targets():
-        t = load_target(name)
+        try:
+            t = load_target(name)
+        except HwnasError as exc:
+            print(f"hwnas: warning: skipped target '{name}': {exc}", file=sys.stderr)
+            continue
         kind = t.tvm_target.get("kind")
         arch = t.tvm_target.get("arch") or t.tvm_target.get("mcpu", "")
         arch = "this CPU" if arch == "native" else arch

@@ -63,19 +63,49 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _space(args, data):
+def _resolutions(args) -> list[int] | None:
+    if not args.resolutions:
+        return None
+    try:
+        return [int(v) for v in args.resolutions.split(",")]
+    except ValueError:
+        raise DataError(f"--resolutions must be comma-separated integers, got "
+                        f"'{args.resolutions}'") from None
+
+
+def _space(args, data=None):
+    """The space to train (checked without a dataset first: its class count and channels
+    come from the data)."""
     from hwnas.spaces import get_space
 
-    if args.resolutions:
-        try:
-            res = [int(v) for v in args.resolutions.split(",")]
-        except ValueError:
-            raise DataError(f"--resolutions must be comma-separated integers, got "
-                            f"'{args.resolutions}'") from None
-    else:
-        res = default_resolutions(data.image_size)
-    return get_space("ofa-mbv3", width_mult=args.width_mult, resolutions=res,
+    res = _resolutions(args)
+    if data is None:
+        return get_space("ofa-mbv3", width_mult=args.width_mult,
+                         **({"resolutions": res} if res else {}))
+    return get_space("ofa-mbv3", width_mult=args.width_mult,
+                     resolutions=res or default_resolutions(data.image_size),
                      num_classes=data.num_classes, in_chans=data.in_chans)
+
+
+def _check(args):
+    """Every option in range, the output folder usable: before any file is removed, the
+    dataset is read or a step is taken."""
+    from hwnas._checks import check_int
+    from hwnas.train.checkpoint import check_checkpoint_dir
+    from hwnas.train.data import check_dataset_options
+    from hwnas.train.measure import check_finish_options
+    from hwnas.train.trainer import TrainConfig
+
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      ckpt_every=args.ckpt_every, seed=args.seed)
+    check_finish_options(acc_samples=args.acc_samples, val_limit=args.val_limit, seed=args.seed,
+                         workers=args.workers, acc_heldout=args.acc_heldout,
+                         acc_model=args.acc_model)
+    check_int(args.threads, "--threads", 1, 1024, DataError)
+    check_dataset_options(pad_to=args.pad_to, seed=args.seed)
+    _space(args)
+    check_checkpoint_dir(args.out)
+    return cfg
 
 
 def run(args) -> int:
@@ -91,23 +121,23 @@ def run(args) -> int:
 def _run(args, ddp) -> int:
     import torch
 
+    from hwnas.train.checkpoint import CHECKPOINT_FILES
     from hwnas.train.data import load_dataset
-    from hwnas.train.trainer import TrainConfig, train_supernet
+    from hwnas.train.trainer import check_resume, run_meta, train_supernet
 
-    torch.set_num_threads(max(1, args.threads))
+    cfg = _check(args)
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.restart and ddp.is_main:
-        for f in ("meta.json", "supernet.pt", "optimizer.pt", "accuracy_samples.json",
-                  "accuracy_heldout.json", "accuracy_predictor.json"):
+        for f in CHECKPOINT_FILES:
             (out / f).unlink(missing_ok=True)
     ddp.barrier()                   # every rank sees the same checkpoint folder from here on
     data = load_dataset(args.data, pad_to=args.pad_to, seed=args.seed)
     space = _space(args, data)
     dmeta = {"spec": args.data, "pad_to": args.pad_to, "seed": args.seed,
              "val_fraction": 1 / 12, **data.summary()}
+    check_resume(out, run_meta(space, cfg, dmeta))     # another run there is never overwritten
     log.info("dataset %s: %s; space %s", data.name, data.sizes(), space.config())
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      ckpt_every=args.ckpt_every, seed=args.seed)
     net, meta = train_supernet(space, data, out, cfg, dmeta, ddp)
     ddp.barrier()
     if not ddp.is_main:             # rank 0 finishes the checkpoint and reports

@@ -39,7 +39,8 @@ import numpy as np
 from hwnas._io import atomic_write_json
 from hwnas.compiler.database import (DB_FILES, MANIFEST, has_database, publish, read_manifest,
                                      repair_work_dir, target_identity, unpacked)
-from hwnas.errors import ExportError
+from hwnas._checks import check_number, check_seed
+from hwnas.errors import ExportError, OutputError
 
 __all__ = ["TIERS", "Kernel", "enumerate_kernels", "allocate", "trials_done", "tune_space",
            "SpaceTuneReport", "kernel_coverage", "seed_work_dir"]
@@ -165,6 +166,20 @@ class SpaceTuneReport:
     snapshots: dict = field(default_factory=dict)
 
 
+def _check_folders(work: Path, out: Path) -> None:
+    """Tuning writes only into a new or empty folder, or one that already holds a tuning
+    database (published, or a work folder); a user's other folders are refused."""
+    from hwnas._outputs import check_output_dir
+
+    check_output_dir(out, "tuning")
+    if work.exists() and not work.is_dir():
+        raise OutputError(f"tuning work folder {work} is a file, not a folder")
+    if work.is_dir() and any(work.iterdir()) and not (work / MANIFEST).exists() \
+            and not has_database(work):
+        raise OutputError(f"tuning work folder {work} exists and holds no tuning run; choose "
+                          "another folder")
+
+
 def seed_work_dir(work: Path, published: Path | None) -> None:
     """Start a fresh work folder from the published database (a clone resumes from it)."""
     if published is None or has_database(work):
@@ -186,6 +201,12 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     from hwnas.compiler.tune import TuningSession, read_work_manifest
 
     work, out = Path(work_dir), Path(publish_dir)
+    check_seed(seed, ExportError)
+    if minutes is not None:
+        check_number(minutes, "tuning minutes", 0, above=True, error=ExportError)
+    for m in snapshot_minutes:
+        check_number(m, "snapshot minutes", 0, above=True, error=ExportError)
+    _check_folders(work, out)
     if not space.kernels_follow_operators:
         raise ExportError(f"space '{space.name}' fuses kernels across its operators (a cell's "
                           f"edges are summed), so its kernels cannot be enumerated per "

@@ -145,6 +145,8 @@ def read_work_manifest(work_dir: Path, target: Target, module_equality: str) -> 
     if not path.exists():
         return {"target": str(target.tvm()), "module_equality": module_equality, "trials": {}}
     man = read_json(path, "tuning manifest", ExportError)
+    if not isinstance(man, dict):
+        raise ExportError(f"corrupt tuning manifest {path}: not a JSON object")
     if man.get("target") != str(target.tvm()):
         raise ExportError(f"{path}: tuned for target {man.get('target')!r}, not "
                           f"{str(target.tvm())!r}; use another work_dir")

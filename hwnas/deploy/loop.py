@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas._checks import check_int, check_seed
 from hwnas._io import atomic_write_json, read_json
 from hwnas._outputs import check_output_dir, replace_dir
 from hwnas.predict.correction import feedback_for
@@ -87,6 +88,8 @@ class DeployConfig:
             from hwnas.predict import PREDICTORS
 
             PREDICTORS.get(self.predictor)
+        check_seed(self.seed, BudgetError)
+        check_int(self.profile_networks, "profile_networks", 0, error=BudgetError)
         self.out = check_output_dir(self.out, "bundle", self.force)
 
 

@@ -16,7 +16,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from hwnas.errors import DeviceError
+from hwnas._checks import check_int
+from hwnas.errors import DeviceError, HwnasError
 from hwnas.farm.tracker import free_devices, tracker_summary
 
 __all__ = ["Farm", "FarmServer", "start_farm", "free_port"]
@@ -190,9 +191,11 @@ def start_farm(servers: int, keys: str | list[str] | dict[str, int], port: int =
     if isinstance(keys, str):
         keys = [keys]
     counts = dict(keys) if isinstance(keys, dict) else {k: servers for k in keys}
-    if not counts or any(not k or ":" in k or n < 1 for k, n in counts.items()):
-        raise DeviceError(f"a farm needs at least 1 server per key and non-empty keys without "
-                          f"':', got {counts}")
+    if not counts or any(not isinstance(k, str) or not k or ":" in k or isinstance(n, bool)
+                         or not isinstance(n, int) or n < 1 for k, n in counts.items()):
+        raise HwnasError(f"a farm needs at least 1 server per key and non-empty keys without "
+                         f"':', got {counts}")
+    check_int(port, "tracker port (0: any free port)", 0, 65535)
     if port:
         _check_free(LOOPBACK, port)
     port = port or free_port()

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from hwnas._checks import check_int
 from hwnas.errors import DeviceError
 from hwnas.farm.device import TrackedDevice, request_device
 from hwnas.farm.tracker import free_devices, registered_devices, tracker_summary
@@ -127,7 +128,7 @@ class DeviceFarm(Runtime):
         super().__init__(target)
         self.tracker = parse_address(tracker, "tracker address")
         self.key = key
-        self.parallel = parallel
+        self.parallel = check_int(parallel, "devices measuring at once (0: every free one)", 0)
         self.request_timeout_s = request_timeout_s
         self.devices: list[TrackedDevice] = []
         self.used: dict[str, int] = {}          # server → items it measured

@@ -44,7 +44,7 @@ def load_predictor_json(path: str | Path, kind: str, space_config: dict | None =
         def core(c: dict) -> dict:
             return {k: v for k, v in c.items() if k != "resolutions"}
 
-        if core(data.get("space", {})) != core(space_config):
+        if not isinstance(data.get("space"), dict) or core(data["space"]) != core(space_config):
             raise TableError(f"{path} was fitted for space {data.get('space')}, not {space_config}")
     if not isinstance(data.get("model"), dict):
         raise TableError(f"corrupt latency predictor {path}: 'model' must be an object")

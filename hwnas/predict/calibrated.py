@@ -87,7 +87,18 @@ class CalibratedPredictor(LogNormalPredictor):
     @classmethod
     def load(cls, path: str | Path, space, table: LatencyTable) -> "CalibratedPredictor":
         data = load_predictor_json(path, cls.name, space.config())
-        return cls(space, table, data["model"], data.get("provenance"))
+        prov = data.get("provenance") or {}
+        if not isinstance(prov, dict):
+            raise TableError(f"corrupt latency predictor {path}: 'provenance' must be an object")
+        if prov.get("table_target", table.target) != table.target:
+            raise TableError(f"{path} was fitted on the table of target "
+                             f"'{prov['table_target']}', not '{table.target}'; a predictor "
+                             "only describes its own device")
+        try:
+            return cls(space, table, data["model"], prov)
+        except (KeyError, TypeError, ValueError):
+            raise TableError(f"corrupt latency predictor {path}: its model lacks a field or "
+                             "holds one of the wrong kind") from None
 
     # ------------------------------------------------------------------ prediction
     def _log_moments(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

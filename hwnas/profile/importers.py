@@ -27,6 +27,9 @@ __all__ = ["IMPORTERS", "Importer", "import_table", "read_published_yaml", "dete
 
 IMPORTERS: Registry = Registry("table format")
 _Z90 = 1.2815515655446004
+#: a published table must price at least this share of its space's operators: a table of
+#: another space or width shares almost no operator key with it
+MIN_COVERAGE = 0.5
 _OFA_FILE = re.compile(r"^(\d+)_lookup_table\.ya?ml$")
 
 
@@ -56,6 +59,8 @@ def read_published_yaml(path: Path) -> dict[str, tuple[float, float, int]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TableError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise TableError(f"{path} is not a text (YAML) file") from None
     except yaml.YAMLError as exc:
         raise TableError(f"malformed YAML in {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict) or not data:
@@ -65,11 +70,14 @@ def read_published_yaml(path: Path) -> dict[str, tuple[float, float, int]]:
         try:
             mean = float(v["mean"])
             std = float(v["std"]) if "std" in v else math.sqrt(float(v["var"]))
-            count = int(v.get("count", 1))
-        except (KeyError, TypeError, ValueError):
+            count = v.get("count", 1)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             raise TableError(f"{path}: entry '{key}' lacks a numeric mean and std/var") from None
         if not (math.isfinite(mean) and mean >= 0 and math.isfinite(std) and std >= 0):
             raise TableError(f"{path}: entry '{key}' has a negative or non-finite value")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise TableError(f"{path}: entry '{key}' has a count that is not a positive "
+                             f"integer ({count!r})")
         out[str(key)] = (mean, std, count)
     return out
 
@@ -122,6 +130,7 @@ def import_table(source: str | Path, target: str, space: str | None = None,
     source = Path(source)
     fmt = fmt or detect_format(source)
     imp: Importer = IMPORTERS.get(fmt)
+    SPACES.get(space or imp.space)                 # an unknown space lists the known ones
     files = _files(source)
     merged: dict[str, tuple[float, float, int]] = {}
     for f in files:
@@ -141,8 +150,15 @@ def import_table(source: str | Path, target: str, space: str | None = None,
     for key, (mean, std, count) in merged.items():
         table.entries[key] = {"median_ms": mean, "p90_ms": mean + _Z90 * std, "std_ms": std,
                               "n": count, "mean_ms": mean}
-    if space in SPACES:
-        space_from_config(cfg)              # a bad config fails here, naming the field
-        table.meta["spaces"] = [cfg]
-        update_coverage(table)
+    space_from_config(cfg)                  # a bad config fails here, naming the field
+    table.meta["spaces"] = [cfg]
+    cov = update_coverage(table)
+    if cov["n_measured"] < MIN_COVERAGE * cov["n_ops"]:
+        raise TableError(f"{source} covers {cov['n_measured']} of the {cov['n_ops']} operators "
+                         f"of {space} {_short(cfg)} as format '{fmt}': not a table of this "
+                         "space (check its format, space and width multiplier)")
     return table
+
+
+def _short(cfg: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cfg.items() if k not in ("name", "resolutions"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from hwnas._checks import check_int, check_seed
 from hwnas.errors import TableError
 from hwnas.profile.build import INPUT, Built, BuildTask, BuiltItem
 from hwnas.profile.meta import add_space, check_resume, new_meta, update_coverage
@@ -52,6 +53,17 @@ class ProfileOptions:
     remeasure_networks: bool = False  # time again stored networks taken in fewer rounds
     seed: int = 0
     protocol: Protocol = DEFAULT_PROTOCOL
+
+    def __post_init__(self) -> None:
+        """Every count in range (a limit of 0 or -5 is an error, never "all" or "all but 5")."""
+        for name, low in (("networks", 0), ("workers", 0), ("batch", 1), ("tasks_per_wave", 0),
+                          ("network_rounds", 1)):
+            check_int(getattr(self, name), f"profile {name}", low, error=TableError)
+        if self.limit is not None:
+            check_int(self.limit, "profile limit (operators)", 1, error=TableError)
+        check_seed(self.seed, TableError)
+        if not isinstance(self.protocol, Protocol):
+            raise TableError(f"profile protocol must be a Protocol, got {self.protocol!r}")
 
 
 @dataclass

@@ -42,6 +42,50 @@ def targets_with_table(space: str) -> list[str]:
                    for p in d.glob(f"*/{space}.json")})
 
 
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _check_meta(path, meta: dict) -> None:
+    """The metadata fields the code reads, each of the right kind; the first wrong one is named
+    (a table is data from disk: a hand-edited or foreign file must not fail deep inside)."""
+    def bad(field: str, want: str):
+        return TableError(f"corrupt latency table {path}: metadata field '{field}' must be {want}")
+
+    for k in ("target", "space"):
+        if k not in meta:
+            raise TableError(f"corrupt latency table {path}: metadata lacks '{k}'")
+        if not isinstance(meta[k], str) or not meta[k]:
+            raise bad(k, "a name")
+    spaces = meta.get("spaces", [])
+    if not isinstance(spaces, list):
+        raise bad("spaces", "a list of space configurations")
+    for i, cfg in enumerate(spaces):
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("name"), str):
+            raise bad(f"spaces[{i}]", "a space configuration (an object with a 'name')")
+        if not isinstance(cfg.get("resolutions", []), list):
+            raise bad(f"spaces[{i}].resolutions", "a list of input sizes")
+    networks = meta.get("networks", [])
+    if not isinstance(networks, list):
+        raise bad("networks", "a list of measured networks")
+    for i, rec in enumerate(networks):
+        if not isinstance(rec, dict) or not isinstance(rec.get("arch"), str):
+            raise bad(f"networks[{i}]", "a record with an 'arch' string")
+        if not _positive(rec.get("median_ms")):
+            raise bad(f"networks[{i}].median_ms", "a positive number of ms")
+        if "space" in rec and not isinstance(rec["space"], dict):
+            raise bad(f"networks[{i}].space", "a space configuration")
+    ref = meta.get("reference")
+    if ref is not None:
+        if not isinstance(ref, dict) or not isinstance(ref.get("arch", ""), str):
+            raise bad("reference", "an object with the reference network's 'arch'")
+        if "quiet_ms" in ref and not _positive(ref["quiet_ms"]):
+            raise bad("reference.quiet_ms", "a positive number of ms")
+    for k in ("coverage", "validation", "compiler", "protocol", "imported"):
+        if k in meta and not isinstance(meta[k], dict):
+            raise bad(k, "an object")
+
+
 class LatencyTable:
     """Entries are ``key → {median_ms, p90_ms, std_ms, n, ...}``; ``meta`` says how and where.
 
@@ -128,7 +172,5 @@ class LatencyTable:
                     not isinstance(e.get(f), (int, float)) or not math.isfinite(e[f]) or e[f] < 0
                     for f in ("median_ms", "p90_ms", "std_ms", "n")):
                 raise TableError(f"corrupt latency table {path}: bad entry for '{key}'")
-        missing = [k for k in ("target", "space") if k not in meta]
-        if missing:
-            raise TableError(f"corrupt latency table {path}: metadata lacks '{missing[0]}'")
+        _check_meta(path, meta)
         return cls(meta, entries)

@@ -83,7 +83,8 @@ def host_description() -> str:
 
 
 def parse_address(text: str, what: str = "RPC address") -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise TargetError(f"{what} must be HOST:PORT, got '{text}'")
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not (port.isascii() and port.isdigit()) \
+            or not 1 <= int(port) <= 65535:
+        raise TargetError(f"{what} must be HOST:PORT with a port in [1, 65535], got '{text}'")
     return host, int(port)

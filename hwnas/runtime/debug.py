@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
-from hwnas.errors import DeviceError
+from hwnas.errors import DeviceError, TargetError
 from hwnas.runtime._base import RUNTIMES, Runtime
 
 __all__ = ["DebugRuntime", "write_debug_artefact", "debug_costs", "DEBUG_FORMAT"]
@@ -48,7 +48,8 @@ class DebugRuntime(Runtime):
         cfg = {**DEFAULTS, **dict(target.extra.get("debug", {}) or {}), **coef}
         bad = [k for k in cfg if k not in DEFAULTS]
         if bad:
-            raise DeviceError(f"debug runtime: unknown coefficient '{bad[0]}'")
+            raise TargetError(f"{target.path or target.name}: unknown debug coefficient "
+                              f"'{bad[0]}'; known: {', '.join(DEFAULTS)}")
         self.coef = cfg
         self.drift = drift
         self.calls = 0                  # samples so far (the drift's clock)

@@ -55,7 +55,12 @@ class Protocol:
 
     @classmethod
     def from_json(cls, obj: dict) -> "Protocol":
-        return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj})
+        if not isinstance(obj, dict):
+            raise HwnasError(f"protocol: expected an object, got {str(obj)[:60]}")
+        try:
+            return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj})
+        except TypeError:
+            raise HwnasError(f"protocol: a field is not a number: {str(obj)[:120]}") from None
 
     def same_as(self, obj: dict) -> bool:
         return Protocol.from_json(obj) == self

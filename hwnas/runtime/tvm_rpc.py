@@ -25,7 +25,11 @@ class TVMRPCRuntime(TVMRuntime):
         super().__init__(target)
         self.device = device
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
-        self.remote = self._connect(timeout_s)
+        try:
+            self.remote = self._connect(timeout_s)
+        except BaseException:                # an unreachable device leaves nothing behind
+            self._tmp.cleanup()
+            raise
         self.pin_threads()
 
     @property

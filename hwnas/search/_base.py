@@ -96,6 +96,9 @@ def strategy_options(name: str) -> dict[str, Any]:
 
 def search(name: str, problem, seed: int = 0, check: bool = True, **options) -> SearchResult:
     """One way in: feasibility check first, then the named strategy; the result is feasible."""
+    from hwnas._checks import check_seed
+
+    check_seed(seed, BudgetError)
     strategy = STRATEGIES.get(name)(**options)
     if check:
         for lb in problem.check_feasible().values():

@@ -42,8 +42,8 @@ def positive_int(space: str, name: str, value, maximum: int = 1_000_000) -> int:
         raise SpaceError(f"{space} {name} must be an integer in [1, {maximum}], got {value!r}")
     return int(value)
 
-_KEY_RE = re.compile(r"^(?P<kind>[A-Za-z_0-9]+)-input:(?P<inp>[0-9x]+)-output:(?P<out>[0-9x]+)"
-                     r"(?P<attrs>(?:-[a-z_]+:-?[0-9]+)*)$")
+_KEY_RE = re.compile(r"^(?P<kind>[A-Za-z_0-9]+)-input:(?P<inp>[0-9]+(?:x[0-9]+)*)"
+                     r"-output:(?P<out>[0-9]+(?:x[0-9]+)*)(?P<attrs>(?:-[a-z_]+:-?[0-9]+)*)\Z")
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -76,7 +76,7 @@ class OpSpec:
     def from_key(cls, key: str, family: str = "mbv3") -> "OpSpec":
         m = _KEY_RE.match(key)
         if not m:
-            raise TableError(f"malformed operator key '{key}'")
+            raise TableError(f"malformed operator key {key!r}")
         attrs = tuple((k, int(v)) for k, v in
                       (a.split(":") for a in m["attrs"].split("-")[1:]))
         return cls(m["kind"], _shape(m["inp"]), _shape(m["out"]), attrs, family)

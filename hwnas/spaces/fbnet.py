@@ -38,7 +38,7 @@ FBNET_CANDIDATES = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", 
 STAGES = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
 STEM, FINAL = 16, 1984
 N_LAYERS = sum(n for _, n, _ in STAGES)
-_CAND = re.compile(r"^k(?P<k>\d)_e(?P<e>\d)(?:_g(?P<g>\d))?$")
+_CAND = re.compile(r"^k(?P<k>[0-9])_e(?P<e>[0-9])(?:_g(?P<g>[0-9]))?\Z")
 
 
 def _candidate(name: str) -> tuple[int, int, int] | None:
@@ -98,15 +98,15 @@ class FBNetSpace(SearchSpace):
     # ------------------------------------------------------------------ arch I/O
     def parse(self, text: str) -> FBNetArch:
         parts = text.strip().split("-")
-        if len(parts) != len(STAGES) + 1 or not re.fullmatch(r"r\d+", parts[0]):
-            raise ArchError(f"malformed fbnet arch '{text}': expected r<res> and {len(STAGES)} "
+        if len(parts) != len(STAGES) + 1 or not re.fullmatch(r"r[0-9]+", parts[0]):
+            raise ArchError(f"malformed fbnet arch {text!r}: expected r<res> and {len(STAGES)} "
                             f"'-'-separated stages of '.'-joined candidates "
                             f"({', '.join(FBNET_CANDIDATES)})")
         ops: list[str] = []
         for s, (group, (_, n, _)) in enumerate(zip(parts[1:], STAGES), 1):
             toks = group.split(".")
             if len(toks) != n:
-                raise ArchError(f"arch '{text}': stage {s} has {len(toks)} layers, expected {n}")
+                raise ArchError(f"arch {text!r}: stage {s} has {len(toks)} layers, expected {n}")
             ops.extend(toks)
         return self.make(int(parts[0][1:]), ops)
 
@@ -118,14 +118,17 @@ class FBNetSpace(SearchSpace):
             raise ArchError(f"an fbnet arch has {N_LAYERS} layers, got {len(ops)}")
         for i, o in enumerate(ops):
             if o not in FBNET_CANDIDATES:
-                raise ArchError(f"layer {i + 1}: candidate '{o}' not in {list(FBNET_CANDIDATES)}")
+                raise ArchError(f"layer {i + 1}: candidate {o!r} not in {list(FBNET_CANDIDATES)}")
         return FBNetArch(r, ops)
 
     def from_json(self, obj: dict) -> FBNetArch:
         if isinstance(obj.get("arch"), str):
             return self.parse(obj["arch"])
         if isinstance(obj.get("ops"), list):
-            return self.make(int(obj.get("r", self.resolutions[0])), obj["ops"])
+            r = obj.get("r", self.resolutions[0])
+            if isinstance(r, bool) or not isinstance(r, int):
+                raise ArchError(f"fbnet arch JSON: 'r' must be an integer resolution, got {r!r}")
+            return self.make(r, obj["ops"])
         raise ArchError("fbnet arch JSON needs an 'arch' string or an 'ops' list")
 
     # ------------------------------------------------------------------ genomes

@@ -34,7 +34,7 @@ NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 N_EDGES = 6
 _FROM = (0, 0, 1, 0, 1, 2)          # source node of each edge, in string order
 _GROUP_SIZES = (1, 2, 3)
-_TOKEN = re.compile(r"^(?P<op>[a-z_0-9]+)~(?P<src>\d+)$")
+_TOKEN = re.compile(r"^(?P<op>[a-z_0-9]+)~(?P<src>[0-9]+)\Z")
 _FREE = ("none", "skip_connect")    # no operator of their own in a table
 
 
@@ -79,19 +79,19 @@ class NB201Space(SearchSpace):
     def parse(self, text: str) -> NB201Arch:
         groups = text.strip().split("+")
         if len(groups) != 3:
-            raise ArchError(f"malformed nb201 arch '{text}': expected 3 '+'-separated groups "
+            raise ArchError(f"malformed nb201 arch {text!r}: expected 3 '+'-separated groups "
                             "like |nor_conv_3x3~0|+|none~0|skip_connect~1|+|...~0|...~1|...~2|")
         ops: list[str] = []
         for j, (g, n) in enumerate(zip(groups, _GROUP_SIZES), 1):
             if not (g.startswith("|") and g.endswith("|")):
-                raise ArchError(f"arch '{text}': group {j} must start and end with '|'")
+                raise ArchError(f"arch {text!r}: group {j} must start and end with '|'")
             toks = g[1:-1].split("|")
             if len(toks) != n:
-                raise ArchError(f"arch '{text}': node {j} has {len(toks)} edges, expected {n}")
+                raise ArchError(f"arch {text!r}: node {j} has {len(toks)} edges, expected {n}")
             for i, tok in enumerate(toks):
                 m = _TOKEN.match(tok)
                 if not m or int(m["src"]) != i:
-                    raise ArchError(f"arch '{text}': edge '{tok}' into node {j} must read "
+                    raise ArchError(f"arch {text!r}: edge {tok!r} into node {j} must read "
                                     f"<op>~{i}")
                 ops.append(m["op"])
         return self.make(ops)
@@ -102,7 +102,7 @@ class NB201Space(SearchSpace):
             raise ArchError(f"an nb201 arch has {N_EDGES} edges, got {len(ops)}")
         for e, o in enumerate(ops):
             if o not in NB201_OPS:
-                raise ArchError(f"edge {e} ({_FROM[e]}→node): op '{o}' not in {list(NB201_OPS)}")
+                raise ArchError(f"edge {e} ({_FROM[e]}→node): op {o!r} not in {list(NB201_OPS)}")
         return NB201Arch(ops)
 
     def from_json(self, obj: dict) -> NB201Arch:

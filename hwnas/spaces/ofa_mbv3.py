@@ -36,6 +36,13 @@ N_STAGES, MAX_DEPTH = 5, 4
 N_SLOTS = N_STAGES * MAX_DEPTH
 
 
+def _gene(v) -> int:
+    """An integer choice from JSON or a string of digits (a float or a bool is an error)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer, str)):
+        raise TypeError(f"not an integer: {v!r}")
+    return int(v)
+
+
 @dataclass(frozen=True)
 class OFAArch:
     """One subnet: resolution ``r`` and, per stage, the kernel and expand of each active block."""
@@ -103,39 +110,45 @@ class OFAMobileNetV3Space(SearchSpace):
         parts = text.strip().split("-")
         names = ("resolution", "kernel", "expand")
         if len(parts) != 3 or [p[:1] for p in parts] != ["r", "k", "e"]:
-            raise ArchError(f"malformed ofa-mbv3 arch '{text}': expected r<res>-k<stages>-e<stages>"
+            raise ArchError(f"malformed ofa-mbv3 arch {text!r}: expected r<res>-k<stages>-e<stages>"
                             f" like r176-k35.357.3577.35.357-e34.634.3466.44.666")
         for name, part in zip(names, parts):
             body = part[1:]
-            if not body or not all(c.isdigit() or (c == "." and name != "resolution") for c in body):
-                raise ArchError(f"arch '{text}': field '{name}' ('{part}') is not "
+            if not body or not all(c in "0123456789" or (c == "." and name != "resolution")
+                                   for c in body):
+                raise ArchError(f"arch {text!r}: field '{name}' ({part!r}) is not "
                                 f"{'an integer' if name == 'resolution' else 'digits and dots'}")
         ks = self._parse_field(parts[1][1:], "kernel", self.kernels, text)
         es = self._parse_field(parts[2][1:], "expand", self.expands, text)
         for s, (a, b) in enumerate(zip(ks, es), 1):
             if len(a) != len(b):
-                raise ArchError(f"arch '{text}': stage {s} has {len(a)} kernels but "
+                raise ArchError(f"arch {text!r}: stage {s} has {len(a)} kernels but "
                                 f"{len(b)} expand ratios")
         return self.make(int(parts[0][1:]), ks, es)
 
     def _parse_field(self, text: str, field: str, allowed, whole: str):
         stages = text.split(".")
         if len(stages) != N_STAGES:
-            raise ArchError(f"arch '{whole}': {field} has {len(stages)} stages, expected {N_STAGES}")
+            raise ArchError(f"arch {whole!r}: {field} has {len(stages)} stages, expected {N_STAGES}")
         out = []
         for s, digits in enumerate(stages, 1):
             vals = tuple(int(c) for c in digits)
             bad = [v for v in vals if v not in allowed]
             if bad:
-                raise ArchError(f"arch '{whole}': {field} {bad[0]} in stage {s} not in {list(allowed)}")
+                raise ArchError(f"arch {whole!r}: {field} {bad[0]} in stage {s} not in {list(allowed)}")
             out.append(vals)
         return tuple(out)
 
     def make(self, r: int, ks, es) -> OFAArch:
         """Build and validate an arch from per-stage lists."""
-        ks = tuple(tuple(int(v) for v in s) for s in ks)
-        es = tuple(tuple(int(v) for v in s) for s in es)
-        if r not in self.resolutions:
+        try:
+            ks = tuple(tuple(_gene(v) for v in s) for s in ks)
+            es = tuple(tuple(_gene(v) for v in s) for s in es)
+        except (TypeError, ValueError):
+            raise ArchError("an ofa-mbv3 arch's kernels and expand ratios are lists of "
+                            "integers per stage") from None
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) \
+                or r not in self.resolutions:
             lo, hi = self.resolutions[0], self.resolutions[-1]
             raise ArchError(f"resolution {r} not in this space ({lo}..{hi}, "
                             f"{len(self.resolutions)} values)")
@@ -156,12 +169,13 @@ class OFAMobileNetV3Space(SearchSpace):
         if "arch" in obj and isinstance(obj["arch"], str):
             return self.parse(obj["arch"])
         try:
-            r, d, ks, es = int(obj["r"]), list(obj["d"]), list(obj["ks"]), list(obj["e"])
+            r, d, ks, es = _gene(obj["r"]), list(obj["d"]), list(obj["ks"]), list(obj["e"])
+            if len(d) != N_STAGES or len(ks) != N_SLOTS or len(es) != N_SLOTS:
+                raise ArchError(f"arch JSON needs d[{N_STAGES}], ks[{N_SLOTS}], e[{N_SLOTS}]")
+            sl = [slice(s * MAX_DEPTH, s * MAX_DEPTH + min(_gene(d[s]), MAX_DEPTH))
+                  for s in range(N_STAGES)]
         except (KeyError, TypeError, ValueError) as exc:
             raise ArchError(f"arch JSON lacks a valid field: {exc}") from None
-        if len(d) != N_STAGES or len(ks) != N_SLOTS or len(es) != N_SLOTS:
-            raise ArchError(f"arch JSON needs d[{N_STAGES}], ks[{N_SLOTS}], e[{N_SLOTS}]")
-        sl = [slice(s * MAX_DEPTH, s * MAX_DEPTH + int(d[s])) for s in range(N_STAGES)]
         return self.make(r, [ks[x] for x in sl], [es[x] for x in sl])
 
     # ------------------------------------------------------------------ genomes

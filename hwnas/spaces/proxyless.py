@@ -39,7 +39,7 @@ __all__ = ["ProxylessArch", "ProxylessSpace"]
 STAGES = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
 STEM, FIRST, FINAL = 32, 16, 1280
 MBCONVS = tuple((k, e) for k in (3, 5, 7) for e in (3, 6))
-_TOKEN = re.compile(r"^(?:k(?P<k>\d)e(?P<e>\d)|skip)$")
+_TOKEN = re.compile(r"^(?:k(?P<k>[0-9])e(?P<e>[0-9])|skip)\Z")
 
 
 def _label(op: tuple[int, int] | None) -> str:
@@ -100,18 +100,18 @@ class ProxylessSpace(SearchSpace):
     # ------------------------------------------------------------------ arch I/O
     def parse(self, text: str) -> ProxylessArch:
         parts = text.strip().split("-")
-        if len(parts) != len(STAGES) + 1 or not re.fullmatch(r"r\d+", parts[0]):
-            raise ArchError(f"malformed proxyless arch '{text}': expected r<res> and "
+        if len(parts) != len(STAGES) + 1 or not re.fullmatch(r"r[0-9]+", parts[0]):
+            raise ArchError(f"malformed proxyless arch {text!r}: expected r<res> and "
                             f"{len(STAGES)} '-'-separated stages of k<k>e<e>|skip")
         ops = []
         for s, (group, (_, n, _)) in enumerate(zip(parts[1:], STAGES), 1):
             toks = group.split(".")
             if len(toks) != n:
-                raise ArchError(f"arch '{text}': stage {s} has {len(toks)} layers, expected {n}")
+                raise ArchError(f"arch {text!r}: stage {s} has {len(toks)} layers, expected {n}")
             for t in toks:
                 m = _TOKEN.match(t)
                 if not m:
-                    raise ArchError(f"arch '{text}': layer '{t}' in stage {s} is not k<k>e<e> or skip")
+                    raise ArchError(f"arch {text!r}: layer {t!r} in stage {s} is not k<k>e<e> or skip")
                 ops.append(None if t == "skip" else (int(m["k"]), int(m["e"])))
         return self.make(int(parts[0][1:]), ops)
 

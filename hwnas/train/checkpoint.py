@@ -27,6 +27,7 @@ from hwnas._io import atomic_write_bytes, atomic_write_json, read_json
 from hwnas.errors import DataError
 
 __all__ = ["LoadedSupernet", "save_state", "load_state", "write_meta", "read_meta",
+           "check_checkpoint_dir", "checkpoint_space", "CHECKPOINT_FILES",
            "load_supernet", "as_loaded", "checkpoint_dataset", "extract_subnet", "evaluate_subnet",
            "SUPERNET_FILE", "OPTIMIZER_FILE", "META_FILE"]
 
@@ -50,17 +51,64 @@ def save_state(path: str | Path, state: dict, half: bool = False) -> Path:
 
 
 def load_state(path: str | Path) -> dict:
-    """A state_dict saved by ``save_state`` (float16 tensors come back as float32)."""
+    """A state_dict saved by ``save_state`` (float16 tensors come back as float32).
+
+    Only tensors and plain containers are read (``weights_only``); a file that holds other
+    objects is refused, and never unpickled."""
+    import pickle
+    import warnings
+
     try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():     # torch warns about what it then refuses anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DataError(f"checkpoint file not found: {path}") from None
-    except Exception as exc:  # torch raises several types for corrupt files
-        raise DataError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(state, dict):
-        raise DataError(f"{path} does not hold a state_dict")
+    except IsADirectoryError:
+        raise DataError(f"checkpoint file {path} is a folder") from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):       # weights_only met a class, not a tensor
+            raise DataError(f"{path} is not a valid state_dict: it holds objects other than "
+                            "tensors, which hwnas never unpickles") from None
+        raise DataError(f"{path} is not a valid state_dict (a corrupt, truncated or "
+                        "non-torch file)") from None
+    except Exception:  # noqa: BLE001  (torch raises many types for corrupt or truncated files)
+        raise DataError(f"{path} is not a valid state_dict (a corrupt, truncated or "
+                        "non-torch file)") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise DataError(f"{path} is not a valid state_dict (not a mapping of names to tensors)")
     return {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v
             for k, v in state.items()}
+
+
+#: what a checkpoint folder may hold (the files training, finishing and measuring write)
+CHECKPOINT_FILES = (SUPERNET_FILE, OPTIMIZER_FILE, META_FILE, "accuracy_samples.json",
+                    "accuracy_heldout.json", "accuracy_heldout_val.json",
+                    "accuracy_predictor.json")
+
+
+def check_checkpoint_dir(out: str | Path) -> Path:
+    """Refuse ``out`` as a folder to train into unless it is new, empty, a supernet checkpoint
+    (a ``meta.json`` of one), or holds only files a checkpoint holds: a user's other files are
+    never written over or removed."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"checkpoint folder {out} is a file; choose a folder")
+    if not out.is_dir():
+        return out
+    try:
+        meta = read_meta(out)
+    except DataError:
+        meta = None
+    if isinstance(meta, dict) and ("train" in meta or "space" in meta):
+        return out
+    other = sorted(p.name for p in out.iterdir()
+                   if p.name not in CHECKPOINT_FILES and not p.name.startswith("."))
+    if other:
+        raise DataError(f"folder {out} exists and is not a supernet checkpoint (it holds "
+                        f"{other[0]}{' and more' if len(other) > 1 else ''}); choose another "
+                        "folder")
+    return out
 
 
 def write_meta(ckpt_dir: str | Path, meta: dict) -> Path:
@@ -68,7 +116,11 @@ def write_meta(ckpt_dir: str | Path, meta: dict) -> Path:
 
 
 def read_meta(ckpt_dir: str | Path) -> dict:
-    return read_json(Path(ckpt_dir) / META_FILE, "supernet checkpoint metadata", DataError)
+    path = Path(ckpt_dir) / META_FILE
+    meta = read_json(path, "supernet checkpoint metadata", DataError)
+    if not isinstance(meta, dict):
+        raise DataError(f"corrupt supernet checkpoint metadata {path}: not a JSON object")
+    return meta
 
 
 def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
@@ -76,13 +128,10 @@ def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
     ``ofa-mbv3-fmnist``); the supernet is in eval mode and ``meta["path"]`` names the folder."""
     from hwnas._data import checkpoint_dir
     from hwnas.nn.supernet import OFASupernet
-    from hwnas.spaces import space_from_config
 
     ckpt_dir = checkpoint_dir(ckpt_dir)
     meta = read_meta(ckpt_dir)
-    if "space" not in meta:
-        raise DataError(f"{Path(ckpt_dir) / META_FILE} has no 'space' entry")
-    space = space_from_config(meta["space"])
+    space = checkpoint_space(ckpt_dir, meta)
     net = OFASupernet(space)
     try:
         net.load_state_dict(load_state(Path(ckpt_dir) / SUPERNET_FILE))
@@ -90,6 +139,21 @@ def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
         raise DataError(f"{Path(ckpt_dir) / SUPERNET_FILE} does not match its space: "
                         f"{str(exc).splitlines()[0]}") from None
     return LoadedSupernet(space, net.eval(), {**meta, "path": str(ckpt_dir)})
+
+
+def checkpoint_space(ckpt_dir: str | Path, meta: dict | None = None):
+    """The search space a checkpoint was trained for (its ``meta.json``'s ``space``)."""
+    from hwnas.errors import HwnasError
+    from hwnas.spaces import space_from_config
+
+    meta = read_meta(ckpt_dir) if meta is None else meta
+    path = Path(ckpt_dir) / META_FILE
+    if not isinstance(meta.get("space"), dict):
+        raise DataError(f"{path}: no 'space' object (the space configuration it was trained for)")
+    try:
+        return space_from_config(meta["space"])
+    except HwnasError as exc:
+        raise DataError(f"{path}: field 'space': {exc}") from None
 
 
 @lru_cache(maxsize=2)
@@ -101,11 +165,15 @@ def _cached_dataset(spec: str, val_fraction: float, pad_to: int | None, seed: in
 
 def checkpoint_dataset(meta: dict):
     """The dataset the checkpoint was trained on, loaded as it was (cached)."""
-    d = meta.get("dataset", {})
-    if "spec" not in d:
-        raise DataError("checkpoint metadata names no dataset spec")
-    return _cached_dataset(d["spec"], float(d.get("val_fraction", 1 / 12)), d.get("pad_to"),
-                           int(d.get("seed", 0)))
+    d = meta.get("dataset")
+    if not isinstance(d, dict) or not isinstance(d.get("spec"), str):
+        raise DataError(f"checkpoint metadata of {meta.get('path', 'the checkpoint')} names no "
+                        "dataset spec (field 'dataset.spec')")
+    args = (d.get("val_fraction", 1 / 12), d.get("pad_to"), d.get("seed", 0))
+    if not all(a is None or isinstance(a, (int, float)) for a in args):
+        raise DataError(f"checkpoint metadata of {meta.get('path', 'the checkpoint')}: "
+                        "'dataset' holds a val_fraction, pad_to or seed that is not a number")
+    return _cached_dataset(d["spec"], *args)
 
 
 def as_loaded(ckpt) -> LoadedSupernet:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwnas._checks import check_int, check_number, check_seed
 from hwnas.errors import DataError
 
-__all__ = ["Dataset", "load_dataset", "resize", "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES"]
+__all__ = ["Dataset", "load_dataset", "check_dataset_options", "resize", "FASHION_MNIST_DIR", "FASHION_MNIST_CLASSES"]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
@@ -126,11 +128,22 @@ def _npz(path: Path) -> tuple[np.ndarray, ...]:
                 raise DataError(f"{path} lacks array(s) {', '.join(missing)}; it needs "
                                 "x_train, y_train, x_test, y_test")
             return tuple(z[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as .npz: {exc}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read {path} as .npz: {(str(exc).splitlines() or [''])[0]}") \
+            from None
 
 
 def _read_image(path: Path) -> np.ndarray:
+    try:
+        return _decode_image(path)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (numpy, matplotlib and Pillow raise many types)
+        raise DataError(f"cannot read image {path}: {type(exc).__name__}: "
+                        f"{(str(exc).splitlines() or [''])[0][:120]}") from None
+
+
+def _decode_image(path: Path) -> np.ndarray:
     ext = path.suffix.lower()
     if ext == ".npy":
         return np.load(path, allow_pickle=False)
@@ -180,7 +193,12 @@ def _folder(root: Path) -> tuple[np.ndarray, ...]:
 
 # ---------------------------------------------------------------------------- tensors
 def _to_nchw(x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, np.float32)
+    try:
+        x = np.asarray(x, np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} images must be numbers, got {np.asarray(x).dtype}") from None
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{what} images hold NaN or infinite values")
     if x.ndim == 3:
         return x[:, None]
     if x.ndim == 4:
@@ -198,9 +216,24 @@ def _pad(x: np.ndarray, size: int | None) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (lo_h, size - x.shape[-2] - lo_h), (lo, hi)))
 
 
+def check_dataset_options(val_fraction: float = 1 / 12, pad_to: int | None = None,
+                          seed: int = 0) -> None:
+    """The loading options in range, before any file is read."""
+    check_number(val_fraction, "dataset val_fraction", 0, 1, above=True, error=DataError)
+    if val_fraction >= 1:
+        raise DataError(f"dataset val_fraction must be below 1, got {val_fraction!r}")
+    if pad_to is not None:
+        check_int(pad_to, "dataset pad_to (image size)", 1, 4096, DataError)
+    check_seed(seed, DataError)
+
+
 def load_dataset(spec: str = "fashion-mnist", val_fraction: float = 1 / 12,
                  pad_to: int | None = None, seed: int = 0) -> Dataset:
     """Load ``spec`` (see module doc) into normalised tensors with a held-out ``val`` split."""
+    check_dataset_options(val_fraction, pad_to, seed)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise DataError(f"a dataset is a name, a .npz file or a folder, got {spec!r}")
+    spec = os.fspath(spec)
     path = Path(spec)
     if spec in ("fashion-mnist", "fmnist"):
         name, desc = "fashion-mnist", "Fashion-MNIST (Zalando, MIT), 28x28 grey, 10 classes"
@@ -222,6 +255,14 @@ def load_dataset(spec: str = "fashion-mnist", val_fraction: float = 1 / 12,
     return _assemble(name, desc, parts, val_fraction, pad_to, seed)
 
 
+def _labels(y, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.all(np.isfinite(y))
+                                          and np.all(y == np.round(y))):
+        raise DataError(f"{name}: labels must be integers, got {y.dtype} values")
+    return y.astype(np.int64).ravel()
+
+
 def _assemble(name: str, desc: str, parts, val_fraction: float, pad_to: int | None,
               seed: int) -> Dataset:
     xtr, ytr, xte, yte = parts[:4]
@@ -230,7 +271,7 @@ def _assemble(name: str, desc: str, parts, val_fraction: float, pad_to: int | No
     if xtr.shape[1:] != xte.shape[1:]:
         raise DataError(f"{name}: training images {xtr.shape[1:]} and test images "
                         f"{xte.shape[1:]} differ in shape")
-    ytr, yte = np.asarray(ytr).astype(np.int64).ravel(), np.asarray(yte).astype(np.int64).ravel()
+    ytr, yte = _labels(ytr, name), _labels(yte, name)
     if len(ytr) != len(xtr) or len(yte) != len(xte):
         raise DataError(f"{name}: image and label counts differ")
     if min(ytr.min(initial=0), yte.min(initial=0)) < 0:

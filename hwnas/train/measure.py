@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas._checks import check_int, check_seed
 from hwnas._io import atomic_write_json, read_json
 from hwnas._log import progress
 from hwnas.errors import DataError
@@ -20,7 +21,7 @@ from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, LoadedSuperne
                                     evaluate_subnet, load_state, save_state, write_meta)
 from hwnas.train.evaluate import median_arch
 
-__all__ = ["finish_checkpoint", "measure_reference_subnets", "measure_samples",
+__all__ = ["finish_checkpoint", "check_finish_options", "measure_reference_subnets", "measure_samples",
            "measure_heldout", "subnet_accuracies", "fit_from_samples", "SAMPLES_FILE",
            "HELDOUT_FILE"]
 
@@ -215,10 +216,25 @@ def _previous_hyper(out: Path, acc_model: str) -> dict | None:
     return old.stats.get("hyper") or hyper_of(old, int(old.stats.get("n_fit", 0)))
 
 
+def check_finish_options(acc_samples: int = 200, val_limit: int = 2000, seed: int = 0,
+                         workers: int = 1, acc_heldout: int = 100, acc_model: str = "gp") -> None:
+    """The options of ``finish_checkpoint`` in range (checked before training starts)."""
+    from hwnas.predict.accuracy import ACC_MODELS
+
+    check_int(acc_samples, "acc_samples (subnets measured to fit the accuracy predictor)", 0,
+              error=DataError)
+    check_int(acc_heldout, "acc_heldout (held-out subnets)", 0, error=DataError)
+    check_int(val_limit, "val_limit (validation images per subnet)", 1, error=DataError)
+    check_int(workers, "workers (measuring processes)", 1, 512, DataError)
+    check_seed(seed, DataError)
+    ACC_MODELS.get(acc_model)
+
+
 def finish_checkpoint(out: str | Path, net, meta: dict, data, acc_samples: int = 200,
                       val_limit: int = 2000, seed: int = 0, workers: int = 1,
                       acc_heldout: int = 100, acc_model: str = "gp") -> dict:
     """Run the post-training phases that ``out`` has not finished yet; returns the metadata."""
+    check_finish_options(acc_samples, val_limit, seed, workers, acc_heldout, acc_model)
     out = Path(out)
     if not meta["train"].get("finished"):
         _store_half(out, net, meta)

@@ -22,15 +22,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwnas._checks import check_seed
 from hwnas._log import progress
 from hwnas.nn.supernet import OFASupernet
-from hwnas.train.checkpoint import (OPTIMIZER_FILE, SUPERNET_FILE, load_state, read_meta,
-                                    save_state, write_meta)
+from hwnas.train.checkpoint import (META_FILE, OPTIMIZER_FILE, SUPERNET_FILE, load_state,
+                                    read_meta, save_state, write_meta)
 from hwnas.errors import DataError
 from hwnas.train.data import Dataset, resize
 from hwnas.train.distributed import Distributed
 
-__all__ = ["TrainConfig", "train_supernet", "train_standalone", "make_optimizer", "lr_at"]
+__all__ = ["TrainConfig", "train_supernet", "check_resume", "run_meta", "train_standalone", "make_optimizer", "lr_at"]
 
 log = logging.getLogger("hwnas.train")
 
@@ -63,6 +64,7 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "n_random" else 1):
                 raise DataError(f"training {name} must be an integer ≥ "
                                 f"{0 if name == 'n_random' else 1}, got {v!r}")
+        check_seed(self.seed, DataError)
 
     def total_steps(self, n_train: int) -> int:
         return max(1, math.ceil(self.epochs * n_train / self.batch_size))
@@ -138,34 +140,65 @@ def _comparable(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in _RESUMABLE_CHANGES}
 
 
+def run_meta(space, cfg: TrainConfig, dataset_meta: dict, total_steps: int = 0) -> dict:
+    """The metadata a training run starts with."""
+    return {"space": space.config(), "dataset": dataset_meta,
+            "train": {"config": asdict(cfg), "total_steps": total_steps, "step": 0,
+                      "wall_s": 0.0, "rule": "sandwich+inplace-distillation"}}
+
+
+def check_resume(out: str | Path, meta: dict) -> dict | None:
+    """The metadata of the run in ``out`` that a run described by ``meta`` (``space``,
+    ``dataset``, ``train.config``) would continue; None for a fresh start: no run there, or
+    one of another training configuration (which starts afresh).
+
+    A run of another space or dataset, or unreadable metadata, is refused: that folder holds
+    another model, which a fresh start would overwrite."""
+    path = Path(out) / META_FILE
+    if not path.exists():
+        return None
+    old = read_meta(out)
+    if not isinstance(old.get("train"), dict) or not isinstance(old["train"].get("config"), dict):
+        raise DataError(f"{path} is not the metadata of a supernet training run; restart it "
+                        "to discard it, or choose another folder")
+    for what, have, want in (("space", old.get("space"), meta["space"]),
+                             ("dataset", (old.get("dataset") or {}).get("spec"),
+                              meta["dataset"]["spec"])):
+        if have != want:
+            raise DataError(f"{out} holds a supernet of another {what} ({have}, not {want}); "
+                            "restart it to discard it, or choose another folder")
+    if _comparable(old["train"]["config"]) != _comparable(meta["train"]["config"]):
+        return None
+    return old
+
+
 def _resume(out: Path, net, opt, meta: dict) -> tuple[int, float]:
     """Load weights, optimizer and step from ``out`` when it holds a run of the same config."""
-    try:
-        old = read_meta(out)
-    except Exception:  # no or unreadable metadata: a fresh start
+    old = check_resume(out, meta)
+    if old is None:
         return 0, 0.0
-    new_cfg, old_train = meta["train"]["config"], old.get("train", {})
-    same = (old.get("space") == meta["space"] and old.get("dataset", {}).get("spec")
-            == meta["dataset"]["spec"] and _comparable(old_train.get("config", {}))
-            == _comparable(new_cfg))
-    step, wall_s = int(old_train.get("step", 0)), float(old_train.get("wall_s", 0.0))
+    new_cfg, old_train = meta["train"]["config"], old["train"]
+    step, wall_s = old_train.get("step", 0), old_train.get("wall_s", 0.0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 \
+            or not isinstance(wall_s, (int, float)):
+        raise DataError(f"corrupt {out / META_FILE}: 'train.step' must be a count and "
+                        "'train.wall_s' a number")
     total = meta["train"]["total_steps"]
-    if same and old_train.get("finished") and old_train.get("total_steps") != total:
-        raise DataError(f"{out} holds a finished run of {old_train['config']['epochs']} epochs; "
+    if old_train.get("finished") and old_train.get("total_steps") != total:
+        raise DataError(f"{out} holds a finished run of {old_train['config'].get('epochs')} epochs; "
                         "give the same number of epochs, or restart it")
-    if not same or not (step >= total or (out / OPTIMIZER_FILE).exists()):
+    if not (step >= total or (out / OPTIMIZER_FILE).exists()):
         return 0, 0.0
     net.load_state_dict(load_state(out / SUPERNET_FILE))
     if step < total:
-        opt.load_state_dict(torch.load(out / OPTIMIZER_FILE, map_location="cpu",
-                                       weights_only=True))
+        opt.load_state_dict(load_state(out / OPTIMIZER_FILE))
     meta["train"].update({k: v for k, v in old_train.items()
                           if k not in ("config", "total_steps")})
-    if old_train["config"]["epochs"] != new_cfg["epochs"]:
+    if old_train["config"].get("epochs") != new_cfg["epochs"]:
         log.warning("epochs changed from %s to %s at step %d: the schedule follows the new total",
-                    old_train["config"]["epochs"], new_cfg["epochs"], step)
-        meta["train"]["replanned"] = old_train.get("replanned", []) + [
-            {"step": step, "from_epochs": old_train["config"]["epochs"]}]
+                    old_train["config"].get("epochs"), new_cfg["epochs"], step)
+        meta["train"]["replanned"] = list(old_train.get("replanned") or []) + [
+            {"step": step, "from_epochs": old_train["config"].get("epochs")}]
     meta.update({k: v for k, v in old.items() if k not in meta})   # later phases' results
     return step, wall_s
 
@@ -183,9 +216,7 @@ def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
     net = OFASupernet(space).to(memory_format=torch.channels_last)
     opt = make_optimizer(net, cfg)
     total = cfg.total_steps(len(data.y_train))
-    meta = {"space": space.config(), "dataset": dataset_meta,
-            "train": {"config": asdict(cfg), "total_steps": total, "step": 0, "wall_s": 0.0,
-                      "rule": "sandwich+inplace-distillation"}}
+    meta = run_meta(space, cfg, dataset_meta, total)
     step, wall_s = _resume(out, net, opt, meta)
     ddp.sync_start(net, step)
     ddp.attach(opt)
