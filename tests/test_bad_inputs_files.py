@@ -18,7 +18,16 @@ SEARCH = "search --objective mflops --latency-ms 5"
 TRAIN = "train-supernet --out {w}/ck"
 IMPORT = "import-table --target t"
 
+ADAPT = "adapt --target toy --space nb201"
+
 CASES = [
+    # ---- adapt: measurements the user brings, and the sample count
+    Case("adapt-too-few", f"{ADAPT} --measure 2", needle="at least 3"),
+    Case("adapt-csv-missing", f"{ADAPT} --from-csv {{w}}/none.csv", needle="none.csv"),
+    Case("adapt-csv-not-csv", f"{ADAPT} --from-csv {{w}}/arch/notjson.json",
+         needle="notjson.json:1: expected arch,latency_ms"),
+    Case("adapt-unknown-space", "adapt --target toy --space nope --measure 5",
+         needle="choose from:"),
     # ---- arch strings and arch.json
     Case("export-arch-not-json", f"{EXPORT} --arch {{w}}/arch/notjson.json --out {{w}}/b",
          needle="corrupt arch file"),
@@ -154,10 +163,10 @@ CASES = [
     Case("search-unknown-strategy", f"{SEARCH} --target toy --strategy nope",
          needle="choose from:"),
     Case("search-unknown-predictor", f"{SEARCH} --target toy --predictor nope",
-         needle="choose from:"),
-    Case("search-unknown-target", f"{SEARCH} --target nope", needle="targets with one:"),
+         needle="choose from"),
+    Case("search-unknown-target", f"{SEARCH} --target nope", needle="targets with a table:"),
     Case("predict-unknown-predictor", f"{PREDICT} --target toy --predictor nope",
-         needle="choose from:"),
+         needle="choose from"),
     Case("export-unknown-space", f"{EXPORT} --out {{w}}/b --space nope", needle="choose from:"),
     Case("export-unknown-target", f"export --arch {ARCH} --target nope --out {{w}}/b",
          needle="available:"),
