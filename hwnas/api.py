@@ -82,12 +82,14 @@ def load_supernet(checkpoint: str | os.PathLike | None = None):
     return _load(checkpoint)
 
 
-def load_predictor(target: str, space: Any = "ofa-mbv3", kind: str = "auto"):
+def load_predictor(target: str, space: Any = "ofa-mbv3", kind: str = "auto", *,
+                   allow_emulated: bool = False):
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``, such as
-    ``load_supernet().space``); ``kind`` is ``auto``, ``table`` or ``calibrated``."""
+    ``load_supernet().space``); ``kind`` is ``auto``, ``table`` or ``calibrated``. A table
+    measured on an emulated device is refused unless ``allow_emulated``."""
     from hwnas.predict import load_predictor as _load
 
-    return _load(target, space, kind)
+    return _load(target, space, kind, allow_emulated)
 
 
 def connect(target, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
@@ -117,14 +119,15 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
            margin: float | None = None, quantile: float = 0.9, max_params: float | None = None,
            max_mflops: float | None = None, max_act_kb: float | None = None,
            report_targets=(), seed: int = 0, out: str | os.PathLike | None = None,
-           **options) -> dict:
+           allow_emulated: bool = False, **options) -> dict:
     """The best predicted architecture under the budgets; returns what ``arch.json`` holds.
 
     ``latency_ms`` is a number of ms on ``target``, a spec such as ``"x86-host=6,rpi4=40"``,
     or a ``{target: ms}`` dict. ``space`` is a name or a ``SearchSpace``; a ``checkpoint``
     selects its space configuration (and its accuracy predictor scores the archs). An
     impossible budget raises ``BudgetError`` at once, naming the fastest reachable latency.
-    With ``out`` the arch, Pareto front, plot and history are written there.
+    With ``out`` the arch, Pareto front, plot and history are written there. Latency tables
+    measured on an emulated device are refused unless ``allow_emulated``.
     """
     from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
                               parse_latency_spec, write_outputs)
@@ -147,7 +150,7 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
             raise HwnasError(f"checkpoint {checkpoint} is for space 'ofa-mbv3', not '{space}'")
         space = sp
     extra = [t for t in ([target] if target else []) + list(report_targets)]
-    problem = build_problem(space, cons, extra, objective, checkpoint, predictor)
+    problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated)
     if checkpoint is not None and "checkpoint" in STRATEGIES.get(strategy).Options.__dataclass_fields__:
         options.setdefault("checkpoint", str(checkpoint))   # gradient strategies' supernet too
     result = _search(strategy, problem, seed=seed, **options)
@@ -213,14 +216,20 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            checkpoint: str | os.PathLike | None = None, rpc: str | None = None,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
            slack: float = 0.10, strategy: str = "evolution", margin: float | None = None,
-           tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0) -> dict:
+           tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0,
+           profile_networks: int = 20, allow_emulated: bool = False) -> dict:
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
     server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
 
     Code is compiled with the target's tuning database (``tuning_dir="auto"``; None compiles
     untuned code, and the table must describe the same code); ``tune`` trials per kernel top
-    the database up with each round's subnet first."""
+    the database up with each round's subnet first. A target without a fitting latency table
+    is profiled first, with ``profile_networks`` whole networks.
+
+    An emulated device (one that reports an emulator, such as ``hwnas device emulate``) and
+    tables measured on one are refused unless ``allow_emulated``; the bundle's report then
+    says that its latencies are the emulator's."""
     from hwnas.deploy.loop import DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
@@ -234,7 +243,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        runtime=None, max_rounds=max_rounds, slack=slack, strategy=strategy,
                        margin=margin, seed=seed,
                        tuning_dir=_database_dir(tgt, tuning_dir),
-                       tune_trials=tune)
+                       tune_trials=tune, profile_networks=profile_networks,
+                       allow_emulated=allow_emulated)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)
     try:

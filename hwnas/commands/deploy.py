@@ -28,6 +28,12 @@ def register(sub) -> None:
                         "latency_tables/<target>/tuning/, when it has one)")
     p.add_argument("--untuned", action="store_true",
                    help="compile without a tuning database (its table must be untuned too)")
+    p.add_argument("--profile-networks", type=int, default=20, metavar="N",
+                   help="whole networks measured when the target's table must be profiled "
+                        "first (default %(default)s)")
+    p.add_argument("--allow-emulated", action="store_true",
+                   help="accept an emulated device (hwnas device emulate) and tables measured "
+                        "on one; the report says the latencies are the emulator's")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
     p.set_defaults(func=run)
@@ -40,7 +46,8 @@ def run(args) -> int:
     m = hwnas.deploy(args.target, args.latency_ms, args.out, checkpoint=args.checkpoint,
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
                      max_rounds=args.max_rounds, slack=args.slack, strategy=args.strategy,
-                     margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed)
+                     margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed,
+                     profile_networks=args.profile_networks, allow_emulated=args.allow_emulated)
     lat = m["latency"]
     tuning = m.get("tuning", {})
     print(f"bundle {args.out}: {m['arch']} on {m['target']['name']}: measured "
@@ -48,4 +55,7 @@ def run(args) -> int:
           f"{args.latency_ms:g} ms, predicted {lat['predicted_ms']:.3f} ms, accuracy "
           f"{m['weights']['accuracy']:.4f}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)} "
           f"kernels tuned, {m['deploy']['rounds']} round(s)")
+    if lat["measured"].get("emulated"):
+        print(f"emulated: measured on {lat['measured']['emulator']}, not on a "
+              f"{m['target']['name']}; report.md says so")
     return 0

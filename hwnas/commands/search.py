@@ -44,6 +44,9 @@ def register(sub) -> None:
                    "when its model lies next to the table, else table)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="strategy option, e.g. -O generations=200 (see below)")
+    p.add_argument("--allow-emulated", action="store_true",
+                   help="accept latency tables measured on an emulated device (hwnas device "
+                        "emulate); their timings are the emulator's, not the device's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="search_out", help="output folder")
     p.set_defaults(func=run)
@@ -88,7 +91,7 @@ def run(args) -> int:
                         predictor=args.predictor, margin=args.margin, quantile=args.quantile,
                         max_params=args.max_params, max_mflops=args.max_mflops,
                         max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
-                        out=args.out, **options)
+                        out=args.out, allow_emulated=args.allow_emulated, **options)
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
           f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "

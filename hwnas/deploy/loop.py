@@ -23,10 +23,10 @@ from hwnas.predict.correction import MeasuredCorrection
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
 from hwnas.deploy.run_script import RUN_PY
 from hwnas.deploy.table_reuse import ensure_table
-from hwnas.errors import BudgetError, SpaceError
+from hwnas.errors import BudgetError, DeviceError, SpaceError
 from hwnas.search import search
 from hwnas.search.constraints import Constraints, LatencyBudget
-from hwnas.predict.loading import load_predictor
+from hwnas.predict.loading import load_predictor, refuse_emulated
 from hwnas.search.objectives import load_objective
 from hwnas.search.problem import SearchProblem
 from hwnas.search.assemble import write_outputs
@@ -52,7 +52,8 @@ class DeployConfig:
     seed: int = 0
     tuning_dir: str | None = None       # the target's tuning database (None: untuned code)
     tune_trials: int = 0                # > 0: top the database up with each round's subnet
-    profile_networks: int = 20
+    profile_networks: int = 20          # whole networks measured when a table is profiled
+    allow_emulated: bool = False        # accept an emulated device and its tables
 
     def validate(self) -> None:
         """Every field in range (one-line errors), before anything is compiled or measured."""
@@ -72,6 +73,9 @@ class DeployConfig:
             raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin!r}")
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
             raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
+        if not (isinstance(self.profile_networks, int) and self.profile_networks >= 0):
+            raise BudgetError(f"profiled networks must be an integer ≥ 0, got "
+                              f"{self.profile_networks!r}")
         STRATEGIES.get(self.strategy)
 
 
@@ -167,12 +171,15 @@ def deploy(cfg: DeployConfig) -> dict:
     from hwnas.train.checkpoint import load_supernet
 
     t0 = time.perf_counter()
+    if cfg.runtime is not None:         # before anything is profiled or compiled for it
+        refuse_emulated(cfg.runtime.emulator, f"the device {cfg.runtime.address} of "
+                        f"'{cfg.target.name}' is emulated", cfg.allow_emulated, DeviceError)
     loaded = load_supernet(cfg.checkpoint)
     space = space_from_config(loaded[2]["space"])
     database = load_database(cfg.tuning_dir, target=cfg.target) if cfg.tuning_dir else None
     table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir,
                               cfg.profile_networks)
-    base = load_predictor(cfg.target.name, space, "auto")
+    base = load_predictor(cfg.target.name, space, "auto", cfg.allow_emulated)
     if base.space.config() != space.config():
         space = space_from_config({**space.config(), "resolutions": [
             r for r in space.resolutions if r in base.space.resolutions]})

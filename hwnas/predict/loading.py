@@ -4,17 +4,21 @@ A table may record several configurations of one space (another resolution list,
 input channels): the predictor is built for the configuration that covers the space asked for.
 Asked by name only, the space's default configuration is used when the table records it, else
 the table's first one.
+
+A table measured on an emulated device (``meta["emulated"]``, from what the device reported
+while it was profiled) holds the emulator's timings, not the device's: it is refused unless
+``allow_emulated`` is given, so that no budget is ever decided on it by accident.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from hwnas.errors import TableError
+from hwnas.errors import HwnasError, TableError
 from hwnas.predict._base import PREDICTORS, LatencyPredictor
 from hwnas.profile.table import LatencyTable, table_path, targets_with_table
 
-__all__ = ["load_predictor", "table_space", "calibrated_file"]
+__all__ = ["load_predictor", "table_space", "calibrated_file", "refuse_emulated"]
 
 log = logging.getLogger("hwnas.predict")
 
@@ -50,12 +54,28 @@ def calibrated_file(table_file: str | Path, index: int) -> Path:
     return p.with_name(f"{p.stem}.calibrated{'' if index == 0 else f'-{index}'}.json")
 
 
-def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto") -> LatencyPredictor:
+def refuse_emulated(emulator: str | None, what: str, allow_emulated: bool,
+                    error: type[HwnasError] = TableError) -> None:
+    """Raise ``error`` when ``emulator`` is set (``what`` says what was emulated, e.g. "the
+    latency table of 'rpi4' was measured on an emulated device") and emulated timings were
+    not allowed; when they were, log that they are used."""
+    if not emulator:
+        return
+    if not allow_emulated:
+        raise error(f"{what} ({emulator}): its latencies are the emulator's, not the "
+                         "device's, and decide no budget unless emulated timings are allowed "
+                         "explicitly")
+    log.warning("%s (%s): its latencies are the emulator's, not the device's", what, emulator)
+
+
+def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
+                   allow_emulated: bool = False) -> LatencyPredictor:
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
     on the device), or ``auto``: ``calibrated`` when its model lies beside the table, else
-    ``table``. The predictor's ``.space`` is the table's configuration of the space.
+    ``table``. The predictor's ``.space`` is the table's configuration of the space. A table
+    measured on an emulated device raises ``TableError`` unless ``allow_emulated``.
     """
     name = space if isinstance(space, str) else space.name
     path = table_path(target, name)
@@ -64,6 +84,10 @@ def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto") -> Latency
         raise TableError(f"no latency table for target '{target}' and space '{name}' "
                          f"(looked for {path}); targets with one: {have}")
     table = LatencyTable.load(path)
+    if table.meta.get("emulated"):
+        refuse_emulated(table.meta.get("emulator") or "emulator unknown",
+                        f"the latency table of '{target}' ({path}) was measured on an emulated "
+                        "device", allow_emulated)
     index, table_sp = table_space(table, space)
     model = calibrated_file(path, index)
     if kind == "auto":
