@@ -18,7 +18,7 @@ import pytest
 
 from hwnas.cli import main
 from hwnas.errors import DeviceError, HwnasError, TableError
-from hwnas.farm.emulated_root import STEPS, read_state
+from hwnas.farm.emulated_state import STEPS, read_state
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.debug import DebugRuntime
 

@@ -23,7 +23,6 @@ step, and a changed plan (another TVM version, say) rebuilds what depends on it.
 """
 from __future__ import annotations
 
-import fcntl
 import importlib.metadata
 import json
 import logging
@@ -33,24 +32,21 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from hwnas._io import atomic_write_json, atomic_write_text
+from hwnas._io import atomic_write_text
 from hwnas.errors import DeviceError
 from hwnas.farm.emulated_arch import EmulatedArch, get_arch
+from hwnas.farm.emulated_state import (STATE_FILE, STEPS, SetupState, locked, read_state,
+                                       save_state)
 
-__all__ = ["EmulatedRoot", "SetupState", "STEPS", "default_cache_dir", "find_qemu", "setup_plan",
-           "read_state", "ensure_root", "hold_root", "DEVICE_WHEELS"]
+__all__ = ["EmulatedRoot", "default_cache_dir", "find_qemu", "setup_plan", "ensure_root",
+           "DEVICE_WHEELS"]
 
 log = logging.getLogger("hwnas.farm")
 
 FORMAT = "hwnas-emulated-root/1"
-STEPS = ("index", "packages", "wheels", "root")
-STATE_FILE = "setup.json"
-LOCK_FILE = ".lock"
 #: the device's Python packages, pinned to the versions this host runs
 DEVICE_WHEELS = ("apache-tvm", "apache-tvm-ffi", "numpy", "psutil", "cloudpickle",
                  "typing_extensions")
@@ -60,19 +56,6 @@ _RUNTIME_ONLY_SKIP = ("tvm/lib/libtvm_compiler.so", "tvm/lib/libtvm_runtime_cuda
 _KEEP_PACKAGE = re.compile(r"^(lib.*|python3.*|zlib1g|gcc-\d+-base|media-types)$")
 _DROP_PACKAGE = re.compile(r"^(libperl.*|libgdbm-compat.*)$")
 _SITE = "usr/lib/python3/dist-packages"
-
-
-@dataclass(frozen=True)
-class SetupState:
-    """How far a cache's setup got under the current plan."""
-
-    complete: bool
-    done: tuple[str, ...] = ()
-    reason: str = ""                    # why it is not complete (empty when it is)
-
-    @property
-    def next_step(self) -> str | None:
-        return next((s for s in STEPS if s not in self.done), None)
 
 
 @dataclass
@@ -142,98 +125,6 @@ def _device_files_digest() -> str:
     text = "\0".join([Path(device_info.__file__).read_text(), _LAUNCHER, _CHECK,
                       *_RUNTIME_ONLY_SKIP])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------- state
-#: the plan entries each step's result depends on
-_STEP_INPUTS = {"index": ("format", "arch", "debian"),
-                "packages": ("format", "arch", "debian", "python"),
-                "wheels": ("format", "arch", "debian", "python", "wheels"),
-                "root": ("format", "arch", "debian", "python", "wheels", "qemu", "device_files")}
-
-
-def read_state(cache_dir: Path, plan: dict) -> SetupState:
-    """The steps of ``plan`` done in ``cache_dir``: those recorded done whose inputs are
-    unchanged, up to the first that is not; complete only with the finished root in place."""
-    cache_dir = Path(cache_dir)
-    path = cache_dir / STATE_FILE
-    if not path.exists():
-        partial = (cache_dir / "root.partial").exists() or (cache_dir / "root").exists()
-        return SetupState(False, (), "a half-built root without a record" if partial
-                          else "not set up yet")
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return SetupState(False, (), f"{path} is unreadable")
-    if not isinstance(state, dict):
-        return SetupState(False, (), f"{path} holds no setup record")
-    old = state.get("plan") if isinstance(state.get("plan"), dict) else {}
-    recorded = state.get("done", [])
-    done: list[str] = []
-    for step in STEPS:
-        if step not in recorded or any(old.get(k) != plan.get(k) for k in _STEP_INPUTS[step]):
-            break
-        done.append(step)
-    if "root" in done and not (cache_dir / "root" / "usr" / "bin" / "python3").is_file():
-        return SetupState(False, tuple(done[:-1]), "the finished root is missing")
-    if len(done) == len(STEPS) and state.get("complete"):
-        return SetupState(True, tuple(done))
-    if len(done) < len([s for s in STEPS if s in recorded]):
-        return SetupState(False, tuple(done), _plan_change(old, plan))
-    return SetupState(False, tuple(done), f"half-built (steps done: {', '.join(done) or 'none'})")
-
-
-def _plan_change(old: dict, new: dict) -> str:
-    for key in new:
-        if old.get(key) != new[key]:
-            if key == "wheels" and isinstance(old.get(key), dict):
-                name = next(n for n in new[key] if old[key].get(n) != new[key][n])
-                return f"the device's {name} changes from {old[key].get(name)} to {new[key][name]}"
-            return f"its {key} changes from {old.get(key)} to {new[key]}"
-    return "the plan changed"
-
-
-def _save_state(cache_dir: Path, plan: dict, done: list[str], extra: dict) -> None:
-    path = cache_dir / STATE_FILE
-    try:
-        old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        old = {}
-    record = {**(old if isinstance(old, dict) else {}), **extra,
-              "plan": plan, "done": [s for s in STEPS if s in done],
-              "complete": all(s in done for s in STEPS)}
-    atomic_write_json(path, record)
-
-
-@contextmanager
-def _locked(cache_dir: Path) -> Iterator[None]:
-    """One setup per cache at a time, and none while a device runs from the root (its server
-    holds the lock shared, ``hold_root``): another process waits, then finds it done."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / LOCK_FILE, "w") as fh:  # noqa: PTH123
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another setup of %s, or the emulated devices running from it, "
-                     "to finish", cache_dir)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def hold_root(root: "EmulatedRoot") -> int:
-    """A file descriptor holding ``root``'s cache lock shared: give it to a process that runs
-    from the root (``pass_fds``) and close it here; no setup replaces the root until that
-    process has exited."""
-    fd = os.open(root.cache_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 # ---------------------------------------------------------------------------- the steps
@@ -484,7 +375,7 @@ def ensure_root(arch: str = "aarch64", cache_dir: str | os.PathLike | None = Non
     plan = setup_plan(spec, qemu)
     state = read_state(cache, plan)
     if not state.complete:
-        with _locked(cache):
+        with locked(cache):
             state = read_state(cache, plan)      # another process may have finished it
             if not state.complete:
                 _complete(spec, cache, plan, state)
@@ -500,7 +391,7 @@ def _complete(spec: EmulatedArch, cache: Path, plan: dict, state: SetupState) ->
     log.info("emulated %s device in %s: %s; setting it up from step '%s'", spec.name, cache,
              state.reason, state.next_step)
     done = list(state.done)
-    _save_state(cache, plan, done, {})
+    save_state(cache, plan, done, {})
     for step in STEPS:
         if step in done:
             continue
@@ -509,6 +400,6 @@ def _complete(spec: EmulatedArch, cache: Path, plan: dict, state: SetupState) ->
         extra = _STEP_FUNCS[step](spec, cache, plan, record)
         done.append(step)
         seconds = {**record.get("seconds", {}), step: round(time.perf_counter() - t0, 1)}
-        _save_state(cache, plan, done, {**extra, "seconds": seconds})
+        save_state(cache, plan, done, {**extra, "seconds": seconds})
         log.info("emulated %s: step %d/%d (%s) done in %.1f s", spec.name, STEPS.index(step) + 1,
                  len(STEPS), step, seconds[step])

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 
 from hwnas.errors import DeviceError
-from hwnas.farm.emulated_root import EmulatedRoot, ensure_root, hold_root
+from hwnas.farm.emulated_root import EmulatedRoot, ensure_root
+from hwnas.farm.emulated_state import hold_root
 from hwnas.farm.local import LOOPBACK, _stop_group, _stop_group_now, free_port
 from hwnas.farm.tracker import registered_devices, tracker_summary
 
@@ -118,7 +119,7 @@ def start_emulated_device(arch: str = "aarch64", port: int = 0, *, host: str = L
     if tracker:
         args += ["--tracker", tracker, "--key", key]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    lock = hold_root(root)              # no setup replaces the root under the running server
+    lock = hold_root(root.cache_dir)    # no setup replaces the root under a running server
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
