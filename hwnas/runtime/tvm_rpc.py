@@ -32,6 +32,7 @@ class TVMRPCRuntime(TVMRuntime):
         super().__init__(target)
         self.device = device
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
+        self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
         self.remote = self._connect(timeout_s)
         self.device_info = _device_info(self.remote)
         self.pin_threads()
@@ -95,13 +96,20 @@ class TVMRPCRuntime(TVMRuntime):
         else:
             path = export_library(artefact, Path(self._tmp.name) / f"mod{library_suffix(self.target)}",
                                   self.target)
-        self._check_machine(path)
-        # A fresh remote name per upload: rewriting a library that the server's session still
-        # has mapped (loaded earlier under the same name) crashes it with SIGSEGV.
-        self._uploads += 1
-        name = f"{self._uploads}-{path.name}"
-        self.remote.upload(str(path), name)
-        return self.remote.load_module(name)
+        # The server's session keeps every library it loaded until the session ends (its
+        # memory grows by about the library's size per load), so a library loaded before is
+        # reused, not sent again: whole networks are timed in rounds that revisit each one.
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in self._modules:
+            self._check_machine(path)
+            # A fresh remote name per upload: rewriting a library that the server's session
+            # still has mapped (loaded earlier under the same name) crashes it with SIGSEGV.
+            self._uploads += 1
+            name = f"{self._uploads}-{path.name}"
+            self.remote.upload(str(path), name)
+            self._modules[key] = self.remote.load_module(name)
+        return self._modules[key]
 
     def _check_machine(self, path: Path) -> None:
         """A library for another machine than the device reports: one line, before upload."""
@@ -124,6 +132,7 @@ class TVMRPCRuntime(TVMRuntime):
 
     def close(self) -> None:
         self._loaded = None
+        self._modules.clear()
         self.remote = None
         self._tmp.cleanup()
 
