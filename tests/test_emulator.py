@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -347,3 +349,31 @@ def test_emulated_server_killed_mid_profile_resumes_without_losing_entries(devic
     assert len(table) == 6 and table.meta["emulated"] is True
     assert all(table.entries[k] == v for k, v in first.entries.items())  # nothing lost or redone
     assert table.meta["runs"][-1]["ops_measured"] == 4
+
+
+@pytest.mark.emulated
+@pytest.mark.slow
+def test_device_emulate_serves_until_sigterm_and_stops_its_process_group():
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas", "device", "emulate", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("use"):
+            line = proc.stdout.readline()
+            assert line, f"device emulate exited early: {lines}"
+            lines.append(line)
+        server = next(ln.split()[1] for ln in lines if ln.startswith("server"))
+        host, _, port = server.rpartition(":")
+        socket.create_connection((host, int(port)), timeout=5).close()
+        assert "--allow-emulated" in lines[-1] and "rpi4" in lines[-1]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert "stopped" in proc.stdout.read()
+        with pytest.raises(OSError):
+            socket.create_connection((host, int(port)), timeout=5).close()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
