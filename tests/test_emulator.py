@@ -79,6 +79,45 @@ def test_setup_state_resumes_half_built_roots_and_redoes_what_a_changed_plan_tou
     assert read_state(cache, PLAN).next_step == "index"
 
 
+def test_an_interrupted_setup_resumes_at_the_step_it_stopped_in(tmp_path, monkeypatch):
+    """The steps' order and bookkeeping, with stand-ins for the downloads and the root."""
+    from hwnas.farm import emulated_root
+
+    qemu = tmp_path / "bin" / "qemu-aarch64-static"
+    qemu.parent.mkdir()
+    qemu.write_text("#!/bin/sh\n")
+    qemu.chmod(0o755)
+    monkeypatch.setenv("PATH", str(qemu.parent))
+    calls: list[str] = []
+    stop_at = {"wheels"}
+
+    def fake(step):
+        def run(arch, cache, plan, record):
+            calls.append(step)
+            if step in stop_at:
+                stop_at.discard(step)
+                raise KeyboardInterrupt            # killed in the middle of the download
+            if step == "root":
+                _finished_root(cache)
+                return {"device": {"machine": "aarch64", "python": "3.11", "tvm": "x"}}
+            return {f"{step}_bytes": 1}
+        return run
+
+    monkeypatch.setattr(emulated_root, "_STEP_FUNCS", {s: fake(s) for s in STEPS})
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        emulated_root.ensure_root("aarch64", cache)
+    assert calls == ["index", "packages", "wheels"]
+    assert not (cache / "root").exists()
+    root = emulated_root.ensure_root("aarch64", cache)          # completes, from the wheels
+    assert calls[3:] == ["wheels", "root"] and not root.cached
+    assert root.device["machine"] == "aarch64" and root.python.is_file()
+    again = emulated_root.ensure_root("aarch64", cache)         # cached: nothing runs
+    assert again.cached and len(calls) == 5
+    record = json.loads((cache / "setup.json").read_text())
+    assert record["complete"] and record["index_bytes"] == 1 and set(record["seconds"]) == set(STEPS)
+
+
 def test_missing_qemu_is_one_line_naming_the_debian_package(tmp_path, monkeypatch, capsys):
     from hwnas.farm import ensure_root
 
