@@ -128,11 +128,9 @@ def _device_files_digest() -> str:
 
 
 # ---------------------------------------------------------------------------- the steps
-def _run(cmd: list[str], doing: str, cwd: Path | None = None, timeout_s: float = 1800,
-         env: dict | None = None) -> str:
+def _run(cmd: list[str], doing: str, cwd: Path | None = None, timeout_s: float = 1800) -> str:
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
-                              env=env)
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
     except FileNotFoundError:
         raise DeviceError(f"{doing} needs {cmd[0]}, which is not installed") from None
     except subprocess.TimeoutExpired:
