@@ -82,13 +82,15 @@ def load_supernet(checkpoint: str | os.PathLike | None = None):
     return _load(checkpoint)
 
 
-def load_predictor(target: str, space: Any = "ofa-mbv3", kind: str = "auto"):
+def load_predictor(target: str, space: Any = "ofa-mbv3", kind: str = "auto", *,
+                   allow_emulated: bool = False):
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``, such as
     ``load_supernet().space``); ``kind`` is ``auto``, ``table``, ``calibrated`` or
-    ``fewshot``. Its ``selection`` says which one ``auto`` chose and why."""
+    ``fewshot``. Its ``selection`` says which one ``auto`` chose and why. A table measured
+    on an emulated device is refused unless ``allow_emulated``."""
     from hwnas.predict import load_predictor as _load
 
-    return _load(target, space, kind)
+    return _load(target, space, kind, allow_emulated=allow_emulated)
 
 
 def connect(target, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
@@ -217,7 +219,7 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
            margin: float | None = None, quantile: float = 0.9, max_params: float | None = None,
            max_mflops: float | None = None, max_act_kb: float | None = None,
            report_targets=(), seed: int = 0, out: str | os.PathLike | None = None,
-           force: bool = False, **options) -> dict:
+           force: bool = False, allow_emulated: bool = False, **options) -> dict:
     """The best predicted architecture under the budgets; returns what ``arch.json`` holds.
 
     ``predictor`` is the latency predictor kind of every target (``auto``, ``table``,
@@ -229,6 +231,7 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     impossible budget raises ``BudgetError`` at once, naming the fastest reachable latency.
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
     folder, or an earlier search output; anything else only with ``force``).
+    Latency tables measured on an emulated device are refused unless ``allow_emulated``.
     """
     from hwnas._checks import check_seed
     from hwnas._outputs import check_output_dir
@@ -260,7 +263,7 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
             raise HwnasError(f"checkpoint {checkpoint} is for space 'ofa-mbv3', not '{space}'")
         space = sp
     extra = [t for t in ([target] if target else []) + list(report_targets)]
-    problem = build_problem(space, cons, extra, objective, checkpoint, predictor)
+    problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated)
     if checkpoint is not None and "checkpoint" in STRATEGIES.get(strategy).Options.__dataclass_fields__:
         options.setdefault("checkpoint", str(checkpoint))   # gradient strategies' supernet too
     result = _search(strategy, problem, seed=seed, **options)
@@ -332,7 +335,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
            slack: float = 0.10, strategy: str = "evolution", margin: float | None = None,
            tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0,
-           force: bool = False, predictor: str = "auto") -> dict:
+           force: bool = False, predictor: str = "auto", profile_networks: int = 20,
+           allow_emulated: bool = False) -> dict:
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
     server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
@@ -342,7 +346,13 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
     the database up with each round's subnet first. ``predictor`` is the latency predictor
     kind (``auto``, ``table``, ``calibrated`` or ``fewshot``); a few-shot predictor needs no
     operator table, and takes each measured bundle as one more sample. The manifest's
-    ``deploy.predictor`` says which predictor was used and how measurements were fed back."""
+    ``deploy.predictor`` says which predictor was used and how measurements were fed back.
+    A target without a fitting latency table is profiled first, with ``profile_networks``
+    whole networks.
+
+    An emulated device (one that reports an emulator, such as ``hwnas device emulate``) and
+    tables measured on one are refused unless ``allow_emulated``; the bundle's report then
+    says that its latencies are the emulator's."""
     from hwnas.deploy.loop import DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
@@ -356,7 +366,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        runtime=None, max_rounds=max_rounds, slack=slack, strategy=strategy,
                        margin=margin, seed=seed,
                        tuning_dir=_database_dir(tgt, tuning_dir),
-                       tune_trials=tune, force=force, predictor=predictor)
+                       tune_trials=tune, force=force, predictor=predictor,
+                       profile_networks=profile_networks, allow_emulated=allow_emulated)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)
     try:

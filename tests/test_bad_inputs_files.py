@@ -201,6 +201,15 @@ CASES = [
     Case("export-rpc-no-port", f"export --arch {ARCH} --target x86-host --out {{w}}/b "
          "--rpc localhost", needle="HOST:PORT"),
     Case("farm-status-bad-port", "farm status --tracker 127.0.0.1:99999", needle="HOST:PORT"),
+    # ---- emulated devices: refused before any root is set up or downloaded
+    Case("emulate-unknown-arch", "device emulate --arch riscv64 --cache {w}/emu",
+         needle="aarch64"),
+    Case("emulate-bad-port", "device emulate --port 70000 --cache {w}/emu", needle="--port"),
+    Case("emulate-negative-port", "device emulate --port -1 --cache {w}/emu", needle="--port"),
+    Case("emulate-tracker-no-key", "device emulate --tracker 127.0.0.1:9190 --cache {w}/emu",
+         needle="go together"),
+    Case("emulate-bad-tracker", "device emulate --tracker nowhere --key k --cache {w}/emu",
+         needle="HOST:PORT"),
 ]
 
 

@@ -32,6 +32,12 @@ def register(sub) -> None:
                    choices=["auto", "fewshot", "table", "calibrated"],
                    help="latency predictor (auto: the best available for the target, printed; "
                         "fewshot: the one hwnas adapt fitted, with no operator table)")
+    p.add_argument("--profile-networks", type=int, default=20, metavar="N",
+                   help="whole networks measured when the target's table must be profiled "
+                        "first (default %(default)s)")
+    p.add_argument("--allow-emulated", action="store_true",
+                   help="accept an emulated device (hwnas device emulate) and tables measured "
+                        "on one; the report says the latencies are the emulator's")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
     p.add_argument("--force", action="store_true",
@@ -47,7 +53,8 @@ def run(args) -> int:
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
                      max_rounds=args.max_rounds, slack=args.slack, strategy=args.strategy,
                      margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed,
-                     force=args.force, predictor=args.predictor)
+                     force=args.force, predictor=args.predictor,
+                     profile_networks=args.profile_networks, allow_emulated=args.allow_emulated)
     lat = m["latency"]
     tuning = m.get("tuning", {})
     pred = m["deploy"].get("predictor") or {}
@@ -61,4 +68,7 @@ def run(args) -> int:
           f"{args.latency_ms:g} ms, predicted {lat['predicted_ms']:.3f} ms, accuracy "
           f"{m['weights']['accuracy']:.4f}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)} "
           f"kernels tuned, {m['deploy']['rounds']} round(s)")
+    if lat["measured"].get("emulated"):
+        print(f"emulated: measured on {lat['measured']['emulator']}, not on a "
+              f"{m['target']['name']}; report.md says so")
     return 0

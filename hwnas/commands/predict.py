@@ -23,12 +23,15 @@ def register(sub) -> None:
                         f"one of: {', '.join(PREDICTORS.names())}")
     p.add_argument("--quantile", type=float, default=0.9,
                    help="upper quantile printed as the safety margin (default 0.9)")
+    p.add_argument("--allow-emulated", action="store_true",
+                   help="accept latency tables measured on an emulated device (hwnas device "
+                        "emulate); their timings are the emulator's, not the device's")
     p.add_argument("--refit", action="store_true",
                    help="refit the calibrated predictor from the table's measured networks")
     p.set_defaults(func=run)
 
 
-def _load(target: str, space, kind: str, refit: bool):
+def _load(target: str, space, kind: str, refit: bool, allow_emulated: bool = False):
     from hwnas.predict import calibrate_table, load_predictor
     from hwnas.profile.table import table_path
 
@@ -41,7 +44,7 @@ def _load(target: str, space, kind: str, refit: bool):
             index, _ = table_space(LatencyTable.load(path), space)
             if refit or not calibrated_file(path, index).exists():
                 calibrate_table(path, None if isinstance(space, str) else space)
-    return load_predictor(target, space, kind)
+    return load_predictor(target, space, kind, allow_emulated=allow_emulated)
 
 
 def run(args) -> int:
@@ -51,7 +54,7 @@ def run(args) -> int:
     space = args.space
     if args.checkpoint or (arch_json and isinstance(arch_json.get("space_config"), dict)):
         space = resolve_space(args, arch_json)
-    pred = _load(args.target, space, args.predictor, args.refit)
+    pred = _load(args.target, space, args.predictor, args.refit, args.allow_emulated)
     space = pred.space
     arch = space.from_json(arch_json) if arch_json else space.parse(text)
     g = space.to_genomes([arch])

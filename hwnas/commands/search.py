@@ -47,6 +47,9 @@ def register(sub) -> None:
                    "measured networks; the choice is printed)")
     p.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                    help="strategy option, e.g. -O generations=200 (see below)")
+    p.add_argument("--allow-emulated", action="store_true",
+                   help="accept latency tables measured on an emulated device (hwnas device "
+                        "emulate); their timings are the emulator's, not the device's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="search_out", help="output folder")
     p.add_argument("--force", action="store_true",
@@ -99,7 +102,7 @@ def run(args) -> int:
                         predictor=args.predictor, margin=args.margin, quantile=args.quantile,
                         max_params=args.max_params, max_mflops=args.max_mflops,
                         max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
-                        out=args.out, force=args.force, **options)
+                        out=args.out, force=args.force, allow_emulated=args.allow_emulated, **options)
     for t, why in best.get("latency_predictor_choice", {}).items():
         print(f"predictor  {t}: {why}")
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())

@@ -31,10 +31,10 @@ from hwnas.predict.correction import feedback_for
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
 from hwnas.deploy.run_script import RUN_PY
 from hwnas.deploy.table_reuse import ensure_table
-from hwnas.errors import BudgetError, SpaceError
+from hwnas.errors import BudgetError, DeviceError, SpaceError
 from hwnas.search import search
 from hwnas.search.constraints import Constraints, LatencyBudget
-from hwnas.predict.loading import load_predictor
+from hwnas.predict.loading import load_predictor, refuse_emulated
 from hwnas.search.objectives import load_objective
 from hwnas.search.problem import SearchProblem
 from hwnas.search.assemble import write_outputs
@@ -64,6 +64,7 @@ class DeployConfig:
     table: Path | None = None           # the latency table file (None: the target's own)
     force: bool = False                 # replace whatever is at ``out``
     predictor: str = "auto"             # auto, table, calibrated or fewshot
+    allow_emulated: bool = False        # accept an emulated device and its tables
 
     def validate(self) -> None:
         """Every field in range (one-line errors), before anything is compiled or measured."""
@@ -83,6 +84,9 @@ class DeployConfig:
             raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin!r}")
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
             raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
+        if not (isinstance(self.profile_networks, int) and self.profile_networks >= 0):
+            raise BudgetError(f"profiled networks must be an integer ≥ 0, got "
+                              f"{self.profile_networks!r}")
         STRATEGIES.get(self.strategy)
         if self.predictor != "auto":
             from hwnas.predict import PREDICTORS
@@ -253,12 +257,14 @@ def _base_predictor(cfg: DeployConfig, space):
     fewshot = fewshot_beside(table_file)
     if cfg.predictor == "fewshot" or (cfg.predictor == "auto" and fewshot.exists()
                                       and not table_file.exists()):
-        base = load_predictor(cfg.target.name, space, cfg.predictor, table_file)
+        base = load_predictor(cfg.target.name, space, cfg.predictor, table_file,
+                              allow_emulated=cfg.allow_emulated)
         return base, {"path": None, "fewshot": str(fewshot), "reused": True,
                       "device": base.provenance.get("device")}
     table_info = ensure_table(cfg.target, space, cfg.runtime, cfg.tuning_dir,
                               cfg.profile_networks, cfg.table)
-    return load_predictor(cfg.target.name, space, cfg.predictor, table_info["path"]), table_info
+    return load_predictor(cfg.target.name, space, cfg.predictor, table_info["path"],
+                          allow_emulated=cfg.allow_emulated), table_info
 
 
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
@@ -278,6 +284,9 @@ def deploy(cfg: DeployConfig) -> dict:
 
     cfg.validate()
     t0 = time.perf_counter()
+    if cfg.runtime is not None:         # before anything is profiled or compiled for it
+        refuse_emulated(cfg.runtime.emulator, f"the device {cfg.runtime.address} of "
+                        f"'{cfg.target.name}' is emulated", cfg.allow_emulated, DeviceError)
     loaded = load_supernet(cfg.checkpoint)
     space = space_from_config(loaded[2]["space"])
     database = load_database(cfg.tuning_dir, target=cfg.target) if cfg.tuning_dir else None

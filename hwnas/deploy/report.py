@@ -5,7 +5,7 @@ from pathlib import Path
 
 from hwnas._io import atomic_write_text
 
-__all__ = ["plot_predicted_vs_measured", "write_report", "tuning_line"]
+__all__ = ["plot_predicted_vs_measured", "write_report", "tuning_line", "emulation_line"]
 
 
 def tuning_line(tuning: dict) -> str:
@@ -22,6 +22,19 @@ def tuning_line(tuning: dict) -> str:
     if k < n:
         line += f"; {n - k} kernels run untuned code: tune the space with `hwnas tune`"
     return line + "."
+
+
+def emulation_line(manifest: dict) -> str | None:
+    """What the report says when the bundle or its table was timed on an emulated device."""
+    lat = manifest["latency"].get("measured") or {}
+    table = manifest.get("deploy", {}).get("table", {})
+    emulator = lat.get("emulator") or table.get("emulator")
+    if not (lat.get("emulated") or table.get("emulated")):
+        return None
+    target = manifest["target"]["name"]
+    return (f"- **Emulated device**: the latencies here were measured on an emulator "
+            f"({emulator}), not on a {target}; they show that the bundle runs on the "
+            f"architecture, not that it meets the budget on the device.")
 
 
 def plot_predicted_vs_measured(rounds: list[dict], budget_ms: float, path: Path) -> Path:
@@ -55,11 +68,13 @@ def plot_predicted_vs_measured(rounds: list[dict], budget_ms: float, path: Path)
 def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: float) -> Path:
     lat = manifest["latency"]["measured"]
     acc = manifest["weights"].get("accuracy")
+    emulated = emulation_line(manifest)
     lines = [
         f"# hwnas deploy: `{manifest['arch']}` on {manifest['target']['name']}",
         "",
         f"- Budget: **{budget_ms:g} ms**; measured median **{lat['median_ms']:.3f} ms** "
         f"(p90 {lat['p90_ms']:.3f} ms, std {lat['std_ms']:.3f} ms, n={lat['n']}) on {lat['device']}.",
+        *([emulated] if emulated else []),
         f"- Predicted: {manifest['latency']['predicted_ms']:.3f} ms "
         f"({manifest['latency']['predictor']} predictor).",
         f"- Accuracy: {acc:.4f} on the held-out split of {manifest['weights'].get('dataset')}"

@@ -1,4 +1,8 @@
-"""The ``run.py`` written into every bundle: TVM runtime only, no hwnas needed."""
+"""The ``run.py`` written into every bundle: TVM runtime only, no hwnas needed.
+
+It imports nothing of TVM's compiler (``tvm.relax`` does), so that it also runs on a device
+with a runtime-only TVM (``libtvm_runtime`` alone), as an emulated device's root has.
+"""
 from __future__ import annotations
 
 __all__ = ["RUN_PY"]
@@ -19,7 +23,7 @@ os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))
                                            if hasattr(os, "sched_getaffinity") else os.cpu_count()))
 import numpy as np  # noqa: E402
 import tvm  # noqa: E402
-from tvm import relax  # noqa: E402
+from tvm.runtime.vm import VirtualMachine  # noqa: E402  (not tvm.relax: that needs the compiler)
 
 here = Path(__file__).resolve().parent
 manifest = json.loads((here / "manifest.json").read_text())
@@ -28,7 +32,7 @@ path = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "sample_input.npy"
 x = np.load(path).astype("float32").reshape(shape)
 
 dev = tvm.cpu()
-vm = relax.VirtualMachine(tvm.runtime.load_module(str(here / manifest["files"]["library"])), dev)
+vm = VirtualMachine(tvm.runtime.load_module(str(here / manifest["files"]["library"])), dev)
 logits = vm["main"](tvm.runtime.tensor(x, dev)).numpy()[0]
 p = np.exp(logits - logits.max())
 p /= p.sum()

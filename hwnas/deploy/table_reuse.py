@@ -12,10 +12,14 @@ log = logging.getLogger("hwnas.deploy")
 VERSION_KEYS = ("tvm", "torch", "onnxruntime")
 
 
-def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None) -> str | None:
+def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None,
+              emulator: str | None = None) -> str | None:
     """None when the table can be used as it is, else why not."""
     from hwnas._versions import versions
 
+    if table.meta.get("emulated") and emulator is None:
+        return (f"it was measured on an emulated device ({table.meta.get('emulator')}), and "
+                "this one is not")
     have = table.meta.get("target_config", {}).get("tvm", {}).get("mcpu")
     if target is not None and have and target.mcpu and have != target.mcpu:
         log.warning("the %s table was measured on CPU %s, this is %s: using it, scaled to "
@@ -54,13 +58,18 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
 
     path = Path(path) if path is not None else table_path(target.name, space.name)
     why = "no table yet"
+    emulator = getattr(runtime, "emulator", None)
     if path.exists():
         table = LatencyTable.load(path)
-        why = _reusable(table, space, tuning_dir, target)
+        if emulator and not table.meta.get("emulated"):
+            raise TableError(f"{path} was measured on a real device; an emulated device "
+                             f"({emulator}) neither replaces nor extends it: keep its tables in "
+                             "a tables folder of their own (HWNAS_TABLES)")
+        why = _reusable(table, space, tuning_dir, target, emulator)
         if why is None:
             log.info("reusing %s (%d entries, measured on %s)", path, len(table),
                      table.meta.get("device", "?"))
-            return {"path": str(path), "reused": True, "device": table.meta.get("device")}
+            return {"path": str(path), "reused": True, **_provenance(table)}
         if not table.meta.get("measured_here", False):
             raise TableError(f"{path} is an imported table that cannot serve this space: {why}")
     if runtime is None:
@@ -76,6 +85,11 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
                      ProfileOptions(resume=path.exists(), networks=networks,
                                     tuning_dir=tuning_dir))
     table = LatencyTable.load(path)
-    return {"path": str(path), "reused": False, "device": table.meta.get("device"),
+    return {"path": str(path), "reused": False, **_provenance(table),
             "profiled_ops": report.n_new,
             "profiled_networks": report.n_networks_new}
+
+
+def _provenance(table: LatencyTable) -> dict:
+    return {"device": table.meta.get("device"), "emulated": bool(table.meta.get("emulated")),
+            "emulator": table.meta.get("emulator")}

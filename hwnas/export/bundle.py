@@ -112,25 +112,40 @@ def _build(req: BundleRequest, stage: Path) -> dict:
         log.info("cuda: device code compiled with nvcc for %s -> %s",
                  target.tvm_target["arch"], fat.name)
 
-    tvm_diff = None
-    if not target.is_cross:
-        tvm_diff = max_abs_diff(run_ort(onnx_path, x), run_tvm_library(lib, x))
-        if not tvm_diff <= 1e-4:
-            raise ExportError(f"TVM output differs from onnxruntime by {tvm_diff:.3g} (> 1e-4)")
-        log.info("tvm: |tvm - onnxruntime| = %.2e", tvm_diff)
+    tvm_diff, where = _tvm_parity(req, onnx_path, lib, x)
     return _finish(req, stage, shape, x, ort_diff, tvm_diff, files, lib,
-                   {**compiled.tuning_json(), **req.database_info})
+                   {**compiled.tuning_json(), **req.database_info}, where)
+
+
+def _tvm_parity(req: BundleRequest, onnx_path: Path, lib: Path,
+                x: np.ndarray) -> tuple[float | None, str | None]:
+    """|TVM − onnxruntime| on the same input, and where the library ran: here, or on the
+    device of a cross target when a runtime for it is given (else not checked)."""
+    target = req.target
+    if not target.is_cross:
+        out, where = run_tvm_library(lib, x), "this machine"
+    elif req.runtime is not None:
+        out, where = req.runtime.run(lib, {INPUT_NAME: x})[0], req.runtime.address
+    else:
+        return None, None
+    diff = max_abs_diff(run_ort(onnx_path, x), out)
+    if not diff <= 1e-4:
+        raise ExportError(f"TVM output on {where} differs from onnxruntime by {diff:.3g} (> 1e-4)")
+    log.info("tvm on %s: |tvm - onnxruntime| = %.2e", where, diff)
+    return diff, where
 
 
 def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files: dict,
-            lib: Path, tuning: dict) -> dict:
+            lib: Path, tuning: dict, tvm_ran_on: str | None = None) -> dict:
     """Measure the library (when a runtime is given), write arch.json, return the manifest."""
     space, arch, target = req.space, req.arch, req.target
     measured = None
     if req.runtime is not None:
         lat = req.runtime.measure(lib, {INPUT_NAME: x})
+        emulator = getattr(req.runtime, "emulator", None)
         measured = {**lat.to_json(), "runtime": type(req.runtime).__name__,
-                    "device": req.runtime.describe(), "protocol": "time_evaluator"}
+                    "device": req.runtime.describe(), "protocol": "time_evaluator",
+                    "emulated": emulator is not None, "emulator": emulator}
         log.info("measured on %s: median %.3f ms (p90 %.3f, std %.3f, n=%d)", target.name,
                  lat.median_ms, lat.p90_ms, lat.std_ms, lat.n)
 
@@ -147,7 +162,8 @@ def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files
         "files": files,
         "weights": req.weights,
         "tuning": tuning,
-        "parity": {"onnxruntime_vs_torch_max_abs": ort_diff, "tvm_vs_onnxruntime_max_abs": tvm_diff},
+        "parity": {"onnxruntime_vs_torch_max_abs": ort_diff, "tvm_vs_onnxruntime_max_abs": tvm_diff,
+                   "tvm_ran_on": tvm_ran_on},
         "latency": {"measured": measured,
                     "measured_note": None if measured else
                     ("cross target: not measured here (measure it on the device over TVM RPC)"

@@ -36,14 +36,6 @@ class TrackedDevice(TVMRPCRuntime):
         """The artefact whose module is loaded on the device now (reused without an upload)."""
         return self._loaded[0] if self._loaded else None
 
-    def alive(self) -> bool:
-        """Whether the session still answers: tells a lost device from a failing operator."""
-        try:
-            self.remote.get_function("runtime.config_threadpool")
-            return True
-        except Exception:  # noqa: BLE001  (any failure here means the session is gone)
-            return False
-
 
 def request_device(target, tracker: tuple[str, int], key: str,
                    timeout_s: float = 15.0) -> TrackedDevice | None:

@@ -144,6 +144,11 @@ class DeviceFarm(Runtime):
     def address(self) -> str:
         return f"tracker://{self.tracker[0]}:{self.tracker[1]}/{self.key}"
 
+    @property
+    def emulator(self) -> str | None:
+        """The emulator of any device held (a table measured partly on one is emulated)."""
+        return next((d.emulator for d in self.devices if d.emulator), None)
+
     def _queue_text(self) -> str:
         q = tracker_summary(*self.tracker).get("queue_info", {})
         known = ", ".join(f"{k}: {v['free']} free" for k, v in sorted(q.items())) or "none"

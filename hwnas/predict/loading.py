@@ -4,6 +4,10 @@ A table may record several configurations of one space (another resolution list,
 input channels): the predictor is built for the configuration that covers the space asked for.
 Asked by name only, the space's default configuration is used when the table records it, else
 the table's first one.
+
+A table measured on an emulated device (``meta["emulated"]``, from what the device reported
+while it was profiled) holds the emulator's timings, not the device's: it is refused unless
+``allow_emulated`` is given, so that no budget is ever decided on it by accident.
 """
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.errors import TableError
+from hwnas.errors import HwnasError, TableError
 from hwnas.predict._base import PREDICTORS, LatencyPredictor
 from hwnas.profile.table import LatencyTable, table_path, targets_with_table
 
-__all__ = ["load_predictor", "table_space", "calibrated_file", "fewshot_beside"]
+__all__ = ["load_predictor", "table_space", "calibrated_file", "fewshot_beside",
+           "refuse_emulated"]
 
 log = logging.getLogger("hwnas.predict")
 
@@ -50,6 +55,20 @@ def calibrated_file(table_file: str | Path, index: int) -> Path:
     ``<space>.calibrated-<i>.json`` for its i-th."""
     p = Path(table_file)
     return p.with_name(f"{p.stem}.calibrated{'' if index == 0 else f'-{index}'}.json")
+
+
+def refuse_emulated(emulator: str | None, what: str, allow_emulated: bool,
+                    error: type[HwnasError] = TableError) -> None:
+    """Raise ``error`` when ``emulator`` is set (``what`` says what was emulated, e.g. "the
+    latency table of 'rpi4' was measured on an emulated device") and emulated timings were
+    not allowed; when they were, log that they are used."""
+    if not emulator:
+        return
+    if not allow_emulated:
+        raise error(f"{what} ({emulator}): its latencies are the emulator's, not the "
+                         "device's, and decide no budget unless emulated timings are allowed "
+                         "explicitly")
+    log.warning("%s (%s): its latencies are the emulator's, not the device's", what, emulator)
 
 
 def fewshot_beside(table_file: str | Path) -> Path:
@@ -110,8 +129,8 @@ def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, s
 
 
 def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
-                   path: str | Path | None = None, allow_foreign: bool = False
-                   ) -> LatencyPredictor:
+                   path: str | Path | None = None, allow_foreign: bool = False,
+                   allow_emulated: bool = False) -> LatencyPredictor:
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
@@ -122,7 +141,8 @@ def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
     ``selection`` says which was chosen and why. The predictor's ``.space`` is the
     configuration of the space it was measured or fitted in. ``path`` names the table file
     instead of ``latency_tables/<target>/<space>.json``; a table measured for another target
-    is refused unless ``allow_foreign``.
+    is refused unless ``allow_foreign``, and a table measured on an emulated device raises
+    ``TableError`` unless ``allow_emulated``.
     """
     name = space if isinstance(space, str) else space.name
     path = Path(path) if path is not None else table_path(target, name)
@@ -136,7 +156,7 @@ def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
     if kind == "fewshot":
         pred = _load_fewshot(target, name, fewshot, space)
     else:
-        pred = _load_table_kind(target, name, kind, path, space, allow_foreign)
+        pred = _load_table_kind(target, name, kind, path, space, allow_foreign, allow_emulated)
     pred.selection = why
     return pred
 
@@ -155,7 +175,7 @@ def _load_fewshot(target: str, name: str, fewshot: Path, space) -> LatencyPredic
 
 
 def _load_table_kind(target: str, name: str, kind: str, path: Path, space,
-                     allow_foreign: bool) -> LatencyPredictor:
+                     allow_foreign: bool, allow_emulated: bool) -> LatencyPredictor:
     if not path.exists():
         have = ", ".join(targets_with_table(name)) or "none"
         raise TableError(f"no latency table for target '{target}' and space '{name}' "
@@ -164,6 +184,10 @@ def _load_table_kind(target: str, name: str, kind: str, path: Path, space,
     if table.target != target and not allow_foreign:
         raise TableError(f"{path} was measured for target '{table.target}', not '{target}'; "
                          "a table only describes its own device")
+    if table.meta.get("emulated"):
+        refuse_emulated(table.meta.get("emulator") or "emulator unknown",
+                        f"the latency table of '{target}' ({path}) was measured on an emulated "
+                        "device", allow_emulated)
     index, table_sp = table_space(table, space)
     model = calibrated_file(path, index)
     cls = PREDICTORS.get(kind)

@@ -8,8 +8,8 @@ from pathlib import Path
 from hwnas.errors import TableError
 from hwnas.profile.table import LatencyTable
 
-__all__ = ["new_meta", "check_resume", "add_space", "update_coverage", "now_iso",
-           "tuning_identity"]
+__all__ = ["new_meta", "check_resume", "check_emulation", "add_space", "update_coverage",
+           "now_iso", "tuning_identity"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -43,6 +43,9 @@ def new_meta(target, space, runtime, protocol, tuning_dir: str | None, batch: in
                      "pipeline": target.pipeline, "tuned": tuning_dir is not None,
                      "tuning": tuning_identity(tuning_dir), "ops_per_module": batch},
         "protocol": protocol.to_json(), "measured_here": True,
+        # what the device reported: an emulator's timings are not the device's (predict refuses)
+        "emulated": getattr(runtime, "emulator", None) is not None,
+        "emulator": getattr(runtime, "emulator", None),
         "created": now_iso(), "updated": now_iso(), "spaces": [], "coverage": {},
         "networks": [], "validation": {"n": 0, "within10": None, "mape": None},
     }
@@ -76,6 +79,15 @@ def check_resume(table: LatencyTable, path, target, space, runtime_name: str, pr
     for k in ("tvm", "torch", "onnxruntime"):
         if old.get(k) != new.get(k):
             log.warning("resuming a table measured with %s %s; now %s", k, old.get(k), new.get(k))
+
+
+def check_emulation(table: LatencyTable, path, emulator: str | None) -> None:
+    """Refuse to resume a table of a real device on an emulated one, or the other way round."""
+    was = bool(table.meta.get("emulated"))
+    if was != (emulator is not None):
+        now = f"this one is emulated ({emulator})" if emulator else "this one is not"
+        raise TableError(f"cannot resume {path}: it was measured on "
+                         f"{'an emulated' if was else 'a real'} device, and {now}")
 
 
 def add_space(meta: dict, space) -> None:

@@ -25,7 +25,8 @@ from typing import Callable
 from hwnas._checks import check_int, check_seed
 from hwnas.errors import TableError
 from hwnas.profile.build import INPUT, Built, BuildTask, BuiltItem
-from hwnas.profile.meta import add_space, check_resume, new_meta, update_coverage
+from hwnas.profile.meta import (add_space, check_emulation, check_resume, new_meta,
+                                update_coverage)
 from hwnas.profile.networks import (network_record, random_input, sample_archs, same_network,
                                     same_space, validation)
 from hwnas.profile.pool import BuildPool, waves
@@ -100,6 +101,7 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
             raise TableError(f"{path} exists; resume it to complete it, or profile into another file")
         table = LatencyTable.load(path)
         check_resume(table, path, target, space, runtime.family, opts.protocol, opts.tuning_dir)
+        check_emulation(table, path, getattr(runtime, "emulator", None))
         table.meta["device"] = runtime.describe()
         table.meta["address"] = runtime.address
         return table

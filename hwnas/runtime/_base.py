@@ -59,6 +59,12 @@ class Runtime(abc.ABC):
     def address(self) -> str:
         return "local"
 
+    @property
+    def emulator(self) -> str | None:
+        """The emulator the device runs under, as the device reports it (its timings are then
+        not the real device's); None for a real device, or one that does not say."""
+        return None
+
     def close(self) -> None:
         """Release the device (connections, loaded modules)."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,13 @@ class TVMRuntime(Runtime):
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
         return DeviceError(f"{self.describe_short()}: {doing} failed: {lines[-1]}")
 
+    def _error(self, exc: Exception, doing: str) -> DeviceError:
+        """``_fail``'s error, after clearing the failed call's finished frames: their locals (a
+        VM, tensors on the device) would keep an RPC session open as long as the caller keeps
+        the error, and a TVM RPC server serves one session at a time."""
+        traceback.clear_frames(exc.__traceback__)
+        return self._fail(exc, doing)
+
     def describe_short(self) -> str:
         return f"target '{self.target.name}' ({self.address})"
 
@@ -47,7 +55,7 @@ class TVMRuntime(Runtime):
         try:
             self._global("runtime.config_threadpool")(_AFFINITY_BIG, int(self.target.threads))
         except Exception as exc:  # noqa: BLE001  (any TVM failure means the device misbehaves)
-            raise self._fail(exc, "configuring the thread pool") from None
+            raise self._error(exc, "configuring the thread pool") from None
 
     def _vm(self, artefact):
         from tvm import relax
@@ -60,7 +68,7 @@ class TVMRuntime(Runtime):
             except DeviceError:
                 raise
             except Exception as exc:  # noqa: BLE001
-                raise self._fail(exc, f"loading {artefact}") from None
+                raise self._error(exc, f"loading {artefact}") from None
             self._loaded = (key, vm)
         return self._loaded[1]
 
@@ -77,7 +85,7 @@ class TVMRuntime(Runtime):
             dev = self._device()
             evaluators: dict[tuple[int, int], object] = {}
         except Exception as exc:  # noqa: BLE001
-            raise self._fail(exc, f"preparing '{func}'") from None
+            raise self._error(exc, f"preparing '{func}'") from None
 
         def timer(number: int, repeat: int) -> list[float]:
             try:
@@ -87,16 +95,21 @@ class TVMRuntime(Runtime):
                         func, dev, number=number, repeat=repeat)
                 return [t * 1e3 for t in ev(*args).results]
             except Exception as exc:  # noqa: BLE001
-                raise self._fail(exc, f"timing '{func}'") from None
+                raise self._error(exc, f"timing '{func}'") from None
 
         return timer
 
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
-        vm = self._vm(artefact)
         try:
-            out = vm[func](*self._args(inputs))
+            return self._run(artefact, inputs, func)
+        except DeviceError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            raise self._fail(exc, f"running '{func}'") from None
+            raise self._error(exc, f"running '{func}'") from None
+
+    def _run(self, artefact, inputs, func: str) -> list[np.ndarray]:
+        vm = self._vm(artefact)
+        out = vm[func](*self._args(inputs))
         outs = out if isinstance(out, (list, tuple)) else [out]
         return [o.numpy() for o in outs]
 

@@ -1,12 +1,19 @@
-"""TVM over RPC: upload the exported library, load it on the device, time it there."""
+"""TVM over RPC: upload the exported library, load it on the device, time it there.
+
+A device that runs hwnas's ``hwnas.device_info`` remote function (an emulated device does)
+also says what it is: its machine, its CPU, and whether it is an emulator. A stock TVM RPC
+server says nothing, and is taken to be what its target file describes.
+"""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
 from hwnas.errors import DeviceError
 from hwnas.runtime._base import RUNTIMES, host_description, parse_address
+from hwnas.runtime.elf import elf_machine, same_machine
 from hwnas.runtime.tvm_local import TVMRuntime
 
 __all__ = ["TVMRPCRuntime"]
@@ -25,11 +32,13 @@ class TVMRPCRuntime(TVMRuntime):
         super().__init__(target)
         self.device = device
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
+        self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
         try:
             self.remote = self._connect(timeout_s)
         except BaseException:                # an unreachable device leaves nothing behind
             self._tmp.cleanup()
             raise
+        self.device_info = _device_info(self.remote)
         self.pin_threads()
 
     @property
@@ -57,7 +66,21 @@ class TVMRPCRuntime(TVMRuntime):
             raise DeviceError(f"cannot reach RPC {'server' if 'rpc://' in self.device else 'tracker'} "
                               f"{self.device.split('://', 1)[1]}: {_reason(exc)}") from None
 
+    @property
+    def emulator(self) -> str | None:
+        return self.device_info.get("emulator") or None
+
+    def alive(self) -> bool:
+        """Whether the session still answers: tells a lost device from a failing operator."""
+        try:
+            self.remote.get_function("runtime.config_threadpool")
+            return True
+        except Exception:  # noqa: BLE001  (any failure here means the session is gone)
+            return False
+
     def _fail(self, exc: Exception, doing: str) -> DeviceError:
+        if self.remote is not None and self.alive():
+            return DeviceError(f"the RPC device {self.device} failed {doing}: {_reason(exc)}")
         return DeviceError(f"lost the RPC device {self.device} while {doing}: {_reason(exc)}")
 
     def _device(self):
@@ -77,23 +100,58 @@ class TVMRPCRuntime(TVMRuntime):
         else:
             path = export_library(artefact, Path(self._tmp.name) / f"mod{library_suffix(self.target)}",
                                   self.target)
-        # A fresh remote name per upload: rewriting a library that the server's session still
-        # has mapped (loaded earlier under the same name) crashes it with SIGSEGV.
-        self._uploads += 1
-        name = f"{self._uploads}-{path.name}"
-        self.remote.upload(str(path), name)
-        return self.remote.load_module(name)
+        # The server's session keeps every library it loaded until the session ends (its
+        # memory grows by about the library's size per load), so a library loaded before is
+        # reused, not sent again: whole networks are timed in rounds that revisit each one.
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in self._modules:
+            self._check_machine(path)
+            # A fresh remote name per upload: rewriting a library that the server's session
+            # still has mapped (loaded earlier under the same name) crashes it with SIGSEGV.
+            self._uploads += 1
+            name = f"{self._uploads}-{path.name}"
+            self.remote.upload(str(path), name)
+            self._modules[key] = self.remote.load_module(name)
+        return self._modules[key]
+
+    def _check_machine(self, path: Path) -> None:
+        """A library for another machine than the device reports: one line, before upload."""
+        device = self.device_info.get("machine")
+        built = elf_machine(path)
+        if device and built and not same_machine(device, built):
+            raise DeviceError(f"{path.name} is built for {built}, but the RPC device "
+                              f"{self.device} is {device}: compile it for a target of that "
+                              f"architecture")
 
     def describe(self) -> str:
         text = f"{self.target.description or self.target.name} via TVM RPC {self.device}"
-        if self._host in _LOOPBACK:
+        info = self.device_info
+        if self.emulator:
+            text += (f" (emulated: {info.get('machine')} under {self.emulator} on "
+                     f"{info.get('cpu') or 'this machine'}, {info.get('cpus')} CPUs)")
+        elif self._host in _LOOPBACK:
             text += f" (this machine: {host_description()})"
         return f"{text}; {self.target.threads} TVM threads"
 
     def close(self) -> None:
         self._loaded = None
+        self._modules.clear()
         self.remote = None
         self._tmp.cleanup()
+
+
+def _device_info(remote) -> dict:
+    """What the device reports through ``hwnas.device_info``; {} from a stock TVM server."""
+    try:
+        report = remote.get_function("hwnas.device_info")
+    except Exception:  # noqa: BLE001  (a stock server has no such function)
+        return {}
+    try:
+        info = json.loads(report())
+    except Exception:  # noqa: BLE001  (a malformed report is no report)
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _probe(device: str, timeout_s: float) -> None:

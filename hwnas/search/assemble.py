@@ -19,19 +19,21 @@ __all__ = ["build_problem", "write_outputs"]
 
 def build_problem(space, constraints: Constraints, report_targets=(),
                   objective: str = "accuracy", checkpoint=None,
-                  predictor: str = "auto") -> SearchProblem:
+                  predictor: str = "auto", allow_emulated: bool = False) -> SearchProblem:
     """Predictors for every budget target (and ``report_targets``), one shared search space.
 
     ``space`` is a space name (each table's default configuration of it) or a ``SearchSpace``
     (the configuration each table records for it, e.g. a checkpoint's space). The search
     space is the first target's table space restricted to the resolutions every table covers;
     the arch string is width-free, so each target predicts the same (kernel, expand, depth,
-    resolution) choice in its own table's configuration.
+    resolution) choice in its own table's configuration. Tables measured on an emulated
+    device are refused unless ``allow_emulated``.
     """
     targets = list(constraints.targets) + [t for t in report_targets if t not in constraints.targets]
     if not targets:
         raise BudgetError("no target: give a target, or a budget such as x86-host=25")
-    preds = {t: load_predictor(t, space, predictor) for t in targets}
+    preds = {t: load_predictor(t, space, predictor, allow_emulated=allow_emulated)
+             for t in targets}
     first = preds[targets[0]].space
     common = sorted(set.intersection(*(set(p.space.resolutions) for p in preds.values())))
     if not common:
