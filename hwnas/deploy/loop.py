@@ -114,7 +114,8 @@ def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -
         database = _top_up(cfg, space, arch, model)
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights,
                                        database=database,
-                                       database_info=describe_database(cfg.tuning_dir)))
+                                       database_info=describe_database(cfg.tuning_dir),
+                                       check_on=cfg.runtime))
 
 
 def _top_up(cfg: DeployConfig, space, arch, model):
@@ -225,8 +226,10 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference) 
     x = np.random.default_rng(0).standard_normal(manifest["input"]["shape"]).astype(np.float32)
     timer = cfg.runtime.timer(bundle / manifest["files"]["library"], {"input": x})
     m, = measure_batch([timer], reference)
+    emulator = getattr(cfg.runtime, "emulator", None)
     out = {**m.latency.to_json(), "raw": m.raw.to_json(), "corrected": m.corrected,
            "runtime": type(cfg.runtime).__name__, "device": cfg.runtime.describe(),
+           "emulated": emulator is not None, "emulator": emulator,
            "protocol": "A/B with the table's reference network" if reference else "raw"}
     if m.corrected:
         out.update(ratio=round(m.ratio, 5), load=round(m.load, 4),

@@ -46,6 +46,8 @@ class BundleRequest:
     database: Any = None            # MetaSchedule database (tuned kernels) or None
     database_info: dict = field(default_factory=dict)   # where it came from, for the manifest
     runtime: Any = None             # hwnas.runtime.Runtime to measure on; None skips measuring
+    check_on: Any = None            # a Runtime that only runs a cross target's library once,
+                                    # for parity (the caller times it); default ``runtime``
     extra: dict = field(default_factory=dict)
     force: bool = False             # replace whatever is at ``out_dir``
 
@@ -122,10 +124,11 @@ def _tvm_parity(req: BundleRequest, onnx_path: Path, lib: Path,
     """|TVM − onnxruntime| on the same input, and where the library ran: here, or on the
     device of a cross target when a runtime for it is given (else not checked)."""
     target = req.target
+    device = req.runtime if req.runtime is not None else req.check_on
     if not target.is_cross:
         out, where = run_tvm_library(lib, x), "this machine"
-    elif req.runtime is not None:
-        out, where = req.runtime.run(lib, {INPUT_NAME: x})[0], req.runtime.address
+    elif device is not None:
+        out, where = device.run(lib, {INPUT_NAME: x})[0], device.address
     else:
         return None, None
     diff = max_abs_diff(run_ort(onnx_path, x), out)
