@@ -1,6 +1,6 @@
 """Closed-loop deploy on x86-host for budgets across the feasible range.
 
-    python benchmarks/deploy.py [--budgets 0.9,1.2,1.5,1.8,2.1] [--max-rounds 3] [--json out.json]
+    python benchmarks/deploy.py [--budgets 0.4,0.5,0.6,0.7,0.8] [--max-rounds 3] [--json out.json]
                                 [--untuned --table latency_tables/x86-host/ofa-mbv3.untuned.json]
 
 For each budget: the measured median latency of the final bundle against the budget, the slack
@@ -127,7 +127,7 @@ def _one(cfg) -> dict:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--budgets", default="0.9,1.2,1.5,1.8,2.1")
+    p.add_argument("--budgets", default="0.4,0.5,0.6,0.7,0.8")
     p.add_argument("--max-rounds", type=int, default=3)
     p.add_argument("--untuned", action="store_true",
                    help="compile without the target's tuning database (and use --table)")

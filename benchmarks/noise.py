@@ -1,6 +1,6 @@
 """Measurement on a busy device, on x86-host: A/B reference timing against the truth.
 
-    python benchmarks/noise.py [--budgets 1.0,1.3,1.6,1.9,2.2] [--retest 50] [--json out.json]
+    python benchmarks/noise.py [--budgets 0.4,0.5,0.6,0.7,0.8] [--retest 50] [--json out.json]
 
 1. ``--retest`` held-out networks (the first of ``ofa-mbv3.holdout.json``) are compiled as
    deploy ships them and timed interleaved with the table's reference network: raw and
@@ -66,8 +66,8 @@ def _time(runtime, items, reference, rounds=5):
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--budgets", default="1.0,1.3,1.6,1.9,2.2")
-    p.add_argument("--offset-budgets", default="1.6,2.2")
+    p.add_argument("--budgets", default="0.4,0.5,0.6,0.7,0.8")
+    p.add_argument("--offset-budgets", default="0.6,0.8")
     p.add_argument("--retest", type=int, default=50)
     p.add_argument("--gap-min", type=float, default=10.0)
     p.add_argument("--max-rounds", type=int, default=4)

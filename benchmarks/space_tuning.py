@@ -191,7 +191,7 @@ def main() -> int:
     p.add_argument("--snapshot-dir", help="measure the ratio with each snapshot found here")
     p.add_argument("--subnets", type=int, default=24)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--budgets", default="0.9,1.2,1.5,1.8,2.1")
+    p.add_argument("--budgets", default="0.4,0.5,0.6,0.7,0.8")
     p.add_argument("--compare-budgets", default=None,
                    help="budgets where the untuned pipeline deploys too (default: --budgets)")
     p.add_argument("--untuned-table", default=None,

@@ -8,7 +8,7 @@ The front door (``hwnas.api``), re-exported here::
     pred = hwnas.load_predictor("x86-host", space)          # its latency on this machine
     hwnas.adapt("rpi4", measure=10, rpc="10.0.0.7:9090")    # a new device from 10 networks
     best = hwnas.search("x86-host", 6, checkpoint="ofa-mbv3-fmnist")
-    manifest = hwnas.deploy("x86-host", latency_ms=6, out="bundle")
+    manifest = hwnas.deploy("x86-host", latency_ms=0.6, out="bundle")
 
 ``import hwnas`` loads neither torch, TVM nor onnxruntime; each function loads what it needs.
 """

@@ -1,9 +1,9 @@
 """The front door: the three journeys from Python, as the CLI runs them.
 
-Deploy under 6 ms on this machine::
+Deploy under 0.6 ms on this machine::
 
     import hwnas
-    manifest = hwnas.deploy("x86-host", latency_ms=6, out="bundle")
+    manifest = hwnas.deploy("x86-host", latency_ms=0.6, out="bundle")
     print(manifest["arch"], manifest["latency"]["measured"]["median_ms"])
 
 Every function raises an ``hwnas.errors.HwnasError`` subclass with a one-line message on bad
