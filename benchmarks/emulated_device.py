@@ -133,13 +133,30 @@ def deploy(args, device, work: Path) -> dict:
     return res
 
 
+def host_class(bundle: Path) -> str:
+    """What run.py should print first: the sample's class and probability, from onnxruntime
+    on this machine."""
+    import numpy as np
+    import onnxruntime as ort
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    x = np.load(bundle / "sample_input.npy").astype("float32").reshape(m["input"]["shape"])
+    logits = ort.InferenceSession(str(bundle / "model.onnx")).run(None, {"input": x})[0][0]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    top = int(p.argmax())
+    names = m.get("classes") or [str(i) for i in range(len(p))]
+    return f"class {top} ({names[top]}), p={p[top]:.3f}"
+
+
 def run_py(root, bundle: Path) -> bool:
     t0 = time.perf_counter()
     proc = subprocess.run([str(root.python), "run.py"], cwd=bundle, capture_output=True,
                           text=True, timeout=600)
-    ok = proc.returncode == 0 and proc.stdout.startswith("class ")
+    want = host_class(bundle)
+    ok = proc.returncode == 0 and proc.stdout.startswith(want)
     print(f"run.py     {proc.stdout.strip() or proc.stderr.strip().splitlines()[-1:]} "
-          f"({time.perf_counter() - t0:.1f} s on the device's Python)")
+          f"({time.perf_counter() - t0:.1f} s on the device's Python); onnxruntime here: {want}")
     return ok
 
 

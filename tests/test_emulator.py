@@ -298,7 +298,14 @@ def test_bundle_runs_on_the_emulated_device_as_in_onnxruntime(device, tmp_path):
     out = subprocess.run([str(device.root.python), "run.py"], cwd=bundle, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.startswith("class ")
+    import onnxruntime as ort                                   # as the host classifies it
+
+    x = np.load(bundle / "sample_input.npy")
+    logits = ort.InferenceSession(str(bundle / "model.onnx")).run(None, {"input": x})[0][0]
+    prob = np.exp(logits - logits.max())
+    prob /= prob.sum()
+    top = int(prob.argmax())
+    assert out.stdout.startswith(f"class {top} ") and f"p={prob[top]:.3f}" in out.stdout
 
 
 @pytest.mark.emulated
