@@ -20,7 +20,7 @@ from hwnas.runtime import Protocol, connect
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
 
-SMALL = ["profile", "--target", "x86-host", "--resolutions", "32", "--workers", "0"]
+SMALL = ["profile", "--target", "x86-host", "--resolutions", "32", "--workers", "0", "--untuned"]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_networks_are_measured_after_the_operators_and_kept_on_resume(tmp_path):
     t = _check_networks(out, space, 2)
     assert t.meta["runtime"] == "onnxruntime" and len(t) == 1
     assert t.meta["validation"]["n"] == 0           # the table cannot price them yet
-    assert "round_medians" not in t.meta["networks"][0]
+    assert t.meta["networks"][0]["network_rounds"] == 1
     assert main([*small, "--networks", "3", "--resume", "--network-rounds", "1"]) == 0
     t3 = _check_networks(out, space, 3)
     assert t3.meta["networks"][:2] == t.meta["networks"][:2]
@@ -118,7 +118,8 @@ def test_networks_are_measured_after_the_operators_and_kept_on_resume(tmp_path):
     assert _check_networks(out, space, 3).meta["networks"] == t3.meta["networks"]
     assert main([*small, "--networks", "3", "--resume", "--remeasure-networks"]) == 0
     t5 = _check_networks(out, space, 3)
-    assert all(len(r["round_medians"]) == 5 for r in t5.meta["networks"])
+    n1 = t.meta["networks"][0]["n"]                 # 5 rounds: 5x the interleaved blocks
+    assert all(r["network_rounds"] == 5 and r["n"] == 5 * n1 for r in t5.meta["networks"])
     assert t5.meta["network_rounds"] == 5
 
 
