@@ -169,6 +169,6 @@ def test_onnx_onnxruntime_and_tvm_agree(space, tmp_path):
     onnx_path = export_onnx(model, shape, tmp_path / "m.onnx")
     assert check_ort_parity(model, onnx_path, x) <= 1e-4
     target = load_target("x86-host")
-    lib = export_library(compile_onnx(onnx_path, {INPUT_NAME: shape}, target),
+    lib = export_library(compile_onnx(onnx_path, {INPUT_NAME: shape}, target).executable,
                          tmp_path / "m.so", target)
     assert np.max(np.abs(run_tvm_library(lib, x) - run_ort(onnx_path, x))) <= 1e-4
