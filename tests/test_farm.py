@@ -22,7 +22,7 @@ from hwnas.runtime.protocol import merge_rounds
 from hwnas.spaces import get_space
 
 SMALL = ["profile", "--target", "x86-host", "--resolutions", "32", "--num-classes", "10",
-         "--workers", "0", "--networks", "0"]
+         "--workers", "0", "--networks", "0", "--untuned"]
 
 
 def _item(path: str, key: str) -> SimpleNamespace:
