@@ -22,17 +22,10 @@ import numpy as np
 import pytest
 
 from hwnas.cli import main
+from conftest import DEBUG_TARGET          # the debug device the other tests use
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("latency_tables", "targets", "checkpoints")
-DEBUG_TARGET = """description = "debug device: latencies from costs, no compiler"
-runtime = "debug"
-threads = 1
-[tvm]
-kind = "llvm"
-[debug]
-noise = 0.005
-"""
 
 
 @dataclass(frozen=True)
