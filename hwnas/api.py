@@ -181,8 +181,11 @@ def _measure_samples(target, sp, k, src, rpc, tracker, key, rounds, workers, see
         device = runtime.describe()
         recs = measure_samples(sp, tgt, runtime, archs, samples_path(target, sp.name), rounds,
                                workers, db)
+    loads = [r["load"] for r in recs if r.get("load") is not None]
+    how = (f"drift-corrected against the reference network (device load x{min(loads):.2f}"
+           f"–x{max(loads):.2f})" if loads and len(loads) == len(recs) else "raw (no reference)")
     meas = Measurements.from_pairs([(r["arch"], r["median_ms"]) for r in recs],
-                                   f"measured on {device}", tuning_dir=db)
+                                   f"measured on {device}, {how}", tuning_dir=db)
     return meas, device
 
 

@@ -7,6 +7,9 @@ A target file looks like::
     device = "rpc"                       # "local"; "rpc" (address given when connecting);
                                          # "rpc://host:port"; "tracker://host:port/key"
     threads = 4
+    affinity = "pinned"                  # "pinned": one worker per big core (an RPC device's
+                                         # default); "shared" (local devices only, their
+                                         # default): the workers share every allowed core
     pipeline = "cpu"                     # a name in hwnas.compiler.pipelines.PIPELINES
     [tvm]                                 # the TVM target, dict form
     kind = "llvm"
@@ -37,6 +40,11 @@ __all__ = ["Target", "load_target", "list_targets", "target_path", "host_cpu"]
 
 RUNTIMES = ("tvm", "onnxruntime", "debug")
 EXPORT_FORMATS = ("so", "tar")
+#: how TVM's worker threads sit on the cores: "pinned" gives each worker its own (big) core,
+#: the fastest on a device that runs nothing else; "shared" lets every worker run on any
+#: allowed core, so one core held by other work slows a kernel down instead of stalling every
+#: parallel region for a scheduler time slice (x400 measured on this 2-core host)
+AFFINITIES = ("pinned", "shared")
 
 
 def target_path(name: str) -> Path | None:
@@ -61,6 +69,7 @@ class Target:
     device: str = "local"
     runtime: str = "tvm"
     threads: int = 1
+    affinity: str = "pinned"
     pipeline: str = "cpu"
     export_format: str = "so"
     cross_compiler: str | None = None
@@ -102,7 +111,7 @@ class Target:
     def to_json(self) -> dict:
         return {"name": self.name, "description": self.description, "tvm": self.resolved,
                 "host": _resolve_native(self.host), "device": self.device, "runtime": self.runtime,
-                "threads": self.threads, "pipeline": self.pipeline,
+                "threads": self.threads, "affinity": self.affinity, "pipeline": self.pipeline,
                 "export_format": self.export_format, "cross_compiler": self.cross_compiler}
 
 
@@ -150,6 +159,13 @@ def parse_target(path: Path, data: dict) -> Target:
     threads = data.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096:
         raise TargetError(f"{path}: key 'threads' must be a positive integer, got {threads!r}")
+    affinity = data.get("affinity", "shared" if device == "local" else "pinned")
+    if affinity not in AFFINITIES:
+        raise TargetError(f"{path}: key 'affinity' must be one of {list(AFFINITIES)}, "
+                          f"got {affinity!r}")
+    if affinity == "shared" and device != "local":
+        raise TargetError(f"{path}: key 'affinity' can be 'shared' only for a local device "
+                          f"(TVM's RPC cannot pass the list of cores); use 'pinned'")
     export = data.get("export", {})
     if not isinstance(export, dict):
         raise TargetError(f"{path}: key 'export' must be a table")
@@ -165,7 +181,7 @@ def parse_target(path: Path, data: dict) -> Target:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise TargetError(f"{path}: key 'description' must be a string")
-    known = {"description", "runtime", "device", "threads", "pipeline", "tvm", "host", "export"}
+    known = {"description", "runtime", "device", "threads", "affinity", "pipeline", "tvm", "host", "export"}
     if "debug" in data and not isinstance(data["debug"], dict):
         raise TargetError(f"{path}: key 'debug' must be a table")
     for key, v in data.get("debug", {}).items():
@@ -174,7 +190,7 @@ def parse_target(path: Path, data: dict) -> Target:
             raise TargetError(f"{path}: key 'debug.{key}' must be a number ≥ 0")
     return Target(name=path.stem, description=description, tvm_target=dict(tvm_t),
                   host=None if host is None else dict(host), device=device, runtime=runtime, threads=threads,
-                  pipeline=pipeline, export_format=fmt,
+                  affinity=affinity, pipeline=pipeline, export_format=fmt,
                   cross_compiler=cross, path=str(path),
                   extra={k: v for k, v in data.items() if k not in known})
 

@@ -313,3 +313,24 @@ def test_adapt_measure_3_over_a_local_rpc_server(tmp_path, monkeypatch, capsys):
     assert all(s["latency_ms"] > 0 and math.isfinite(s["latency_ms"])
                for s in data["provenance"]["samples"])
     assert "rpc" in data["provenance"]["device"].lower() or "127.0.0.1" in data["provenance"]["device"]
+
+
+def test_samples_are_timed_against_the_reference_and_drift_corrected(debug_device, tmp_path):
+    """A device whose speed steps down halfway through the samples: each sample is timed A/B
+    against the space's reference network and stored at the device's speed when it started."""
+    from hwnas.profile.samples import informative_archs, measure_samples
+    from hwnas.runtime.debug import DebugRuntime
+
+    sp = get_space("ofa-mbv3", **SMALL_OFA)
+    archs = informative_archs(sp, 4)
+    quiet = measure_samples(sp, debug_device, DebugRuntime(debug_device, noise=0.0), archs,
+                            tmp_path / "quiet.json", rounds=1, workers=0)
+    stepped = DebugRuntime(debug_device, noise=0.0, drift=lambda i: 1.0 if i < 75 else 1.7)
+    got = measure_samples(sp, debug_device, stepped, archs, tmp_path / "busy.json", rounds=1,
+                          workers=0)
+    assert max(r["load"] for r in got) > 1.5                     # it saw the step
+    assert max(r["raw_ms"] / r["median_ms"] for r in got) > 1.5  # raw took it in
+    for q, g in zip(quiet, got):
+        assert g["median_ms"] == pytest.approx(q["median_ms"], rel=0.03)
+    meta = json.loads((tmp_path / "busy.json").read_text())["meta"]
+    assert meta["reference"]["quiet_ms"] > 0 and meta["reference"]["waves"]

@@ -24,6 +24,26 @@ def ops():
     return get_space("ofa-mbv3", resolutions=[32]).op_list[:3]
 
 
+@pytest.mark.tvm
+def test_a_shared_thread_pool_leaves_every_worker_free_to_use_every_core(tmp_path, host, ops):
+    """x86-host's pool is "shared": no TVM thread is pinned to one core, where other work
+    holding that core would stall every parallel region (the main thread runs kernels too)."""
+    import os
+    from pathlib import Path
+
+    from hwnas._cpus import allowed_cpus
+
+    lib = build(BuildTask("b", host, str(tmp_path), "tvm", keys=(ops[0].key,))).items
+    with connect(host) as rt:
+        rt.run(lib[0].path, {"input": random_input(lib[0].input_shape)}, lib[0].func)
+        assert tuple(sorted(os.sched_getaffinity(0))) == allowed_cpus()
+        masks = {ln.split(":", 1)[1].strip()
+                 for t in Path(f"/proc/{os.getpid()}/task").iterdir()
+                 for ln in (t / "status").read_text().splitlines()
+                 if ln.startswith("Cpus_allowed_list")}
+    assert len(masks) == 1                       # every thread of the process, the same mask
+
+
 def test_protocol_defaults_and_validation():
     assert DEFAULT_PROTOCOL.repeats >= 10 and DEFAULT_PROTOCOL.min_repeat_ms == 1.0
     assert DEFAULT_PROTOCOL.cv_threshold == 0.05

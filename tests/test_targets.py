@@ -55,3 +55,17 @@ def test_bad_tvm_target_dict_is_one_line(tmp_path):
     p.write_text('[tvm]\nkind = "no-such-kind"\n')
     with pytest.raises(TargetError, match="invalid TVM target"):
         load_target(p).tvm()
+
+
+def test_thread_affinity_defaults_by_device_and_is_checked(tmp_path):
+    assert load_target("x86-host").affinity == "shared"
+    assert load_target("rpi4").affinity == "pinned"
+    p = tmp_path / "t.toml"
+    p.write_text('[tvm]\nkind = "llvm"\n')
+    assert load_target(p).affinity == "shared"                     # local by default
+    p.write_text('device = "rpc"\naffinity = "shared"\n[tvm]\nkind = "llvm"\n')
+    with pytest.raises(TargetError, match="'shared' only for a local device"):
+        load_target(p)
+    p.write_text('affinity = "loose"\n[tvm]\nkind = "llvm"\n')
+    with pytest.raises(TargetError, match=r"key 'affinity' must be one of \['pinned', 'shared'\]"):
+        load_target(p)

@@ -7,8 +7,10 @@ from those already chosen, so the k samples span the costs a predictor must inte
 in the outer 2% of the pool are left out: a fit should not spend a sample on a freak.
 
 ``measure_samples`` compiles and times them with the same build path, protocol and interleaved
-rounds as the profiler's whole networks, saving every finished network to a progress file so
-that an interrupted run resumes where it stopped.
+rounds as the profiler's whole networks, A/B against the space's reference network (so a busy
+device's samples are drift-corrected to its quiet speed, the reference's quiet time kept in the
+progress file's meta), saving every finished network to a progress file so that an
+interrupted run resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -110,6 +112,7 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
     from hwnas.profile.meta import now_iso
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
+    from hwnas.profile.reference import open_reference
 
     path = Path(path)
     data = _open(path, target, space, rounds, tuning_dir)
@@ -128,10 +131,22 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
     if todo:
         log.info("measuring %d networks on %s (%d already in %s)", len(todo),
                  runtime.describe(), len(archs) - len(todo), path)
-    with tempfile.TemporaryDirectory(prefix="hwnas-adapt-") as tmp, BuildPool(workers) as pool:
+    if not todo:
+        return [done[str(a)] for a in archs]
+
+    def wave(info: dict) -> None:            # the device's load in each wave, kept
+        ref = data["meta"].get("reference")
+        if isinstance(ref, dict):
+            ref.setdefault("waves", []).append({"at": now_iso(), **info})
+
+    with tempfile.TemporaryDirectory(prefix="hwnas-adapt-") as tmp, BuildPool(workers) as pool, \
+            open_reference(pool, runtime, target, space, tmp, tuning_dir,
+                           data["meta"]) as reference:
+        if reference is None:
+            data["meta"]["corrected"] = False
         tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
                            space_config=space.config(), tuning_dir=tuning_dir)
                  for i, a in enumerate(todo)]
         run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
-                  "networks", rounds)
+                  "networks", rounds, reference, wave)
     return [done[str(a)] for a in archs]

@@ -12,8 +12,10 @@ from hwnas.runtime._base import RUNTIMES, Runtime, host_description
 
 __all__ = ["TVMRuntime", "TVMLocalRuntime"]
 
-# threading::ThreadGroup::AffinityMode::kBig: pin one worker per (big) core
+# threading::ThreadGroup::AffinityMode: kBig pins one worker per (big) core;
+# kSpecifyThreadShareAllCore gives every worker the same set of cores
 _AFFINITY_BIG = 1
+_AFFINITY_SHARE_ALL = -3
 
 
 class TVMRuntime(Runtime):
@@ -50,10 +52,16 @@ class TVMRuntime(Runtime):
         return f"target '{self.target.name}' ({self.address})"
 
     # ---- shared
+    def _threadpool_args(self) -> tuple:
+        """``runtime.config_threadpool``'s arguments: one worker per (big) core. (A "shared"
+        pool needs a list of cores, which TVM's RPC cannot pass; targets allow it only on a
+        local device.)"""
+        return (_AFFINITY_BIG, int(self.target.threads))
+
     def pin_threads(self) -> None:
-        """Size and pin TVM's thread pool as the target says (``threads``)."""
+        """Size TVM's thread pool (``threads``) and place it as the target says (``affinity``)."""
         try:
-            self._global("runtime.config_threadpool")(_AFFINITY_BIG, int(self.target.threads))
+            self._global("runtime.config_threadpool")(*self._threadpool_args())
         except Exception as exc:  # noqa: BLE001  (any TVM failure means the device misbehaves)
             raise self._error(exc, "configuring the thread pool") from None
 
@@ -128,6 +136,14 @@ class TVMLocalRuntime(TVMRuntime):
         import tvm
 
         return tvm.cpu(0)
+
+    def _threadpool_args(self) -> tuple:
+        if self.target.affinity != "shared":
+            return super()._threadpool_args()
+        from hwnas._cpus import allowed_cpus
+
+        cpus = allowed_cpus() or range(int(self.target.threads))
+        return (_AFFINITY_SHARE_ALL, int(self.target.threads), [str(c) for c in cpus])
 
     def _global(self, name: str):
         import tvm
