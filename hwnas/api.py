@@ -336,7 +336,8 @@ def _database_dir(target, choice) -> str | None:
 def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            checkpoint: str | os.PathLike | None = None, rpc: str | None = None,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
-           slack: float = 0.10, strategy: str = "evolution", margin: float | None = None,
+           slack: float = 0.10, agree: float = 0.10, strategy: str = "evolution",
+           margin: float | None = None,
            tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0,
            force: bool = False, predictor: str = "auto", profile_networks: int = 20,
            allow_emulated: bool = False) -> dict:
@@ -366,7 +367,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
         raise DeviceError(f"target '{tgt.name}' runs on a remote device: give an RPC server "
                           f"(HOST:PORT) or a tracker and device key to measure the bundle on")
     cfg = DeployConfig(target=tgt, budget_ms=budget, out=Path(out), checkpoint=checkpoint,
-                       runtime=None, max_rounds=max_rounds, slack=slack, strategy=strategy,
+                       runtime=None, max_rounds=max_rounds, slack=slack, agree=agree,
+                       strategy=strategy,
                        margin=margin, seed=seed,
                        tuning_dir=_database_dir(tgt, tuning_dir),
                        tune_trials=tune, force=force, predictor=predictor,

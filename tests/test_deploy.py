@@ -156,3 +156,24 @@ def test_debug_deploy_on_a_device_slower_than_its_table_converges(debug_device, 
     assert lat["median_ms"] == pytest.approx(truth, rel=0.05) and lat["median_ms"] <= 0.7
     assert lat["raw"]["median_ms"] >= lat["median_ms"] and lat["load"] >= 1.0
     assert all("raw" in r["measured"] and "load" in r["measured"] for r in hist)
+
+
+@needs_checkpoint
+def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path):
+    """Within budget and within ``agree`` of its prediction: the predictor is right, and more
+    rounds would only re-measure noise; with ``agree=0`` only the slack rule can stop it."""
+    from hwnas.deploy.loop import DeployConfig, deploy
+    from hwnas.runtime.debug import DebugRuntime
+
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    cfg = DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "a",
+                       runtime=DebugRuntime(debug_device), max_rounds=3, slack=0.0)
+    m = deploy(cfg)
+    first = m["deploy"]["history"][0]
+    ratio = first["measured"]["median_ms"] / first["predicted_ms"]
+    assert first["measured"]["median_ms"] <= 0.7 and abs(ratio - 1) <= 0.10
+    assert m["deploy"]["rounds"] == 1 and first["stop"] == "agree"
+    cfg.out, cfg.agree = tmp_path / "b", 0.0
+    m = deploy(cfg)
+    assert m["deploy"]["rounds"] == 3 and "stop" not in m["deploy"]["history"][-1]

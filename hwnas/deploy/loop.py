@@ -10,8 +10,12 @@ measured so far (``feedback_for``: more samples of a few-shot predictor, refitte
 measured/predicted correction of the others), exports the chosen subnet with the supernet's
 weights (BN recalibrated), compiles it for the target, and measures the compiled library on
 the device.
-A round whose measured median is within budget and within ``slack`` of it ends the loop; an
-over-budget one feeds its measurement back and searches again. After ``max_rounds`` the best
+A round whose measured median is within budget ends the loop when it is within ``slack`` of
+the budget, or when it agrees with its prediction within ``agree``: the predictor is right
+there, and the search already spent the budget as far as the predictor's margin allows, so
+another round would only re-measure the device's noise (on a busy device, rounds chasing the
+slack alone wandered for all ``max_rounds``). An over-budget round feeds its measurement back
+and searches again. After ``max_rounds`` the best
 bundle within budget is kept, or the run stops with a report of every round.
 """
 from __future__ import annotations
@@ -54,6 +58,7 @@ class DeployConfig:
     runtime: object = None              # hwnas.runtime.Runtime on the device
     max_rounds: int = 4
     slack: float = 0.10                 # stop once measured ≥ (1 - slack) × budget
+    agree: float = 0.10                 # ... or once measured is within this of predicted
     strategy: str = "evolution"
     strategy_options: dict = field(default_factory=dict)
     margin: float | None = None         # None: the predictor's p90 bound
@@ -80,6 +85,8 @@ class DeployConfig:
             raise BudgetError(f"max_rounds must be an integer of at least 1, got {self.max_rounds!r}")
         if not (isinstance(self.slack, (int, float)) and 0 <= self.slack < 1):
             raise BudgetError(f"slack must be a fraction in [0, 1), got {self.slack!r}")
+        if not (isinstance(self.agree, (int, float)) and 0 <= self.agree < 1):
+            raise BudgetError(f"agree must be a fraction in [0, 1), got {self.agree!r}")
         if self.margin is not None and not (math.isfinite(self.margin) and 0 <= self.margin < 10):
             raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin!r}")
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
@@ -356,7 +363,9 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         corrected.add(_in_space(corrected.space, space, result.best), m)
         if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
             best = rec
-        if m <= cfg.budget_ms and m >= (1 - cfg.slack) * cfg.budget_ms:
+        if m <= cfg.budget_ms and (m >= (1 - cfg.slack) * cfg.budget_ms
+                                   or abs(m / predicted - 1) <= cfg.agree):
+            rec["stop"] = "slack" if m >= (1 - cfg.slack) * cfg.budget_ms else "agree"
             break
     return best
 
