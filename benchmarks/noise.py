@@ -175,6 +175,10 @@ def main() -> int:
         raw2 = [m.raw.median_ms for m in second]
         cor1 = [m.latency.median_ms for m in first]
         cor2 = [m.latency.median_ms for m in second]
+        retest_rows = [{"arch": a, "raw_ms": [r1, r2], "corrected_ms": [c1, c2],
+                        "load": [m1.load, m2.load]}
+                       for a, r1, r2, c1, c2, m1, m2 in zip(archs, raw1, raw2, cor1, cor2,
+                                                            first, second)]
         figures.update(retest_raw_within10=_within(raw2, raw1),
                        retest_corrected_within10=_within(cor2, cor1),
                        retest_gap_min=round((time.monotonic() - t_first) / 60, 1))
@@ -224,7 +228,7 @@ def main() -> int:
                    load_avg_1m_at_end=os.getloadavg()[0])
     print("\n" + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in figures.items()))
-    figures.update(deploys=rows, offset=offset_rows)
+    figures.update(deploys=rows, offset=offset_rows, retest=retest_rows)
     write_json(args.json, figures)
     return 0
 

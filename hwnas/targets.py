@@ -40,10 +40,10 @@ __all__ = ["Target", "load_target", "list_targets", "target_path", "host_cpu"]
 
 RUNTIMES = ("tvm", "onnxruntime", "debug")
 EXPORT_FORMATS = ("so", "tar")
-#: how TVM's worker threads sit on the cores: "pinned" gives each worker its own (big) core,
-#: the fastest on a device that runs nothing else; "shared" lets every worker run on any
-#: allowed core, so one core held by other work slows a kernel down instead of stalling every
-#: parallel region for a scheduler time slice (x400 measured on this 2-core host)
+#: how TVM's worker threads sit on the cores: "pinned" gives each worker its own (big) core
+#: (on big.LITTLE, the big ones); "shared" lets every worker run on any allowed core, so that
+#: a core held by other work does not stall every parallel region behind the worker pinned
+#: there (the reference network ran x400 slower so, with one of two cores held)
 AFFINITIES = ("pinned", "shared")
 
 

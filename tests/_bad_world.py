@@ -136,6 +136,8 @@ def _targets(w: Path) -> None:
     _write(t / "syntax.toml", "runtime = \n[tvm\n")
     _write(t / "nokind.toml", "[tvm]\nmcpu = \"x\"\n")
     _write(t / "threads.toml", "threads = 0\n[tvm]\nkind = \"llvm\"\n")
+    _write(t / "affinity.toml",
+           "device = \"rpc\"\naffinity = \"shared\"\n[tvm]\nkind = \"llvm\"\n")
     _write(t / "runtime.toml", "runtime = \"gpu\"\n[tvm]\nkind = \"llvm\"\n")
     _write(t / "binary.toml", b"\xff\xfe\x00\x00garbage")
     _write(t / "crosscc.toml", "[tvm]\nkind = \"llvm\"\n[export]\ncross_compiler = 3\n")

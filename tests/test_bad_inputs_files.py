@@ -111,6 +111,8 @@ CASES = [
                            ("crosscc", "cross_compiler"), ("missing", "unknown target"))],
     Case("profile-target-threads", "profile --workers 0 --target {w}/badtargets/threads.toml",
          needle="'threads'"),
+    Case("deploy-target-affinity", "deploy --latency-ms 5 --out {w}/b "
+         "--target {w}/badtargets/affinity.toml", needle="'shared' only for a local device"),
     Case("deploy-target-syntax", "deploy --latency-ms 5 --out {w}/b "
          "--target {w}/badtargets/syntax.toml", needle="malformed TOML"),
     # ---- datasets

@@ -160,8 +160,9 @@ def test_debug_deploy_on_a_device_slower_than_its_table_converges(debug_device, 
 
 @needs_checkpoint
 def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path):
-    """Within budget and within ``agree`` of its prediction: the predictor is right, and more
-    rounds would only re-measure noise; with ``agree=0`` only the slack rule can stop it."""
+    """From round 2 (after one measurement has corrected the predictor), a round within
+    budget and within ``agree`` of its prediction ends the loop: more rounds would only
+    re-measure noise. With ``agree=0`` only the slack rule can stop it."""
     from hwnas.deploy.loop import DeployConfig, deploy
     from hwnas.runtime.debug import DebugRuntime
 
@@ -170,10 +171,10 @@ def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp
     cfg = DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "a",
                        runtime=DebugRuntime(debug_device), max_rounds=3, slack=0.0)
     m = deploy(cfg)
-    first = m["deploy"]["history"][0]
-    ratio = first["measured"]["median_ms"] / first["predicted_ms"]
-    assert first["measured"]["median_ms"] <= 0.7 and abs(ratio - 1) <= 0.10
-    assert m["deploy"]["rounds"] == 1 and first["stop"] == "agree"
+    hist = m["deploy"]["history"]
+    assert m["deploy"]["rounds"] == 2 and "stop" not in hist[0] and hist[1]["stop"] == "agree"
+    ratio = hist[1]["measured"]["median_ms"] / hist[1]["predicted_ms"]
+    assert hist[1]["measured"]["median_ms"] <= 0.7 and abs(ratio - 1) <= 0.10
     cfg.out, cfg.agree = tmp_path / "b", 0.0
     m = deploy(cfg)
     assert m["deploy"]["rounds"] == 3 and "stop" not in m["deploy"]["history"][-1]

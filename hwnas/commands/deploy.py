@@ -19,8 +19,9 @@ def register(sub) -> None:
     p.add_argument("--slack", type=float, default=0.10,
                    help="stop when measured latency is within this fraction under the budget")
     p.add_argument("--agree", type=float, default=0.10,
-                   help="also stop when a measured latency within budget is within this "
-                        "fraction of its prediction (0: only --slack stops early)")
+                   help="from the second round, also stop when a measured latency within "
+                        "budget is within this fraction of its prediction (0: only --slack "
+                        "stops early)")
     p.add_argument("--strategy", default="evolution", help="search strategy")
     p.add_argument("--margin", type=float, help="fixed safety margin (default: predictor p90)")
     p.add_argument("--tune", type=int, metavar="TRIALS", default=0,
@@ -54,7 +55,8 @@ def run(args) -> int:
     tuning_dir = None if args.untuned else args.tuning_dir
     m = hwnas.deploy(args.target, args.latency_ms, args.out, checkpoint=args.checkpoint,
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
-                     max_rounds=args.max_rounds, slack=args.slack, agree=args.agree, strategy=args.strategy,
+                     max_rounds=args.max_rounds, slack=args.slack, agree=args.agree,
+                     strategy=args.strategy,
                      margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed,
                      force=args.force, predictor=args.predictor,
                      profile_networks=args.profile_networks, allow_emulated=args.allow_emulated)

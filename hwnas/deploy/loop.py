@@ -11,11 +11,11 @@ measured/predicted correction of the others), exports the chosen subnet with the
 weights (BN recalibrated), compiles it for the target, and measures the compiled library on
 the device.
 A round whose measured median is within budget ends the loop when it is within ``slack`` of
-the budget, or when it agrees with its prediction within ``agree``: the predictor is right
-there, and the search already spent the budget as far as the predictor's margin allows, so
-another round would only re-measure the device's noise (on a busy device, rounds chasing the
-slack alone wandered for all ``max_rounds``). An over-budget round feeds its measurement back
-and searches again. After ``max_rounds`` the best
+the budget, or, from the second round on (the first measurement has corrected the predictor),
+when it agrees with its prediction within ``agree``: the corrected predictor is right there,
+and the search already spent the budget as far as its margin allows, so another round would
+only re-measure the device's noise (on a busy device, rounds chasing the slack alone wandered
+for all ``max_rounds``). An over-budget round feeds its measurement back and searches again. After ``max_rounds`` the best
 bundle within budget is kept, or the run stops with a report of every round.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class DeployConfig:
     runtime: object = None              # hwnas.runtime.Runtime on the device
     max_rounds: int = 4
     slack: float = 0.10                 # stop once measured ≥ (1 - slack) × budget
-    agree: float = 0.10                 # ... or once measured is within this of predicted
+    agree: float = 0.10                 # ... or, from round 2, within this of predicted
     strategy: str = "evolution"
     strategy_options: dict = field(default_factory=dict)
     margin: float | None = None         # None: the predictor's p90 bound
@@ -364,7 +364,7 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
             best = rec
         if m <= cfg.budget_ms and (m >= (1 - cfg.slack) * cfg.budget_ms
-                                   or abs(m / predicted - 1) <= cfg.agree):
+                                   or i >= 2 and abs(m / predicted - 1) <= cfg.agree):
             rec["stop"] = "slack" if m >= (1 - cfg.slack) * cfg.budget_ms else "agree"
             break
     return best
