@@ -363,9 +363,10 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         corrected.add(_in_space(corrected.space, space, result.best), m)
         if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
             best = rec
-        if m <= cfg.budget_ms and (m >= (1 - cfg.slack) * cfg.budget_ms
-                                   or i >= 2 and abs(m / predicted - 1) <= cfg.agree):
-            rec["stop"] = "slack" if m >= (1 - cfg.slack) * cfg.budget_ms else "agree"
+        fills = m >= (1 - cfg.slack) * cfg.budget_ms
+        agrees = i >= 2 and abs(m / predicted - 1) <= cfg.agree
+        if m <= cfg.budget_ms and (fills or agrees):
+            rec["stop"] = "slack" if fills else "agree"
             break
     return best
 

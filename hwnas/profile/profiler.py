@@ -32,7 +32,7 @@ from hwnas.profile.networks import (network_record, random_input, sample_archs, 
 from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
-from hwnas.profile.reference import busy_line, open_reference
+from hwnas.profile.reference import busy_line, open_reference, record_wave
 from hwnas.runtime.reference import STABILITY_THRESHOLD, Reference, measure_batch
 
 __all__ = ["ProfileOptions", "ProfileReport", "PhaseTime", "profile", "open_table"]
@@ -246,11 +246,7 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
         report.new_networks.append(rec)
 
     def wave(info: dict) -> None:
-        from hwnas.profile.meta import now_iso
-
-        ref = table.meta.get("reference")
-        if isinstance(ref, dict):
-            ref.setdefault("waves", []).append({"at": now_iso(), **info})
+        if record_wave(table.meta, info):
             report.loads.append(info["load"])
 
     with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp, \

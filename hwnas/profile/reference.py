@@ -21,7 +21,7 @@ from hwnas.profile.networks import random_input
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.runtime.reference import Reference, quiet_time
 
-__all__ = ["reference_arch", "stored_reference", "open_reference", "busy_line"]
+__all__ = ["reference_arch", "stored_reference", "open_reference", "busy_line", "record_wave"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -50,6 +50,18 @@ def busy_line(load: float | None, spread: float | None = None) -> str:
     if spread is not None:
         text += f" (spread {100 * spread:.0f}%)"
     return text
+
+
+def record_wave(meta: dict, info: dict) -> bool:
+    """Keep one measurement wave's reference figures (``info``: its median, spread, load) in
+    ``meta["reference"]["waves"]``; False when ``meta`` has no reference."""
+    from hwnas.profile.meta import now_iso
+
+    ref = meta.get("reference")
+    if not isinstance(ref, dict):
+        return False
+    ref.setdefault("waves", []).append({"at": now_iso(), **info})
+    return True
 
 
 @contextlib.contextmanager

@@ -112,7 +112,7 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
     from hwnas.profile.meta import now_iso
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
-    from hwnas.profile.reference import open_reference
+    from hwnas.profile.reference import open_reference, record_wave
 
     path = Path(path)
     data = _open(path, target, space, rounds, tuning_dir)
@@ -128,17 +128,10 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
         log.info("sample %d/%d: %s %.3f ms", len(done), len(archs), item.key,
                  m.latency.median_ms)
 
-    if todo:
-        log.info("measuring %d networks on %s (%d already in %s)", len(todo),
-                 runtime.describe(), len(archs) - len(todo), path)
     if not todo:
         return [done[str(a)] for a in archs]
-
-    def wave(info: dict) -> None:            # the device's load in each wave, kept
-        ref = data["meta"].get("reference")
-        if isinstance(ref, dict):
-            ref.setdefault("waves", []).append({"at": now_iso(), **info})
-
+    log.info("measuring %d networks on %s (%d already in %s)", len(todo),
+             runtime.describe(), len(archs) - len(todo), path)
     with tempfile.TemporaryDirectory(prefix="hwnas-adapt-") as tmp, BuildPool(workers) as pool, \
             open_reference(pool, runtime, target, space, tmp, tuning_dir,
                            data["meta"]) as reference:
@@ -148,5 +141,5 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
                            space_config=space.config(), tuning_dir=tuning_dir)
                  for i, a in enumerate(todo)]
         run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
-                  "networks", rounds, reference, wave)
+                  "networks", rounds, reference, lambda info: record_wave(data["meta"], info))
     return [done[str(a)] for a in archs]
