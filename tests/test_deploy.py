@@ -159,6 +159,37 @@ def test_debug_deploy_on_a_device_slower_than_its_table_converges(debug_device, 
 
 
 @needs_checkpoint
+def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, monkeypatch):
+    """Another process holds a core through the whole deploy: the reference runs 1.5x its
+    table time, but that is load, not the device. Round 0 keeps the table's scale (it would
+    otherwise refuse or shrink every budget by 1.5x), and every bundle timing records the
+    other work and is flagged contended."""
+    import importlib
+
+    from hwnas.runtime.debug import DebugRuntime
+
+    loop = importlib.import_module("hwnas.deploy.loop")   # hwnas.deploy is also a function
+    monkeypatch.setattr(loop, "BUSY_WAIT_S", 0.0)
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    busy = DebugRuntime(debug_device, drift=lambda i: 1.5, busy=lambda i: 1.0)
+    m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7,
+                                      out=tmp_path / "busy", runtime=busy, max_rounds=3))
+    ref = m["deploy"]["table"]["reference"]
+    assert ref["contended"] and ref["busy_cores"] == 1.0 and ref["scale"] == 1.0
+    assert ref["ratio"] == pytest.approx(1.5, rel=0.05) and "busy" in ref["scale_from"]
+    assert all(r["measured"]["contended"] and r["measured"]["busy_cores"] == 1.0
+               for r in m["deploy"]["history"])
+    # the same slowdown with nothing else running is the device's: learnt as its scale
+    slow = DebugRuntime(debug_device, drift=lambda i: 1.5, busy=lambda i: 0.0)
+    m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7,
+                                      out=tmp_path / "slow", runtime=slow, max_rounds=3))
+    ref = m["deploy"]["table"]["reference"]
+    assert not ref["contended"] and ref["scale"] == pytest.approx(1.5, rel=0.05)
+    assert not any(r["measured"]["contended"] for r in m["deploy"]["history"])
+
+
+@needs_checkpoint
 def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path):
     """From round 2 (after one measurement has corrected the predictor), a round within
     budget and within ``agree`` of its prediction ends the loop: more rounds would only

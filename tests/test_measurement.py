@@ -100,3 +100,81 @@ def test_bad_load_settings_are_refused():
     for kw in ({"kind": "gpu"}, {"cores": 0}, {"duty": 0}, {"seconds": -1}):
         with pytest.raises(HwnasError):
             LoadGenerator(**kw)
+
+
+class _Phased:
+    """Timers whose times depend on whether another process holds a core (``busy``): the
+    candidate loses more of its parallel speed-up than the reference, as measured on a 2-core
+    host (its ratio moves by 9-18%)."""
+
+    def __init__(self, busy_per_try):
+        self.busy_per_try = list(busy_per_try)
+        self.try_index = -1
+
+    def start(self):
+        self.try_index += 1
+        return self
+
+    def cores(self):
+        return self.busy_per_try[min(self.try_index, len(self.busy_per_try) - 1)]
+
+    def timer(self, quiet_ms, loaded_ms):
+        def timer(number, repeat):
+            busy = self.try_index >= 0 and self.cores() >= 0.5
+            return [loaded_ms if busy else quiet_ms] * repeat
+        return timer
+
+
+def test_a_try_another_process_contended_gives_way_to_an_uncontended_one():
+    probe = _Phased([1.0, 0.1])
+    ref = Reference(probe.timer(0.5, 0.75), 0.5)
+    got, = measure_batch([probe.timer(0.4, 0.72)], ref, PROTO, contention=probe,
+                         busy_limit=0.5)
+    assert got.ratio == pytest.approx(0.8) and got.latency.median_ms == pytest.approx(0.4)
+    assert not got.contended and got.tries_contended == 1 and got.busy_cores == pytest.approx(0.1)
+    assert got.latency.n == PROTO.repeats                  # the contended try's ratios left out
+    assert got.extra()["tries_contended"] == 1 and "contended" not in got.extra()
+
+
+def test_a_device_never_free_of_other_work_is_flagged_contended():
+    probe = _Phased([1.0])
+    ref = Reference(probe.timer(0.5, 0.75), 0.5)
+    got, = measure_batch([probe.timer(0.4, 0.72)], ref, PROTO, contention=probe,
+                         busy_limit=0.5)
+    assert got.contended and got.tries_contended == 3 and got.busy_cores == pytest.approx(1.0)
+    assert got.ratio == pytest.approx(0.96) and got.extra()["contended"] is True
+    # without a limit the other work is recorded, never re-timed
+    probe = _Phased([1.0])
+    got, = measure_batch([probe.timer(0.4, 0.72)], Reference(probe.timer(0.5, 0.75), 0.5),
+                         PROTO, contention=probe)
+    assert got.busy_cores == pytest.approx(1.0) and not got.contended and got.attempts == 1
+
+
+def test_the_quiet_time_is_not_taken_from_a_contended_try():
+    from hwnas.runtime.reference import quiet_time_probed
+
+    probe = _Phased([1.0, 1.0, 0.0])
+    q = quiet_time_probed(probe.timer(0.5, 0.8), PROTO, probe, busy_limit=0.5)
+    assert q.ms == pytest.approx(0.5) and not q.contended and q.tries == 3
+    probe = _Phased([1.0])
+    q = quiet_time_probed(probe.timer(0.5, 0.8), PROTO, probe, busy_limit=0.5)
+    assert q.ms == pytest.approx(0.8) and q.contended and q.busy_cores == pytest.approx(1.0)
+
+
+def test_the_cpu_probe_counts_other_processes_and_not_our_own_threads():
+    from hwnas.runtime.contention import CpuContention
+    from hwnas.runtime.load import LoadGenerator
+
+    if not CpuContention.available():
+        pytest.skip("no /proc/stat")
+    probe = CpuContention().start()
+    x, t0 = 1.0, time.monotonic()
+    while time.monotonic() - t0 < 0.5:                     # our own work is not "other"
+        x = x * 1.0000001 + 1e-9
+    own = probe.cores()
+    with LoadGenerator(cores=1, duty=1.0, seconds=20):
+        time.sleep(1.0)                                    # the worker is up and spinning
+        probe.start()
+        time.sleep(1.0)
+        loaded = probe.cores()
+    assert loaded >= 0.7 and loaded > own + 0.4

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,6 +237,9 @@ def test_items_of_a_wave_are_timed_interleaved_round_after_round():
     order: list[str] = []
 
     class Clock:                       # a fake device whose latency drifts over time
+        def contention(self):
+            return None
+
         def timer(self, path, inputs, func):
             def t(number, repeat):
                 order.append(path)
@@ -308,3 +312,34 @@ def test_debug_profile_interrupted_keeps_every_measured_entry(debug_device, tmp_
     t2 = LatencyTable.load(path)
     assert len(t2) == len(space.op_list)
     assert all(t2.entries[k] == v for k, v in t.entries.items())
+
+
+def test_compile_workers_end_when_their_parent_is_killed(tmp_path):
+    """A run killed with SIGTERM never closes its pool: its idle workers must still go."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, time\n"
+        "from hwnas.profile.pool import BuildPool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = BuildPool(1)\n"
+        "    print(pool._executor().submit(os.getpid).result(), flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+
+        def alive() -> bool:
+            try:
+                state = Path(f"/proc/{worker}/status").read_text()
+            except OSError:
+                return False
+            return "\nState:\tZ" not in state
+
+        deadline = time.monotonic() + 15
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive()
+    finally:
+        parent.kill()

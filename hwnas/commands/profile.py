@@ -103,6 +103,14 @@ def run(args) -> int:
         cv = np.asarray(rep.cvs)
         print(f"cv         median {np.median(cv):.3f}, p90 {np.percentile(cv, 90):.3f}, "
               f"over 5%: {np.mean(cv > opts.protocol.cv_threshold):.0%}")
+    loads = [v for v in rep.loads if v is not None]
+    if loads:
+        line = f"load       the reference ran x{min(loads):.2f}-x{max(loads):.2f} its quiet time"
+        if rep.busy:
+            cores = [b for b, _ in rep.busy]
+            line += (f"; other processes held {min(cores):.2f}-{max(cores):.2f} cores, "
+                     f"{sum(c for _, c in rep.busy)} of {len(rep.busy)} waves contended")
+        print(line)
     if val.get("n"):
         print(f"networks   {val['n']} measured; table sum within ±10%: {val['within10']:.0%}, "
               f"MAPE {val['mape']:.1f}%, median table/measured {val['bias']:.2f}")

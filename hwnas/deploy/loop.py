@@ -48,6 +48,9 @@ __all__ = ["DeployConfig", "deploy"]
 
 log = logging.getLogger("hwnas.deploy")
 
+#: seconds to wait before timing again what another process contended
+BUSY_WAIT_S = 2.0
+
 
 @dataclass
 class DeployConfig:
@@ -177,12 +180,16 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work:
     every bundle measurement, so that each is drift-corrected to the device's quiet speed
     (``hwnas.runtime.reference``). An older table (no reference network) or a few-shot
     predictor re-times one of its own networks instead and feeds it back, and bundles are
-    then measured raw. Returns (what the manifest records, the ``Reference`` or None).
+    then measured raw. On a local device where other processes held half a core or more
+    through every try (``hwnas.runtime.contention``), the slowdown is load, not the device:
+    the table's scale is kept. Returns (what the manifest records, the ``Reference`` or
+    None).
     """
     from hwnas.profile.build import BuildTask, build
     from hwnas.profile.networks import measure_network, random_input
     from hwnas.profile.table import LatencyTable
-    from hwnas.runtime.reference import Reference, quiet_time
+    from hwnas.runtime.contention import BUSY_CORES
+    from hwnas.runtime.reference import Reference, quiet_time_probed
 
     stored = None
     if table_info.get("path"):
@@ -212,27 +219,46 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work:
                            arch=str(arch), space_config=space.config(),
                            tuning_dir=cfg.tuning_dir)).items[0]
     timer = cfg.runtime.timer(item.path, {"input": random_input(item.input_shape)}, item.func)
-    quiet_now = quiet_time(timer)
-    scale = quiet_now / float(stored["quiet_ms"])
+    probed = quiet_time_probed(timer, contention=cfg.runtime.contention(),
+                               busy_limit=BUSY_CORES, tries=3, busy_wait_s=BUSY_WAIT_S)
+    table_quiet = float(stored["quiet_ms"])
+    seen = probed.ms / table_quiet
+    if probed.contended:
+        # a core held by other work slows the reference by the share of its parallel
+        # speed-up it loses, not by a device factor: taking that for the device's scale put
+        # every prediction and corrected latency x1.25-1.6 too slow, and refused budgets the
+        # quiet device met
+        scale = 1.0
+        log.warning("device busy: other processes held %.2f cores while the reference was "
+                    "timed (it ran x%.2f its table time); the table's scale is kept, not "
+                    "learnt from a busy device", probed.busy_cores, seen)
+    else:
+        scale = seen
+        log.info("reference %s: quiet %.4f ms now, %.4f ms in the table: the device runs "
+                 "x%.3f its table", arch, probed.ms, table_quiet, scale)
     corrected.scale = scale
-    log.info("reference %s: quiet %.4f ms now, %.4f ms in the table: the device runs x%.3f "
-             "its table", arch, quiet_now, stored["quiet_ms"], scale)
-    return ({"arch": str(arch), "table_quiet_ms": stored["quiet_ms"],
-             "quiet_ms": round(quiet_now, 5), "scale": round(scale, 4), "corrected": True,
-             # what older readers look for
-             "table_ms": stored["quiet_ms"], "measured_ms": round(quiet_now, 5),
-             "ratio": round(scale, 4)},
-            Reference(timer, quiet_now, str(arch)))
+    quiet_now = table_quiet * scale
+    info = {"arch": str(arch), "table_quiet_ms": stored["quiet_ms"],
+            "quiet_ms": round(probed.ms, 5), "scale": round(scale, 4), "corrected": True,
+            "scale_from": "the table (device busy)" if probed.contended else "the reference now",
+            # what older readers look for
+            "table_ms": stored["quiet_ms"], "measured_ms": round(probed.ms, 5),
+            "ratio": round(seen, 4)}
+    if probed.busy_cores is not None:
+        info.update(busy_cores=round(probed.busy_cores, 3), contended=probed.contended)
+    return info, Reference(timer, quiet_now, str(arch))
 
 
 def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference) -> dict:
     """The bundle's latency on the device: interleaved with the reference (drift-corrected
     to the device's quiet speed, raw beside it), or raw without one."""
+    from hwnas.runtime.contention import BUSY_CORES
     from hwnas.runtime.reference import measure_batch
 
     x = np.random.default_rng(0).standard_normal(manifest["input"]["shape"]).astype(np.float32)
     timer = cfg.runtime.timer(bundle / manifest["files"]["library"], {"input": x})
-    m, = measure_batch([timer], reference)
+    m, = measure_batch([timer], reference, contention=cfg.runtime.contention(),
+                       busy_limit=BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
     emulator = getattr(cfg.runtime, "emulator", None)
     out = {**m.latency.to_json(), "raw": m.raw.to_json(), "corrected": m.corrected,
            "runtime": type(cfg.runtime).__name__, "device": cfg.runtime.describe(),
@@ -246,6 +272,13 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference) 
 
             log.warning("the device was unstable while the bundle was timed: %s",
                         busy_line(m.load, m.reference_spread))
+    if m.busy_cores is not None:
+        out.update(busy_cores=round(m.busy_cores, 3), contended=m.contended)
+        if m.contended:
+            log.warning("device busy: other processes held %.2f cores while the bundle was "
+                        "timed (%d tries); its drift-corrected latency may read slow (a held "
+                        "core costs each network its own share of parallel speed-up)",
+                        m.busy_cores, m.tries_contended)
     return out
 
 

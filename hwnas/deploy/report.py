@@ -85,18 +85,23 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         "Measured latencies are drift-corrected: each bundle was timed interleaved with the "
         "table's reference network, and its time relative to the reference is scaled to the "
         "device's quiet speed; *raw* is the time as it ran, *load* how much slower than quiet "
-        "the reference ran meanwhile.",
+        "the reference ran meanwhile; *other work* the cores other processes held while it "
+        "was timed (a local device only; from half a core on, *contended*: the ratio to the "
+        "reference itself moves).",
         "",
-        "| round | arch | predicted ms | measured ms | raw ms | load | within budget |",
-        "|---|---|---|---|---|---|---|",
+        "| round | arch | predicted ms | measured ms | raw ms | load | other work | within budget |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rounds, 1):
         meas = r["measured"]
         m = meas["median_ms"]
         raw = meas.get("raw", {}).get("median_ms", m)
         load = f"x{meas['load']:.2f}" if meas.get("load") else "-"
+        busy = meas.get("busy_cores")
+        other = "-" if busy is None else f"{busy:.2f} cores" + (
+            " (contended)" if meas.get("contended") else "")
         lines.append(f"| {i} | `{r['arch']}` | {r['predicted_ms']:.3f} | {m:.3f} | {raw:.3f} | "
-                     f"{load} | {'yes' if m <= budget_ms else 'no'} |")
+                     f"{load} | {other} | {'yes' if m <= budget_ms else 'no'} |")
     lines += ["", "![Pareto front](pareto.png)", "",
               "![Predicted vs measured](predicted_vs_measured.png)", ""]
     return atomic_write_text(out_dir / "report.md", "\n".join(lines))

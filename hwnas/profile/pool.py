@@ -18,11 +18,27 @@ __all__ = ["BuildPool", "waves"]
 log = logging.getLogger("hwnas.profile")
 
 
-def _init_worker(cpus: tuple[int, ...] | None) -> None:
+def _exit_with(parent: int) -> None:
+    """End this worker once ``parent`` is gone: a parent killed by SIGTERM (a process
+    manager, ``kill``) never closes its pool, and its idle workers (600 MB each) would wait
+    on a dead pipe forever."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _init_worker(cpus: tuple[int, ...] | None, parent: int | None = None) -> None:
+    import threading
+
     import torch
 
     from hwnas._cpus import restore
 
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     restore(cpus)        # not the one core a TVM-pinned parent thread would hand down
     # One compile per core: more threads per worker only contend with the other workers.
     torch.set_num_threads(1)
@@ -44,12 +60,13 @@ class BuildPool:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             import multiprocessing as mp
+            import os
 
             from hwnas._cpus import allowed_cpus
 
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_init_worker,
-                                             initargs=(allowed_cpus(),))
+                                             initargs=(allowed_cpus(), os.getpid()))
         return self._pool
 
     def run(self, tasks: Iterable[BuildTask]) -> list[Built]:

@@ -33,6 +33,7 @@ from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
 from hwnas.profile.reference import busy_line, open_reference, record_wave
+from hwnas.runtime.contention import BUSY_CORES
 from hwnas.runtime.reference import STABILITY_THRESHOLD, Reference, measure_batch
 
 __all__ = ["ProfileOptions", "ProfileReport", "PhaseTime", "profile", "open_table"]
@@ -54,12 +55,16 @@ class ProfileOptions:
     remeasure_networks: bool = False  # time again stored networks taken in fewer rounds
     seed: int = 0
     protocol: Protocol = DEFAULT_PROTOCOL
+    busy_wait_s: float = 5.0        # wait before re-timing a wave another process contended
 
     def __post_init__(self) -> None:
         """Every count in range (a limit of 0 or -5 is an error, never "all" or "all but 5")."""
         for name, low in (("networks", 0), ("workers", 0), ("batch", 1), ("tasks_per_wave", 0),
                           ("network_rounds", 1)):
             check_int(getattr(self, name), f"profile {name}", low, error=TableError)
+        if not (isinstance(self.busy_wait_s, (int, float)) and 0 <= self.busy_wait_s <= 600):
+            raise TableError(f"profile busy_wait_s must be seconds in [0, 600], got "
+                             f"{self.busy_wait_s!r}")
         if self.limit is not None:
             check_int(self.limit, "profile limit (operators)", 1, error=TableError)
         check_seed(self.seed, TableError)
@@ -93,6 +98,7 @@ class ProfileReport:
     validation: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)
     loads: list[float] = field(default_factory=list)   # the reference's load per wave
+    busy: list[tuple[float, bool]] = field(default_factory=list)  # (other cores, contended)
 
 
 def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> LatencyTable:
@@ -111,9 +117,11 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
 
 def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
              on_item: Callable[[BuiltItem, Measurement], None], bar, rounds: int = 1,
-             reference: Reference | None = None) -> dict | None:
+             reference: Reference | None = None, busy_wait_s: float = 5.0) -> dict | None:
     """Time ``items`` interleaved with each other and with ``reference`` (A/B, see
-    ``hwnas.runtime.reference``), ``rounds`` × ``protocol.repeats`` blocks each.
+    ``hwnas.runtime.reference``), ``rounds`` × ``protocol.repeats`` blocks each. On a local
+    device a wave timed while another process held a core (``BUSY_CORES``) is timed again
+    after ``busy_wait_s``, and flagged ``contended`` when it never ran uncontended.
 
     A runtime of several devices (``measure_items``, the tracker farm) spreads whole
     measurements over its devices instead: no interleaving, raw latencies, ``rounds`` merged.
@@ -142,7 +150,11 @@ def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
                      len(items), attempt)
 
     measured = measure_batch(timers, reference, protocol, protocol.repeats * rounds,
-                             on_try=retry)
+                             on_try=retry, contention=runtime.contention(),
+                             busy_limit=BUSY_CORES, busy_wait_s=busy_wait_s)
+    if measured and measured[0].contended:
+        log.warning("other processes held %.2f cores while %d items were timed; kept, flagged "
+                    "contended", measured[0].busy_cores, len(items))
     for item, m in zip(items, measured):
         on_item(item, m)
         bar.update(1)
@@ -152,8 +164,12 @@ def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
     if m.unstable:
         log.warning("device unstable while timing %d items: %s; kept, flagged unstable",
                     len(items), busy_line(m.load, m.reference_spread))
-    return {"reference_ms": round(m.reference_ms, 5), "spread": round(m.reference_spread, 4),
+    info = {"reference_ms": round(m.reference_ms, 5), "spread": round(m.reference_spread, 4),
             "load": None if m.load is None else round(m.load, 4), "unstable": m.unstable}
+    if m.busy_cores is not None:
+        info.update(busy_cores=round(m.busy_cores, 3), contended=m.contended,
+                    tries_contended=m.tries_contended)
+    return info
 
 
 def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOptions,
@@ -179,7 +195,7 @@ def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOpt
                     phase.kernels_tuned += b.items[0].tuned[0]
                     phase.kernels += b.items[0].tuned[1]
             info = _measure(runtime, [item for b in built for item in b.items], opts.protocol,
-                            on_item, bar, rounds, reference)
+                            on_item, bar, rounds, reference, opts.busy_wait_s)
             if info and on_wave:
                 on_wave(info)
             for b in built:
@@ -248,6 +264,8 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
     def wave(info: dict) -> None:
         if record_wave(table.meta, info):
             report.loads.append(info["load"])
+            if info.get("busy_cores") is not None:
+                report.busy.append((info["busy_cores"], bool(info.get("contended"))))
 
     with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp, \
             BuildPool(opts.workers) as pool, \

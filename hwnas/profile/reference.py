@@ -19,7 +19,8 @@ import numpy as np
 from hwnas.profile.build import INPUT, BuildTask
 from hwnas.profile.networks import random_input
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
-from hwnas.runtime.reference import Reference, quiet_time
+from hwnas.runtime.contention import BUSY_CORES
+from hwnas.runtime.reference import Reference, quiet_time_probed
 
 __all__ = ["reference_arch", "stored_reference", "open_reference", "busy_line", "record_wave"]
 
@@ -84,7 +85,9 @@ def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | Non
         item = built[0].items[0]
         timer = runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
         stored = stored_reference(meta, space) if meta is not None else None
-        quiet = stored["quiet_ms"] if stored else quiet_time(timer, protocol)
+        probed = None if stored else quiet_time_probed(
+            timer, protocol, runtime.contention(), BUSY_CORES, tries=3, busy_wait_s=5.0)
+        quiet = stored["quiet_ms"] if stored else probed.ms
     except HwnasError as exc:
         log.warning("reference network %s failed (%s): measuring without it, uncorrected",
                     arch, exc)
@@ -96,6 +99,13 @@ def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | Non
         meta["reference"] = {"arch": str(arch), "quiet_ms": round(quiet, 6),
                              "measured": now_iso(), "device": runtime.describe(),
                              "statistic": "10th percentile of 30 blocks of >= min_repeat_ms/2"}
+        if probed.busy_cores is not None:
+            meta["reference"].update(busy_cores=round(probed.busy_cores, 3),
+                                     contended=probed.contended)
+        if probed.contended:
+            log.warning("other processes held %.2f cores while the reference's quiet time was "
+                        "taken (%d tries): the table's scale is the busy device's",
+                        probed.busy_cores, probed.tries)
     log.info("reference %s: quiet time %.4f ms", arch, quiet)
     try:
         yield Reference(timer, quiet, str(arch))

@@ -55,6 +55,11 @@ class Runtime(abc.ABC):
                 protocol: Protocol = DEFAULT_PROTOCOL, func: str = "main") -> Latency:
         return self.sample(artefact, inputs, protocol, func).latency
 
+    def contention(self):
+        """A probe of the other work on the device (``hwnas.runtime.contention``), or None
+        where this runtime cannot see it (a remote device)."""
+        return None
+
     @property
     def address(self) -> str:
         return "local"

@@ -11,7 +11,8 @@ and a whole network (``"network": true``) runs ``network_factor`` times the sum 
 operators (fusion saves a little), plus ``network_ms``. ``scale`` comes from an optional
 ``drift(sample_index)`` (a slow or busy device, scripted by tests; the clock advances with
 every sample any timer returns, so interleaved measurements see the same drift) and each sample gets seeded
-log-normal ``noise``. The coefficients come from the target's ``[debug]`` table.
+log-normal ``noise``. ``busy(i)`` scripts the cores other work holds during the device's
+``i``-th contention probe. The coefficients come from the target's ``[debug]`` table.
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ class DebugRuntime(Runtime):
     family = "debug"
     artifact = "debug"
 
-    def __init__(self, target, drift: Callable[[int], float] | None = None, **coef) -> None:
+    def __init__(self, target, drift: Callable[[int], float] | None = None,
+                 busy: Callable[[int], float] | None = None, **coef) -> None:
         super().__init__(target)
         cfg = {**DEFAULTS, **dict(target.extra.get("debug", {}) or {}), **coef}
         bad = [k for k in cfg if k not in DEFAULTS]
@@ -52,6 +54,8 @@ class DebugRuntime(Runtime):
                               f"'{bad[0]}'; known: {', '.join(DEFAULTS)}")
         self.coef = cfg
         self.drift = drift
+        self.busy = busy                # scripted other work: cores held in the i-th probe
+        self._probe = None
         self.calls = 0                  # samples so far (the drift's clock)
         self._rng = np.random.default_rng(int(cfg["seed"]))
         self._cache: dict[str, dict] = {}
@@ -93,6 +97,15 @@ class DebugRuntime(Runtime):
             return list(base * scale * noise)
 
         return timer
+
+    def contention(self):
+        if self.busy is None:
+            return None
+        from hwnas.runtime.contention import ScriptedContention
+
+        if self._probe is None:
+            self._probe = ScriptedContention(self.busy)
+        return self._probe
 
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
         self.true_ms(artefact, func)           # the same errors as a real device's

@@ -56,6 +56,11 @@ class OnnxRuntime(Runtime):
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
         return list(self._session(artefact).run(None, dict(inputs)))
 
+    def contention(self):
+        from hwnas.runtime.contention import CpuContention
+
+        return CpuContention() if CpuContention.available() else None
+
     def describe(self) -> str:
         import onnxruntime as ort
 

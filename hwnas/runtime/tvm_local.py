@@ -159,6 +159,11 @@ class TVMLocalRuntime(TVMRuntime):
             return tvm.runtime.load_module(str(artefact))
         return artefact
 
+    def contention(self):
+        from hwnas.runtime.contention import CpuContention
+
+        return CpuContention() if CpuContention.available() else None
+
     def describe(self) -> str:
         mcpu = self.target.mcpu
         return f"{host_description()}; LLVM mcpu {mcpu}; {self.target.threads} TVM threads"

@@ -1,0 +1,111 @@
+"""Other work on the device: how many of its cores something else kept busy while we timed.
+
+A/B timing against a reference network cancels drift that slows both networks alike (a lower
+clock, time slices with quiet gaps). It cannot cancel the loss of a whole core to another
+process: each network's parallel speed-up then collapses by its own amount, and the
+candidate/reference ratio itself moves (by 9–18% on a 2-core host with one core held). A timing
+made then cannot tell "the device is slower" from "the device is busy". So a local runtime
+also counts, over each measurement, the CPU time every other process spent on the cores this
+process may use (``/proc/stat``: user, nice, system, irq, softirq and steal, less this
+process's own CPU time), as cores: ``1.0`` is one core held for the whole interval.
+
+Runtimes that cannot see the device's other work (TVM RPC) have no probe, and their
+measurements say nothing about it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+__all__ = ["CpuContention", "ScriptedContention", "BUSY_CORES"]
+
+#: other work holding this many cores or more makes a measurement "contended"
+BUSY_CORES = 0.5
+
+# /proc/stat per-CPU fields after the name: user nice system idle iowait irq softirq steal ...
+_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
+
+
+def _busy_seconds(cpus: tuple[int, ...] | None) -> float | None:
+    try:
+        lines = open("/proc/stat", encoding="ascii").read().splitlines()
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    seen = False
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        fields = rest.split()
+        try:
+            total += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
+        except ValueError:
+            return None
+        seen = True
+    return total / hz if seen else None
+
+
+class CpuContention:
+    """The cores other processes kept busy on this machine since ``start()``: ``cores()``.
+
+    Counted on the CPUs this process may use; our own threads (TVM's pool, onnxruntime's) are
+    this process's CPU time and are left out. None where ``/proc/stat`` is unreadable."""
+
+    #: the shortest interval worth counting over (/proc/stat counts in 10 ms ticks): a
+    #: measurement under a probe goes on at least this long
+    min_window_s = 0.25
+
+    def __init__(self, cpus: tuple[int, ...] | None = None) -> None:
+        from hwnas._cpus import allowed_cpus
+
+        self.cpus = cpus if cpus is not None else allowed_cpus()
+        self._start: tuple[float, float, float] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return _busy_seconds(None) is not None
+
+    def _now(self) -> tuple[float, float, float] | None:
+        busy = _busy_seconds(self.cpus)
+        if busy is None:
+            return None
+        return time.monotonic(), busy, time.process_time()
+
+    def start(self) -> "CpuContention":
+        self._start = self._now()
+        return self
+
+    def cores(self) -> float | None:
+        """Other work since ``start()``, in cores (clipped at 0: /proc/stat counts in ticks)."""
+        now = self._now()
+        if self._start is None or now is None:
+            return None
+        wall = now[0] - self._start[0]
+        if wall < 0.05:               # under a few clock ticks the count is noise
+            return None
+        others = (now[1] - self._start[1]) - (now[2] - self._start[2])
+        return max(0.0, others / wall)
+
+
+class ScriptedContention:
+    """A probe whose reading is scripted (tests, the debug device): ``busy(i)`` cores for the
+    ``i``-th measurement."""
+
+    min_window_s = 0.0
+
+    def __init__(self, busy: Callable[[int], float]) -> None:
+        self.busy = busy
+        self.count = 0
+
+    def start(self) -> "ScriptedContention":
+        return self
+
+    def cores(self) -> float | None:
+        value = float(self.busy(self.count))
+        self.count += 1
+        return value
