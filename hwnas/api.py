@@ -135,15 +135,19 @@ def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
     _check_replaceable(path, target, sp)
     t0 = time.perf_counter()
     src = resolve_sources(target, sp, sources)
+    reference = None
     if csv is not None:
         meas, device = read_measurements(csv, sp), f"measurements from {csv}"
     else:
-        meas, device = _measure_samples(target, sp, measure, src, rpc, tracker, key, rounds,
-                                        workers, seed, tuning_dir)
+        meas, device, reference = _measure_samples(target, sp, measure, src, rpc, tracker, key,
+                                                   rounds, workers, seed, tuning_dir)
     pred = fit_fewshot(sp, target, meas, src)
     loo = leave_one_out(pred)
     report = _adapt_report(target, sp, meas, src, pred, loo, device, path,
                            time.perf_counter() - t0)
+    if reference is not None:
+        # the samples' unit: each is its ratio to this network x this quiet time
+        report["reference"] = reference
     pred.save(path, report)
     if csv is None:
         from hwnas.profile.samples import samples_path
@@ -179,14 +183,20 @@ def _measure_samples(target, sp, k, src, rpc, tracker, key, rounds, workers, see
     db = None if tgt.runtime == "debug" else _database_dir(tgt, tuning_dir)
     with connect(tgt, rpc, tracker, key) as runtime:
         device = runtime.describe()
-        recs = measure_samples(sp, tgt, runtime, archs, samples_path(target, sp.name), rounds,
-                               workers, db)
+        spath = samples_path(target, sp.name)
+        recs = measure_samples(sp, tgt, runtime, archs, spath, rounds, workers, db)
+    from hwnas._io import read_json
+    from hwnas.errors import TableError
+
+    ref = (read_json(spath, "samples file", TableError).get("meta") or {}).get("reference")
+    reference = ({k: ref[k] for k in ("arch", "quiet_ms", "busy_cores", "contended") if k in ref}
+                 if isinstance(ref, dict) and ref.get("quiet_ms") else None)
     loads = [r["load"] for r in recs if r.get("load") is not None]
     how = (f"drift-corrected against the reference network (device load x{min(loads):.2f}"
            f"–x{max(loads):.2f})" if loads and len(loads) == len(recs) else "raw (no reference)")
     meas = Measurements.from_pairs([(r["arch"], r["median_ms"]) for r in recs],
                                    f"measured on {device}, {how}", tuning_dir=db)
-    return meas, device
+    return meas, device, reference
 
 
 def _adapt_report(target, sp, meas, src, pred, loo, device, path, wall_s) -> dict:
