@@ -3,7 +3,8 @@
 A/B timing against a reference network cancels drift that slows both networks alike (a lower
 clock, time slices with quiet gaps). It cannot cancel the loss of a whole core to another
 process: each network's parallel speed-up then collapses by its own amount, and the
-candidate/reference ratio itself moves (by 9–18% on a 2-core host with one core held). A timing
+candidate/reference ratio itself can move (from 5% under to 9% over its quiet value, in
+the noise benchmark's loaded deploys on a 2-core host with one core held). A timing
 made then cannot tell "the device is slower" from "the device is busy". So a local runtime
 also counts, over each measurement, the CPU time every other process spent on the cores this
 process may use (``/proc/stat``: user, nice, system, irq, softirq and steal, less this
