@@ -209,3 +209,25 @@ def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp
     cfg.out, cfg.agree = tmp_path / "b", 0.0
     m = deploy(cfg)
     assert m["deploy"]["rounds"] == 3 and "stop" not in m["deploy"]["history"][-1]
+
+
+@needs_checkpoint
+def test_once_a_round_went_over_budget_the_first_round_within_it_ends_the_loop(debug_device,
+                                                                                  tmp_path):
+    """The device runs the MAC-heavy work 3x slower than its table, so round 1 goes over
+    budget; round 2, corrected, is within it. With the slack and agree rules off, the budget
+    is now bracketed by two measured subnets and the loop stops there rather than swing
+    across it."""
+    from hwnas.deploy.loop import DeployConfig, deploy
+    from hwnas.runtime.debug import DebugRuntime
+
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    m = deploy(DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "b",
+                            runtime=DebugRuntime(debug_device, ms_per_mmac=0.06),
+                            max_rounds=4, slack=0.0, agree=0.0))
+    hist = m["deploy"]["history"]
+    assert hist[0]["measured"]["median_ms"] > 0.7 and "stop" not in hist[0]
+    assert len(hist) == 2 and hist[1]["stop"] == "bracket"
+    assert hist[1]["measured"]["median_ms"] <= 0.7 and m["latency"]["within_budget"]
+
