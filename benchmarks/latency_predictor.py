@@ -20,7 +20,6 @@ Usage: python benchmarks/latency_predictor.py [--json out.json] [--measure] [--s
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -343,7 +342,6 @@ def new_device_part(args, figures: dict) -> None:
             return
         pred = FewShotPredictor.load(Path(tmp) / args.target / f"{space.name}.fewshot.json",
                                      space)
-        saved = json.loads((Path(tmp) / args.target / f"{space.name}.fewshot.json").read_text())
     seen = {str(space.from_genome(g)) for g in pred.samples.genomes}
     keep = [i for i, a in enumerate(hold.archs()) if a not in seen]
     g = space.to_genomes([space.parse(hold.archs()[i]) for i in keep])
@@ -353,7 +351,7 @@ def new_device_part(args, figures: dict) -> None:
     # speed, so the held-out set is scored in the samples' units (the same reference network
     # at the samples' quiet time); the figures in the table's units are kept beside them.
     hold_quiet = (hold.meta.get("reference") or {}).get("quiet_ms")
-    samp_quiet = ((saved.get("provenance") or {}).get("reference") or {}).get("quiet_ms")
+    samp_quiet = (pred.provenance.get("reference") or {}).get("quiet_ms")
     unit = samp_quiet / hold_quiet if hold_quiet and samp_quiet else 1.0
     meas_table_units = hold.measured_ms()[keep]
     meas = meas_table_units * unit

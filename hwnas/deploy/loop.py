@@ -222,7 +222,7 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work:
                            tuning_dir=cfg.tuning_dir)).items[0]
     timer = cfg.runtime.timer(item.path, {"input": random_input(item.input_shape)}, item.func)
     probed = quiet_time_probed(timer, contention=cfg.runtime.contention(),
-                               busy_limit=BUSY_CORES, tries=3, busy_wait_s=BUSY_WAIT_S)
+                               busy_limit=BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
     table_quiet = float(stored["quiet_ms"])
     seen = probed.ms / table_quiet
     if probed.contended:

@@ -32,7 +32,7 @@ from hwnas.profile.networks import (network_record, random_input, sample_archs, 
 from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
-from hwnas.profile.reference import busy_line, open_reference, record_wave
+from hwnas.profile.reference import BUSY_WAIT_S, busy_line, open_reference, record_wave
 from hwnas.runtime.contention import BUSY_CORES
 from hwnas.runtime.reference import STABILITY_THRESHOLD, Reference, measure_batch
 
@@ -55,7 +55,7 @@ class ProfileOptions:
     remeasure_networks: bool = False  # time again stored networks taken in fewer rounds
     seed: int = 0
     protocol: Protocol = DEFAULT_PROTOCOL
-    busy_wait_s: float = 5.0        # wait before re-timing a wave another process contended
+    busy_wait_s: float = BUSY_WAIT_S  # wait before re-timing a wave another process contended
 
     def __post_init__(self) -> None:
         """Every count in range (a limit of 0 or -5 is an error, never "all" or "all but 5")."""
@@ -117,7 +117,7 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
 
 def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
              on_item: Callable[[BuiltItem, Measurement], None], bar, rounds: int = 1,
-             reference: Reference | None = None, busy_wait_s: float = 5.0) -> dict | None:
+             reference: Reference | None = None, busy_wait_s: float = BUSY_WAIT_S) -> dict | None:
     """Time ``items`` interleaved with each other and with ``reference`` (A/B, see
     ``hwnas.runtime.reference``), ``rounds`` × ``protocol.repeats`` blocks each. On a local
     device a wave timed while another process held a core (``BUSY_CORES``) is timed again

@@ -22,9 +22,14 @@ from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.runtime.contention import BUSY_CORES
 from hwnas.runtime.reference import Reference, quiet_time_probed
 
-__all__ = ["reference_arch", "stored_reference", "open_reference", "busy_line", "record_wave"]
+__all__ = ["reference_arch", "stored_reference", "open_reference", "busy_line", "record_wave",
+           "BUSY_WAIT_S"]
 
 log = logging.getLogger("hwnas.profile")
+
+#: seconds to wait before timing again what another process contended (profile, adapt,
+#: held-out networks: none of them is waited on by a user at the device)
+BUSY_WAIT_S = 5.0
 
 
 def reference_arch(space):
@@ -86,7 +91,7 @@ def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | Non
         timer = runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
         stored = stored_reference(meta, space) if meta is not None else None
         probed = None if stored else quiet_time_probed(
-            timer, protocol, runtime.contention(), BUSY_CORES, tries=3, busy_wait_s=5.0)
+            timer, protocol, runtime.contention(), BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
         quiet = stored["quiet_ms"] if stored else probed.ms
     except HwnasError as exc:
         log.warning("reference network %s failed (%s): measuring without it, uncorrected",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Callable
 
 __all__ = ["CpuContention", "ScriptedContention", "BUSY_CORES"]
@@ -30,7 +31,7 @@ _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
 
 def _busy_seconds(cpus: tuple[int, ...] | None) -> float | None:
     try:
-        lines = open("/proc/stat", encoding="ascii").read().splitlines()
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
     except OSError:
         return None
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
