@@ -319,7 +319,6 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
         raise ArchError("an arch is its string, or an arch.json object with an 'arch' string")
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     db_dir = resolve_database(tgt, tuning_db)     # a database of another device: refused now
-    database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     loaded = load_supernet(checkpoint) if checkpoint is not None else None
     if isinstance(space, SearchSpace):
         sp = space
@@ -330,6 +329,8 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     else:
         sp = _get(space or "ofa-mbv3")
     parsed = sp.parse(text)
+    # loaded only once the arch is known good: a bad arch is one line, not a database warning
+    database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     model, weights = subnet_with_weights(sp, parsed, loaded)
     return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
                                        database=database, database_info=describe_database(db_dir),
