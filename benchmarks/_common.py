@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["parser", "write_json", "time_ms", "median"]
+__all__ = ["parser", "write_json", "time_ms", "median", "budgets_ms"]
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -44,3 +44,28 @@ def time_ms(fn: Callable[[], object], warmup: int = 3, repeats: int = 20,
 
 def median(xs) -> float:
     return float(np.median(np.asarray(xs, dtype=np.float64)))
+
+
+def budgets_ms(text: str, target: str, space, scale: float = 1.0, table=None,
+               samples: int = 2000, seed: int = 0) -> tuple[list[float], str]:
+    """Budgets in ms, and how they were chosen. ``text`` lists milliseconds (``0.4,0.6``) or,
+    after ``q:``, quantiles of the target's own predicted latency over ``samples`` random
+    subnets of ``space`` (``q:0.15,0.5``), times ``scale``: the same budgets then bind on a
+    CPU twice as fast as the one that measured the first table. ``table``: predict from
+    that table file instead of the target's own."""
+    text = text.strip()
+    if not text.startswith("q:"):
+        return [float(v) for v in text.split(",") if v.strip()], "given in ms"
+    from hwnas.predict import load_predictor
+
+    qs = [float(v) for v in text[2:].split(",") if v.strip()]
+    pred = load_predictor(target, space, "auto", path=table)
+    rng = np.random.default_rng(seed)
+    genomes = space.to_genomes([space.sample(rng) for _ in range(samples)])
+    ms = pred.predict_genomes(genomes)
+    out = [round(float(np.quantile(ms, q)) * scale, 3) for q in qs]
+    whose = f"{target}'s" if table is None else Path(table).name
+    how = (f"quantiles {','.join(f'{q:g}' for q in qs)} of {whose} {pred.name} prediction "
+           f"over {samples} random subnets ({ms.min():.3f}..{ms.max():.3f} ms)"
+           + (f", x{scale:g}" if scale != 1.0 else ""))
+    return out, how

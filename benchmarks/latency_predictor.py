@@ -76,7 +76,8 @@ def host_part(args, figures: dict, timings: list) -> None:
             with connect(target) as rt:
                 measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
                                 rounds=args.rounds, table=table,
-                                tuning_dir=None if db is None else str(db), retest=args.retest)
+                                tuning_dir=None if db is None else str(db), retest=args.retest,
+                                retake_unstable=args.retake_unstable)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
@@ -162,6 +163,12 @@ def _drift_lines(hold: Holdout, space, cal, keep: list[int], figures: dict) -> N
         print(f"re-timed {len(r)} networks in a later run: second/first median {np.median(r):.3f}, "
               f"within ±10% of the first {np.mean(np.abs(r - 1) <= 0.10):.1%}, within ±5% "
               f"{np.mean(np.abs(r - 1) <= 0.05):.1%}")
+    retaken = hold.meta.get("retaken", [])
+    if retaken:
+        kept = sum(r.get("kept") == "retake" for r in retaken)
+        print(f"{len(retaken)} networks flagged unstable were timed again: the retake was "
+              f"steadier for {kept} (now their record), the first timing for {len(retaken) - kept}")
+        figures["host_holdout_retaken"] = len(retaken)
 
 
 # ---------------------------------------------------------------------------- part 2
@@ -425,6 +432,9 @@ def main() -> int:
     p.add_argument("--retest", type=int, default=0,
                    help="with --measure, also re-time this many networks measured in an earlier "
                         "run, to see how well a measurement repeats")
+    p.add_argument("--retake-unstable", type=int, default=0, metavar="N",
+                   help="with --measure, time again N held-out networks the stability gate "
+                        "flagged unstable, keeping the steadier of the two timings")
     p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
     p.add_argument("--new-device-k", type=int, default=10,
                    help="networks hwnas adapt measures for the host as a new device")

@@ -1,6 +1,6 @@
 """Measurement on a busy device, on x86-host: A/B reference timing against the truth.
 
-    python benchmarks/noise.py [--budgets 0.4,0.5,0.6,0.7,0.8] [--retest 50] [--json out.json]
+    python benchmarks/noise.py [--budgets q:0.15,0.35,0.55,0.75,0.9] [--retest 50] [--json out.json]
 
 1. ``--retest`` held-out networks (the first of ``ofa-mbv3.holdout.json``) are compiled as
    deploy ships them and timed interleaved with the table's reference network: raw and
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, parser, write_json  # noqa: E402
+from _common import budgets_ms, median, parser, write_json  # noqa: E402
 
 TARGET = "x86-host"
 
@@ -73,8 +73,12 @@ def _time(runtime, items, reference, rounds=5, tries=3):
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--budgets", default="0.4,0.5,0.6,0.7,0.8")
-    p.add_argument("--offset-budgets", default="0.6,0.8")
+    p.add_argument("--budgets", default="q:0.15,0.35,0.55,0.75,0.9",
+                   help="ms (0.4,0.6), or q: quantiles of the target's predicted latency over "
+                        "random subnets (default %(default)s)")
+    p.add_argument("--offset-budgets", default="q:0.1,0.5",
+                   help="budgets of the one-thread device: ms, or q: quantiles of the "
+                        "two-thread table's prediction, doubled (default %(default)s)")
     p.add_argument("--retest", type=int, default=50)
     p.add_argument("--gap-min", type=float, default=10.0)
     p.add_argument("--max-rounds", type=int, default=4)
@@ -141,9 +145,11 @@ def main() -> int:
         cfg = DeployConfig(target=target, budget_ms=1.0, out=Path(), runtime=runtime,
                            max_rounds=args.max_rounds, tuning_dir=db)
         rows = []
-        print(f"\n{'budget':>6} {'deploy':>8} {'raw':>8} {'load':>5} {'quiet':>8} {'ok':>3} "
+        budgets, how = budgets_ms(args.budgets, TARGET, space)
+        print(f"\nbudgets {budgets} ms: {how}", flush=True)
+        print(f"{'budget':>6} {'deploy':>8} {'raw':>8} {'load':>5} {'quiet':>8} {'ok':>3} "
               f"{'slack':>6} {'rounds':>6}  history (raw -> corrected)", flush=True)
-        for b in [float(v) for v in args.budgets.split(",") if v.strip()]:
+        for b in budgets:
             out = Path(tmp) / f"b{b}"
             with LoadGenerator(cores=1, duty=1.0, seconds=1800):
                 try:
@@ -213,6 +219,8 @@ def main() -> int:
               flush=True)
 
         # ---- 4. a device 2x slower than its table: one thread against a 2-thread table
+        offset_budgets, how = budgets_ms(args.offset_budgets, TARGET, space, scale=2.0)
+        print(f"\none thread, budgets {offset_budgets} ms: {how}", flush=True)
         slow_dir = Path(tmp) / "targets"
         slow_dir.mkdir()
         text = Path(target.path).read_text().replace("threads = 2", "threads = 1")
@@ -222,7 +230,7 @@ def main() -> int:
         assert slow.threads == 1
         slow_rt = connect(slow)
         offset_rows = []
-        for b in [float(v) for v in args.offset_budgets.split(",") if v.strip()]:
+        for b in offset_budgets:
             out = Path(tmp) / f"slow{b}"
             try:
                 m = deploy(replace(cfg, target=slow, runtime=slow_rt, budget_ms=b, out=out))

@@ -13,12 +13,15 @@
 4. The target's latency table (which describes the tuned code) predicts the tuned subnets.
 5. ``hwnas deploy`` (tuned, as shipped) at each of ``--budgets``; and the untuned pipeline (the
    untuned table and untuned code) at ``--compare-budgets``, where the two are compared by
-   the test accuracy of what they deploy.
+   the test accuracy of what they deploy, and at ``--budgets``, where it may ship nothing.
+   Budgets default to quantiles of each pipeline's own predicted latency over random
+   subnets, so that they bind on whatever CPU runs the benchmark.
 6. ``--snapshot-dir`` (a work folder of ``hwnas tune --snapshots``): the median tuned/ort ratio
    of the first subnets with each snapshot of the database, against the minutes of tuning.
 
 ``--json PATH`` writes coverage, tvm_over_ort_median/_worst, tuned_table_within10,
-within_budget_rate, median_slack, accuracy_gain_at_budget, tune_wall_s, tune_trials,
+within_budget_rate, median_slack, accuracy_gain_at_budget, untuned_bundles_at_tuned_budgets,
+tune_wall_s, tune_trials,
 achieved_gflops_median and peak_gflops, and the per-subnet and per-budget rows.
 """
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, parser, write_json  # noqa: E402
+from _common import budgets_ms, median, parser, write_json  # noqa: E402
 
 TARGET = "x86-host"
 
@@ -191,9 +194,14 @@ def main() -> int:
     p.add_argument("--snapshot-dir", help="measure the ratio with each snapshot found here")
     p.add_argument("--subnets", type=int, default=24)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--budgets", default="0.4,0.5,0.6,0.7,0.8")
-    p.add_argument("--compare-budgets", default=None,
-                   help="budgets where the untuned pipeline deploys too (default: --budgets)")
+    p.add_argument("--budgets", default="q:0.15,0.35,0.55,0.75,0.9",
+                   help="ms (0.4,0.6), or q: quantiles of the target's predicted latency over "
+                        "random subnets, so that they bind on whatever CPU this is "
+                        "(default %(default)s)")
+    p.add_argument("--compare-budgets", default="q:0.15,0.5,0.85",
+                   help="budgets where both pipelines deploy, compared by accuracy: ms, or q: "
+                        "quantiles of the untuned table's prediction, where untuned code can "
+                        "deploy at all (default %(default)s)")
     p.add_argument("--untuned-table", default=None,
                    help="the untuned table (default latency_tables/x86-host/ofa-mbv3.untuned.json)")
     p.add_argument("--max-rounds", type=int, default=3)
@@ -276,24 +284,31 @@ def main() -> int:
     runtime = connect(target)
     tuned_cfg = DeployConfig(target=target, budget_ms=1.0, out=Path(), runtime=runtime,
                              max_rounds=args.max_rounds, tuning_dir=str(db_dir))
-    budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
-    compare = [float(b) for b in (args.compare_budgets or args.budgets).split(",") if b.strip()]
+    budgets, chosen = budgets_ms(args.budgets, TARGET, space)
+    print(f"\nbudgets {budgets} ms: {chosen}")
+    untuned_table = Path(args.untuned_table) if args.untuned_table else \
+        db_dir.parent / f"{space.name}.untuned.json"
+    compare = budgets
+    if args.compare_budgets and untuned_table.exists():
+        compare, chosen = budgets_ms(args.compare_budgets, TARGET, space, table=untuned_table)
+        print(f"untuned pipeline's budgets {compare} ms: {chosen}")
     print(f"\n{'pipeline':8s} {'budget':>6} {'measured':>8} {'slack':>6} {'rnd':>3} "
           f"kernels  accuracy  arch")
     tuned_rows = _deploys(budgets, tuned_cfg, "tuned")
     extra = [b for b in compare if b not in budgets]
     tuned_rows += _deploys(extra, tuned_cfg, "tuned")
-    untuned_table = Path(args.untuned_table) if args.untuned_table else \
-        db_dir.parent / f"{space.name}.untuned.json"
     untuned_rows = []
     if untuned_table.exists():
-        untuned_rows = _deploys(compare, replace(tuned_cfg, tuning_dir=None,
-                                                 table=untuned_table), "untuned")
+        # also at the tuned budgets: what the untuned pipeline can ship there at all
+        untuned_rows = _deploys(compare + [b for b in budgets if b not in compare],
+                                replace(tuned_cfg, tuning_dir=None, table=untuned_table),
+                                "untuned")
     else:
         print(f"no untuned table at {untuned_table}: accuracy gain not measured")
     by_budget = {r["budget"]: r for r in tuned_rows}
     gains = [by_budget[u["budget"]]["accuracy"] - u["accuracy"] for u in untuned_rows
              if u.get("ok") and by_budget.get(u["budget"], {}).get("ok")]
+    untuned_there = [u for u in untuned_rows if u["budget"] in budgets]
     goal = [r for r in tuned_rows if r["budget"] in budgets]
     done = [r for r in goal if "measured" in r]
     err_t = np.abs(p_table - ms["tuned"]) / ms["tuned"]
@@ -308,6 +323,8 @@ def main() -> int:
         "median_slack": median([r["slack"] for r in done]) if done else None,
         "accuracy_gain_at_budget": median(gains) if gains else None,
         "accuracy_gain_budgets": len(gains),
+        "untuned_bundles_at_tuned_budgets": sum(bool(u.get("ok")) for u in untuned_there)
+        if untuned_there else None,
         "tune_wall_s": man.get("wall_s"), "tune_trials": man.get("trials_total"),
         "tuned_on": man.get("target", {}).get("mcpu"), "this_cpu": target.mcpu,
         "achieved_gflops_median": median(gflops), "peak_gflops": peak, "peak_derivation": how,

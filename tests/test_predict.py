@@ -246,6 +246,18 @@ def test_holdout_is_resumable_and_labelled(debug_device, tmp_path, monkeypatch):
     with pytest.raises(TableError, match="1 round"):   # another protocol: refused, not mixed
         measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 6, seed=7,
                         workers=0, table=table)
+    from dataclasses import replace
+
+    from hwnas.profile.holdout import _mcpu
+
+    h.meta["device"], h.meta["mcpu"] = "x86; LLVM mcpu rocketlake; 2 TVM threads", None
+    assert _mcpu(h.meta) == "rocketlake"             # an older file: read off its device line
+    h.save(path)
+    other = replace(debug_device, tvm_target={**debug_device.tvm_target, "mcpu": "znver5"})
+    with pytest.raises(TableError, match="CPU rocketlake, this is znver5"):  # never mixed
+        measure_holdout(space, other, DebugRuntime(other), path, 6, seed=7, workers=0,
+                        rounds=1, table=table)
+    assert Holdout.load(path).networks == h.networks
 
 
 def test_holdout_is_drift_corrected_in_the_table_scale_and_retests(debug_device, tmp_path):
@@ -270,3 +282,35 @@ def test_holdout_is_drift_corrected_in_the_table_scale_and_retests(debug_device,
     for r in h.meta["retests"]:
         assert r["median_ms"] == pytest.approx(r["first_ms"], rel=0.03)
         assert r["first_raw_ms"] > 1.3 * r["raw_ms"]
+
+
+def test_holdout_retakes_unstable_networks_and_keeps_the_steadier_timing(debug_device,
+                                                                         tmp_path):
+    from hwnas.profile.holdout import Holdout, holdout_path, measure_holdout
+    from hwnas.runtime.debug import DebugRuntime
+
+    space = get_space("ofa-mbv3", **DEBUG_SPACE)
+    table = _debug_table(tmp_path)
+    path = holdout_path(tmp_path / "holdout" / "ofa-mbv3.json")
+    spiky = DebugRuntime(debug_device, drift=lambda i: 1.0 + (i % 3 == 0) * 2.0)
+    h = measure_holdout(space, debug_device, spiky, path, 4, seed=7, workers=0, rounds=1,
+                        table=table)
+    unstable = [n["arch"] for n in h.networks if n.get("unstable")]
+    assert unstable, "the spiky reference must leave some network flagged unstable"
+    before = {n["arch"]: n for n in h.networks}
+    h = measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 4, seed=7,
+                        workers=0, rounds=1, table=table, retake_unstable=10)
+    assert [r["arch"] for r in h.meta["retaken"]] == unstable   # only the flagged ones
+    assert h.archs() == list(before)                         # no network added or lost
+    for rec in h.networks:
+        if rec["arch"] in unstable:                          # the quiet retake is steadier
+            assert not rec.get("unstable") and rec["reference_spread"] < \
+                before[rec["arch"]]["reference_spread"]
+        else:
+            assert rec == before[rec["arch"]]
+    assert {r["arch"]: r for r in h.meta["retaken"]} == {a: {**before[a], "kept": "retake"}
+                                                         for a in unstable}
+    again = measure_holdout(space, debug_device, spiky, path, 4, seed=7, workers=0, rounds=1,
+                            table=table, retake_unstable=10)   # each is retaken once
+    assert len(again.meta["retaken"]) == len(unstable)
+    assert Holdout.load(path).networks == again.networks

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +54,25 @@ class Holdout:
         return cls(dict(data["meta"]), list(data["networks"]))
 
 
+def _mcpu(meta: dict) -> str | None:
+    """The CPU a held-out set was measured on (older files: read off its device line)."""
+    if meta.get("mcpu"):
+        return str(meta["mcpu"])
+    found = re.search(r"LLVM mcpu ([\w.+-]+)", str(meta.get("device", "")))
+    return found.group(1) if found else None
+
+
 def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) -> Holdout:
     if path.exists():
         h = Holdout.load(path)
         if h.meta.get("space") != space.config() or h.meta.get("target") != target.name:
             raise TableError(f"{path} was measured for another space or target; remove it or "
                              f"choose another path")
+        had, now = _mcpu(h.meta), getattr(target, "mcpu", "") or None
+        if had and now and had != now:
+            raise TableError(f"{path} was measured on CPU {had}, this is {now}: its networks "
+                             "cannot be extended with this device's timings; remove it or "
+                             "choose another path")
         if int(h.meta.get("network_rounds", 1)) != rounds:
             raise TableError(f"{path} was measured with {h.meta.get('network_rounds', 1)} "
                              f"round(s) per network, not {rounds}; remove it or choose another "
@@ -68,7 +82,8 @@ def _open(path: Path, space, target, runtime, seed: int, n: int, rounds: int) ->
     from hwnas.runtime.protocol import DEFAULT_PROTOCOL
 
     return Holdout({"purpose": PURPOSE, "target": target.name, "space": space.config(),
-                    "device": runtime.describe(), "seed": seed, "n_requested": n,
+                    "device": runtime.describe(), "mcpu": getattr(target, "mcpu", "") or None,
+                    "seed": seed, "n_requested": n,
                     "protocol": DEFAULT_PROTOCOL.to_json(), "network_rounds": rounds,
                     "created": now_iso(),
                     "measurement": "the profiler's network build and interleaved timing "
@@ -90,7 +105,8 @@ def reference_network(table, space) -> dict | None:
 
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
                     max_new: int | None = None, workers: int = 2, rounds: int = 5,
-                    table=None, tuning_dir: str | None = None, retest: int = 0) -> Holdout:
+                    table=None, tuning_dir: str | None = None, retest: int = 0,
+                    retake_unstable: int = 0) -> Holdout:
     """Measure the missing ones of ``n`` held-out archs, saving after each network.
 
     The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
@@ -102,6 +118,11 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     scale), the raw one, the ratio and the device's load. ``retest`` re-times that many
     networks measured in an earlier run (the first ones not yet re-timed) into ``retests``:
     the same network, measured again, shows how well a measurement repeats.
+    ``retake_unstable`` times again that many networks whose record the stability gate
+    flagged ``unstable`` (the reference moved during it) and that were never retaken: the
+    steadier of the two (the smaller reference spread) is the network's record, the other is
+    kept in ``meta["retaken"]``. Which networks are retaken depends only on how they were
+    measured, never on how well any predictor scores them.
     """
     import tempfile
 
@@ -121,12 +142,30 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     retests = h.meta.setdefault("retests", []) if retest else h.meta.get("retests", [])
     again = {r["arch"] for r in retests}
     redo_set = set([a for a in h.archs() if a not in again][:retest])
+    retaken = h.meta.setdefault("retaken", []) if retake_unstable else h.meta.get("retaken", [])
+    was_retaken = {r["arch"] for r in retaken}
+    retake_set = set([n["arch"] for n in h.networks if n.get("unstable")
+                      and n["arch"] not in was_retaken and n["arch"] not in redo_set]
+                     [:retake_unstable])
     h.meta["tuning_dir"] = None if tuning_dir is None else Path(tuning_dir).name
 
     def save(item, m) -> None:
         rec = {"arch": item.key, **m.latency.to_json(), **m.extra(), "measured": now_iso(),
                "load_avg_1m": round(os.getloadavg()[0], 2)}
-        if item.key in redo_set:
+        if item.key in retake_set:
+            i = next(j for j, x in enumerate(h.networks) if x["arch"] == item.key)
+            first = h.networks[i]
+            steadier = rec.get("reference_spread", 1.0) < first.get("reference_spread", 1.0)
+            if steadier:
+                h.networks[i] = rec
+            retaken.append({**(first if steadier else rec), "kept": "retake" if steadier
+                            else "first"})
+            log.info("retook %s: %.3f ms (spread %.0f%%), first %.3f ms (spread %.0f%%): kept "
+                     "the %s", item.key, rec["median_ms"],
+                     100 * rec.get("reference_spread", 0), first["median_ms"],
+                     100 * first.get("reference_spread", 0),
+                     "retake" if steadier else "first")
+        elif item.key in redo_set:
             first = next(x for x in h.networks if x["arch"] == item.key)
             retests.append({**rec, "first_ms": first["median_ms"],
                             "first_raw_ms": first.get("raw_ms"),
@@ -140,7 +179,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         h.meta["updated"] = now_iso()
         h.save(path)
 
-    archs = todo + [a for a in h.archs() if a in redo_set]
+    archs = todo + [a for a in h.archs() if a in redo_set or a in retake_set]
     meta = table.meta if table is not None else None
     with tempfile.TemporaryDirectory(prefix="hwnas-holdout-") as tmp, BuildPool(workers) as pool:
         with open_reference(pool, runtime, target, space, tmp, tuning_dir, meta) as reference:
