@@ -106,6 +106,7 @@ def _time_ab(target, runtime, rows: list[dict]) -> list[float]:
     entries and networks are; so the table's prediction is scored in the table's units,
     whatever the host's speed since (it moves by 10-25% within an hour here)."""
     from hwnas.compiler.database import database_dir
+    from hwnas.deploy.loop import BUSY_WAIT_S
     from hwnas.profile.networks import random_input
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.reference import open_reference
@@ -125,7 +126,7 @@ def _time_ab(target, runtime, rows: list[dict]) -> list[float]:
         timers = [runtime.timer(r["tuned"], {"input": random_input(tuple(r["shape"]))})
                   for r in rows]
         got = measure_batch(timers, reference, rounds=30, contention=runtime.contention(),
-                            busy_limit=BUSY_CORES, busy_wait_s=2.0)
+                            busy_limit=BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
     return [m.latency.median_ms for m in got]
 
 
