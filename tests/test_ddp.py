@@ -123,7 +123,9 @@ def _meta(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_torchrun_two_ranks_agree_with_one_process_and_resume(tmp_path):
+def test_torchrun_two_ranks_resume_exactly_and_train_like_one_process(tmp_path):
+    from hwnas.train.checkpoint import SUPERNET_FILE, load_state
+
     # a two-rank run, killed after its second checkpoint, then resumed to the end
     ddp_out = tmp_path / "ddp"
     proc = _torchrun(ddp_out)
@@ -141,16 +143,35 @@ def test_torchrun_two_ranks_agree_with_one_process_and_resume(tmp_path):
     assert "torch.distributed: 2 ranks on gloo" in stderr
     ddp = json.loads(stdout)                          # only rank 0 reports
 
+    # the same two-rank run, never interrupted: resuming from the checkpoint (weights,
+    # optimizer state, step; batches and subnets are functions of seed and step) must land on
+    # the same weights, bit for bit (gloo sums two ranks in a fixed order, one thread each)
+    whole_out = tmp_path / "whole"
+    proc = _torchrun(whole_out)
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
+    whole = json.loads(stdout)
+    resumed_w = load_state(ddp_out / SUPERNET_FILE)
+    whole_w = load_state(whole_out / SUPERNET_FILE)
+    assert resumed_w.keys() == whole_w.keys()
+    for k, v in whole_w.items():
+        torch.testing.assert_close(resumed_w[k].float(), v.float(), rtol=0, atol=0, msg=k)
+    assert ddp["acc_largest"] == whole["acc_largest"]
+
     single_out = tmp_path / "single"
     res = subprocess.run([sys.executable, "-m", "hwnas", *_cli(single_out)], capture_output=True,
                          text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-2000:]
     single = json.loads(res.stdout)
 
-    m_ddp, m_single = _meta(ddp_out)["train"], _meta(single_out)["train"]
+    m_ddp, m_single = _meta(whole_out)["train"], _meta(single_out)["train"]
     assert m_ddp["ranks"] == 2 and m_single["ranks"] == 1
     assert m_ddp["step"] == m_single["step"] == 42
-    # same seed, same global batches and subnets: the runs differ only through BatchNorm's
-    # per-rank batch statistics, so they agree within training noise
-    assert abs(m_ddp["loss_last"] - m_single["loss_last"]) < 0.05 * m_single["loss_last"]
-    assert abs(ddp["acc_largest"] - single["acc_largest"]) < 0.12
+    # same seed, same global batches and subnets; the runs differ through BatchNorm's per-rank
+    # batch statistics (16 images, not 32), and 42 steps of training amplify that: over seeds
+    # 0-3 the two-rank loss_last was within 0.06-0.27 of one process's (one process's own
+    # loss_last spans 1.66-2.05 over those seeds). Both must have trained well below chance
+    # (the loss of a uniform guess over 10 classes is 2.30), and agree within that spread.
+    assert m_ddp["loss_last"] < 2.15 and m_single["loss_last"] < 2.15
+    assert abs(m_ddp["loss_last"] - m_single["loss_last"]) < 0.2 * m_single["loss_last"]
+    assert abs(ddp["acc_largest"] - single["acc_largest"]) < 0.2

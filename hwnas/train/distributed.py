@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,8 @@ from hwnas.errors import HwnasError
 __all__ = ["Distributed", "init_distributed"]
 
 log = logging.getLogger("hwnas.train")
+
+_CLOSED_KEY = "hwnas/ranks_closed"
 
 
 @dataclass
@@ -78,6 +81,15 @@ class Distributed:
         if self.enabled:
             self._average([b for b in net.buffers() if b.is_floating_point()])
 
+    def mean(self, value: float) -> float:
+        """The mean over ranks of a per-rank figure (a loss over this rank's shards: for equal
+        shards, the mean is the figure over the global batches)."""
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t[0]) / self.world_size
+
     def _average(self, tensors: list[torch.Tensor]) -> None:
         """In place, the mean over ranks of each tensor: one all-reduce of them all, flattened."""
         if not tensors:
@@ -108,9 +120,25 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Leave the job in order: the other ranks tear their process group down first, and
+        rank 0, whose process hosts the rendezvous store, waits for them before its own.
+
+        If rank 0 destroyed its group and exited while a peer was still tearing down, the
+        peer's gloo and store threads could lose the connection mid-call and abort the process
+        (a rare SIGABRT at exit, seen on a loaded machine)."""
+        if not (self.enabled and dist.is_initialized()):
+            return
+        store = dist.distributed_c10d._get_default_store()
+        dist.barrier()
+        if not self.is_main:
             dist.destroy_process_group()
+            store.add(_CLOSED_KEY, 1)
+            return
+        deadline = time.monotonic() + timeout_s
+        while store.add(_CLOSED_KEY, 0) < self.world_size - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        dist.destroy_process_group()
 
 
 def init_distributed() -> Distributed:

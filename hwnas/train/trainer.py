@@ -124,11 +124,12 @@ def train_step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     return loss_first
 
 
-def _save(out: Path, net, opt, meta: dict, step: int, wall_s: float, losses: list) -> None:
+def _save(out: Path, net, opt, meta: dict, step: int, wall_s: float,
+          loss_last: float | None) -> None:
     save_state(out / SUPERNET_FILE, net.state_dict())
     save_state(out / OPTIMIZER_FILE, opt.state_dict())
     meta["train"].update(step=step, wall_s=round(wall_s, 1),
-                         loss_last=round(float(np.mean(losses[-20:])), 4) if losses else None)
+                         loss_last=None if loss_last is None else round(loss_last, 4))
     write_meta(out, meta)
 
 
@@ -242,9 +243,11 @@ def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if step % cfg.ckpt_every == 0 or step == total:
             ddp.average_buffers(net)
+            # the last 20 steps' loss over the global batches: every rank holds its shard's
+            loss_last = ddp.mean(float(np.mean(losses[-20:])))
             if ddp.is_main:
-                _save(out, net, opt, meta, step, wall_s + time.perf_counter() - t0, losses)
-            log.info("step %d/%d  loss %.3f  %.0f s", step, total, np.mean(losses[-20:]), wall_s)
+                _save(out, net, opt, meta, step, wall_s + time.perf_counter() - t0, loss_last)
+            log.info("step %d/%d  loss %.3f  %.0f s", step, total, loss_last, wall_s)
         wall_s += time.perf_counter() - t0
     bar.close()
     return net.eval(), meta
