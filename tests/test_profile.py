@@ -111,6 +111,9 @@ def test_networks_are_measured_after_the_operators_and_kept_on_resume(tmp_path):
     assert t.meta["runtime"] == "onnxruntime" and len(t) == 1
     assert t.meta["validation"]["n"] == 0           # the table cannot price them yet
     assert t.meta["networks"][0]["network_rounds"] == 1
+    # the calibration set spans the latency range: it opens with the two ends of the space
+    assert [r["arch"] for r in t.meta["networks"]] == [str(space.largest()),
+                                                        str(space.smallest())]
     assert main([*small, "--networks", "3", "--resume", "--network-rounds", "1"]) == 0
     t3 = _check_networks(out, space, 3)
     assert t3.meta["networks"][:2] == t.meta["networks"][:2]

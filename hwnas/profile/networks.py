@@ -21,10 +21,19 @@ def random_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def sample_archs(space, n: int, seed: int = 0) -> list:
-    """``n`` distinct random subnets, the same list for the same seed (so resumes continue it)."""
+def sample_archs(space, n: int, seed: int = 0, extremes: bool = False) -> list:
+    """``n`` distinct random subnets, the same list for the same seed (so resumes continue it).
+
+    With ``extremes`` the list opens with the space's largest and smallest subnets: a
+    calibration set drawn at random alone stops short of the ends of the latency range (the
+    largest subnet costs far more than any of 40 random ones), and a fit is then extrapolated
+    exactly where budgets are tightest or loosest. A hold-out set stays random: it is the
+    distribution a search draws from."""
     rng = np.random.default_rng(seed)
     seen: dict[str, object] = {}
+    if extremes:
+        for arch in (space.largest(), space.smallest())[:max(n, 0)]:
+            seen.setdefault(str(arch), arch)
     for _ in range(100 * max(n, 1)):
         if len(seen) >= n:
             break

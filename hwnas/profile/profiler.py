@@ -291,7 +291,7 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
             stored[:] = [r for r in stored if not same_space(r, space)
                          or r.get("network_rounds", 1) >= opts.network_rounds]
         table.meta["network_rounds"] = opts.network_rounds
-        archs = [a for a in sample_archs(space, opts.networks, opts.seed)
+        archs = [a for a in sample_archs(space, opts.networks, opts.seed, extremes=True)
                  if not any(same_network(r, space, a) for r in stored)]
         net_tasks = [task(f"net{i}", arch=str(a), space_config=space.config())
                      for i, a in enumerate(archs)]
