@@ -87,8 +87,8 @@ class Distributed:
         if not self.enabled:
             return value
         t = torch.tensor([value], dtype=torch.float64)
-        dist.all_reduce(t)
-        return float(t[0]) / self.world_size
+        self._average([t])
+        return float(t[0])
 
     def _average(self, tensors: list[torch.Tensor]) -> None:
         """In place, the mean over ranks of each tensor: one all-reduce of them all, flattened."""

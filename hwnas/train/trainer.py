@@ -124,12 +124,11 @@ def train_step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y:
     return loss_first
 
 
-def _save(out: Path, net, opt, meta: dict, step: int, wall_s: float,
-          loss_last: float | None) -> None:
+def _save(out: Path, net, opt, meta: dict, step: int, wall_s: float, loss_last: float) -> None:
     save_state(out / SUPERNET_FILE, net.state_dict())
     save_state(out / OPTIMIZER_FILE, opt.state_dict())
     meta["train"].update(step=step, wall_s=round(wall_s, 1),
-                         loss_last=None if loss_last is None else round(loss_last, 4))
+                         loss_last=round(loss_last, 4))
     write_meta(out, meta)
 
 
