@@ -193,7 +193,8 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
 def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path):
     """From round 2 (after one measurement has corrected the predictor), a round within
     budget and within ``agree`` of its prediction ends the loop: more rounds would only
-    re-measure noise. With ``agree=0`` only the slack rule can stop it."""
+    re-measure noise. With ``agree=0`` only the slack rule, or the search choosing a measured
+    subnet again, can stop it."""
     from hwnas.deploy.loop import DeployConfig, deploy
     from hwnas.runtime.debug import DebugRuntime
 
@@ -208,7 +209,43 @@ def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp
     assert hist[1]["measured"]["median_ms"] <= 0.7 and abs(ratio - 1) <= 0.10
     cfg.out, cfg.agree = tmp_path / "b", 0.0
     m = deploy(cfg)
-    assert m["deploy"]["rounds"] == 3 and "stop" not in m["deploy"]["history"][-1]
+    hist = m["deploy"]["history"]
+    # without the agree rule the loop runs on, unless the search returns a measured subnet
+    assert all(r.get("stop") in (None, "repeat") for r in hist)
+    if hist[-1].get("stop") == "repeat":
+        assert hist[-1]["arch"] in {r["arch"] for r in hist[:-1]}
+    else:
+        assert len(hist) == 3
+
+
+@needs_checkpoint
+def test_a_search_that_chooses_a_measured_subnet_again_ends_the_loop(debug_device, tmp_path,
+                                                                     monkeypatch):
+    """With the slack and agree rules off, a round whose search returns the subnet an earlier
+    round already measured (within budget) ends the loop: the search has converged and a
+    further round would only time the same library again."""
+    import importlib
+
+    from hwnas.runtime.debug import DebugRuntime
+
+    loop = importlib.import_module("hwnas.deploy.loop")
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    first, real = [], loop.search
+
+    def same_each_round(strategy, problem, seed, **options):
+        if not first:
+            first.append(real(strategy, problem, seed=seed, **options))
+        return first[0]
+
+    monkeypatch.setattr(loop, "search", same_each_round)
+    m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "r",
+                                      runtime=DebugRuntime(debug_device), max_rounds=4,
+                                      slack=0.0, agree=0.0))
+    hist = m["deploy"]["history"]
+    assert len(hist) == 2 and hist[0]["arch"] == hist[1]["arch"]
+    assert "stop" not in hist[0] and hist[1]["stop"] == "repeat"
+    assert m["latency"]["within_budget"]
 
 
 @needs_checkpoint

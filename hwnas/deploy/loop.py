@@ -17,8 +17,10 @@ and the search already spent the budget as far as its margin allows, so another 
 only re-measure the device's noise (on a busy device, rounds chasing the slack alone wandered
 for all ``max_rounds``), and also when an earlier round went over budget: the budget is then
 bracketed by two measured subnets, and further rounds only swung across it (a loaded deploy
-went 0.87 → 0.67 → 0.81 → 0.73 ms against 0.8). An over-budget round feeds its measurement back and searches again. After ``max_rounds`` the best
-bundle within budget is kept, or the run stops with a report of every round.
+went 0.87 → 0.67 → 0.81 → 0.73 ms against 0.8), and also when the search chose a subnet
+an earlier round already measured (it has converged: the next round would choose it again).
+An over-budget round feeds its measurement back and searches again. After ``max_rounds`` the
+best bundle within budget is kept, or the run stops with a report of every round.
 """
 from __future__ import annotations
 
@@ -403,8 +405,12 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         # an earlier round went over: the budget lies between two measured subnets, and a
         # search between them only swings across it with the device's noise
         bracketed = any(r["measured"]["median_ms"] > cfg.budget_ms for r in rounds[:-1])
-        if m <= cfg.budget_ms and (fills or agrees or bracketed):
-            rec["stop"] = "slack" if fills else "agree" if agrees else "bracket"
+        # the corrected search chose a subnet it has already measured: it has converged, and
+        # a further round would choose it again
+        repeated = any(r["arch"] == rec["arch"] for r in rounds[:-1])
+        if m <= cfg.budget_ms and (fills or agrees or bracketed or repeated):
+            rec["stop"] = ("slack" if fills else "agree" if agrees else "bracket" if bracketed
+                           else "repeat")
             break
     return best
 
