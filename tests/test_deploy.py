@@ -190,14 +190,33 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
 
 
 @needs_checkpoint
-def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path):
+def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path,
+                                                               monkeypatch):
     """From round 2 (after one measurement has corrected the predictor), a round within
     budget and within ``agree`` of its prediction ends the loop: more rounds would only
     re-measure noise. With ``agree=0`` only the slack rule, or the search choosing a measured
-    subnet again, can stop it."""
-    from hwnas.deploy.loop import DeployConfig, deploy
-    from hwnas.runtime.debug import DebugRuntime
+    subnet again, can stop it. Round 1's search is held to half the budget, so round 2
+    chooses another subnet (a repeated one would end the loop on ``repeat`` first)."""
+    import importlib
 
+    from hwnas.runtime.debug import DebugRuntime
+    from hwnas.search.constraints import Constraints, LatencyBudget
+    from hwnas.search.problem import SearchProblem
+
+    loop = importlib.import_module("hwnas.deploy.loop")
+    DeployConfig, deploy, real = loop.DeployConfig, loop.deploy, loop.search
+    calls = []
+
+    def first_round_at_half(strategy, problem, seed, **options):
+        calls.append(seed)
+        if len(calls) == 1:
+            (b,) = problem.constraints.latency
+            half = Constraints(latency=(LatencyBudget(b.target, b.budget_ms / 2),),
+                               margin=problem.constraints.margin)
+            problem = SearchProblem(problem.space, problem.objective, problem.predictors, half)
+        return real(strategy, problem, seed=seed, **options)
+
+    monkeypatch.setattr(loop, "search", first_round_at_half)
     assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
                  "--workers", "0", "--networks", "20"]) == 0
     cfg = DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "a",
@@ -205,9 +224,11 @@ def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp
     m = deploy(cfg)
     hist = m["deploy"]["history"]
     assert m["deploy"]["rounds"] == 2 and "stop" not in hist[0] and hist[1]["stop"] == "agree"
+    assert hist[0]["arch"] != hist[1]["arch"]
     ratio = hist[1]["measured"]["median_ms"] / hist[1]["predicted_ms"]
     assert hist[1]["measured"]["median_ms"] <= 0.7 and abs(ratio - 1) <= 0.10
     cfg.out, cfg.agree = tmp_path / "b", 0.0
+    calls.clear()
     m = deploy(cfg)
     hist = m["deploy"]["history"]
     # without the agree rule the loop runs on, unless the search returns a measured subnet
@@ -239,13 +260,23 @@ def test_a_search_that_chooses_a_measured_subnet_again_ends_the_loop(debug_devic
         return first[0]
 
     monkeypatch.setattr(loop, "search", same_each_round)
+    timed, real_measure = 0, loop._measure_bundle
+
+    def count_timings(*a, **k):
+        nonlocal timed
+        timed += 1
+        return real_measure(*a, **k)
+
+    monkeypatch.setattr(loop, "_measure_bundle", count_timings)
     m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "r",
                                       runtime=DebugRuntime(debug_device), max_rounds=4,
                                       slack=0.0, agree=0.0))
     hist = m["deploy"]["history"]
     assert len(hist) == 2 and hist[0]["arch"] == hist[1]["arch"]
     assert "stop" not in hist[0] and hist[1]["stop"] == "repeat"
-    assert m["latency"]["within_budget"]
+    assert hist[1]["repeat_of"] == 1 and hist[1]["measured"] == hist[0]["measured"]
+    assert m["deploy"]["chosen_round"] == 1 and m["latency"]["within_budget"]
+    assert timed == 1       # the repeated subnet's library was not timed again
 
 
 @needs_checkpoint

@@ -376,6 +376,22 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         rdir = work / f"round{i}"
         desc = write_outputs(rdir / "search", problem, result)
         predicted = desc["predicted_latency_ms"][cfg.target.name]
+        # the corrected search chose a subnet an earlier round measured within budget: it has
+        # converged, and a further round would choose it again. Its library is not compiled
+        # and timed again: the earlier round's bundle and measurement stand
+        again = next((r for r in rounds if r["arch"] == str(result.arch)
+                      and r["measured"]["median_ms"] <= cfg.budget_ms), None)
+        if again is not None:
+            rounds.append({**{k: again[k] for k in ("untuned_kernels", "measured", "accuracy",
+                                                    "dir")},
+                           "round": i, "arch": str(result.arch), "predicted_ms": predicted,
+                           "predictor": corrected.name if corrected.n else corrected.base.name,
+                           "predicted_accuracy": desc["objective"]["value"],
+                           "repeat_of": again["round"], "stop": "repeat"})
+            log.info("round %d: the search chose %s again (round %d, measured %.3f ms within "
+                     "%g ms): converged", i, result.arch, again["round"],
+                     again["measured"]["median_ms"], cfg.budget_ms)
+            break
         manifest = _export_round(cfg, space, result.arch, loaded, database, rdir / "bundle")
         tuning = manifest.get("tuning", {})
         if tuning.get("tuned", 0) < tuning.get("kernels", 0) and not any(
@@ -405,12 +421,8 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         # an earlier round went over: the budget lies between two measured subnets, and a
         # search between them only swings across it with the device's noise
         bracketed = any(r["measured"]["median_ms"] > cfg.budget_ms for r in rounds[:-1])
-        # the corrected search chose a subnet it has already measured: it has converged, and
-        # a further round would choose it again
-        repeated = any(r["arch"] == rec["arch"] for r in rounds[:-1])
-        if m <= cfg.budget_ms and (fills or agrees or bracketed or repeated):
-            rec["stop"] = ("slack" if fills else "agree" if agrees else "bracket" if bracketed
-                           else "repeat")
+        if m <= cfg.budget_ms and (fills or agrees or bracketed):
+            rec["stop"] = "slack" if fills else "agree" if agrees else "bracket"
             break
     return best
 

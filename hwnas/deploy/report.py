@@ -100,7 +100,9 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         busy = meas.get("busy_cores")
         other = "-" if busy is None else f"{busy:.2f} cores" + (
             " (contended)" if meas.get("contended") else "")
-        lines.append(f"| {i} | `{r['arch']}` | {r['predicted_ms']:.3f} | {m:.3f} | {raw:.3f} | "
+        again = (f" (round {r['repeat_of']}'s subnet again: its measurement, not re-timed)"
+                 if r.get("repeat_of") else "")
+        lines.append(f"| {i} | `{r['arch']}`{again} | {r['predicted_ms']:.3f} | {m:.3f} | {raw:.3f} | "
                      f"{load} | {other} | {'yes' if m <= budget_ms else 'no'} |")
     lines += ["", "![Pareto front](pareto.png)", "",
               "![Predicted vs measured](predicted_vs_measured.png)", ""]
