@@ -376,17 +376,17 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         rdir = work / f"round{i}"
         desc = write_outputs(rdir / "search", problem, result)
         predicted = desc["predicted_latency_ms"][cfg.target.name]
+        chosen = {"round": i, "arch": str(result.arch), "predicted_ms": predicted,
+                  "predictor": corrected.name if corrected.n else corrected.base.name,
+                  "predicted_accuracy": desc["objective"]["value"]}
         # the corrected search chose a subnet an earlier round measured within budget: it has
         # converged, and a further round would choose it again. Its library is not compiled
         # and timed again: the earlier round's bundle and measurement stand
-        again = next((r for r in rounds if r["arch"] == str(result.arch)
+        again = next((r for r in rounds if r["arch"] == chosen["arch"]
                       and r["measured"]["median_ms"] <= cfg.budget_ms), None)
         if again is not None:
-            rounds.append({**{k: again[k] for k in ("untuned_kernels", "measured", "accuracy",
-                                                    "dir")},
-                           "round": i, "arch": str(result.arch), "predicted_ms": predicted,
-                           "predictor": corrected.name if corrected.n else corrected.base.name,
-                           "predicted_accuracy": desc["objective"]["value"],
+            rounds.append({**chosen, **{k: again[k] for k in ("untuned_kernels", "measured",
+                                                              "accuracy", "dir")},
                            "repeat_of": again["round"], "stop": "repeat"})
             log.info("round %d: the search chose %s again (round %d, measured %.3f ms within "
                      "%g ms): converged", i, result.arch, again["round"],
@@ -402,11 +402,8 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         lat = _measure_bundle(cfg, manifest, rdir / "bundle", reference)
         manifest["latency"]["measured"] = lat
         atomic_write_json(rdir / "bundle" / "manifest.json", manifest)
-        rec = {"round": i, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0),
-               "arch": str(result.arch), "predicted_ms": predicted,
-               "predictor": corrected.name if corrected.n else corrected.base.name,
-               "measured": lat, "accuracy": manifest["weights"]["accuracy"],
-               "predicted_accuracy": desc["objective"]["value"], "dir": str(rdir)}
+        rec = {**chosen, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0),
+               "measured": lat, "accuracy": manifest["weights"]["accuracy"], "dir": str(rdir)}
         rounds.append(rec)
         m = lat["median_ms"]
         log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s (budget %g ms), acc %.4f",
