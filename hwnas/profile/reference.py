@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from hwnas.profile.build import INPUT, BuildTask
+from hwnas.profile.build_cache import cached_network, drop
 from hwnas.profile.networks import random_input
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.runtime.contention import BUSY_CORES
@@ -84,11 +85,19 @@ def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | Non
         yield None
         return
     arch = reference_arch(space)
+    task = BuildTask("reference", target, tmp, runtime.artifact, arch=str(arch),
+                     space_config=space.config(), tuning_dir=tuning_dir)
     try:
-        built = pool.run([BuildTask("reference", target, tmp, runtime.artifact, arch=str(arch),
-                                    space_config=space.config(), tuning_dir=tuning_dir)])
-        item = built[0].items[0]
-        timer = runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
+        item, cached = cached_network(pool, task)
+        try:
+            timer = runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
+        except HwnasError:
+            if not cached:
+                raise
+            log.info("cached reference library %s did not load: building it again", item.path)
+            drop(item)
+            item, cached = cached_network(pool, task)
+            timer = runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
         stored = stored_reference(meta, space) if meta is not None else None
         probed = None if stored else quiet_time_probed(
             timer, protocol, runtime.contention(), BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
@@ -115,4 +124,5 @@ def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | Non
     try:
         yield Reference(timer, quiet, str(arch))
     finally:
-        Path(item.path).unlink(missing_ok=True)
+        if Path(item.path).parent == Path(tmp):      # a fresh build the cache did not keep
+            Path(item.path).unlink(missing_ok=True)
