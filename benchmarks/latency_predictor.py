@@ -77,7 +77,8 @@ def host_part(args, figures: dict, timings: list) -> None:
                 measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED, args.max_new,
                                 rounds=args.rounds, table=table,
                                 tuning_dir=None if db is None else str(db), retest=args.retest,
-                                retake_unstable=args.retake_unstable)
+                                retake_unstable=args.retake_unstable,
+                                retake_loaded=args.retake_loaded)
         except KeyboardInterrupt:        # every finished network is on disk: score those
             print("measuring interrupted; scoring the held-out networks measured so far")
     if not hpath.exists():
@@ -166,8 +167,9 @@ def _drift_lines(hold: Holdout, space, cal, keep: list[int], figures: dict) -> N
     retaken = hold.meta.get("retaken", [])
     if retaken:
         kept = sum(r.get("kept") == "retake" for r in retaken)
-        print(f"{len(retaken)} networks flagged unstable were timed again: the retake was "
-              f"steadier for {kept} (now their record), the first timing for {len(retaken) - kept}")
+        print(f"{len(retaken)} networks flagged unstable or loaded were timed again: the retake "
+              f"was kept for {kept} (now their record), the first timing for "
+              f"{len(retaken) - kept}")
         figures["host_holdout_retaken"] = len(retaken)
 
 
@@ -435,6 +437,10 @@ def main() -> int:
     p.add_argument("--retake-unstable", type=int, default=0, metavar="N",
                    help="with --measure, time again N held-out networks the stability gate "
                         "flagged unstable, keeping the steadier of the two timings")
+    p.add_argument("--retake-loaded", type=int, default=0, metavar="N",
+                   help="with --measure, time again N held-out networks timed while the "
+                        "reference ran over LOAD_LIMIT times its quiet time, keeping an "
+                        "unloaded timing before a loaded one")
     p.add_argument("--seeds", type=int, default=10, help="few-shot seeds per device and k")
     p.add_argument("--new-device-k", type=int, default=10,
                    help="networks hwnas adapt measures for the host as a new device")

@@ -178,3 +178,49 @@ def test_the_cpu_probe_counts_other_processes_and_not_our_own_threads():
         time.sleep(1.0)
         loaded = probe.cores()
     assert loaded >= 0.7 and loaded > own + 0.4
+
+
+class _Outside:
+    """Timers slowed by load from outside the device's own processes (no probe sees it),
+    unevenly: the candidate's ratio to the reference moves with it. ``slowdowns``: the
+    reference's slowdown in each try (the ``on_try`` callback moves to the next)."""
+
+    def __init__(self, slowdowns):
+        self.slowdowns = list(slowdowns)
+        self.index = 0
+
+    def next_try(self, attempt, spread):
+        self.index = min(attempt, len(self.slowdowns) - 1)
+
+    def timer(self, quiet_ms, exponent):
+        def timer(number, repeat):
+            return [quiet_ms * self.slowdowns[self.index] ** exponent] * repeat
+        return timer
+
+
+def test_a_try_loaded_from_outside_gives_way_to_an_unloaded_one():
+    from hwnas.runtime.reference import LOAD_LIMIT
+
+    ext = _Outside([2.0, 1.0])
+    ref = Reference(ext.timer(0.5, 1.0), 0.5)
+    got, = measure_batch([ext.timer(0.4, 1.6)], ref, PROTO, on_try=ext.next_try,
+                         load_limit=LOAD_LIMIT)
+    assert got.ratio == pytest.approx(0.8) and got.latency.median_ms == pytest.approx(0.4)
+    assert not got.loaded and got.tries_loaded == 1 and got.attempts == 2
+    assert got.load == pytest.approx(1.0) and got.latency.n == PROTO.repeats
+    assert got.extra()["tries_loaded"] == 1 and "loaded" not in got.extra()
+    # without the gate the loaded try is believed, biased
+    ext = _Outside([2.0, 1.0])
+    got, = measure_batch([ext.timer(0.4, 1.6)], Reference(ext.timer(0.5, 1.0), 0.5), PROTO,
+                         on_try=ext.next_try)
+    assert got.attempts == 1 and got.ratio == pytest.approx(0.8 * 2.0 ** 0.6)
+
+
+def test_a_device_never_unloaded_keeps_its_least_loaded_try_flagged():
+    ext = _Outside([2.0, 1.5, 1.8])
+    ref = Reference(ext.timer(0.5, 1.0), 0.5)
+    got, = measure_batch([ext.timer(0.4, 1.6)], ref, PROTO, on_try=ext.next_try,
+                         load_limit=1.2)
+    assert got.loaded and got.tries_loaded == 3 and got.attempts == 3
+    assert got.load == pytest.approx(1.5) and got.latency.n == PROTO.repeats
+    assert got.ratio == pytest.approx(0.8 * 1.5 ** 0.6) and got.extra()["loaded"] is True

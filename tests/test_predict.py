@@ -314,3 +314,29 @@ def test_holdout_retakes_unstable_networks_and_keeps_the_steadier_timing(debug_d
                             table=table, retake_unstable=10)   # each is retaken once
     assert len(again.meta["retaken"]) == len(unstable)
     assert Holdout.load(path).networks == again.networks
+
+
+def test_holdout_retakes_loaded_networks_and_keeps_the_unloaded_timing(debug_device, tmp_path):
+    from hwnas.profile.holdout import Holdout, holdout_path, measure_holdout
+    from hwnas.runtime.debug import DebugRuntime
+
+    space = get_space("ofa-mbv3", **DEBUG_SPACE)
+    table = _debug_table(tmp_path)
+    path = holdout_path(tmp_path / "holdout" / "ofa-mbv3.json")
+    busy = DebugRuntime(debug_device, drift=lambda i: 1.6)
+    h = measure_holdout(space, debug_device, busy, path, 3, seed=7, workers=0, rounds=1,
+                        table=table, busy_wait_s=0)
+    assert all(n["loaded"] and n["tries_loaded"] == 3 and n["load"] > 1.5 for n in h.networks)
+    before = {n["arch"]: n for n in h.networks}
+    busier = DebugRuntime(debug_device, drift=lambda i: 2.0)  # more loaded: the first is kept
+    h = measure_holdout(space, debug_device, busier, path, 3, seed=7, workers=0, rounds=1,
+                        table=table, retake_loaded=2, busy_wait_s=0)
+    assert [r["kept"] for r in h.meta["retaken"]] == ["first", "first"]
+    assert h.networks == list(before.values())
+    h = measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 3, seed=7,
+                        workers=0, rounds=1, table=table, retake_loaded=10,
+                        busy_wait_s=0)
+    assert h.archs() == list(before)                         # no network added or lost
+    assert all(not n.get("loaded") and n["load"] < 1.2 for n in h.networks)
+    assert [r["kept"] for r in h.meta["retaken"][2:]] == ["retake"] * 3
+    assert Holdout.load(path).networks == h.networks

@@ -103,10 +103,28 @@ def reference_network(table, space) -> dict | None:
     return {"arch": archs[i], "median_ms": float(ms[i])}
 
 
+def _loaded(rec: dict) -> bool:
+    """Whether a record was timed while the reference ran over ``LOAD_LIMIT`` its quiet time."""
+    from hwnas.runtime.reference import LOAD_LIMIT
+
+    return bool(rec.get("loaded")) or (rec.get("load") or 0.0) > LOAD_LIMIT
+
+
+def _better(new: dict, old: dict) -> bool:
+    """Whether ``new`` is the better of two timings of a network: unloaded before loaded (of
+    two loaded ones, the less loaded), then the smaller reference spread."""
+    def key(rec: dict) -> tuple:
+        loaded = _loaded(rec)
+        return loaded, (rec.get("load") or 0.0) if loaded else 0.0, rec.get("reference_spread",
+                                                                             1.0)
+    return key(new) < key(old)
+
+
 def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
                     max_new: int | None = None, workers: int = 2, rounds: int = 5,
                     table=None, tuning_dir: str | None = None, retest: int = 0,
-                    retake_unstable: int = 0) -> Holdout:
+                    retake_unstable: int = 0, retake_loaded: int = 0,
+                    busy_wait_s: float | None = None) -> Holdout:
     """Measure the missing ones of ``n`` held-out archs, saving after each network.
 
     The archs are ``sample_archs(space, n, seed)``: with a seed other than the profiler's
@@ -122,7 +140,11 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     flagged ``unstable`` (the reference moved during it) and that were never retaken: the
     steadier of the two (the smaller reference spread) is the network's record, the other is
     kept in ``meta["retaken"]``. Which networks are retaken depends only on how they were
-    measured, never on how well any predictor scores them.
+    measured, never on how well any predictor scores them. ``retake_loaded`` does the same
+    for that many networks timed while the reference ran over ``LOAD_LIMIT`` times its quiet
+    time (a load from outside biases the ratios), retaken or not before; of two timings, one
+    under the limit is kept before a loaded one, then the steadier. ``busy_wait_s``: the
+    wait before a loaded or contended wave is timed again (the profiler's by default).
     """
     import tempfile
 
@@ -142,11 +164,14 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     retests = h.meta.setdefault("retests", []) if retest else h.meta.get("retests", [])
     again = {r["arch"] for r in retests}
     redo_set = set([a for a in h.archs() if a not in again][:retest])
-    retaken = h.meta.setdefault("retaken", []) if retake_unstable else h.meta.get("retaken", [])
+    retaken = (h.meta.setdefault("retaken", []) if retake_unstable or retake_loaded
+               else h.meta.get("retaken", []))
     was_retaken = {r["arch"] for r in retaken}
     retake_set = set([n["arch"] for n in h.networks if n.get("unstable")
                       and n["arch"] not in was_retaken and n["arch"] not in redo_set]
                      [:retake_unstable])
+    retake_set |= set([n["arch"] for n in h.networks if _loaded(n) and n["arch"] not in redo_set
+                       and n["arch"] not in retake_set][:retake_loaded])
     h.meta["tuning_dir"] = None if tuning_dir is None else Path(tuning_dir).name
 
     def save(item, m) -> None:
@@ -155,7 +180,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         if item.key in retake_set:
             i = next(j for j, x in enumerate(h.networks) if x["arch"] == item.key)
             first = h.networks[i]
-            steadier = rec.get("reference_spread", 1.0) < first.get("reference_spread", 1.0)
+            steadier = _better(rec, first)
             if steadier:
                 h.networks[i] = rec
             retaken.append({**(first if steadier else rec), "kept": "retake" if steadier
@@ -188,6 +213,8 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
             tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
                                space_config=space.config(), tuning_dir=tuning_dir)
                      for i, a in enumerate(archs)]
-            run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,
+            opts = ProfileOptions(workers=workers) if busy_wait_s is None else \
+                ProfileOptions(workers=workers, busy_wait_s=busy_wait_s)
+            run_waves(pool, tasks, runtime, opts, PhaseTime(), save,
                       "held-out", rounds, reference)
     return h

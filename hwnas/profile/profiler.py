@@ -34,7 +34,8 @@ from hwnas.profile.table import LatencyTable
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
 from hwnas.profile.reference import BUSY_WAIT_S, busy_line, open_reference, record_wave
 from hwnas.runtime.contention import BUSY_CORES
-from hwnas.runtime.reference import STABILITY_THRESHOLD, Reference, measure_batch
+from hwnas.runtime.reference import (LOAD_LIMIT, STABILITY_THRESHOLD, Reference,
+                                     measure_batch)
 
 __all__ = ["ProfileOptions", "ProfileReport", "PhaseTime", "profile", "open_table"]
 
@@ -56,6 +57,7 @@ class ProfileOptions:
     seed: int = 0
     protocol: Protocol = DEFAULT_PROTOCOL
     busy_wait_s: float = BUSY_WAIT_S  # wait before re-timing a wave another process contended
+    load_limit: float | None = LOAD_LIMIT  # re-time a wave whose reference ran this much slow
 
     def __post_init__(self) -> None:
         """Every count in range (a limit of 0 or -5 is an error, never "all" or "all but 5")."""
@@ -65,6 +67,10 @@ class ProfileOptions:
         if not (isinstance(self.busy_wait_s, (int, float)) and 0 <= self.busy_wait_s <= 600):
             raise TableError(f"profile busy_wait_s must be seconds in [0, 600], got "
                              f"{self.busy_wait_s!r}")
+        if self.load_limit is not None and not (isinstance(self.load_limit, (int, float))
+                                                and 1.0 < self.load_limit <= 10.0):
+            raise TableError(f"profile load_limit must be a slowdown in (1, 10], got "
+                             f"{self.load_limit!r}")
         if self.limit is not None:
             check_int(self.limit, "profile limit (operators)", 1, error=TableError)
         check_seed(self.seed, TableError)
@@ -117,11 +123,14 @@ def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> Late
 
 def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
              on_item: Callable[[BuiltItem, Measurement], None], bar, rounds: int = 1,
-             reference: Reference | None = None, busy_wait_s: float = BUSY_WAIT_S) -> dict | None:
+             reference: Reference | None = None, busy_wait_s: float = BUSY_WAIT_S,
+             load_limit: float | None = LOAD_LIMIT) -> dict | None:
     """Time ``items`` interleaved with each other and with ``reference`` (A/B, see
     ``hwnas.runtime.reference``), ``rounds`` × ``protocol.repeats`` blocks each. On a local
     device a wave timed while another process held a core (``BUSY_CORES``) is timed again
-    after ``busy_wait_s``, and flagged ``contended`` when it never ran uncontended.
+    after ``busy_wait_s``, and flagged ``contended`` when it never ran uncontended; so is one
+    whose reference ran over ``load_limit`` times its quiet time (a load from outside), flagged
+    ``loaded`` when no try ran under it.
 
     A runtime of several devices (``measure_items``, the tracker farm) spreads whole
     measurements over its devices instead: no interleaving, raw latencies, ``rounds`` merged.
@@ -151,7 +160,8 @@ def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
 
     measured = measure_batch(timers, reference, protocol, protocol.repeats * rounds,
                              on_try=retry, contention=runtime.contention(),
-                             busy_limit=BUSY_CORES, busy_wait_s=busy_wait_s)
+                             busy_limit=BUSY_CORES, busy_wait_s=busy_wait_s,
+                             load_limit=load_limit)
     if measured and measured[0].contended:
         log.warning("other processes held %.2f cores while %d items were timed; kept, flagged "
                     "contended", measured[0].busy_cores, len(items))
@@ -161,11 +171,16 @@ def _measure(runtime, items: list[BuiltItem], protocol: Protocol,
     m = measured[0] if measured else None
     if m is None or m.reference_ms is None:
         return None
+    if m.loaded:
+        log.warning("device loaded while timing %d items (the reference ran %.2fx its quiet "
+                    "time in the least loaded of %d tries); kept, flagged loaded", len(items),
+                    m.load, m.attempts)
     if m.unstable:
         log.warning("device unstable while timing %d items: %s; kept, flagged unstable",
                     len(items), busy_line(m.load, m.reference_spread))
     info = {"reference_ms": round(m.reference_ms, 5), "spread": round(m.reference_spread, 4),
-            "load": None if m.load is None else round(m.load, 4), "unstable": m.unstable}
+            "load": None if m.load is None else round(m.load, 4), "unstable": m.unstable,
+            "loaded": m.loaded}
     if m.busy_cores is not None:
         info.update(busy_cores=round(m.busy_cores, 3), contended=m.contended,
                     tries_contended=m.tries_contended)
@@ -195,7 +210,8 @@ def run_waves(pool: BuildPool, tasks: list[BuildTask], runtime, opts: ProfileOpt
                     phase.kernels_tuned += b.items[0].tuned[0]
                     phase.kernels += b.items[0].tuned[1]
             info = _measure(runtime, [item for b in built for item in b.items], opts.protocol,
-                            on_item, bar, rounds, reference, opts.busy_wait_s)
+                            on_item, bar, rounds, reference, opts.busy_wait_s,
+                            opts.load_limit)
             if info and on_wave:
                 on_wave(info)
             for b in built:
