@@ -299,3 +299,44 @@ def test_once_a_round_went_over_budget_the_first_round_within_it_ends_the_loop(d
     assert len(hist) == 2 and hist[1]["stop"] == "bracket"
     assert hist[1]["measured"]["median_ms"] <= 0.7 and m["latency"]["within_budget"]
 
+
+
+@needs_checkpoint
+def test_a_round_short_of_its_budget_probes_with_half_the_margin(debug_device, tmp_path,
+                                                                 monkeypatch):
+    """A round within budget but short of ``slack`` makes the next round search with half the
+    margin the last one used; a probe that goes over budget ends the loop with the bundle
+    measured within it. (Round 2's measurement is doubled to put it over budget.)"""
+    import importlib
+
+    from hwnas.runtime.debug import DebugRuntime
+
+    loop = importlib.import_module("hwnas.deploy.loop")
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    cfg = loop.DeployConfig(target=debug_device, budget_ms=0.3, out=tmp_path / "a",
+                            runtime=DebugRuntime(debug_device), max_rounds=3, slack=0.0,
+                            agree=0.0)
+    m = loop.deploy(cfg)
+    hist = m["deploy"]["history"]
+    assert hist[0]["measured"]["median_ms"] < 0.3 and "repeat_of" not in hist[1]
+    assert "margin" not in hist[0] and 0 < hist[1]["margin"] < 0.5
+    if len(hist) == 3 and "repeat_of" not in hist[2]:
+        assert hist[2]["margin"] == pytest.approx(hist[1]["margin"] / 2, abs=1e-4)
+    real_measure, calls = loop._measure_bundle, []
+
+    def second_over(*a, **k):
+        lat = real_measure(*a, **k)
+        calls.append(lat)
+        if len(calls) == 2:
+            lat = {**lat, "median_ms": 2 * lat["median_ms"]}
+        return lat
+
+    monkeypatch.setattr(loop, "_measure_bundle", second_over)
+    cfg.out = tmp_path / "b"
+    m = loop.deploy(cfg)
+    hist = m["deploy"]["history"]
+    assert "repeat_of" not in hist[1]
+    assert len(hist) == 2 and hist[1]["stop"] == "probe" and hist[1]["margin"] > 0
+    assert hist[1]["measured"]["median_ms"] > 0.3 and m["deploy"]["chosen_round"] == 1
+    assert m["latency"]["within_budget"] and m["arch"] == hist[0]["arch"]

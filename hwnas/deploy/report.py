@@ -102,6 +102,8 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
             " (contended)" if meas.get("contended") else "")
         again = (f" (round {r['repeat_of']}'s subnet again: its measurement, not re-timed)"
                  if r.get("repeat_of") else "")
+        if r.get("margin") is not None:
+            again += f" (probe: searched with a {100 * r['margin']:.1f}% margin)"
         lines.append(f"| {i} | `{r['arch']}`{again} | {r['predicted_ms']:.3f} | {m:.3f} | {raw:.3f} | "
                      f"{load} | {other} | {'yes' if m <= budget_ms else 'no'} |")
     lines += ["", "![Pareto front](pareto.png)", "",
