@@ -13,9 +13,10 @@
    A/B against the reference and drift-corrected to the table's quiet time, as the table and
    held-out networks are, and taken again (up to 3 tries, 5 s apart) while the reference
    runs over ``LOAD_LIMIT`` times its quiet time; ``..._plain`` on a plain re-timing at the
-   same moment, beside the device's own speed then (the reference's quiet time over the table's). On this shared host
-   a plain re-timing of the same network 10 minutes later lands within 10% of the first only
-   20% of the time (``retest_raw_within10``), so the plain truth moves with the device.
+   same moment, beside the device's own speed then (the reference's quiet time over the
+   table's). On this shared host a plain re-timing of the same network 10 minutes later
+   lands within 10% of the first only 20% of the time (``retest_raw_within10``), so the
+   plain truth moves with the device.
 3. The networks of step 1 are timed again, at least ``--gap-min`` minutes after the first
    time, with the load of step 2 in between: ``retest_raw_within10`` and
    ``retest_corrected_within10``.

@@ -300,7 +300,6 @@ def test_once_a_round_went_over_budget_the_first_round_within_it_ends_the_loop(d
     assert hist[1]["measured"]["median_ms"] <= 0.7 and m["latency"]["within_budget"]
 
 
-
 @needs_checkpoint
 def test_a_round_short_of_its_budget_probes_with_half_the_margin(debug_device, tmp_path,
                                                                  monkeypatch):

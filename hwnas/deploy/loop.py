@@ -379,9 +379,9 @@ def deploy(cfg: DeployConfig) -> dict:
 def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[dict],
             reference=None) -> dict:
     best = None
-    margin = probe = None               # the next round's margin, when it probes
+    probe = None                        # the margin of the rounds that probe
     for i in range(1, cfg.max_rounds + 1):
-        problem = _problem(cfg, space, corrected, margin)
+        problem = _problem(cfg, space, corrected, probe)
         result = search(cfg.strategy, problem, seed=cfg.seed + i, **cfg.strategy_options)
         rdir = work / f"round{i}"
         desc = write_outputs(rdir / "search", problem, result)
@@ -437,15 +437,15 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
             rec["stop"] = "probe"       # the budget lies between this probe and ``best``
             break
         if m <= cfg.budget_ms:          # short of the slack: the next round probes
-            used = margin if margin is not None else cfg.margin
+            used = probe if probe is not None else cfg.margin
             if used is None:
                 g = _in_space(corrected.space, space, result.best)[None, :]
                 used = float(corrected.predict_upper_genomes(g)[0]
                              / corrected.predict_genomes(g)[0]) - 1.0
-            margin = probe = max(0.0, used) / 2
+            probe = max(0.0, used) / 2
             log.info("round %d left %.1f%% of the budget: the next round searches with a "
                      "%.1f%% margin", i, 100 * (cfg.budget_ms - m) / cfg.budget_ms,
-                     100 * margin)
+                     100 * probe)
     return best
 
 

@@ -115,8 +115,9 @@ def _better(new: dict, old: dict) -> bool:
     two loaded ones, the less loaded), then the smaller reference spread."""
     def key(rec: dict) -> tuple:
         loaded = _loaded(rec)
-        return loaded, (rec.get("load") or 0.0) if loaded else 0.0, rec.get("reference_spread",
-                                                                             1.0)
+        load = (rec.get("load") or 0.0) if loaded else 0.0
+        return loaded, load, rec.get("reference_spread", 1.0)
+
     return key(new) < key(old)
 
 
@@ -153,7 +154,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     from hwnas.profile.networks import sample_archs
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
-    from hwnas.profile.reference import open_reference
+    from hwnas.profile.reference import BUSY_WAIT_S, open_reference
 
     path = Path(path)
     h = _open(path, space, target, runtime, seed, n, rounds)
@@ -213,8 +214,8 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
             tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
                                space_config=space.config(), tuning_dir=tuning_dir)
                      for i, a in enumerate(archs)]
-            opts = ProfileOptions(workers=workers) if busy_wait_s is None else \
-                ProfileOptions(workers=workers, busy_wait_s=busy_wait_s)
+            opts = ProfileOptions(workers=workers, busy_wait_s=BUSY_WAIT_S
+                                  if busy_wait_s is None else busy_wait_s)
             run_waves(pool, tasks, runtime, opts, PhaseTime(), save,
                       "held-out", rounds, reference)
     return h
