@@ -351,7 +351,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
            margin: float | None = None,
            tune: int = 0, tuning_dir: str | os.PathLike | None = "auto", seed: int = 0,
            force: bool = False, predictor: str = "auto", profile_networks: int = 20,
-           allow_emulated: bool = False) -> dict:
+           allow_emulated: bool = False, contended_margin: float | None = None) -> dict:
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
     server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
@@ -367,8 +367,11 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
 
     An emulated device (one that reports an emulator, such as ``hwnas device emulate``) and
     tables measured on one are refused unless ``allow_emulated``; the bundle's report then
-    says that its latencies are the emulator's."""
-    from hwnas.deploy.loop import DeployConfig, deploy as _deploy
+    says that its latencies are the emulator's.
+
+    A bundle timed while other processes held a core of the device is judged
+    ``contended_margin`` slower than it read (None: the loop's ``CONTENDED_MARGIN``)."""
+    from hwnas.deploy.loop import CONTENDED_MARGIN, DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
@@ -383,7 +386,9 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        margin=margin, seed=seed,
                        tuning_dir=_database_dir(tgt, tuning_dir),
                        tune_trials=tune, force=force, predictor=predictor,
-                       profile_networks=profile_networks, allow_emulated=allow_emulated)
+                       profile_networks=profile_networks, allow_emulated=allow_emulated,
+                       contended_margin=CONTENDED_MARGIN if contended_margin is None
+                       else contended_margin)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)
     try:

@@ -47,6 +47,7 @@ CASES = [
     *_many(f"{DEPLOY} --latency-ms 5", "--max-rounds", "0 -1", "max_rounds"),
     *_many(f"{DEPLOY} --latency-ms 5", "--slack", "-0.1 1 nan", "slack"),
     *_many(f"{DEPLOY} --latency-ms 5", "--margin", "-1 nan inf", "margin"),
+    *_many(f"{DEPLOY} --latency-ms 5", "--contended-margin", "-0.1 1 nan", "contended_margin"),
     *_many(f"{DEPLOY} --latency-ms 5", "--tune", "-1", "trials"),
     *_many(f"{DEPLOY} --latency-ms 5", "--seed", "-1", "seed"),
     # ---- profile: operators, networks, workers, batches, rounds, sample length, seeds, space

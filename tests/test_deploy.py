@@ -163,7 +163,8 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
     """Another process holds a core through the whole deploy: the reference runs 1.5x its
     table time, but that is load, not the device. Round 0 keeps the table's scale (it would
     otherwise refuse or shrink every budget by 1.5x), and every bundle timing records the
-    other work and is flagged contended."""
+    other work and is flagged contended, and judged ``contended_margin`` slower than it
+    read: the bundle shipped is within budget by that margin."""
     import importlib
 
     from hwnas.runtime.debug import DebugRuntime
@@ -174,12 +175,18 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
                  "--workers", "0", "--networks", "20"]) == 0
     busy = DebugRuntime(debug_device, drift=lambda i: 1.5, busy=lambda i: 1.0)
     m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7,
-                                      out=tmp_path / "busy", runtime=busy, max_rounds=3))
+                                      out=tmp_path / "busy", runtime=busy, max_rounds=3,
+                                      contended_margin=0.25))
     ref = m["deploy"]["table"]["reference"]
     assert ref["contended"] and ref["busy_cores"] == 1.0 and ref["scale"] == 1.0
     assert ref["ratio"] == pytest.approx(1.5, rel=0.05) and "busy" in ref["scale_from"]
-    assert all(r["measured"]["contended"] and r["measured"]["busy_cores"] == 1.0
-               for r in m["deploy"]["history"])
+    hist = m["deploy"]["history"]
+    assert all(r["measured"]["contended"] and r["measured"]["busy_cores"] == 1.0 for r in hist)
+    assert all(r["judged_ms"] == pytest.approx(1.25 * r["measured"]["median_ms"], rel=1e-4)
+               for r in hist)
+    lat = m["latency"]
+    assert lat["judged_ms"] <= 0.7 and lat["measured"]["median_ms"] <= 0.7 / 1.25
+    assert "25% slower than it read" in (tmp_path / "busy" / "report.md").read_text()
     # the same slowdown with nothing else running is the device's: learnt as its scale
     slow = DebugRuntime(debug_device, drift=lambda i: 1.5, busy=lambda i: 0.0)
     m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7,
@@ -187,6 +194,8 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
     ref = m["deploy"]["table"]["reference"]
     assert not ref["contended"] and ref["scale"] == pytest.approx(1.5, rel=0.05)
     assert not any(r["measured"]["contended"] for r in m["deploy"]["history"])
+    assert all(r["judged_ms"] == pytest.approx(r["measured"]["median_ms"], rel=1e-4)
+               for r in m["deploy"]["history"]) and "judged_ms" not in m["latency"]
 
 
 @needs_checkpoint

@@ -22,6 +22,9 @@ def register(sub) -> None:
                    help="from the second round, also stop when a measured latency within "
                         "budget is within this fraction of its prediction (0: only --slack "
                         "stops early)")
+    p.add_argument("--contended-margin", type=float, default=None, metavar="FRACTION",
+                   help="judge a bundle timed while other processes held a core this much "
+                        "slower than it read (default: the error measured for such timings)")
     p.add_argument("--strategy", default="evolution", help="search strategy")
     p.add_argument("--margin", type=float, help="fixed safety margin (default: predictor p90)")
     p.add_argument("--tune", type=int, metavar="TRIALS", default=0,
@@ -59,7 +62,8 @@ def run(args) -> int:
                      strategy=args.strategy,
                      margin=args.margin, tune=args.tune, tuning_dir=tuning_dir, seed=args.seed,
                      force=args.force, predictor=args.predictor,
-                     profile_networks=args.profile_networks, allow_emulated=args.allow_emulated)
+                     profile_networks=args.profile_networks, allow_emulated=args.allow_emulated,
+                     contended_margin=args.contended_margin)
     lat = m["latency"]
     tuning = m.get("tuning", {})
     pred = m["deploy"].get("predictor") or {}

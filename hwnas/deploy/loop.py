@@ -29,6 +29,14 @@ slack). After a round within budget but short of ``slack``, the next round *prob
 searches with half the margin the last one used (the predictor's bound, as a fraction of its
 prediction for the subnet chosen, when no ``margin`` is set). A probe that goes over budget
 ends the loop with the best bundle measured within it: the budget lies between the two.
+
+A bundle timed while other processes held a core (*contended*, ``hwnas.runtime.contention``)
+has a ratio to the reference that moves with how the held core slows each network: on the
+x86 host under one held core, 60-round A/B latencies of 10 networks near the budgets differed
+from their quiet ones by 6.3% (log sd; 80% within 10%), and by 14% with 10 rounds. So every
+bundle is timed over ``DEPLOY_ROUNDS`` rounds (a fraction of a second, against ~10 s to
+compile it), and a contended measurement is *judged* ``contended_margin`` slower than it read:
+that judged latency decides within budget, the slack and the best bundle.
 """
 from __future__ import annotations
 
@@ -62,6 +70,10 @@ log = logging.getLogger("hwnas.deploy")
 
 #: seconds to wait before timing again what another process contended
 BUSY_WAIT_S = 2.0
+#: interleaved rounds of a bundle's measurement (the reference's default is 10)
+DEPLOY_ROUNDS = 60
+#: a contended measurement's error against the quiet device, one standard deviation (above)
+CONTENDED_MARGIN = 0.06
 
 
 @dataclass
@@ -85,6 +97,7 @@ class DeployConfig:
     force: bool = False                 # replace whatever is at ``out``
     predictor: str = "auto"             # auto, table, calibrated or fewshot
     allow_emulated: bool = False        # accept an emulated device and its tables
+    contended_margin: float = CONTENDED_MARGIN  # a contended measurement is judged this slower
 
     def validate(self) -> None:
         """Every field in range (one-line errors), before anything is compiled or measured."""
@@ -104,6 +117,10 @@ class DeployConfig:
             raise BudgetError(f"agree must be a fraction in [0, 1), got {self.agree!r}")
         if self.margin is not None and not (math.isfinite(self.margin) and 0 <= self.margin < 10):
             raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin!r}")
+        if not (isinstance(self.contended_margin, (int, float))
+                and 0 <= self.contended_margin < 1):
+            raise BudgetError(f"contended_margin must be a fraction in [0, 1), got "
+                              f"{self.contended_margin!r}")
         if not (isinstance(self.tune_trials, int) and self.tune_trials >= 0):
             raise BudgetError(f"tuning trials must be an integer ≥ 0, got {self.tune_trials!r}")
         if not (isinstance(self.profile_networks, int) and self.profile_networks >= 0):
@@ -270,8 +287,9 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference) 
 
     x = np.random.default_rng(0).standard_normal(manifest["input"]["shape"]).astype(np.float32)
     timer = cfg.runtime.timer(bundle / manifest["files"]["library"], {"input": x})
-    m, = measure_batch([timer], reference, contention=cfg.runtime.contention(),
-                       busy_limit=BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
+    m, = measure_batch([timer], reference, rounds=DEPLOY_ROUNDS,
+                       contention=cfg.runtime.contention(), busy_limit=BUSY_CORES,
+                       busy_wait_s=BUSY_WAIT_S)
     emulator = getattr(cfg.runtime, "emulator", None)
     out = {**m.latency.to_json(), "raw": m.raw.to_json(), "corrected": m.corrected,
            "runtime": type(cfg.runtime).__name__, "device": cfg.runtime.describe(),
@@ -395,10 +413,10 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         # converged, and a further round would choose it again. Its library is not compiled
         # and timed again: the earlier round's bundle and measurement stand
         again = next((r for r in rounds if r["arch"] == chosen["arch"]
-                      and r["measured"]["median_ms"] <= cfg.budget_ms), None)
+                      and r["judged_ms"] <= cfg.budget_ms), None)
         if again is not None:
             rounds.append({**chosen, **{k: again[k] for k in ("untuned_kernels", "measured",
-                                                              "accuracy", "dir")},
+                                                              "judged_ms", "accuracy", "dir")},
                            "repeat_of": again["round"], "stop": "repeat"})
             log.info("round %d: the search chose %s again (round %d, measured %.3f ms within "
                      "%g ms): converged", i, result.arch, again["round"],
@@ -414,29 +432,35 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
         lat = _measure_bundle(cfg, manifest, rdir / "bundle", reference)
         manifest["latency"]["measured"] = lat
         atomic_write_json(rdir / "bundle" / "manifest.json", manifest)
-        rec = {**chosen, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0),
-               "measured": lat, "accuracy": manifest["weights"]["accuracy"], "dir": str(rdir)}
-        rounds.append(rec)
         m = lat["median_ms"]
-        log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s (budget %g ms), acc %.4f",
+        # a contended measurement may read fast: it is judged by its error's margin
+        judged = m * (1 + cfg.contended_margin) if lat.get("contended") else m
+        rec = {**chosen, "untuned_kernels": tuning.get("kernels", 0) - tuning.get("tuned", 0),
+               "measured": lat, "judged_ms": round(judged, 5),
+               "accuracy": manifest["weights"]["accuracy"], "dir": str(rdir)}
+        rounds.append(rec)
+        log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s%s (budget %g ms), acc %.4f",
                  i, result.arch, predicted, m,
                  f" (raw {lat['raw']['median_ms']:.3f}, load x{lat['load']:.2f})"
-                 if lat.get("corrected") else "", cfg.budget_ms, rec["accuracy"])
+                 if lat.get("corrected") else "",
+                 f", judged {judged:.3f} ms (contended)" if judged != m else "",
+                 cfg.budget_ms, rec["accuracy"])
         corrected.add(_in_space(corrected.space, space, result.best), m)
-        if m <= cfg.budget_ms and (best is None or _rank(rec) > _rank(best)):
+        within = judged <= cfg.budget_ms
+        if within and (best is None or _rank(rec) > _rank(best)):
             best = rec
-        fills = m >= (1 - cfg.slack) * cfg.budget_ms
-        agrees = i >= 2 and abs(m / predicted - 1) <= cfg.agree
+        fills = judged >= (1 - cfg.slack) * cfg.budget_ms
+        agrees = i >= 2 and abs(judged / predicted - 1) <= cfg.agree
         # an earlier round went over: the budget lies between two measured subnets, and a
         # search between them only swings across it with the device's noise
-        bracketed = any(r["measured"]["median_ms"] > cfg.budget_ms for r in rounds[:-1])
-        if m <= cfg.budget_ms and (fills or agrees or bracketed):
+        bracketed = any(r["judged_ms"] > cfg.budget_ms for r in rounds[:-1])
+        if within and (fills or agrees or bracketed):
             rec["stop"] = "slack" if fills else "agree" if agrees else "bracket"
             break
-        if m > cfg.budget_ms and probe is not None and best is not None:
+        if not within and probe is not None and best is not None:
             rec["stop"] = "probe"       # the budget lies between this probe and ``best``
             break
-        if m <= cfg.budget_ms:          # short of the slack: the next round probes
+        if within:                      # short of the slack: the next round probes
             used = probe if probe is not None else cfg.margin
             if used is None:
                 g = _in_space(corrected.space, space, result.best)[None, :]
@@ -444,7 +468,7 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
                              / corrected.predict_genomes(g)[0]) - 1.0
             probe = max(0.0, used) / 2
             log.info("round %d left %.1f%% of the budget: the next round searches with a "
-                     "%.1f%% margin", i, 100 * (cfg.budget_ms - m) / cfg.budget_ms,
+                     "%.1f%% margin", i, 100 * (cfg.budget_ms - judged) / cfg.budget_ms,
                      100 * probe)
     return best
 
@@ -471,7 +495,10 @@ def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) ->
     manifest["latency"].update({
         "budget_ms": cfg.budget_ms, "predicted_ms": best["predicted_ms"],
         "predictor": best["predictor"], "within_budget": True,
-        "slack": (cfg.budget_ms - best["measured"]["median_ms"]) / cfg.budget_ms})
+        "slack": (cfg.budget_ms - best["measured"]["median_ms"]) / cfg.budget_ms,
+        "contended_margin": cfg.contended_margin})
+    if best["judged_ms"] != round(best["measured"]["median_ms"], 5):
+        manifest["latency"]["judged_ms"] = best["judged_ms"]
     predictor = table_info.pop("predictor", None)
     manifest["deploy"] = {"rounds": len(rounds), "chosen_round": best["round"],
                           "history": [{k: v for k, v in r.items() if k != "dir"} for r in rounds],

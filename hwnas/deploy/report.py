@@ -69,6 +69,7 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
     lat = manifest["latency"]["measured"]
     acc = manifest["weights"].get("accuracy")
     emulated = emulation_line(manifest)
+    margin = manifest["latency"].get("contended_margin")
     lines = [
         f"# hwnas deploy: `{manifest['arch']}` on {manifest['target']['name']}",
         "",
@@ -87,7 +88,9 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         "device's quiet speed; *raw* is the time as it ran, *load* how much slower than quiet "
         "the reference ran meanwhile; *other work* the cores other processes held while it "
         "was timed (a local device only; from half a core on, *contended*: the ratio to the "
-        "reference itself moves).",
+        "reference itself moves" + (f", and the loop judges a contended measurement "
+                                     f"{100 * margin:g}% slower than it read" if margin else "")
+        + ").",
         "",
         "| round | arch | predicted ms | measured ms | raw ms | load | other work | within budget |",
         "|---|---|---|---|---|---|---|---|",
@@ -104,8 +107,12 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
                  if r.get("repeat_of") else "")
         if r.get("margin") is not None:
             again += f" (probe: searched with a {100 * r['margin']:.1f}% margin)"
+        judged = r.get("judged_ms", m)
+        verdict = "yes" if judged <= budget_ms else "no"
+        if judged != round(m, 5):
+            verdict += f" (judged {judged:.3f} ms)"
         lines.append(f"| {i} | `{r['arch']}`{again} | {r['predicted_ms']:.3f} | {m:.3f} | {raw:.3f} | "
-                     f"{load} | {other} | {'yes' if m <= budget_ms else 'no'} |")
+                     f"{load} | {other} | {verdict} |")
     lines += ["", "![Pareto front](pareto.png)", "",
               "![Predicted vs measured](predicted_vs_measured.png)", ""]
     return atomic_write_text(out_dir / "report.md", "\n".join(lines))
