@@ -257,6 +257,10 @@ def test_holdout_is_resumable_and_labelled(debug_device, tmp_path, monkeypatch):
     with pytest.raises(TableError, match="CPU rocketlake, this is znver5"):  # never mixed
         measure_holdout(space, other, DebugRuntime(other), path, 6, seed=7, workers=0,
                         rounds=1, table=table)
+    for bad in ({"retake_loaded": -2}, {"retake_unstable": 1.5}, {"retest": -1}):
+        with pytest.raises(TableError, match=next(iter(bad))):    # refused, never sliced
+            measure_holdout(space, debug_device, DebugRuntime(debug_device), path, 5, seed=7,
+                            workers=0, rounds=1, table=table, **bad)
     assert Holdout.load(path).networks == h.networks
 
 

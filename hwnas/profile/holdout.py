@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas._checks import check_int
 from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import TableError
 
@@ -156,6 +157,9 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
     from hwnas.profile.reference import BUSY_WAIT_S, open_reference
 
+    for value, name in ((n, "held-out networks"), (retest, "retest"),
+                        (retake_unstable, "retake_unstable"), (retake_loaded, "retake_loaded")):
+        check_int(value, name, 0, error=TableError)
     path = Path(path)
     h = _open(path, space, target, runtime, seed, n, rounds)
     done = set(h.archs())
