@@ -75,7 +75,7 @@ def tiny_db(tmp_path_factory, host):
 
     root = tmp_path_factory.mktemp("db")
     space = get_space("ofa-mbv3", **SMALL)
-    tiers = ((1.0, 1),)                 # one trial a kernel: about 4 s each on 2 cores
+    tiers = ((1.0, 1),)                 # one trial a kernel: the cost is per kernel (~3 s)
     calls = {"n": 0}
 
     def stop_after_first_chunk(info):
