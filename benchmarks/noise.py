@@ -147,7 +147,11 @@ def main() -> int:
         cfg = DeployConfig(target=target, budget_ms=1.0, out=Path(), runtime=runtime,
                            max_rounds=args.max_rounds, tuning_dir=db)
         rows = []
-        budgets, how = budgets_ms(args.budgets, TARGET, space)
+        # budgets bind on this CPU: the table's quantiles times the reference's quiet time
+        # now over the table's (a faster CPU than the table's otherwise meets them all with
+        # its largest subnet)
+        here = round(quiet / table_quiet, 4)
+        budgets, how = budgets_ms(args.budgets, TARGET, space, scale=here)
         print(f"\nbudgets {budgets} ms: {how}", flush=True)
         print(f"{'budget':>6} {'deploy':>8} {'raw':>8} {'load':>5} {'quiet':>8} {'ok':>3} "
               f"{'slack':>6} {'rounds':>6}  history (raw -> corrected)", flush=True)
@@ -223,7 +227,8 @@ def main() -> int:
               flush=True)
 
         # ---- 4. a device 2x slower than its table: one thread against a 2-thread table
-        offset_budgets, how = budgets_ms(args.offset_budgets, TARGET, space, scale=2.0)
+        offset_budgets, how = budgets_ms(args.offset_budgets, TARGET, space,
+                                         scale=round(2.0 * here, 4))
         print(f"\none thread, budgets {offset_budgets} ms: {how}", flush=True)
         slow_dir = Path(tmp) / "targets"
         slow_dir.mkdir()
