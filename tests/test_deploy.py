@@ -196,6 +196,15 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
     assert not any(r["measured"]["contended"] for r in m["deploy"]["history"])
     assert all(r["judged_ms"] == pytest.approx(r["measured"]["median_ms"], rel=1e-4)
                for r in m["deploy"]["history"]) and "judged_ms" not in m["latency"]
+    # when no round was judged within budget, the error says what each round was judged
+    from hwnas.errors import BudgetError
+
+    rounds = [{"round": 1, "arch": "r16-a", "measured": {"median_ms": 0.68}, "judged_ms": 0.85},
+              {"round": 2, "arch": "r16-b", "measured": {"median_ms": 0.75}, "judged_ms": 0.75}]
+    with pytest.raises(BudgetError, match=r"round 1: r16-a measured 0\.68 ms, judged 0\.85 ms "
+                                          r"\(contended\); round 2: r16-b measured 0\.75 ms\)"):
+        loop._finish(loop.DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "x",
+                                       runtime=busy), None, rounds, {}, tmp_path, None, 1.0)
 
 
 @needs_checkpoint

@@ -480,8 +480,13 @@ def _rank(rec: dict) -> tuple[float, float]:
 
 def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) -> dict:
     if best is None:
-        tried = "; ".join(f"round {r['round']}: {r['arch']} measured {r['measured']['median_ms']:.2f} ms"
-                          for r in rounds)
+        def said(r: dict) -> str:
+            m = r["measured"]["median_ms"]
+            judged = (f", judged {r['judged_ms']:.2f} ms (contended)"
+                      if r["judged_ms"] != round(m, 5) else "")
+            return f"round {r['round']}: {r['arch']} measured {m:.2f} ms{judged}"
+
+        tried = "; ".join(said(r) for r in rounds)
         raise BudgetError(f"no bundle met {cfg.budget_ms:g} ms on {cfg.target.name} in "
                           f"{len(rounds)} rounds ({tried})")
     rdir = Path(best["dir"])
