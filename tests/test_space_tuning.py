@@ -156,6 +156,29 @@ def test_database_of_another_cpu_or_tvm_warns_in_one_line(host, tmp_path, caplog
     assert len(lines) == 1 and "\n" not in lines[0]
 
 
+def test_each_cpu_model_keeps_its_own_database_beside_the_others(host, tmp_path, monkeypatch):
+    """A target that runs on whichever CPU the machine has: a database tuned on another CPU
+    stays where it is and serves (with its warning) until this CPU's own is tuned beside it
+    in ``tuning-<cpu>/``, which is then preferred."""
+    from hwnas.compiler.database import database_dir, target_identity
+
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path))
+    here = target_identity(host)
+    base = tmp_path / host.name
+    _fake_published(base / "tuning", {**here, "mcpu": "some-other-cpu"})
+    if database_dir(host) != base / "tuning":
+        pytest.skip("the shipped data has a database for this CPU")
+    assert database_dir(host, for_writing=True) == base / f"tuning-{host.mcpu}"
+    _fake_published(base / f"tuning-{host.mcpu}", here)
+    assert database_dir(host) == database_dir(host, for_writing=True) == \
+        base / f"tuning-{host.mcpu}"
+    # a database tuned on this CPU in tuning/ is written to where it is
+    _fake_published(tmp_path / "b" / host.name / "tuning", here)
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "b"))
+    assert database_dir(host) == database_dir(host, for_writing=True) == \
+        tmp_path / "b" / host.name / "tuning"
+
+
 def test_corrupt_database_is_one_line_naming_the_file(host, tmp_path):
     from hwnas.compiler.database import target_identity
 

@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--work-dir", help="where every trial is kept (default: "
                                       "~/.cache/hwnas/tuning/<target>, or $HWNAS_CACHE)")
     p.add_argument("--out", help="database folder to publish to (default: "
-                                 "latency_tables/<target>/tuning/)")
+                                 "latency_tables/<target>/tuning/, or tuning-<cpu>/ beside "
+                                 "it when that holds another CPU's database)")
     p.add_argument("--snapshots", default="", metavar="MIN,MIN",
                    help="copy the database at these minutes of tuning (to chart speed "
                         "against tuning time)")

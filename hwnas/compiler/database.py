@@ -55,16 +55,52 @@ def cache_root() -> Path:
 
 
 def database_dir(target, for_writing: bool = False) -> Path | None:
-    """``latency_tables/<target>/tuning/``: the target's published database (None when it has
-    none and ``for_writing`` is false)."""
+    """The target's published database: ``latency_tables/<target>/tuning-<cpu>/`` when one was
+    tuned on this CPU model (a target such as ``x86-host`` runs on whichever CPU the machine
+    has, and schedules tuned for one CPU are rarely the fastest on another), else
+    ``latency_tables/<target>/tuning/``. None when there is none and ``for_writing`` is false.
+
+    ``for_writing`` (``hwnas tune``) returns where this CPU's records belong: ``tuning/`` unless
+    that holds a database tuned on another CPU, which is then left as it is, and this CPU's
+    database goes beside it in ``tuning-<cpu>/``.
+    """
     from hwnas import _data
 
+    cpu = _cpu_folder(target)
+    own = _data.find("latency_tables", target.name, cpu) if cpu else None
+    if own is not None and _is_database(own):
+        return own
     found = _data.find("latency_tables", target.name, "tuning")
     if found is not None and _is_database(found):
-        return found
-    if for_writing:
-        return found or _data.write_dir("latency_tables") / target.name / "tuning"
-    return None
+        if not (for_writing and cpu and _tuned_elsewhere(found, target)):
+            return found
+    if not for_writing:
+        return None
+    base = _data.write_dir("latency_tables") / target.name
+    if found is not None and _is_database(found):
+        return own or base / cpu
+    return found or base / "tuning"
+
+
+def _cpu_folder(target) -> str | None:
+    """``tuning-<mcpu>``, or None for a target without a CPU model (a GPU's arch is fixed by
+    its target) or with a name unfit for a folder."""
+    mcpu = _mcpu(target)
+    if not mcpu or not all(c.isalnum() or c in "-_." for c in str(mcpu)):
+        return None
+    return f"tuning-{mcpu}"
+
+
+def _tuned_elsewhere(path: Path, target) -> bool:
+    """Whether the published database in ``path`` was tuned on another CPU model."""
+    have = read_manifest(path).get("target")
+    return isinstance(have, dict) and bool(have.get("mcpu")) \
+        and have.get("mcpu") != _mcpu(target)
+
+
+def _mcpu(target) -> str | None:
+    resolved = getattr(target, "resolved", None)
+    return resolved.get("mcpu") if isinstance(resolved, dict) else None
 
 
 def work_dir(target) -> Path:
