@@ -208,6 +208,51 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
 
 
 @needs_checkpoint
+def test_a_table_from_another_cpu_is_scaled_to_this_one_before_a_budget_is_judged(
+        debug_device, tmp_path, monkeypatch):
+    """``x86-host`` runs on whatever CPU the machine has. A table measured on another CPU says
+    nothing of this one's speed: a budget below the table's fastest subnet but within this
+    4x faster device's reach is deployed, not refused before round 0 timed the reference; and
+    on a busy device its loaded speed is taken (conservative), never the table's scale."""
+    import importlib
+    from dataclasses import replace
+
+    from hwnas.profile.table import table_path
+    from hwnas.runtime.debug import DebugRuntime
+
+    loop = importlib.import_module("hwnas.deploy.loop")
+    monkeypatch.setattr(loop, "BUSY_WAIT_S", 0.0)
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    path = table_path("debugdev", "ofa-mbv3")
+    table = LatencyTable.load(path)
+    fastest = min(r["median_ms"] for r in table.meta["networks"])
+    table.meta["target_config"]["tvm"]["mcpu"] = "rocketlake"
+    table.save(path)
+    here = replace(debug_device, tvm_target={**debug_device.tvm_target, "mcpu": "znver5"})
+    fast = DebugRuntime(here, drift=lambda i: 0.25, busy=lambda i: 0.0)
+    budget = round(0.6 * fastest, 4)             # below the table's fastest, 2.4x the device's
+    m = loop.deploy(loop.DeployConfig(target=here, budget_ms=budget, out=tmp_path / "fast",
+                                      runtime=fast, max_rounds=3))
+    ref = m["deploy"]["table"]["reference"]
+    assert ref["scale"] == pytest.approx(0.25, rel=0.05) and m["latency"]["within_budget"]
+    assert m["latency"]["measured"]["median_ms"] <= budget
+    busy = DebugRuntime(here, drift=lambda i: 0.5, busy=lambda i: 1.0)
+    m = loop.deploy(loop.DeployConfig(target=here, budget_ms=budget,
+                                      out=tmp_path / "busy", runtime=busy, max_rounds=3))
+    ref = m["deploy"]["table"]["reference"]
+    assert ref["contended"] and ref["scale"] == pytest.approx(0.5, rel=0.05)
+    assert "another" in ref["scale_from"] and m["latency"]["judged_ms"] <= budget
+    # on the table's own CPU, an impossible budget is still refused before any compile
+    from hwnas.errors import BudgetError
+
+    with pytest.raises(BudgetError, match="below the fastest"):
+        loop.deploy(loop.DeployConfig(target=replace(here, tvm_target={
+            **here.tvm_target, "mcpu": "rocketlake"}), budget_ms=budget, out=tmp_path / "no",
+            runtime=DebugRuntime(here, busy=lambda i: 0.0), max_rounds=3))
+
+
+@needs_checkpoint
 def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp_path,
                                                                monkeypatch):
     """From round 2 (after one measurement has corrected the predictor), a round within
