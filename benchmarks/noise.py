@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import budgets_ms, median, parser, write_json  # noqa: E402
+from _common import budgets_ms, foreign_table, median, own_table, parser, write_json  # noqa: E402,E501
 
 TARGET = "x86-host"
 
@@ -76,21 +76,6 @@ def _time(runtime, items, reference, rounds=5, tries=3):
     t0 = time.perf_counter()
     got = measure_batch(timers, reference, rounds=10 * rounds, tries=tries)
     return got, time.perf_counter() - t0
-
-
-def _own_table(space, target, runtime, db, folder: Path, networks: int) -> dict:
-    """Profile this CPU's table of ``space`` (tuned code) into ``folder`` and fit its
-    calibrated predictor, as ``hwnas profile`` does."""
-    from hwnas.predict import calibrate_table
-    from hwnas.profile.profiler import ProfileOptions, profile
-
-    path = folder / TARGET / f"{space.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    rep = profile(space, target, runtime, path, ProfileOptions(networks=networks, tuning_dir=db))
-    calibrate_table(path, space)
-    return {"path": path, "ops": rep.n_ops, "networks": rep.n_networks_new,
-            "wall_s": round(time.perf_counter() - t0, 1), "validation": rep.validation}
 
 
 def main() -> int:
@@ -169,36 +154,36 @@ def main() -> int:
         # a table measured on another CPU model cannot say how fast this one runs when it is
         # quiet, and a loaded device cannot show it (the deploy then judges conservatively at
         # the loaded speed): as this device's user would, profile its own table first
-        own_table = None
-        table_cpu = table.meta.get("target_config", {}).get("tvm", {}).get("mcpu")
-        if table_cpu and target.mcpu and table_cpu != target.mcpu:
-            own_table = _own_table(space, target, runtime, db, Path(tmp) / "tables",
-                                   args.own_networks)
+        own = None
+        table_cpu = foreign_table(table, target)
+        if table_cpu:
+            own = own_table(space, target, runtime, db, Path(tmp) / "tables",
+                            args.own_networks)
             print(f"the committed table was measured on {table_cpu}, this is {target.mcpu}: "
-                  f"profiled this CPU's own ({own_table['ops']} operators, "
-                  f"{own_table['networks']} networks) in {own_table['wall_s']:.0f} s; "
+                  f"profiled this CPU's own ({own['ops']} operators, "
+                  f"{own['networks']} networks) in {own['wall_s']:.0f} s; "
                   f"its operator sum predicts its networks within 10% for "
-                  f"{own_table['validation'].get('within10', float('nan')):.2f} of them "
-                  f"(median sum/measured {own_table['validation'].get('bias', float('nan')):.3f})",
+                  f"{own['validation'].get('within10', float('nan')):.2f} of them "
+                  f"(median sum/measured {own['validation'].get('bias', float('nan')):.3f})",
                   flush=True)
-            figures["own_table"] = {k: v for k, v in own_table.items() if k != "path"}
+            figures["own_table"] = {k: v for k, v in own.items() if k != "path"}
             # the truth is then drift-corrected to this table's quiet time (its reference is
             # the same network, the space's own)
-            own_ref = stored_reference(LatencyTable.load(own_table["path"]).meta, space)
+            own_ref = stored_reference(LatencyTable.load(own["path"]).meta, space)
             truth_quiet = float(own_ref["quiet_ms"])
         else:
             truth_quiet = table_quiet
         truth_ref = Reference(ref_timer, truth_quiet)
         cfg = DeployConfig(target=target, budget_ms=1.0, out=Path(), runtime=runtime,
                            max_rounds=args.max_rounds, tuning_dir=db,
-                           table=own_table["path"] if own_table else None)
+                           table=own["path"] if own else None)
         rows = []
         # budgets bind on this CPU: the quantiles of its own table's prediction, or of the
         # committed table's times the reference's quiet time now over the table's (a faster
         # CPU than the table's otherwise meets them all with its largest subnet)
-        here = 1.0 if own_table else round(quiet / table_quiet, 4)
+        here = 1.0 if own else round(quiet / table_quiet, 4)
         budgets, how = budgets_ms(args.budgets, TARGET, space, scale=here,
-                                  table=own_table["path"] if own_table else None)
+                                  table=own["path"] if own else None)
         print(f"\nbudgets {budgets} ms: {how}", flush=True)
         print(f"{'budget':>6} {'deploy':>8} {'raw':>8} {'load':>5} {'quiet':>8} {'ok':>3} "
               f"{'slack':>6} {'rounds':>6}  history (raw -> corrected)", flush=True)
@@ -276,7 +261,7 @@ def main() -> int:
         # ---- 4. a device 2x slower than its table: one thread against a 2-thread table
         offset_budgets, how = budgets_ms(args.offset_budgets, TARGET, space,
                                          scale=round(2.0 * here, 4),
-                                         table=own_table["path"] if own_table else None)
+                                         table=own["path"] if own else None)
         print(f"\none thread, budgets {offset_budgets} ms: {how}", flush=True)
         slow_dir = Path(tmp) / "targets"
         slow_dir.mkdir()

@@ -10,7 +10,10 @@
 3. Untuned TVM, tuned TVM and onnxruntime (2 threads) time every subnet, each runtime in a
    fresh process by hwnas's measurement protocol; the three alternate ``--rounds`` times, so
    that they see the same drift of a shared machine; the median round is kept.
-4. The target's latency table (which describes the tuned code) predicts the tuned subnets,
+4. The target's latency table (which describes the tuned code) predicts the tuned subnets.
+   When the committed table was measured on another CPU model, this CPU's own table is
+   profiled first (``--own-networks``) and scored, and deploys use it: a table describes the
+   code of the CPU it was measured on. The table predicts the tuned subnets,
    scored against their drift-corrected latency (timed A/B against the table's reference
    network, in the table's units, as the table was measured); against the plain timing too
    (``..._raw``), with how much slower the host ran than when the table was measured.
@@ -29,10 +32,12 @@ achieved_gflops_median and peak_gflops, and the per-subnet and per-budget rows.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import multiprocessing
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -42,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import budgets_ms, median, parser, write_json  # noqa: E402
+from _common import budgets_ms, foreign_table, median, own_table, parser, write_json  # noqa: E402,E501
 
 TARGET = "x86-host"
 
@@ -116,7 +121,7 @@ def _time_ab(target, runtime, rows: list[dict]) -> list[float]:
     from hwnas.spaces import space_from_config
 
     space = space_from_config(rows[0]["space"])
-    table = LatencyTable.load(table_path(TARGET, space.name))
+    table = LatencyTable.load(rows[0].get("table") or table_path(TARGET, space.name))
     db = database_dir(target)
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-ref-") as tmp, BuildPool(0) as pool, \
             open_reference(pool, runtime, target, space, tmp, None if db is None else str(db),
@@ -241,6 +246,9 @@ def main() -> int:
     p.add_argument("--untuned-table", default=None,
                    help="the untuned table (default latency_tables/x86-host/ofa-mbv3.untuned.json)")
     p.add_argument("--max-rounds", type=int, default=3)
+    p.add_argument("--own-networks", type=int, default=40,
+                   help="networks of this CPU's own table, profiled when the committed one "
+                        "was measured on another CPU (default %(default)s)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
 
@@ -249,6 +257,7 @@ def main() -> int:
     from hwnas.compiler.database import database_dir, read_manifest, work_dir
     from hwnas.deploy.loop import DeployConfig
     from hwnas.predict import load_predictor
+    from hwnas.profile.table import LatencyTable, table_path
     from hwnas.runtime import connect
     from hwnas.targets import load_target
     from hwnas.train.checkpoint import load_supernet
@@ -293,6 +302,20 @@ def main() -> int:
             r["space"] = space.config()
         print(f"compiled {len(rows)} subnets untuned and tuned in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
+        # the table describes the tuned code of the CPU it was measured on: on another CPU
+        # model, this CPU's own is profiled first (as its user would), and scored instead
+        committed = LatencyTable.load(table_path(TARGET, space.name))
+        own = None
+        if foreign_table(committed, target):
+            own_dir = tempfile.mkdtemp(prefix="hwnas-bench-tables-")
+            atexit.register(shutil.rmtree, own_dir, ignore_errors=True)
+            own = own_table(space, target, connect(target), str(db_dir), Path(own_dir),
+                            args.own_networks)
+            print(f"the committed table was measured on {foreign_table(committed, target)}, "
+                  f"this is {target.mcpu}: profiled this CPU's own ({own['ops']} operators, "
+                  f"{own['networks']} networks) in {own['wall_s']:.0f} s", flush=True)
+            for r in rows:
+                r["table"] = str(own["path"])
         kernels = sum(r["tuned_kernels"][1] for r in rows)
         tuned_k = sum(r["tuned_kernels"][0] for r in rows)
         t0 = time.perf_counter()
@@ -302,8 +325,9 @@ def main() -> int:
             if args.snapshot_dir else []
 
     # ---- table prediction of the tuned code
-    pred_t = load_predictor(TARGET, space, "table")
-    pred_c = load_predictor(TARGET, space, "auto")
+    table_file = own["path"] if own else None
+    pred_t = load_predictor(TARGET, space, "table", path=table_file)
+    pred_c = load_predictor(TARGET, space, "auto", path=table_file)
     genomes = space.to_genomes([space.parse(a) for a in archs])
     p_table, p_cal = pred_t.predict_genomes(genomes), pred_c.predict_genomes(genomes)
     peak, how = peak_gflops()
@@ -319,12 +343,14 @@ def main() -> int:
     # ---- deploys
     runtime = connect(target)
     tuned_cfg = DeployConfig(target=target, budget_ms=1.0, out=Path(), runtime=runtime,
-                             max_rounds=args.max_rounds, tuning_dir=str(db_dir))
+                             max_rounds=args.max_rounds, tuning_dir=str(db_dir),
+                             table=table_file)
     # budgets bind on this CPU, whichever it is: the calibrated prediction (in the table's
     # units) times how fast this CPU ran the measured subnets against it (x0.23 on a znver5
     # host for a table taken on rocketlake, whose quantiles all lay above the largest subnet)
     here = median(ms["tuned"] / p_cal)
-    budgets, chosen = budgets_ms(args.budgets, TARGET, space, scale=round(here, 4))
+    budgets, chosen = budgets_ms(args.budgets, TARGET, space, scale=round(here, 4),
+                                 table=table_file)
     print(f"\nbudgets {budgets} ms: {chosen} (this CPU ran the subnets x{here:.3f} their "
           f"calibrated prediction)")
     untuned_table = Path(args.untuned_table) if args.untuned_table else \
@@ -368,6 +394,8 @@ def main() -> int:
         "tuned_table_within10_raw": float(np.mean(err_t_raw <= 0.10)),
         "tuned_calibrated_within10_raw": float(np.mean(err_c_raw <= 0.10)),
         "device_over_table_median": median(ms["tuned"] / ms["tuned_ab"]),
+        "table_measured_here": own is None,
+        "own_table": {k: v for k, v in own.items() if k != "path"} if own else None,
         "budget_scale": round(here, 4),
         "within_budget_rate": sum(r.get("ok", False) for r in goal) / len(goal) if goal else None,
         "median_slack": median([r["slack"] for r in done]) if done else None,
