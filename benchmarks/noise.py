@@ -28,7 +28,10 @@
 4. A device 2x slower than its table: x86-host limited to one thread, deploying with the table
    measured with two: ``offset_rounds_max``, the most rounds a deploy needs there.
 5. The calibrated predictor on every held-out network, against their drift-corrected
-   latencies: ``host_calibrated_corrected_within10`` (and the raw ones beside it).
+   latencies: ``host_calibrated_corrected_within10`` (and the raw ones beside it). On another
+   CPU model than the committed table's, this CPU's own table's predictor is scored on
+   ``--own-holdout`` networks measured here (the committed set's seed); otherwise the
+   committed set, measured on the table's CPU (``holdout_measured_here`` says which).
 """
 from __future__ import annotations
 
@@ -78,6 +81,10 @@ def _time(runtime, items, reference, rounds=5, tries=3):
     return got, time.perf_counter() - t0
 
 
+#: the committed hold-out set's seed (benchmarks/latency_predictor.py); the profiler uses 0
+HOLDOUT_SEED = 2026
+
+
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--budgets", default="q:0.15,0.35,0.55,0.75,0.9",
@@ -89,6 +96,9 @@ def main() -> int:
     p.add_argument("--retest", type=int, default=50)
     p.add_argument("--gap-min", type=float, default=10.0)
     p.add_argument("--max-rounds", type=int, default=4)
+    p.add_argument("--own-holdout", type=int, default=200,
+                   help="held-out networks measured on this CPU, when the committed table "
+                        "was measured on another (default %(default)s)")
     p.add_argument("--own-networks", type=int, default=40,
                    help="networks of this CPU's own table, when the committed one was "
                         "measured on another CPU (default %(default)s)")
@@ -292,8 +302,21 @@ def main() -> int:
         figures["offset_scale"] = median([r["scale"] for r in offset_rows if r.get("scale")]) \
             if any(r.get("scale") for r in offset_rows) else None
 
-    # ---- 5. the calibrated predictor on the held-out set
-    pred = load_predictor(TARGET, space, "auto")
+        # ---- 5. the calibrated predictor on the held-out set: the committed one, measured on
+        # the table's CPU; on another CPU model, this CPU's own, measured now as the
+        # committed one was (same seed, drift-corrected to this CPU's own table)
+        pred = load_predictor(TARGET, space, "auto", path=own["path"] if own else None)
+        if own:
+            from hwnas.profile.holdout import measure_holdout
+
+            t0 = time.perf_counter()
+            hold = measure_holdout(space, target, runtime, holdout_path(own["path"]),
+                                   args.own_holdout, HOLDOUT_SEED,
+                                   table=LatencyTable.load(own["path"]), tuning_dir=db)
+            print(f"\nheld-out set of this CPU: {len(hold.networks)} networks measured in "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        figures["holdout_measured_here"] = own is not None or not table_cpu
+
     g = space.to_genomes([space.parse(a) for a in hold.archs()])
     pm = pred.predict_genomes(g)
     cor = np.array([n["median_ms"] for n in hold.networks])
