@@ -204,3 +204,20 @@ def test_publish_keeps_the_best_record_of_each_workload(tmp_path):
     kept = [json.loads(line) for line in lines]
     assert [r[1][0] for r in kept] == [["t1"], ["t3"]]      # failed workload 18 dropped
     assert [r[0] for r in kept] == [0, 1] and man["workloads"] == 2 and man["note"] == "x"
+
+
+def test_trials_are_weighted_by_the_untuned_costs(host):
+    """Once the target's table describes tuned code, ``hwnas tune`` still weighs kernels by
+    their untuned cost, from the untuned table beside it."""
+    from hwnas.commands.tune import _op_costs
+    from hwnas.profile.table import LatencyTable, table_path
+
+    space = get_space("ofa-mbv3", resolutions=[16, 20, 24, 28], num_classes=10, in_chans=1)
+    untuned = table_path(host.name, space.name, ".untuned")
+    if not untuned.exists():
+        pytest.skip("no untuned x86-host table shipped")
+    costs = _op_costs(host, space)
+    entries = LatencyTable.load(untuned).entries
+    assert costs and costs == {k: entries[k]["median_ms"] for k in costs}
+    tuned = LatencyTable.load(table_path(host.name, space.name)).entries
+    assert any(costs[k] != tuned[k]["median_ms"] for k in costs if k in tuned)

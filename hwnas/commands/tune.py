@@ -46,10 +46,15 @@ def _minutes(text: str) -> list[float]:
 
 
 def _op_costs(target, space) -> dict[str, float] | None:
-    """The target's table latencies of the space's operators, when it has a table."""
+    """The space's operators' untuned latencies, which weigh each kernel's trials: from the
+    target's untuned table (``<space>.untuned.json``), else its table, when it has one. (Once
+    the table describes tuned code, its costs are flatter: weighted by them, the same tiers
+    planned 14564 trials where the untuned costs plan 10200.)"""
     from hwnas.profile.table import LatencyTable, table_path
 
-    path = table_path(target.name, space.name)
+    path = table_path(target.name, space.name, ".untuned")
+    if not path.exists():
+        path = table_path(target.name, space.name)
     if not path.exists():
         return None
     table = LatencyTable.load(path)
