@@ -71,23 +71,18 @@ def budgets_ms(text: str, target: str, space, scale: float = 1.0, table=None,
     return out, how
 
 
-def foreign_table(table, target) -> str | None:
-    """The CPU model ``table`` was measured on, when it is not the one ``target`` compiles for
-    here (``x86-host`` runs on whatever CPU the machine has); else None."""
-    have = table.meta.get("target_config", {}).get("tvm", {}).get("mcpu")
-    return have if have and target.mcpu and have != target.mcpu else None
-
-
 def own_table(space, target, runtime, db, folder: Path, networks: int) -> dict:
     """Profile this CPU's table of ``space`` (tuned code) into ``folder`` and fit its
     calibrated predictor, as ``hwnas profile`` does."""
     from hwnas.predict import calibrate_table
     from hwnas.profile.profiler import ProfileOptions, profile
+    from hwnas.profile.table import LatencyTable
 
     path = folder / target.name / f"{space.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rep = profile(space, target, runtime, path, ProfileOptions(networks=networks, tuning_dir=db))
     calibrate_table(path, space)
-    return {"path": path, "ops": rep.n_ops, "networks": rep.n_networks_new,
-            "wall_s": round(time.perf_counter() - t0, 1), "validation": rep.validation}
+    return {"path": path, "table": LatencyTable.load(path), "ops": rep.n_ops,
+            "networks": rep.n_networks_new, "wall_s": round(time.perf_counter() - t0, 1),
+            "validation": rep.validation}

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import budgets_ms, foreign_table, median, own_table, parser, write_json  # noqa: E402,E501
+from _common import budgets_ms, median, own_table, parser, write_json  # noqa: E402
 
 TARGET = "x86-host"
 
@@ -165,7 +165,7 @@ def main() -> int:
         # quiet, and a loaded device cannot show it (the deploy then judges conservatively at
         # the loaded speed): as this device's user would, profile its own table first
         own = None
-        table_cpu = foreign_table(table, target)
+        table_cpu = table.other_cpu(target)
         if table_cpu:
             own = own_table(space, target, runtime, db, Path(tmp) / "tables",
                             args.own_networks)
@@ -176,10 +176,10 @@ def main() -> int:
                   f"{own['validation'].get('within10', float('nan')):.2f} of them "
                   f"(median sum/measured {own['validation'].get('bias', float('nan')):.3f})",
                   flush=True)
-            figures["own_table"] = {k: v for k, v in own.items() if k != "path"}
+            figures["own_table"] = {k: v for k, v in own.items() if k not in ("path", "table")}
             # the truth is then drift-corrected to this table's quiet time (its reference is
             # the same network, the space's own)
-            own_ref = stored_reference(LatencyTable.load(own["path"]).meta, space)
+            own_ref = stored_reference(own["table"].meta, space)
             truth_quiet = float(own_ref["quiet_ms"])
         else:
             truth_quiet = table_quiet
@@ -312,7 +312,7 @@ def main() -> int:
             t0 = time.perf_counter()
             hold = measure_holdout(space, target, runtime, holdout_path(own["path"]),
                                    args.own_holdout, HOLDOUT_SEED,
-                                   table=LatencyTable.load(own["path"]), tuning_dir=db)
+                                   table=own["table"], tuning_dir=db)
             print(f"\nheld-out set of this CPU: {len(hold.networks)} networks measured in "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         figures["holdout_measured_here"] = own is not None or not table_cpu

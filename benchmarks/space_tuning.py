@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import budgets_ms, foreign_table, median, own_table, parser, write_json  # noqa: E402,E501
+from _common import budgets_ms, median, own_table, parser, write_json  # noqa: E402
 
 TARGET = "x86-host"
 
@@ -304,14 +304,14 @@ def main() -> int:
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         # the table describes the tuned code of the CPU it was measured on: on another CPU
         # model, this CPU's own is profiled first (as its user would), and scored instead
-        committed = LatencyTable.load(table_path(TARGET, space.name))
+        other_cpu = LatencyTable.load(table_path(TARGET, space.name)).other_cpu(target)
         own = None
-        if foreign_table(committed, target):
+        if other_cpu:
             own_dir = tempfile.mkdtemp(prefix="hwnas-bench-tables-")
             atexit.register(shutil.rmtree, own_dir, ignore_errors=True)
             own = own_table(space, target, connect(target), str(db_dir), Path(own_dir),
                             args.own_networks)
-            print(f"the committed table was measured on {foreign_table(committed, target)}, "
+            print(f"the committed table was measured on {other_cpu}, "
                   f"this is {target.mcpu}: profiled this CPU's own ({own['ops']} operators, "
                   f"{own['networks']} networks) in {own['wall_s']:.0f} s", flush=True)
             for r in rows:
@@ -395,7 +395,8 @@ def main() -> int:
         "tuned_calibrated_within10_raw": float(np.mean(err_c_raw <= 0.10)),
         "device_over_table_median": median(ms["tuned"] / ms["tuned_ab"]),
         "table_measured_here": own is None,
-        "own_table": {k: v for k, v in own.items() if k != "path"} if own else None,
+        "own_table": {k: v for k, v in own.items() if k not in ("path", "table")}
+        if own else None,
         "budget_scale": round(here, 4),
         "within_budget_rate": sum(r.get("ok", False) for r in goal) / len(goal) if goal else None,
         "median_slack": median([r["slack"] for r in done]) if done else None,

@@ -71,13 +71,13 @@ def database_dir(target, for_writing: bool = False) -> Path | None:
     if own is not None and _is_database(own):
         return own
     found = _data.find("latency_tables", target.name, "tuning")
-    if found is not None and _is_database(found):
-        if not (for_writing and cpu and _tuned_elsewhere(found, target)):
-            return found
+    published = found is not None and _is_database(found)
+    if published and not (for_writing and cpu and _tuned_elsewhere(found, target)):
+        return found
     if not for_writing:
         return None
     base = _data.write_dir("latency_tables") / target.name
-    if found is not None and _is_database(found):
+    if published:                        # another CPU's: this one's goes beside it
         return own or base / cpu
     return found or base / "tuning"
 
@@ -85,8 +85,8 @@ def database_dir(target, for_writing: bool = False) -> Path | None:
 def _cpu_folder(target) -> str | None:
     """``tuning-<mcpu>``, or None for a target without a CPU model (a GPU's arch is fixed by
     its target) or with a name unfit for a folder."""
-    mcpu = _mcpu(target)
-    if not mcpu or not all(c.isalnum() or c in "-_." for c in str(mcpu)):
+    mcpu = target.mcpu
+    if not mcpu or not all(c.isalnum() or c in "-_." for c in mcpu):
         return None
     return f"tuning-{mcpu}"
 
@@ -95,12 +95,7 @@ def _tuned_elsewhere(path: Path, target) -> bool:
     """Whether the published database in ``path`` was tuned on another CPU model."""
     have = read_manifest(path).get("target")
     return isinstance(have, dict) and bool(have.get("mcpu")) \
-        and have.get("mcpu") != _mcpu(target)
-
-
-def _mcpu(target) -> str | None:
-    resolved = getattr(target, "resolved", None)
-    return resolved.get("mcpu") if isinstance(resolved, dict) else None
+        and have.get("mcpu") != target.mcpu
 
 
 def work_dir(target) -> Path:

@@ -202,19 +202,6 @@ def _reference(space, table_info: dict, base) -> dict | None:
             "median_ms": float(samples.latency_ms[i])}
 
 
-def _table_cpu_elsewhere(target, table_info: dict) -> str | None:
-    """The CPU model the table was measured on, when it is not this target's (a target such
-    as ``x86-host`` runs on whatever CPU the machine has); None when it is, or unknown."""
-    from hwnas.profile.table import LatencyTable
-
-    if not table_info.get("path"):
-        return None
-    have = LatencyTable.load(table_info["path"]).meta.get("target_config", {}) \
-        .get("tvm", {}).get("mcpu")
-    want = target.mcpu if target.resolved else ""
-    return have if have and want and have != want else None
-
-
 def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work: Path,
                     elsewhere: str | None = None):
     """Round 0: time the table's reference network now, on the device.
@@ -400,7 +387,7 @@ def deploy(cfg: DeployConfig) -> dict:
     if not space.resolutions:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
     corrected = feedback_for(base)
-    elsewhere = _table_cpu_elsewhere(cfg.target, table_info)
+    elsewhere = table_info.get("other_cpu")     # the table's CPU model, when another
     if elsewhere is None:     # an impossible budget: refused at once, before any compile
         _problem(cfg, space, corrected).check_feasible()
     table_info["predictor"] = {"kind": base.name, "selection": base.selection}

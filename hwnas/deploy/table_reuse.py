@@ -20,10 +20,10 @@ def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None,
     if table.meta.get("emulated") and emulator is None:
         return (f"it was measured on an emulated device ({table.meta.get('emulator')}), and "
                 "this one is not")
-    have = table.meta.get("target_config", {}).get("tvm", {}).get("mcpu")
-    if target is not None and have and target.mcpu and have != target.mcpu:
+    other = table.other_cpu(target) if target is not None else None
+    if other:
         log.warning("the %s table was measured on CPU %s, this is %s: using it, scaled to "
-                    "this CPU by its reference network", table.target, have, target.mcpu)
+                    "this CPU by its reference network", table.target, other, target.mcpu)
     now = versions()
     for k in VERSION_KEYS:
         if table.meta.get("versions", {}).get(k) != now[k]:
@@ -69,7 +69,7 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
         if why is None:
             log.info("reusing %s (%d entries, measured on %s)", path, len(table),
                      table.meta.get("device", "?"))
-            return {"path": str(path), "reused": True, **_provenance(table)}
+            return {"path": str(path), "reused": True, **_provenance(table, target)}
         if not table.meta.get("measured_here", False):
             raise TableError(f"{path} is an imported table that cannot serve this space: {why}")
     if runtime is None:
@@ -85,11 +85,13 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
                      ProfileOptions(resume=path.exists(), networks=networks,
                                     tuning_dir=tuning_dir))
     table = LatencyTable.load(path)
-    return {"path": str(path), "reused": False, **_provenance(table),
+    return {"path": str(path), "reused": False, **_provenance(table, target),
             "profiled_ops": report.n_new,
             "profiled_networks": report.n_networks_new}
 
 
-def _provenance(table: LatencyTable) -> dict:
+def _provenance(table: LatencyTable, target) -> dict:
+    """What deploy records of the table; ``other_cpu``: the CPU model it was measured on, when
+    that is not this one."""
     return {"device": table.meta.get("device"), "emulated": bool(table.meta.get("emulated")),
-            "emulator": table.meta.get("emulator")}
+            "emulator": table.meta.get("emulator"), "other_cpu": table.other_cpu(target)}

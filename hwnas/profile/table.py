@@ -105,6 +105,16 @@ class LatencyTable:
     def target(self) -> str:
         return self.meta["target"]
 
+    @property
+    def mcpu(self) -> str | None:
+        """The LLVM CPU model the table was measured on (None when it does not say)."""
+        return self.meta.get("target_config", {}).get("tvm", {}).get("mcpu") or None
+
+    def other_cpu(self, target) -> str | None:
+        """The table's CPU model when it is not the one ``target`` compiles for here (a
+        target such as ``x86-host`` runs on whatever CPU the machine has); else None."""
+        return self.mcpu if self.mcpu and target.mcpu and self.mcpu != target.mcpu else None
+
     def __contains__(self, key: str) -> bool:
         return key in self.entries
 
