@@ -346,3 +346,34 @@ def test_compile_workers_end_when_their_parent_is_killed(tmp_path):
         assert not alive()
     finally:
         parent.kill()
+
+
+def test_each_cpu_model_keeps_its_own_table_beside_the_others(tmp_path, host, monkeypatch):
+    """A target that runs on whichever CPU the machine has: a table measured on another CPU
+    model stays where it is, this CPU's profile goes to ``cpu-<mcpu>/`` beside it, and from
+    then on every lookup (and what is derived beside a table) finds this CPU's."""
+    from hwnas.profile.holdout import holdout_path
+    from hwnas.profile.table import table_path
+
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path))
+    base, mine = tmp_path / host.name, tmp_path / host.name / f"cpu-{host.mcpu}"
+
+    def table(path: Path, mcpu: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        LatencyTable({"target": host.name, "space": "ofa-mbv3", "runtime": "tvm",
+                      "target_config": {"tvm": {"kind": "llvm", "mcpu": mcpu}}}).save(path)
+
+    name = "ofa-mbv3.cpu-probe.json"            # a name no shipped table has
+    assert table_path(host.name, "ofa-mbv3", ".cpu-probe", for_writing=True) == base / name
+    table(base / name, "some-other-cpu")
+    assert table_path(host.name, "ofa-mbv3", ".cpu-probe") == base / name
+    assert table_path(host.name, "ofa-mbv3", ".cpu-probe", for_writing=True) == mine / name
+    table(mine / name, host.mcpu)
+    assert table_path(host.name, "ofa-mbv3", ".cpu-probe") == mine / name
+    assert holdout_path(table_path(host.name, "ofa-mbv3", ".cpu-probe")).parent == mine
+    assert LatencyTable.load(base / name).mcpu == "some-other-cpu"      # left as it was
+    # a shared table measured on this CPU model is written where it is
+    table(tmp_path / "b" / host.name / name, host.mcpu)
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "b"))
+    assert table_path(host.name, "ofa-mbv3", ".cpu-probe", for_writing=True) == \
+        tmp_path / "b" / host.name / name

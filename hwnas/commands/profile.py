@@ -53,10 +53,12 @@ def register(sub) -> None:
 
 
 def default_table_path(target, space_name: str, runtime: str) -> Path:
-    """``<space>.json`` for the target's own runtime, ``<space>.<runtime>.json`` for another."""
+    """``<space>.json`` for the target's own runtime, ``<space>.<runtime>.json`` for another;
+    in ``cpu-<mcpu>/`` when the target's table was measured on another CPU model."""
     from hwnas.profile.table import table_path
 
-    return table_path(target.name, space_name, "" if runtime == target.runtime else f".{runtime}")
+    return table_path(target.name, space_name, "" if runtime == target.runtime else f".{runtime}",
+                      for_writing=True)
 
 
 def run(args) -> int:

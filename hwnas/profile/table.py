@@ -11,7 +11,7 @@ from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import TableError
 from hwnas.runtime.latency import Latency
 
-__all__ = ["LatencyTable", "table_path", "target_tables_dir", "targets_with_table"]
+__all__ = ["LatencyTable", "table_path", "cpu_folder", "target_tables_dir", "targets_with_table"]
 
 FORMAT = "hwnas-latency-table/1"
 
@@ -24,14 +24,60 @@ def target_tables_dir(target: str) -> Path:
     return _data.find("latency_tables", target) or _data.write_dir("latency_tables") / target
 
 
-def table_path(target: str, space: str, suffix: str = "") -> Path:
-    """``latency_tables/<target>/<space><suffix>.json``: the first existing one, else where a
-    new one is written."""
+def table_path(target: str, space: str, suffix: str = "", for_writing: bool = False) -> Path:
+    """``latency_tables/<target>/<space><suffix>.json``, or ``cpu-<mcpu>/<space><suffix>.json``
+    beside it when one was measured on this machine's CPU model (a target such as ``x86-host``
+    runs on whichever CPU the machine has, and a table describes the CPU it was measured on):
+    the first existing one, else where a new one is written.
+
+    ``for_writing`` (a new profile): this CPU model's folder when the target's shared table
+    was measured on another CPU model, which is then left as it is.
+    """
     from hwnas import _data
 
     name = f"{space}{suffix}.json"
-    return (_data.find("latency_tables", target, name)
-            or _data.write_dir("latency_tables") / target / name)
+    cpu = cpu_folder(target, always=for_writing)
+    if cpu:
+        own = _data.find("latency_tables", target, cpu, name)
+        if own is not None:
+            return own
+    shared = _data.find("latency_tables", target, name)
+    if shared is not None:
+        if for_writing and cpu and _measured_elsewhere(shared, cpu):
+            return _data.write_dir("latency_tables") / target / cpu / name
+        return shared
+    return _data.write_dir("latency_tables") / target / name
+
+
+def cpu_folder(target: str, always: bool = True) -> str | None:
+    """``cpu-<mcpu>``: where ``target``'s tables measured on this machine's CPU model live, or
+    None for a target without a CPU model, an unknown target, or an mcpu unfit for a folder.
+    Unless ``always``, None too when the target has no ``cpu-*`` folder (resolving the host's
+    CPU model imports TVM, which a lookup should not pay for without a reason)."""
+    from hwnas import _data
+    from hwnas.errors import HwnasError
+    from hwnas.targets import load_target
+
+    if not always and not any(d.is_dir() for base in _data.search_dirs("latency_tables")
+                              for d in (base / target).glob("cpu-*")):
+        return None
+    try:
+        mcpu = load_target(target).mcpu
+    except HwnasError:
+        return None
+    if not mcpu or not all(c.isalnum() or c in "-_." for c in mcpu):
+        return None
+    return f"cpu-{mcpu}"
+
+
+def _measured_elsewhere(path: Path, cpu: str) -> bool:
+    """Whether the table at ``path`` says it was measured on a CPU model other than ``cpu``'s
+    (a table that cannot be read is not judged here: profiling it reports the problem)."""
+    try:
+        have = LatencyTable.load(path).mcpu
+    except TableError:
+        return False
+    return bool(have) and f"cpu-{have}" != cpu
 
 
 def targets_with_table(space: str) -> list[str]:
