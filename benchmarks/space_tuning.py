@@ -201,12 +201,27 @@ def _deploys(budgets, cfg, label) -> list[dict]:
     return rows
 
 
-def _curve(snap_dir: Path, rows: list[dict], ort_ms: np.ndarray, n: int) -> list[dict]:
-    """Median tuned/ort ratio of the first ``n`` subnets with each database snapshot."""
+def _minutes(p: Path) -> float | None:
+    try:
+        return float(p.name)
+    except ValueError:
+        return None
+
+
+def _curve(snap_dir: Path, rows: list[dict], ort_ms: np.ndarray, n: int,
+           final: tuple[np.ndarray, dict]) -> list[dict]:
+    """Median tuned/ort ratio of the first ``n`` subnets with each database snapshot
+    (``snap_dir``: a ``hwnas tune`` work folder or its ``snapshots/``), then with the
+    published database (``final``: those subnets' tuned times, and its manifest)."""
     from hwnas._cpus import allowed_cpus
 
     out = []
-    snaps = sorted((p for p in snap_dir.iterdir() if p.is_dir()), key=lambda p: float(p.name))
+    if (snap_dir / "snapshots").is_dir():
+        snap_dir = snap_dir / "snapshots"
+    snaps = sorted((p for p in snap_dir.iterdir() if p.is_dir() and _minutes(p) is not None),
+                   key=_minutes)
+    if not snaps:
+        print(f"  no database snapshots in {snap_dir}")
     man = json.loads((snap_dir.parent / "tuning.json").read_text()) \
         if (snap_dir.parent / "tuning.json").exists() else {}
     ctx = multiprocessing.get_context("spawn")
@@ -224,6 +239,13 @@ def _curve(snap_dir: Path, rows: list[dict], ort_ms: np.ndarray, n: int) -> list
                     "tvm_over_ort_median": ratio})
         print(f"  snapshot {snap.name:>5} min: tuned/ort median {ratio:.3f} "
               f"({info.get('trials')} trials)", flush=True)
+    tuned, done = final
+    if done.get("wall_s"):
+        ratio = median(tuned[:n] / ort_ms[:n])
+        out.append({"minutes": round(done["wall_s"] / 60, 1), "trials": done.get("trials_total"),
+                    "tvm_over_ort_median": ratio, "published": True})
+        print(f"  published {done['wall_s'] / 60:5.1f} min: tuned/ort median {ratio:.3f} "
+              f"({done.get('trials_total')} trials)", flush=True)
     return out
 
 
@@ -321,7 +343,8 @@ def main() -> int:
         t0 = time.perf_counter()
         ms = _interleaved(rows, args.rounds)
         print(f"timed in {time.perf_counter() - t0:.0f} s", flush=True)
-        curve = _curve(Path(args.snapshot_dir), rows, ms["ort"], min(8, len(rows))) \
+        curve = _curve(Path(args.snapshot_dir), rows, ms["ort"], min(8, len(rows)),
+                       (ms["tuned"], man)) \
             if args.snapshot_dir else []
 
     # ---- table prediction of the tuned code
