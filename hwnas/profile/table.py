@@ -37,15 +37,15 @@ def table_path(target: str, space: str, suffix: str = "", for_writing: bool = Fa
 
     name = f"{space}{suffix}.json"
     cpu = cpu_folder(target, always=for_writing)
-    if cpu:
-        own = _data.find("latency_tables", target, cpu, name)
-        if own is not None:
+    for d in _data.search_dirs("latency_tables"):    # the user's folder hides the shipped one
+        own = d / target / cpu / name if cpu else None
+        if own is not None and own.exists():
             return own
-    shared = _data.find("latency_tables", target, name)
-    if shared is not None:
-        if for_writing and cpu and _measured_elsewhere(shared, cpu):
-            return _data.write_dir("latency_tables") / target / cpu / name
-        return shared
+        shared = d / target / name
+        if shared.exists():
+            if for_writing and cpu and _measured_elsewhere(shared, cpu):
+                return _data.write_dir("latency_tables") / target / cpu / name
+            return shared
     return _data.write_dir("latency_tables") / target / name
 
 
