@@ -67,10 +67,15 @@ def database_dir(target, for_writing: bool = False) -> Path | None:
     from hwnas import _data
 
     cpu = _cpu_folder(target)
-    own = _data.find("latency_tables", target.name, cpu) if cpu else None
-    if own is not None and _is_database(own):
-        return own
-    found = _data.find("latency_tables", target.name, "tuning")
+    own = found = None
+    for d in _data.search_dirs("latency_tables"):   # the user's folder hides the shipped one
+        if cpu and (d / target.name / cpu).exists():
+            own = d / target.name / cpu
+            if _is_database(own):
+                return own
+        if (d / target.name / "tuning").exists():
+            found = d / target.name / "tuning"
+            break
     published = found is not None and _is_database(found)
     if published and not (for_writing and cpu and _tuned_elsewhere(found, target)):
         return found
