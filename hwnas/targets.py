@@ -87,6 +87,16 @@ class Target:
         return str(self.resolved.get("mcpu", ""))
 
     @property
+    def cpu_slug(self) -> str | None:
+        """The CPU model as a folder-name part (``znver5``): what keeps one CPU model's
+        measurements apart from another's. None without a CPU model (a GPU's arch is fixed by
+        its target) or with a name unfit for a folder."""
+        mcpu = self.mcpu
+        if not mcpu or not all(c.isalnum() or c in "-_." for c in mcpu):
+            return None
+        return mcpu
+
+    @property
     def is_gpu(self) -> bool:
         return self.tvm_target.get("kind") in ("cuda", "rocm", "vulkan", "opencl", "metal")
 

@@ -27,6 +27,18 @@ def test_native_cpu_resolved_when_used():
     assert str(t.tvm()).count(t.mcpu) == 1
 
 
+@pytest.mark.parametrize("body,slug", [
+    ('[tvm]\nkind = "llvm"\nmcpu = "cortex-a72"\n', "cortex-a72"),
+    ('[tvm]\nkind = "llvm"\n', None),                              # no CPU model
+    ('[tvm]\nkind = "cuda"\narch = "sm_87"\n', None),              # a GPU
+    ('[tvm]\nkind = "llvm"\nmcpu = "../x"\n', None),               # unfit for a folder
+])
+def test_cpu_slug_names_a_folder_or_nothing(tmp_path, body, slug):
+    p = tmp_path / "t.toml"
+    p.write_text(body)
+    assert load_target(p).cpu_slug == slug
+
+
 def test_unknown_target_names_choices():
     with pytest.raises(TargetError, match="unknown target 'nope'.*x86-host"):
         load_target("nope")

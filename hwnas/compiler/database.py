@@ -90,10 +90,8 @@ def database_dir(target, for_writing: bool = False) -> Path | None:
 def _cpu_folder(target) -> str | None:
     """``tuning-<mcpu>``, or None for a target without a CPU model (a GPU's arch is fixed by
     its target) or with a name unfit for a folder."""
-    mcpu = target.mcpu
-    if not mcpu or not all(c.isalnum() or c in "-_." for c in mcpu):
-        return None
-    return f"tuning-{mcpu}"
+    slug = target.cpu_slug
+    return f"tuning-{slug}" if slug else None
 
 
 def _tuned_elsewhere(path: Path, target) -> bool:

@@ -62,12 +62,10 @@ def cpu_folder(target: str, always: bool = True) -> str | None:
                               for d in (base / target).glob("cpu-*")):
         return None
     try:
-        mcpu = load_target(target).mcpu
+        slug = load_target(target).cpu_slug
     except HwnasError:
         return None
-    if not mcpu or not all(c.isalnum() or c in "-_." for c in mcpu):
-        return None
-    return f"cpu-{mcpu}"
+    return f"cpu-{slug}" if slug else None
 
 
 def _measured_elsewhere(path: Path, cpu: str) -> bool:
