@@ -216,10 +216,13 @@ def main() -> int:
                            max_rounds=args.max_rounds, tuning_dir=db,
                            table=own["path"] if own else None)
         rows = []
-        # budgets bind on this CPU: the quantiles of its own table's prediction, or of the
-        # committed table's times the reference's quiet time now over the table's (a faster
-        # CPU than the table's otherwise meets them all with its largest subnet)
-        here = 1.0 if own else round(quiet / table_quiet, 4)
+        # budgets bind on this CPU: the quantiles of its own table's prediction (a table
+        # measured on this CPU model is its quiet speed: a reading of the reference taken
+        # while the host is busy would stretch every budget past the space's largest subnet),
+        # or, for a table that does not say its CPU, of the table's times the reference's
+        # quiet time now over the table's
+        mine = own is not None or (table.mcpu and table.mcpu == target.mcpu)
+        here = 1.0 if mine else round(quiet / table_quiet, 4)
         budgets, how = budgets_ms(args.budgets, TARGET, space, scale=here,
                                   table=own["path"] if own else None)
         print(f"\nbudgets {budgets} ms: {how}", flush=True)
