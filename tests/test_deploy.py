@@ -186,7 +186,8 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
                for r in hist)
     lat = m["latency"]
     assert lat["judged_ms"] <= 0.7 and lat["measured"]["median_ms"] <= 0.7 / 1.25
-    assert "25% slower than it read" in (tmp_path / "busy" / "report.md").read_text()
+    report = (tmp_path / "busy" / "report.md").read_text()
+    assert "judges a contended measurement 25% slower than that" in report
     # the same slowdown with nothing else running is the device's: learnt as its scale
     slow = DebugRuntime(debug_device, drift=lambda i: 1.5, busy=lambda i: 0.0)
     m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7,
@@ -205,6 +206,47 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
                                           r"\(contended\); round 2: r16-b measured 0\.75 ms\)"):
         loop._finish(loop.DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "x",
                                        runtime=busy), None, rounds, {}, tmp_path, None, 1.0)
+
+
+@needs_checkpoint
+def test_a_contended_bundle_is_read_beside_anchors_that_cancel_its_size_bias(
+        debug_device, tmp_path, monkeypatch):
+    """Another process holds a core through the whole deploy, and it slows each network by
+    its size (larger ones more, as on a real 2-core host), which the A/B ratio to the
+    reference does not cancel. Each contended bundle is timed again beside three of the
+    table's networks around the budget; divided by their bias at its size, its latency is
+    its quiet one, and the bundle shipped is within budget by the contended margin only."""
+    import importlib
+    import math
+
+    from hwnas.profile.table import table_path
+    from hwnas.runtime.debug import DebugRuntime
+
+    loop = importlib.import_module("hwnas.deploy.loop")
+    monkeypatch.setattr(loop, "BUSY_WAIT_S", 0.0)
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "20"]) == 0
+    ref_ms = LatencyTable.load(table_path("debugdev", "ofa-mbv3")).meta["reference"]["quiet_ms"]
+    held = lambda ms: 1.0 + 0.25 * math.tanh(math.log(ms / ref_ms))   # noqa: E731
+    busy = DebugRuntime(debug_device, busy=lambda i: 1.0, held=held)
+    budget = round(1.6 * ref_ms, 4)
+    m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=budget,
+                                      out=tmp_path / "busy", runtime=busy, max_rounds=3))
+    hist = m["deploy"]["history"]
+    assert all(r["measured"]["contended"] and "anchored" in r["measured"] for r in hist)
+    quiet = DebugRuntime(debug_device)
+    truth = quiet.true_ms(tmp_path / "busy" / "model.debug.json")
+    lat = m["latency"]["measured"]
+    fit = lat["anchored"]
+    assert len(fit["anchors"]) == 3 and fit["read_ms"] / truth > 1.05   # what it read
+    assert lat["median_ms"] == pytest.approx(truth, rel=0.03)            # what it is
+    assert truth <= budget and m["latency"]["judged_ms"] <= budget
+    # the anchors are the table's networks around the budget: below, at and above it
+    qs = sorted(a["quiet_ms"] for a in fit["anchors"])
+    assert qs[0] < budget < qs[-1]
+    for a in fit["anchors"]:
+        assert a["bias"] == pytest.approx(held(a["quiet_ms"]), rel=0.03)
+    assert f"(anchors x{fit['bias']:.3f})" in (tmp_path / "busy" / "report.md").read_text()
 
 
 @needs_checkpoint

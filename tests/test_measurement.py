@@ -224,3 +224,69 @@ def test_a_device_never_unloaded_keeps_its_least_loaded_try_flagged():
     assert got.loaded and got.tries_loaded == 3 and got.attempts == 3
     assert got.load == pytest.approx(1.5) and got.latency.n == PROTO.repeats
     assert got.ratio == pytest.approx(0.8 * 1.5 ** 0.6) and got.extra()["loaded"] is True
+
+
+# ---- anchors: a held core biases each network by its size; networks of known quiet time
+# timed beside the item measure that bias where the item is
+
+def _held(ref_ms):
+    """A held core's slowdown by quiet latency: small networks read fast, large ones slow
+    (x0.75 at a tenth of the reference, x1.0 at its size, x1.17 at 2.2x): smooth, and not a
+    power law (which log-log interpolation would fit exactly)."""
+    import math
+
+    return lambda ms: 1.0 + 0.25 * math.tanh(math.log(ms / ref_ms))
+
+
+@pytest.fixture()
+def anchored_artefact(tmp_path):
+    funcs = {"ref": {"macs": 20e6, "act": 1e5, "ops": 20, "network": True},
+             "item": {"macs": 48e6, "act": 1.6e5, "ops": 26, "network": True}}
+    for k, macs in enumerate((28e6, 44e6, 64e6)):
+        funcs[f"a{k}"] = {"macs": macs, "act": 1.5e5, "ops": 24, "network": True}
+    return write_debug_artefact(tmp_path / "anch.debug.json", funcs)
+
+
+def test_bias_at_interpolates_between_anchors_and_holds_the_ends():
+    from hwnas.runtime.anchors import bias_at
+
+    pts = [(1.0, 1.0), (2.2, 2.0), (4.8, 4.0)]           # bias 1.0, 1.1, 1.2
+    assert bias_at(0.5, pts) == pytest.approx(1.0)       # below: the smallest anchor's
+    assert bias_at(9.0, pts) == pytest.approx(1.2)       # above: the largest's
+    assert bias_at(2.2, pts) == pytest.approx(1.1)
+    assert 1.1 < bias_at(3.0, pts) < 1.2
+    with pytest.raises(ValueError, match="no anchor"):
+        bias_at(1.0, [(0.0, 1.0), (float("nan"), 1.0)])
+
+
+def test_anchors_recover_a_contended_reading_biased_by_its_size(anchored_artefact, debug_device):
+    from hwnas.runtime.anchors import Anchor, measure_anchored
+
+    quiet = DebugRuntime(debug_device)
+    ref_ms = quiet.true_ms(anchored_artefact, "ref")
+    held = _held(ref_ms)
+    truth = quiet.true_ms(anchored_artefact, "item")
+    assert held(truth) / held(ref_ms) > 1.08                  # the bias the A/B ratio keeps
+    rt = DebugRuntime(debug_device, drift=lambda i: 1.6, busy=lambda i: 1.0, held=held)
+    ref = Reference(rt.timer(anchored_artefact, {}, "ref"), ref_ms)
+    plain, = measure_batch([rt.timer(anchored_artefact, {}, "item")], ref, PROTO,
+                           contention=rt.contention(), busy_limit=0.5, tries=1)
+    assert plain.contended and plain.latency.median_ms / truth > 1.07
+    anchors = [Anchor(rt.timer(anchored_artefact, {}, f"a{k}"),
+                      quiet.true_ms(anchored_artefact, f"a{k}"), f"a{k}") for k in range(3)]
+    m, fit = measure_anchored(rt.timer(anchored_artefact, {}, "item"), ref, anchors,
+                              protocol=PROTO, contention=rt.contention(), busy_limit=0.5,
+                              tries=1)
+    assert m.contended and fit is not None and len(fit.points) == 3
+    assert m.latency.median_ms == pytest.approx(truth, rel=0.02)
+    assert fit.read_ms == pytest.approx(plain.latency.median_ms, rel=0.02)
+    assert fit.to_json()["bias"] == pytest.approx(fit.read_ms / m.latency.median_ms, rel=1e-3)
+    assert m.raw == plain.raw or m.raw.median_ms == pytest.approx(plain.raw.median_ms, rel=0.05)
+    # the other work ended before the anchored batch: that clean reading stands, unanchored
+    calm = DebugRuntime(debug_device, busy=lambda i: 0.0)
+    m, fit = measure_anchored(calm.timer(anchored_artefact, {}, "item"),
+                              Reference(calm.timer(anchored_artefact, {}, "ref"), ref_ms),
+                              [Anchor(calm.timer(anchored_artefact, {}, "a0"), 1.0)],
+                              protocol=PROTO, contention=calm.contention(), busy_limit=0.5)
+    assert fit is None and not m.contended
+    assert m.latency.median_ms == pytest.approx(truth, rel=0.02)

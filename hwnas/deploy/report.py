@@ -88,8 +88,10 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         "device's quiet speed; *raw* is the time as it ran, *load* how much slower than quiet "
         "the reference ran meanwhile; *other work* the cores other processes held while it "
         "was timed (a local device only; from half a core on, *contended*: the ratio to the "
-        "reference itself moves" + (f", and the loop judges a contended measurement "
-                                     f"{100 * margin:g}% slower than it read" if margin else "")
+        "reference itself moves with each network's size, so a contended bundle was timed "
+        "again beside anchor networks of known quiet time and divided by their bias at its "
+        "size, *read* in the table" + (f"; the loop judges a contended measurement "
+                                       f"{100 * margin:g}% slower than that" if margin else "")
         + ").",
         "",
         "| round | arch | predicted ms | measured ms | raw ms | load | other work | within budget |",
@@ -103,6 +105,9 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         busy = meas.get("busy_cores")
         other = "-" if busy is None else f"{busy:.2f} cores" + (
             " (contended)" if meas.get("contended") else "")
+        if meas.get("anchored"):
+            fit = meas["anchored"]
+            other += f", read {fit['read_ms']:.3f} ms (anchors x{fit['bias']:.3f})"
         again = (f" (round {r['repeat_of']}'s subnet again: its measurement, not re-timed)"
                  if r.get("repeat_of") else "")
         if r.get("margin") is not None:

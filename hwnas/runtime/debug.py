@@ -12,7 +12,9 @@ operators (fusion saves a little), plus ``network_ms``. ``scale`` comes from an 
 ``drift(sample_index)`` (a slow or busy device, scripted by tests; the clock advances with
 every sample any timer returns, so interleaved measurements see the same drift) and each sample gets seeded
 log-normal ``noise``. ``busy(i)`` scripts the cores other work holds during the device's
-``i``-th contention probe. The coefficients come from the target's ``[debug]`` table.
+``i``-th contention probe, and ``held(ms)`` how that other work slows a function whose quiet
+latency is ``ms`` beyond the drift (a held core costs each network its own share of parallel
+speed-up: large networks more). The coefficients come from the target's ``[debug]`` table.
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ class DebugRuntime(Runtime):
     artifact = "debug"
 
     def __init__(self, target, drift: Callable[[int], float] | None = None,
-                 busy: Callable[[int], float] | None = None, **coef) -> None:
+                 busy: Callable[[int], float] | None = None,
+                 held: Callable[[float], float] | None = None, **coef) -> None:
         super().__init__(target)
         cfg = {**DEFAULTS, **dict(target.extra.get("debug", {}) or {}), **coef}
         bad = [k for k in cfg if k not in DEFAULTS]
@@ -55,6 +58,7 @@ class DebugRuntime(Runtime):
         self.coef = cfg
         self.drift = drift
         self.busy = busy                # scripted other work: cores held in the i-th probe
+        self.held = held                # ... and its slowdown of a function of quiet ms
         self._probe = None
         self.calls = 0                  # samples so far (the drift's clock)
         self._rng = np.random.default_rng(int(cfg["seed"]))
@@ -87,6 +91,8 @@ class DebugRuntime(Runtime):
     def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
         """Each sample a timer returns advances the drift's clock by one."""
         base = self.true_ms(artefact, func)
+        if self.held is not None:
+            base *= float(self.held(base))
         sigma = float(self.coef["noise"])
 
         def timer(number: int, repeat: int) -> list[float]:

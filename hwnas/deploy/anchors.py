@@ -1,0 +1,87 @@
+"""The anchor networks a deploy times its bundles beside when other work holds a core.
+
+``hwnas.runtime.anchors`` says why: under a held core a bundle's A/B reading is biased by its
+size. The anchors are the table's calibration networks nearest (in log latency) to the budget
+times each of ``ANCHOR_AT``, in the table's units; their quiet latency on the device is their
+table time on the reference's quiet basis. They are compiled on the first contended
+measurement of a deploy (a few seconds each from the tuning database; a quiet deploy pays
+nothing) and serve every later round.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+
+__all__ = ["ANCHOR_AT", "AnchorSet", "pick_anchors"]
+
+log = logging.getLogger("hwnas.deploy")
+
+#: the anchors' latencies, as multiples of the budget (a loop's bundles read near the budget)
+ANCHOR_AT = (0.7, 1.0, 1.35)
+
+
+def pick_anchors(archs: list[str], ms: np.ndarray, target_ms: float,
+                 at: tuple[float, ...] = ANCHOR_AT) -> list[tuple[str, float]]:
+    """(arch, table ms) of the networks nearest ``target_ms`` × each of ``at``, distinct."""
+    if not len(archs) or not np.isfinite(target_ms) or target_ms <= 0:
+        return []
+    logs = np.log(np.maximum(np.asarray(ms, dtype=np.float64), 1e-12))
+    chosen: list[int] = []
+    for f in at:
+        order = np.argsort(np.abs(logs - np.log(target_ms * f)), kind="stable")
+        i = next((int(j) for j in order if int(j) not in chosen), None)
+        if i is not None:
+            chosen.append(i)
+    return [(archs[i], float(ms[i])) for i in sorted(chosen, key=lambda j: ms[j])]
+
+
+class AnchorSet:
+    """The deploy's anchors, compiled when first asked for (``get``) and kept."""
+
+    def __init__(self, cfg, space, table_path: str | Path, reference, table_quiet_ms: float,
+                 work: Path) -> None:
+        self.cfg, self.space, self.table_path = cfg, space, Path(table_path)
+        self.reference, self.table_quiet_ms, self.work = reference, table_quiet_ms, work
+        self._anchors = None
+        self._failed = False
+
+    def get(self, target_ms: float):
+        """The anchors (``hwnas.runtime.anchors.Anchor``) around ``target_ms`` in the table's
+        units, or None when the table has no calibration networks or they fail to build (said
+        once, in one line; the measurement then stands as read)."""
+        if self._anchors is not None or self._failed:
+            return self._anchors
+        from hwnas.profile.build import BuildTask, build
+        from hwnas.profile.networks import calibration_networks, random_input
+        from hwnas.profile.table import LatencyTable
+        from hwnas.runtime.anchors import Anchor
+
+        try:
+            archs, ms = calibration_networks(self.space, LatencyTable.load(self.table_path))
+            picked = pick_anchors(archs, ms, target_ms)
+            if not picked:
+                self._failed = True
+                return None
+            self.work.mkdir(parents=True, exist_ok=True)
+            basis = self.reference.quiet_ms / self.table_quiet_ms
+            anchors = []
+            for k, (arch, table_ms) in enumerate(picked):
+                item = build(BuildTask(f"anchor{k}", self.cfg.target, str(self.work),
+                                       self.cfg.runtime.artifact, arch=arch,
+                                       space_config=self.space.config(),
+                                       tuning_dir=self.cfg.tuning_dir)).items[0]
+                timer = self.cfg.runtime.timer(item.path,
+                                               {"input": random_input(item.input_shape)},
+                                               item.func)
+                anchors.append(Anchor(timer, table_ms * basis, arch))
+        except HwnasError as exc:
+            log.warning("the anchor networks could not be built (%s); contended bundles are "
+                        "judged by their reading alone", exc)
+            self._failed = True
+            return None
+        self._anchors = anchors
+        return anchors
