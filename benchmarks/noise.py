@@ -21,7 +21,9 @@
    same moment, beside the device's own speed then (the reference's quiet time over the
    table's). On this shared host a plain re-timing of the same network 10 minutes later
    lands within 10% of the first only 20% of the time (``retest_raw_within10``), so the
-   plain truth moves with the device.
+   plain truth moves with the device. ``loaded_reading_error_median`` and ``..._max``: how far
+   the deploy's own reading of its bundle under load (anchored, ``hwnas.runtime.anchors``)
+   was from that truth.
 3. The networks of step 1 are timed again, at least ``--gap-min`` minutes after the first
    time, with the load of step 2 in between: ``retest_raw_within10`` and
    ``retest_corrected_within10``.
@@ -258,6 +260,8 @@ def main() -> int:
                  "truth_load": truth_ab.load, "truth_loaded": truth_ab.loaded,
                  "device_scale_at_truth": device_now,
                  "predicted_ms": m["latency"]["predicted_ms"],
+                 "anchored": lat.get("anchored"),
+                 "reading_error": lat["median_ms"] / truth - 1,
                  "rounds": m["deploy"]["rounds"], "arch": m["arch"],
                  "history": [(h["measured"]["raw"]["median_ms"], h["measured"]["median_ms"])
                              for h in m["deploy"]["history"]]}
@@ -266,8 +270,9 @@ def main() -> int:
             print(f"{b:6.2f} {r['deployed_ms']:8.3f} {r['raw_ms']:8.3f} "
                   f"{(r['load'] or 0):5.2f} {truth:8.3f} {'yes' if r['ok'] else 'NO':>3} "
                   f"{r['slack']:6.1%} {r['rounds']:6d}  {hist}  | plain {truth_raw:.3f} "
-                  f"({'yes' if r['ok_raw'] else 'NO'}), device x{device_now:.2f} its table",
-                  flush=True)
+                  f"({'yes' if r['ok_raw'] else 'NO'}), device x{device_now:.2f} its table"
+                  + (f", read {r['anchored']['read_ms']:.3f} (anchors x{r['anchored']['bias']:.3f})"
+                     if r["anchored"] else ""), flush=True)
         done = [r for r in rows if "quiet_ms" in r]
         figures.update(loaded_within_budget_rate=sum(r["ok"] for r in rows) / len(rows),
                        loaded_median_slack=median([r["slack"] for r in done]) if done else None,
@@ -275,7 +280,12 @@ def main() -> int:
                                                            for r in rows) / len(rows),
                        loaded_median_slack_plain=median([r["slack_raw"] for r in done])
                        if done else None,
-                       loaded_rounds_max=max((r["rounds"] for r in done), default=None))
+                       loaded_rounds_max=max((r["rounds"] for r in done), default=None),
+                       # the deploy's own (anchored) reading of its bundle against the truth
+                       loaded_reading_error_median=median([abs(r["reading_error"])
+                                                           for r in done]) if done else None,
+                       loaded_reading_error_max=max((abs(r["reading_error"]) for r in done),
+                                                    default=None))
 
         # ---- 3. the retest, at least gap-min minutes after the first timing
         wait = args.gap_min * 60 - (time.monotonic() - t_first)
