@@ -370,9 +370,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
     says that its latencies are the emulator's.
 
     A bundle timed while other processes held a core of the device is judged
-    ``contended_margin`` slower than it read (None: the loop's ``ANCHORED_MARGIN`` for a reading
-    corrected by anchor networks, else its ``CONTENDED_MARGIN``)."""
-    from hwnas.deploy.loop import DeployConfig, deploy as _deploy
+    ``contended_margin`` slower than it read (None: the loop's ``CONTENDED_MARGIN``)."""
+    from hwnas.deploy.loop import CONTENDED_MARGIN, DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
@@ -388,7 +387,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        tuning_dir=_database_dir(tgt, tuning_dir),
                        tune_trials=tune, force=force, predictor=predictor,
                        profile_networks=profile_networks, allow_emulated=allow_emulated,
-                       contended_margin=contended_margin)
+                       contended_margin=CONTENDED_MARGIN if contended_margin is None
+                       else contended_margin)
     cfg.validate()
     cfg.runtime = connect(tgt, rpc, tracker, key)
     try:

@@ -234,7 +234,7 @@ def test_a_contended_bundle_is_read_beside_anchors_that_cancel_its_size_bias(
                                       out=tmp_path / "busy", runtime=busy, max_rounds=3))
     hist = m["deploy"]["history"]
     assert all(r["measured"]["contended"] and "anchored" in r["measured"] for r in hist)
-    assert all(r["judged_ms"] == pytest.approx((1 + loop.ANCHORED_MARGIN)
+    assert all(r["judged_ms"] == pytest.approx((1 + loop.CONTENDED_MARGIN)
                                                * r["measured"]["median_ms"], rel=1e-4)
                for r in hist)
     quiet = DebugRuntime(debug_device)
