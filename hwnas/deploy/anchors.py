@@ -42,10 +42,11 @@ def pick_anchors(archs: list[str], ms: np.ndarray, target_ms: float,
 class AnchorSet:
     """The deploy's anchors, compiled when first asked for (``get``) and kept."""
 
-    def __init__(self, cfg, space, table_path: str | Path, reference, table_quiet_ms: float,
-                 work: Path) -> None:
+    def __init__(self, cfg, space, table_path: str | Path, scale: float, work: Path) -> None:
+        """``scale``: the device's quiet speed over its table's (the reference's quiet time
+        is the table's times it), which puts the anchors' table times on that basis."""
         self.cfg, self.space, self.table_path = cfg, space, Path(table_path)
-        self.reference, self.table_quiet_ms, self.work = reference, table_quiet_ms, work
+        self.scale, self.work = scale, work
         self._anchors = None
         self._failed = False
 
@@ -67,7 +68,6 @@ class AnchorSet:
                 self._failed = True
                 return None
             self.work.mkdir(parents=True, exist_ok=True)
-            basis = self.reference.quiet_ms / self.table_quiet_ms
             anchors = []
             for k, (arch, table_ms) in enumerate(picked):
                 item = build(BuildTask(f"anchor{k}", self.cfg.target, str(self.work),
@@ -77,7 +77,7 @@ class AnchorSet:
                 timer = self.cfg.runtime.timer(item.path,
                                                {"input": random_input(item.input_shape)},
                                                item.func)
-                anchors.append(Anchor(timer, table_ms * basis, arch))
+                anchors.append(Anchor(timer, table_ms * self.scale, arch))
         except HwnasError as exc:
             log.warning("the anchor networks could not be built (%s); contended bundles are "
                         "judged by their reading alone", exc)

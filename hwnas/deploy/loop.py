@@ -43,8 +43,8 @@ deploy on the first contended round, ``hwnas.deploy.anchors``), and its reading 
 their bias at its size. That removes the trend with size, not each network's own scatter
 about it: in ``benchmarks/noise.py`` 15 anchored readings were their bundle's quiet truth to a
 median 3.3% (10.5% fast to 8.1% slow), ten unanchored ones to 5.4% (8.4% fast to 22% slow).
-So a contended measurement is still judged ``contended_margin`` slower than it reads: that judged latency
-decides within budget, the slack and the best bundle.
+So a contended measurement is still judged ``contended_margin`` slower than it reads: that
+judged latency decides within budget, the slack and the best bundle.
 """
 from __future__ import annotations
 
@@ -323,11 +323,9 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference,
         if got:
             # one try: under lasting contention more tries only wait; a try the other work
             # left alone is a clean reading, which stands
-            m2, fit = measure_anchored(timer, reference, got, rounds=DEPLOY_ROUNDS, tries=1,
-                                       contention=cfg.runtime.contention(),
-                                       busy_limit=BUSY_CORES)
-            if fit is not None or not m2.contended:
-                m = m2
+            m, fit = measure_anchored(timer, reference, got, rounds=DEPLOY_ROUNDS, tries=1,
+                                      contention=cfg.runtime.contention(),
+                                      busy_limit=BUSY_CORES)
     emulator = getattr(cfg.runtime, "emulator", None)
     out = {**m.latency.to_json(), "raw": m.raw.to_json(), "corrected": m.corrected,
            "runtime": type(cfg.runtime).__name__, "device": cfg.runtime.describe(),
@@ -345,7 +343,7 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference,
         out["anchored"] = fit.to_json()
     if m.busy_cores is not None:
         out.update(busy_cores=round(m.busy_cores, 3), contended=m.contended)
-        if m.contended and fit is not None:
+        if fit is not None:
             log.warning("device busy: other processes held %.2f cores while the bundle was "
                         "timed; it read %.3f ms, x%.3f as %d anchor networks timed beside it "
                         "read at its size: %.3f ms", m.busy_cores, fit.read_ms, fit.bias,
@@ -431,8 +429,8 @@ def deploy(cfg: DeployConfig) -> dict:
         if reference is not None and elsewhere is None and table_info.get("path"):
             from hwnas.deploy.anchors import AnchorSet
 
-            anchors = AnchorSet(cfg, space, table_info["path"], reference,
-                                float(info["table_quiet_ms"]), work / "anchors")
+            anchors = AnchorSet(cfg, space, table_info["path"], corrected.scale,
+                                work / "anchors")
         if elsewhere is not None:   # the table's CPU is another: judged at this CPU's speed
             _problem(cfg, space, corrected).check_feasible()
         best = _rounds(cfg, space, corrected, loaded, database, work, rounds, reference,

@@ -88,9 +88,9 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         "device's quiet speed; *raw* is the time as it ran, *load* how much slower than quiet "
         "the reference ran meanwhile; *other work* the cores other processes held while it "
         "was timed (a local device only; from half a core on, *contended*: the ratio to the "
-        "reference itself moves with each network's size, so a contended bundle was timed "
-        "again beside anchor networks of known quiet time and divided by their bias at its "
-        "size, *read* in the table" + (f"; the loop judges a contended measurement "
+        "reference itself moves with each network's size, so a contended bundle is timed "
+        "again beside anchor networks of the table, of known quiet time, and divided by their "
+        "bias at its size: *read* in the table" + (f"; the loop judges a contended measurement "
                                        f"{100 * margin:g}% slower than that" if margin else "")
         + ").",
         "",
