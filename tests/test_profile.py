@@ -122,8 +122,10 @@ def test_networks_are_measured_after_the_operators_and_kept_on_resume(tmp_path):
     assert _check_networks(out, space, 3).meta["networks"] == t3.meta["networks"]
     assert main([*small, "--networks", "3", "--resume", "--remeasure-networks"]) == 0
     t5 = _check_networks(out, space, 3)
-    n1 = t.meta["networks"][0]["n"]                 # 5 rounds: 5x the interleaved blocks
-    assert all(r["network_rounds"] == 5 and r["n"] == 5 * n1 for r in t5.meta["networks"])
+    # 5 rounds: at least 5x ``repeats`` interleaved blocks (a noisy try adds more blocks,
+    # so the count is a floor, not a multiple of the first run's)
+    reps = Protocol().repeats
+    assert all(r["network_rounds"] == 5 and r["n"] >= 5 * reps for r in t5.meta["networks"])
     assert t5.meta["network_rounds"] == 5
 
 
