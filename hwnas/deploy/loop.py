@@ -41,8 +41,8 @@ same in every repeat (``hwnas.runtime.anchors``). So a contended bundle is timed
 three of the table's calibration networks around the budget (*anchors*, compiled once per
 deploy on the first contended round, ``hwnas.deploy.anchors``), and its reading is divided by
 their bias at its size. That removes the trend with size, not each network's own scatter
-about it: in ``benchmarks/noise.py`` 15 anchored readings were their bundle's quiet truth to a
-median 3.3% (10.5% fast to 8.1% slow), ten unanchored ones to 5.4% (8.4% fast to 22% slow).
+about it: in ``benchmarks/noise.py`` 25 anchored readings were their bundle's quiet truth to a
+median 3.3% (10.5% fast to 8.3% slow), ten unanchored ones to 5.4% (8.4% fast to 22% slow).
 So a contended measurement is still judged ``contended_margin`` slower than it reads: that
 judged latency decides within budget, the slack and the best bundle.
 """

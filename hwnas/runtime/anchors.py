@@ -14,10 +14,14 @@ networks), timed in the same batch as the item, measure it where the item is:
 between the two anchors around it, the nearest anchor's outside them), and the item's
 latency is its reading divided by that. Left out of those eight networks in turn, the
 interpolation from their neighbours missed their bias by 0.3-4%. Each network also scatters
-about that trend: in ``benchmarks/noise.py``, 15 anchored deploy readings near the
-reference's size were their bundle's quiet truth to a median 3.3% (10.5% fast to 8.1% slow;
+about that trend: in ``benchmarks/noise.py``, 25 anchored deploy readings near the
+reference's size were their bundle's quiet truth to a median 3.3% (10.5% fast to 8.3% slow;
 ten unanchored ones 5.4%, 8.4% fast to 22% slow), which is why the deploy still judges a
-contended reading with a margin.
+contended reading with a margin. The anchors' quiet times are the table's: where the host
+has since come to run networks of that size slower relative to the reference (A/B does not
+cancel that), the anchors read that too, and the item's latency comes out in the table's
+terms: in one run the anchors nearest the budget read x1.09-1.14 and four of five bundles 5-8%
+faster than they then ran quiet.
 
 Cost: the anchors' own blocks (three anchors: four times the item's timing, about a second
 at 60 rounds of 0.2 ms networks), taken only when a measurement was contended.
