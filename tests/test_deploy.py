@@ -159,6 +159,33 @@ def test_debug_deploy_on_a_device_slower_than_its_table_converges(debug_device, 
 
 
 @needs_checkpoint
+def test_a_table_of_the_older_format_without_a_reference_deploys_uncorrected(debug_device,
+                                                                            tmp_path):
+    """A table made before the reference network existed still loads and deploys: its
+    bundles are measured raw and say so."""
+    from hwnas.deploy.loop import DeployConfig, deploy
+    from hwnas.profile import LatencyTable
+    from hwnas.runtime.debug import DebugRuntime
+
+    assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
+                 "--workers", "0", "--networks", "8"]) == 0
+    path = tmp_path / "tables" / "debugdev" / "ofa-mbv3.json"
+    data = json.loads(path.read_text())
+    del data["meta"]["reference"]
+    for e in data["entries"].values():
+        for k in ("ratio", "raw_ms", "load"):
+            e.pop(k, None)
+    path.write_text(json.dumps(data))
+    assert "reference" not in LatencyTable.load(path).meta
+    m = deploy(DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "bundle",
+                            runtime=DebugRuntime(debug_device), max_rounds=3))
+    ref = m["deploy"]["table"]["reference"]
+    assert ref["corrected"] is False and ref["measured_ms"] > 0
+    assert m["latency"]["within_budget"] and m["latency"]["measured"]["corrected"] is False
+    assert all(r["measured"]["corrected"] is False for r in m["deploy"]["history"])
+
+
+@needs_checkpoint
 def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, monkeypatch):
     """Another process holds a core through the whole deploy: the reference runs 1.5x its
     table time, but that is load, not the device. Round 0 keeps the table's scale (it would

@@ -319,6 +319,32 @@ def test_debug_profile_interrupted_keeps_every_measured_entry(debug_device, tmp_
     assert all(t2.entries[k] == v for k, v in t.entries.items())
 
 
+def test_a_reference_that_fails_leaves_the_profile_raw_and_saying_so(debug_device, tmp_path,
+                                                                     monkeypatch, capsys):
+    """The reference network cannot run: one warning line, and every operator is still
+    measured, raw, in a table marked uncorrected."""
+    from hwnas.errors import HwnasError
+    from hwnas.runtime.debug import DebugRuntime
+
+    real = DebugRuntime.timer
+    calls = {"n": 0}
+
+    def broken_first(self, *a, **k):   # the first library timed is the reference
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise HwnasError("library would not load")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DebugRuntime, "timer", broken_first)
+    assert main([*DEBUG, "--limit", "6", "--networks", "0"]) == 0
+    said = [ln for ln in capsys.readouterr().err.splitlines() if "reference network" in ln]
+    assert len(said) == 1 and "failed (library would not load)" in said[0]
+    assert "uncorrected" in said[0]
+    t = LatencyTable.load(tmp_path / "tables" / "debugdev" / "ofa-mbv3.json")
+    assert len(t) == 6 and t.meta["corrected"] is False and "reference" not in t.meta
+    assert all("ratio" not in e and e["median_ms"] > 0 for e in t.entries.values())
+
+
 def test_compile_workers_end_when_their_parent_is_killed(tmp_path):
     """A run killed with SIGTERM never closes its pool: its idle workers must still go."""
     script = tmp_path / "parent.py"
