@@ -56,8 +56,7 @@ class AnchorSet:
         once, in one line; the measurement then stands as read)."""
         if self._anchors is not None or self._failed:
             return self._anchors
-        from hwnas.profile.build import BuildTask, build
-        from hwnas.profile.networks import calibration_networks, random_input
+        from hwnas.profile.networks import calibration_networks, network_timer
         from hwnas.profile.table import LatencyTable
         from hwnas.runtime.anchors import Anchor
 
@@ -67,17 +66,11 @@ class AnchorSet:
             if not picked:
                 self._failed = True
                 return None
-            self.work.mkdir(parents=True, exist_ok=True)
-            anchors = []
-            for k, (arch, table_ms) in enumerate(picked):
-                item = build(BuildTask(f"anchor{k}", self.cfg.target, str(self.work),
-                                       self.cfg.runtime.artifact, arch=arch,
-                                       space_config=self.space.config(),
-                                       tuning_dir=self.cfg.tuning_dir)).items[0]
-                timer = self.cfg.runtime.timer(item.path,
-                                               {"input": random_input(item.input_shape)},
-                                               item.func)
-                anchors.append(Anchor(timer, table_ms * self.scale, arch))
+            anchors = [Anchor(network_timer(self.space, arch, self.cfg.target,
+                                            self.cfg.runtime, self.work, f"anchor{k}",
+                                            self.cfg.tuning_dir),
+                              table_ms * self.scale, arch)
+                       for k, (arch, table_ms) in enumerate(picked)]
         except HwnasError as exc:
             log.warning("the anchor networks could not be built (%s); contended bundles are "
                         "judged by their reading alone", exc)

@@ -224,8 +224,7 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work:
     the table's scale is kept. Returns (what the manifest records, the ``Reference`` or
     None).
     """
-    from hwnas.profile.build import BuildTask, build
-    from hwnas.profile.networks import measure_network, random_input
+    from hwnas.profile.networks import measure_network, network_timer
     from hwnas.profile.table import LatencyTable
     from hwnas.runtime.contention import BUSY_CORES
     from hwnas.runtime.reference import Reference, quiet_time_probed
@@ -253,11 +252,8 @@ def _time_reference(cfg: DeployConfig, space, table_info: dict, corrected, work:
                  ref["median_ms"], ms / ref["median_ms"])
         return {"arch": ref["arch"], "table_ms": ref["median_ms"], "measured_ms": round(ms, 4),
                 "ratio": round(ms / ref["median_ms"], 4), "corrected": False}, None
-    work.mkdir(parents=True, exist_ok=True)
-    item = build(BuildTask("reference", cfg.target, str(work), cfg.runtime.artifact,
-                           arch=str(arch), space_config=space.config(),
-                           tuning_dir=cfg.tuning_dir)).items[0]
-    timer = cfg.runtime.timer(item.path, {"input": random_input(item.input_shape)}, item.func)
+    timer = network_timer(space, arch, cfg.target, cfg.runtime, work, "reference",
+                          cfg.tuning_dir)
     probed = quiet_time_probed(timer, contention=cfg.runtime.contention(),
                                busy_limit=BUSY_CORES, busy_wait_s=BUSY_WAIT_S)
     table_quiet = float(stored["quiet_ms"])

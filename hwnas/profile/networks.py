@@ -13,7 +13,7 @@ from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 from hwnas.spaces import space_from_config
 
-__all__ = ["measure_network", "sample_archs", "network_record", "same_network", "same_space",
+__all__ = ["measure_network", "network_timer", "sample_archs", "network_record", "same_network", "same_space",
            "table_sum_ms", "validation", "random_input", "calibration_networks"]
 
 
@@ -51,6 +51,19 @@ def measure_network(space, arch, target, runtime, protocol: Protocol = DEFAULT_P
         item = build(task).items[0]
         return runtime.measure(item.path, {INPUT: random_input(item.input_shape)}, protocol,
                                item.func)
+
+
+def network_timer(space, arch, target, runtime, work, name: str = "net",
+                  tuning_dir: str | None = None):
+    """Build ``arch`` into ``work`` (kept: the library must outlive the timer) and return a
+    timer of it on ``runtime``, with a random input."""
+    from pathlib import Path
+
+    Path(work).mkdir(parents=True, exist_ok=True)
+    task = BuildTask(name, target, str(work), runtime.artifact, arch=str(arch),
+                     space_config=space.config(), tuning_dir=tuning_dir)
+    item = build(task).items[0]
+    return runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
 
 
 def network_record(space, arch, m: Measurement) -> dict:
