@@ -7,7 +7,7 @@ The front door (``hwnas.api``), re-exported here::
     space = hwnas.load_supernet().space                     # the shipped supernet's space
     pred = hwnas.load_predictor("x86-host", space)          # its latency on this machine
     hwnas.adapt("rpi4", measure=10, rpc="10.0.0.7:9090")    # a new device from 10 networks
-    best = hwnas.search("x86-host", 6, checkpoint="ofa-mbv3-fmnist")
+    best = hwnas.search("x86-host", 6, space=space)         # its best arch under 6 ms
     manifest = hwnas.deploy("x86-host", latency_ms=0.6, out="bundle")
 
 ``import hwnas`` loads neither torch, TVM nor onnxruntime; each function loads what it needs.

@@ -20,7 +20,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["KINDS", "search_dirs", "find", "write_dir", "shipped_dir", "DEFAULT_CHECKPOINT",
+__all__ = ["KINDS", "search_dirs", "find", "write_dir", "shipped_dir",
            "list_checkpoints", "checkpoint_dir"]
 
 KINDS = {"targets": "HWNAS_TARGETS", "latency_tables": "HWNAS_TABLES",
@@ -97,21 +97,21 @@ def write_dir(kind: str) -> Path:
     return shipped
 
 
-DEFAULT_CHECKPOINT = "ofa-mbv3-fmnist"
-
-
 def list_checkpoints() -> list[str]:
     """Names of the checkpoint folders (with a ``meta.json``) in the data folders."""
     return sorted({p.parent.name for d in search_dirs("checkpoints") if d.is_dir()
                    for p in d.glob("*/meta.json")})
 
 
-def checkpoint_dir(name_or_path: str | os.PathLike | None = None) -> Path:
-    """A supernet checkpoint folder: an existing path, or a name under the data folders
-    (``None``: the shipped ``ofa-mbv3-fmnist``). An unknown name lists the known ones."""
+def checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
+    """A supernet checkpoint folder: an existing path, or a name under the data folders (a
+    space's default checkpoint is its plugin's: ``hwnas.spaces.default_checkpoint``). An
+    unknown name lists the known ones."""
     from hwnas.errors import DataError
 
-    name = DEFAULT_CHECKPOINT if name_or_path is None else name_or_path
+    name = name_or_path
+    if name is None:
+        raise DataError("no supernet checkpoint named")
     p = Path(name)
     if p.is_dir():
         return p

@@ -31,11 +31,12 @@ def list_targets() -> list[str]:
     return _list()
 
 
-def list_spaces() -> list[str]:
-    """Registered search spaces."""
-    from hwnas.spaces import SPACES
+def list_spaces(configurations: bool = False) -> list[str]:
+    """Registered search spaces; with ``configurations``, also each named configuration
+    (``<space>-<configuration>``), which every verb accepts as a space name too."""
+    from hwnas.spaces import space_names
 
-    return SPACES.names()
+    return space_names(configurations)
 
 
 def list_predictors() -> list[str]:
@@ -61,10 +62,18 @@ def list_checkpoints() -> list[str]:
 
 # ---------------------------------------------------------------------------- nouns
 def get_space(name: str, **config):
-    """A registered search space, e.g. ``get_space("ofa-mbv3", resolutions=[16, 20, 24, 28])``."""
+    """A registered search space by name (``list_spaces(True)``), with its options as keywords,
+    e.g. ``get_space(name, resolutions=[16, 20, 24, 28])``."""
     from hwnas.spaces import get_space as _get
 
     return _get(name, **config)
+
+
+def _space(space: Any):
+    """A ``SearchSpace`` from a name, None (the default space) or a space itself."""
+    from hwnas.spaces import DEFAULT_SPACE
+
+    return get_space(space or DEFAULT_SPACE) if space is None or isinstance(space, str) else space
 
 
 def load_target(name_or_path: str | os.PathLike):
@@ -75,17 +84,17 @@ def load_target(name_or_path: str | os.PathLike):
 
 
 def load_supernet(checkpoint: str | os.PathLike | None = None):
-    """``(space, supernet, meta)`` of a checkpoint folder or shipped name (None: the shipped
-    ``ofa-mbv3-fmnist``)."""
+    """``(space, supernet, meta)`` of a checkpoint folder or shipped name (None: the default
+    space's shipped checkpoint)."""
     from hwnas.train.checkpoint import load_supernet as _load
 
     return _load(checkpoint)
 
 
-def load_predictor(target: str, space: Any = "ofa-mbv3", kind: str = "auto", *,
+def load_predictor(target: str, space: Any = None, kind: str = "auto", *,
                    allow_emulated: bool = False):
     """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``, such as
-    ``load_supernet().space``); ``kind`` is ``auto``, ``table``, ``calibrated`` or
+    ``load_supernet().space``; None: the default space); ``kind`` is ``auto``, ``table``, ``calibrated`` or
     ``fewshot``. Its ``selection`` says which one ``auto`` chose and why. A table measured
     on an emulated device is refused unless ``allow_emulated``."""
     from hwnas.predict import load_predictor as _load
@@ -104,7 +113,7 @@ def connect(target, rpc: str | None = None, tracker: str | None = None, key: str
 
 
 # ---------------------------------------------------------------------------- journeys
-def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
+def adapt(target: str, space: Any = None, *, measure: int | None = None,
           csv: str | os.PathLike | None = None, sources: list[str] | None = None,
           rpc: str | None = None, tracker: str | None = None, key: str | None = None,
           out: str | os.PathLike | None = None, rounds: int = 3, workers: int = 2,
@@ -114,9 +123,10 @@ def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
     Either ``measure`` networks are chosen spread over the space's cost features, compiled
     (with the target's tuning database, ``tuning_dir="auto"``, as deploy compiles) and timed on
     the device (this machine, ``rpc="host:port"`` or a ``tracker`` and ``key``), or ``csv``
-    names the user's own measurements (``arch,latency_ms[,batch]``). ``sources`` are other
-    devices (default: the published ones for nb201/fbnet, every other target's table for
-    other spaces); the target itself is refused. Writes ``<space>.fewshot.json`` beside the
+    names the user's own measurements (``arch,latency_ms[,batch]``). ``space`` is a name or a
+    ``SearchSpace`` (None: the default space). ``sources`` are other devices (default: the
+    published ones where the space has them, else every other target's table for the space);
+    the target itself is refused. Writes ``<space>.fewshot.json`` beside the
     target's tables (or ``out``) only once everything has been checked and fitted.
     """
     import time
@@ -130,7 +140,7 @@ def adapt(target: str, space: Any = "ofa-mbv3", *, measure: int | None = None,
     if measure is not None and (not isinstance(measure, int) or measure < MIN_SAMPLES):
         raise HwnasError(f"few-shot adaptation needs at least {MIN_SAMPLES} measured "
                          f"networks, got {measure!r}")
-    sp = get_space(space) if isinstance(space, str) else space
+    sp = _space(space)
     path = Path(out) if out is not None else fewshot_file(target, sp.name)
     _check_replaceable(path, target, sp)
     t0 = time.perf_counter()
@@ -227,7 +237,7 @@ def _budget_ms(value, what: str = "latency budget") -> float:
 
 
 def search(target: str | None, latency_ms: float | str | dict[str, float], *,
-           space: Any = "ofa-mbv3", checkpoint: str | os.PathLike | None = None,
+           space: Any = None, checkpoint: str | os.PathLike | None = None,
            strategy: str = "evolution", objective: str = "auto", predictor: str = "auto",
            margin: float | None = None, quantile: float = 0.9, max_params: float | None = None,
            max_mflops: float | None = None, max_act_kb: float | None = None,
@@ -239,8 +249,8 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     ``calibrated`` or ``fewshot``); the result's ``latency_predictor_choice`` says which one
     each target got and why.
     ``latency_ms`` is a number of ms on ``target``, a spec such as ``"x86-host=6,rpi4=40"``,
-    or a ``{target: ms}`` dict. ``space`` is a name or a ``SearchSpace``; a ``checkpoint``
-    selects its space configuration (and its accuracy predictor scores the archs). An
+    or a ``{target: ms}`` dict. ``space`` is a name or a ``SearchSpace`` (None: the default
+    space, or the checkpoint's); a ``checkpoint`` selects its space configuration (and its accuracy predictor scores the archs). An
     impossible budget raises ``BudgetError`` at once, naming the fastest reachable latency.
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
     folder, or an earlier search output; anything else only with ``force``).
@@ -252,11 +262,11 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
                               parse_latency_spec, write_outputs)
     from hwnas.search import search as _search
-    from hwnas.spaces import SPACES
+    from hwnas.spaces import DEFAULT_SPACE, resolve_space_name, space_plugin
 
     STRATEGIES.get(strategy)                     # an unknown name fails before anything loads
     if isinstance(space, str):
-        SPACES.get(space)
+        resolve_space_name(space)
     check_seed(seed, BudgetError)
     if isinstance(latency_ms, dict):
         budgets = tuple(LatencyBudget(t, _budget_ms(v, f"latency budget of {t}"))
@@ -270,11 +280,13 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     cons = Constraints(budgets, max_params, max_mflops, max_act_kb, margin, quantile)
     if out is not None:
         check_output_dir(out, "search", force)
-    if checkpoint is not None and isinstance(space, str):
-        sp = load_supernet(checkpoint).space if space == "ofa-mbv3" else None
-        if sp is None:
-            raise HwnasError(f"checkpoint {checkpoint} is for space 'ofa-mbv3', not '{space}'")
+    if checkpoint is not None and (space is None or isinstance(space, str)):
+        sp = load_supernet(checkpoint).space
+        if space is not None and space_plugin(space) is not space_plugin(sp):
+            raise HwnasError(f"checkpoint {checkpoint} is for space '{sp.name}', not '{space}'")
         space = sp
+    elif space is None:
+        space = DEFAULT_SPACE
     extra = [t for t in ([target] if target else []) + list(report_targets)]
     problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated)
     if checkpoint is not None and "checkpoint" in STRATEGIES.get(strategy).Options.__dataclass_fields__:
@@ -297,7 +309,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
 
     The subnet inherits the ``checkpoint``'s weights (None: random weights, said so in the
     manifest); ``space`` defaults to the checkpoint's, else the arch.json's ``space_config``,
-    else ``ofa-mbv3``'s defaults. ``tuning_db`` is ``"auto"`` (the target's own tuning
+    else the default space's defaults. ``tuning_db`` is ``"auto"`` (the target's own tuning
     database, ``latency_tables/<target>/tuning/``, when it has one), None (untuned code) or a
     database folder. With a ``runtime`` (``connect(...)``) the library is also measured on the
     device. The manifest says how many kernels run tuned schedules. ``out`` must be new,
@@ -308,7 +320,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
-    from hwnas.spaces import SearchSpace, get_space as _get, space_from_config
+    from hwnas.spaces import DEFAULT_SPACE, SearchSpace, get_space as _get, space_from_config
 
     check_output_dir(out, "bundle", force)
     arch_json = arch if isinstance(arch, dict) else None
@@ -327,7 +339,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     elif arch_json and arch_json.get("space_config") is not None:
         sp = space_from_config(arch_json["space_config"])
     else:
-        sp = _get(space or "ofa-mbv3")
+        sp = _get(space or DEFAULT_SPACE)
     parsed = sp.parse(text)
     # loaded only once the arch is known good: a bad arch is one line, not a database warning
     database = load_database(db_dir, required=True, target=tgt) if db_dir else None

@@ -161,7 +161,7 @@ CASES = [
          "--out {w}/db", needle="holds no tuning run"),
     # ---- unknown names list the registered ones
     Case("search-unknown-space", f"{SEARCH} --target toy --space nope",
-         needle="choose from: fbnet, nb201, ofa-mbv3, proxyless"),
+         needle="choose from: fbnet, nb201, ofa-mbv3, ofa-mbv3-fmnist, ofa-mbv3-imagenet, proxyless"),
     Case("search-unknown-strategy", f"{SEARCH} --target toy --strategy nope",
          needle="choose from:"),
     Case("search-unknown-predictor", f"{SEARCH} --target toy --predictor nope",

@@ -16,8 +16,9 @@ from hwnas.cli import main
 from hwnas.profile.table import LatencyTable
 from hwnas.runtime.latency import Latency
 from hwnas._data import checkpoint_dir
+from hwnas.spaces import default_checkpoint
 
-DEFAULT_CHECKPOINT = checkpoint_dir()
+DEFAULT_CHECKPOINT = checkpoint_dir(default_checkpoint())
 
 needs_checkpoint = pytest.mark.skipif(
     not (DEFAULT_CHECKPOINT / "accuracy_predictor.json").exists(),

@@ -25,7 +25,8 @@ def register(sub) -> None:
     how.add_argument("--from-csv", type=Path, metavar="FILE",
                      help="your own measurements: rows arch,latency_ms[,batch]")
     p.add_argument("--sources", help="comma-separated source devices (default: the published "
-                   "devices for nb201/fbnet, every other target with a table for the space)")
+                   "devices where the space has them, else every other target with a table for "
+                   "the space)")
     add_device_args(p)
     p.add_argument("--rounds", type=int, default=3, metavar="R",
                    help="interleaved timing rounds per network (default %(default)s)")

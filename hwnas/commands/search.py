@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from hwnas.errors import HwnasError
-from hwnas.spaces import SPACES
+from hwnas.commands._common import space_help
 
 log = logging.getLogger("hwnas.search")
 
@@ -21,7 +21,7 @@ def register(sub) -> None:
                        "meets every budget. An impossible budget is refused at once.",
                        epilog=f"strategy options (--option KEY=VALUE): {opts}")
     p.add_argument("--target", help="target whose budget a bare --latency-ms number sets")
-    p.add_argument("--space", default="ofa-mbv3", help=f"search space: {', '.join(SPACES.names())}")
+    p.add_argument("--space", help=space_help())
     p.add_argument("--latency-ms", required=True, metavar="SPEC",
                    help="budget: '25' (on --target) or 'x86-host=25,note10=40' (all at once)")
     p.add_argument("--strategy", default="evolution",

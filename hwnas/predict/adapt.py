@@ -2,8 +2,8 @@
 
 The measurements come from ``hwnas.profile.samples`` (k informative networks compiled and
 timed on the device) or from the user's own CSV (``read_measurements``). The sources are other
-devices: the published multi-device latencies for ``nb201`` and ``fbnet``, the other targets'
-latency tables for any other space. The target itself is never a source: its own values would
+devices: the published multi-device latencies of the space, where its plugin names a file of
+them (NAS-Bench-201, FBNet), else the other targets' latency tables of the space. The target itself is never a source: its own values would
 leak into the predictor that is meant to be judged on it.
 
 The result is ``latency_tables/<target>/<space>.fewshot.json`` (JSON, written atomically): the
@@ -152,25 +152,25 @@ class SourceSet:
 
 
 def default_sources(target: str, space) -> list[str]:
-    """The devices of the published latencies for ``nb201``/``fbnet``; otherwise every other
-    target with a latency table for the space."""
-    from hwnas.predict.external import EXTERNAL_FILES, load_external
+    """The devices of the space's published latencies, where its plugin names a file of
+    them; otherwise every other target with a latency table for the space."""
+    from hwnas.predict.external import has_published, load_external
     from hwnas.profile.table import targets_with_table
 
-    if space.name in EXTERNAL_FILES:
+    if has_published(space.name):
         return [d for d in load_external(space.name).devices if d != target]
     return [t for t in targets_with_table(space.name) if t != target]
 
 
 def resolve_sources(target: str, space, names: Sequence[str] | None = None) -> SourceSet:
     """Load the sources (``names``, or ``default_sources``); the target among them is refused."""
-    from hwnas.predict.external import EXTERNAL_FILES
+    from hwnas.predict.external import has_published
 
     names = list(dict.fromkeys(names)) if names is not None else default_sources(target, space)
     if target in names:
         raise HwnasError(f"the sources include the target '{target}' itself: its own "
                          "measurements would leak into its predictor")
-    if space.name in EXTERNAL_FILES:
+    if has_published(space.name):
         return _published_sources(target, space, names)
     return _table_sources(target, space, names)
 

@@ -128,10 +128,11 @@ def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, s
                      f"{len(few.samples.genomes)} networks, the few-shot {100 * loo:.1f}%")
 
 
-def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
+def load_predictor(target: str, space=None, kind: str = "auto",
                    path: str | Path | None = None, allow_foreign: bool = False,
                    allow_emulated: bool = False) -> LatencyPredictor:
-    """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``).
+    """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``; None:
+    the default space).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
     on the device), ``fewshot`` (adapted from a few measured networks and other devices,
@@ -144,6 +145,10 @@ def load_predictor(target: str, space="ofa-mbv3", kind: str = "auto",
     is refused unless ``allow_foreign``, and a table measured on an emulated device raises
     ``TableError`` unless ``allow_emulated``.
     """
+    if space is None:
+        from hwnas.spaces import DEFAULT_SPACE
+
+        space = DEFAULT_SPACE
     name = space if isinstance(space, str) else space.name
     path = Path(path) if path is not None else table_path(target, name)
     fewshot = fewshot_beside(path)

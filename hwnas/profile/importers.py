@@ -3,9 +3,10 @@
 Two formats are known, by the repositories that published them:
 
 * ``ofa-lut``: Once-for-All's ``<r>_lookup_table.yaml`` files (one per input resolution), values
-  ``{count, mean, std}`` in ms; the Samsung Note10 tables are for ``ofa-mbv3`` at width 1.2.
+  ``{count, mean, std}`` in ms; the Samsung Note10 tables are for the Once-for-All MobileNetV3
+  space at width 1.2 (its ``imagenet`` configuration, at the resolutions of the files).
 * ``proxyless-lut``: ProxylessNAS's ``mobile_trim.yaml``, values ``{count, mean, var}`` in ms,
-  Pixel 1, 224×224 input, for the ``proxyless`` space.
+  Pixel 1, 224×224 input, for the ProxylessNAS space.
 
 The tables publish a mean and a spread, not a median: ``median_ms`` holds the published mean and
 ``p90_ms`` is mean + 1.2816·std (a normal approximation). The metadata says so, and marks the
@@ -22,6 +23,8 @@ from hwnas._registry import Registry
 from hwnas.errors import TableError
 from hwnas.profile.meta import now_iso, update_coverage
 from hwnas.profile.table import LatencyTable
+from hwnas.spaces.ofa_mbv3 import PLUGIN as OFA
+from hwnas.spaces.proxyless import PLUGIN as PROXYLESS
 
 __all__ = ["IMPORTERS", "Importer", "import_table", "read_published_yaml", "detect_format"]
 
@@ -42,11 +45,11 @@ class Importer:
 
 
 IMPORTERS.register("ofa-lut")(Importer(
-    "ofa-mbv3", {"width_mult": 1.2, "num_classes": 1000, "in_chans": 3},
+    OFA.name, {k: v for k, v in OFA.config("imagenet").options.items() if k != "resolutions"},
     "mit-han-lab/once-for-all @ tutorial/checkpoints/latency_table@note10",
     "Samsung Galaxy Note10 (published Once-for-All lookup table, measured by its authors)"))
 IMPORTERS.register("proxyless-lut")(Importer(
-    "proxyless", {"resolutions": [224], "num_classes": 1000, "in_chans": 3},
+    PROXYLESS.name, {"resolutions": [224], "num_classes": 1000, "in_chans": 3},
     "han-cai/files @ proxylessnas/mobile_trim.yaml",
     "Google Pixel 1 (published ProxylessNAS lookup table, measured by its authors)"))
 
@@ -125,12 +128,12 @@ def _space_config(imp: Importer, files: list[Path], space: str, overrides: dict)
 def import_table(source: str | Path, target: str, space: str | None = None,
                  fmt: str | None = None, overrides: dict | None = None) -> LatencyTable:
     """Convert a published table (a file or a folder of per-resolution files)."""
-    from hwnas.spaces import SPACES, space_from_config
+    from hwnas.spaces import resolve_space_name, space_from_config
 
     source = Path(source)
     fmt = fmt or detect_format(source)
     imp: Importer = IMPORTERS.get(fmt)
-    SPACES.get(space or imp.space)                 # an unknown space lists the known ones
+    resolve_space_name(space or imp.space)         # an unknown space lists the known ones
     files = _files(source)
     merged: dict[str, tuple[float, float, int]] = {}
     for f in files:

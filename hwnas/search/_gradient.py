@@ -4,11 +4,12 @@ A mixed-op supernet (``hwnas.nn.mixed_ops``) has one mixed op per layer of the s
 view; its expected latency comes from each target's table at the search resolution (the
 largest whose lower bound fits every budget by 10%, unless ``resolution`` is given).
 
-* ``ofa-mbv3`` with a trained supernet checkpoint (``weights="auto"``/``"supernet"``): the
-  candidates are the (kernel, expand) settings of the checkpoint's elastic blocks, sharing
+* a space whose plugin has a weight-sharing supernet, with a trained checkpoint of it
+  (``weights="auto"``/``"supernet"``): the candidates are the (kernel, expand) settings of the
+  checkpoint's elastic blocks, sharing
   its trained weights, which stay frozen; only the architecture logits train, on the
   checkpoint's dataset at its largest training resolution.
-* otherwise (``proxyless``, ``fbnet``, or ``weights="fresh"``): fresh candidate modules built
+* otherwise (spaces without a supernet, or ``weights="fresh"``): fresh candidate modules built
   from the operators at the dataset's channels and classes and ``train_resolution`` (32);
   weights (training split) and architecture logits (held-out validation split) train
   alternately after a weights-only warm-up.
@@ -32,7 +33,7 @@ from hwnas.errors import BudgetError, HwnasError, TableError
 from hwnas.search._base import SearchResult, Strategy
 from hwnas.search.layers import LayerView, layer_view
 from hwnas.search.pareto import Archive
-from hwnas.spaces import space_from_config
+from hwnas.spaces import default_checkpoint, space_from_config, space_plugin
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +58,7 @@ def build_mixed_net(view: LayerView) -> MixedNet:
 
 
 def supernet_mixed_net(loaded, view: LayerView) -> MixedNet:
-    """ofa-mbv3 candidates as settings of the trained supernet's elastic blocks (frozen)."""
+    """Candidates as settings of the trained supernet's elastic blocks (frozen)."""
     from torch import nn
 
     from hwnas.nn.mixed_ops import ElasticChoice, MixedNet, MixedOp
@@ -235,14 +236,15 @@ class GradientStrategy(Strategy):
         from hwnas.train.data import load_dataset
 
         o = self.options
+        named = o.checkpoint or default_checkpoint(problem.space)
         try:
-            ckpt = checkpoint_dir(o.checkpoint or None)
+            ckpt = checkpoint_dir(named) if named else None
         except DataError:
             if o.checkpoint or o.weights == "supernet":
                 raise
             ckpt = None
-        use_sup = o.weights == "supernet" or (o.weights == "auto" and problem.space.name == "ofa-mbv3"
-                                              and ckpt is not None
+        use_sup = o.weights == "supernet" or (o.weights == "auto" and ckpt is not None
+                                              and space_plugin(problem.space).supernet is not None
                                               and (ckpt / "supernet.pt").exists())
         if o.weights not in ("auto", "supernet", "fresh"):
             raise HwnasError(f"option weights must be auto, supernet or fresh, got '{o.weights}'")

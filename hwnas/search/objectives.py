@@ -19,7 +19,7 @@ import numpy as np
 from hwnas._data import checkpoint_dir
 from hwnas._io import read_json
 from hwnas.errors import DataError, SpaceError
-from hwnas.spaces import space_from_config
+from hwnas.spaces import default_checkpoint, space_from_config
 
 __all__ = ["Objective", "GenomeRemap", "load_objective", "AccuracyObjective", "MflopsObjective"]
 
@@ -97,15 +97,20 @@ class AccuracyObjective:
 
 def load_objective(name: str, search_space, checkpoint: str | Path | None = None) -> Objective:
     """``accuracy`` (needs a supernet checkpoint with an accuracy predictor), ``mflops``, or
-    ``auto``: accuracy when the checkpoint (``None``: the shipped one) is for this space, else
+    ``auto``: accuracy when the checkpoint (``None``: the space's default one, where its
+    plugin names one) is for this space, else
     mflops (logged, and named in the objective's note that ``arch.json`` carries). A checkpoint
     that was named but does not exist is an error, never a silent switch to MACs."""
     if name not in ("auto", "accuracy", "mflops"):
         raise SpaceError(f"unknown objective '{name}'; choose from: auto, accuracy, mflops")
     if name == "mflops":
         return MflopsObjective(search_space)
+    named = checkpoint if checkpoint is not None else default_checkpoint(search_space)
+    if named is None and name == "accuracy":
+        raise SpaceError(f"space '{search_space.name}' ships no supernet checkpoint with an "
+                         "accuracy predictor; name one, or use the mflops objective")
     try:
-        ckpt = checkpoint_dir(checkpoint)
+        ckpt = checkpoint_dir(named) if named is not None else None
     except DataError:
         if checkpoint is not None or name == "accuracy":
             raise

@@ -24,9 +24,10 @@ from hwnas.errors import ArchError, SpaceError
 from hwnas.nn.widths import make_divisible
 from hwnas.spaces._base import OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import op_cost
-from hwnas.spaces._registry import SPACES
+from hwnas.spaces._layers import LayerView
+from hwnas.spaces._plugin import SpaceConfig, SpacePlugin, register_space
 
-__all__ = ["OFAArch", "OFAMobileNetV3Space"]
+__all__ = ["OFAArch", "OFAMobileNetV3Space", "PLUGIN"]
 
 BASE_WIDTHS = (24, 40, 80, 112, 160)
 STRIDES = (2, 2, 2, 1, 2)
@@ -70,7 +71,6 @@ class OFAArch:
                 "ks": ks, "e": es}
 
 
-@SPACES.register("ofa-mbv3")
 class OFAMobileNetV3Space(SearchSpace):
     """The OFA MobileNetV3 space. ``resolutions`` and ``width_mult`` are configurable."""
 
@@ -362,3 +362,68 @@ class OFAMobileNetV3Space(SearchSpace):
 
     def smallest(self) -> OFAArch:
         return self.make(self.resolutions[0], [(3,) * 2] * 5, [(3,) * 2] * 5)
+
+
+def _layer_view(space: OFAMobileNetV3Space, r_index: int) -> LayerView:
+    """20 block slots × the 9 (kernel, expand) pairs; slots past the minimum depth add a *skip*
+    candidate. A stage's depth is the minimum depth plus its leading run of non-skipped slots,
+    so a skip followed by a block drops that block (the only choice the view cannot express
+    exactly; it never lowers latency, so the lower bound stays exact)."""
+    nk, ne = len(space.kernels), len(space.expands)
+    g = np.zeros((nk * ne, space.genome_len), np.int16)
+    for c in range(nk * ne):
+        g[c, :N_SLOTS], g[c, N_SLOTS:2 * N_SLOTS] = c // ne, c % ne
+    g[:, 2 * N_SLOTS:2 * N_SLOTS + N_STAGES] = len(space.depths) - 1
+    g[:, -1] = r_index
+    ids = space.op_indices(g)                                 # (9, 6 fixed + 20 slots)
+    min_d = min(space.depths)
+    cands, labels = [], []
+    pairs = [f"k{k}e{e}" for k in space.kernels for e in space.expands]
+    for slot in range(N_SLOTS):
+        skippable = slot % MAX_DEPTH >= min_d
+        cands.append(list(ids[:, 6 + slot]) + ([space.null_op] if skippable else []))
+        labels.append(pairs + (["skip"] if skippable else []))
+
+    def to_genome(choice: list[int]) -> np.ndarray:
+        out = np.zeros(space.genome_len, np.int16)
+        for s in range(N_STAGES):
+            d = min_d
+            for j in range(MAX_DEPTH):
+                c = choice[s * MAX_DEPTH + j]
+                if c >= nk * ne:                              # skip: the stage ends here
+                    break
+                out[s * MAX_DEPTH + j], out[N_SLOTS + s * MAX_DEPTH + j] = c // ne, c % ne
+                d = max(d, j + 1)
+            out[2 * N_SLOTS + s] = space.depths.index(d)
+        out[-1] = r_index
+        return out
+
+    return LayerView(space, r_index, list(ids[0, :2]), cands, list(ids[0, 2:6]), labels, to_genome)
+
+
+def _supernet(space: OFAMobileNetV3Space):
+    from hwnas.nn.supernet import OFASupernet
+
+    return OFASupernet(space)
+
+
+PLUGIN = register_space(SpacePlugin(
+    name="ofa-mbv3",
+    space=OFAMobileNetV3Space,
+    configs={
+        "fmnist": SpaceConfig(
+            {"width_mult": 1.0, "resolutions": (16, 20, 24, 28), "num_classes": 10,
+             "in_chans": 1},
+            accuracy_sources=("supernet",), default_checkpoint="ofa-mbv3-fmnist",
+            description="the shipped small configuration: Fashion-MNIST at 16-28 px, with a "
+                        "supernet trained here"),
+        "imagenet": SpaceConfig(
+            {"width_mult": 1.2, "resolutions": (160, 176, 192, 208, 224), "num_classes": 1000,
+             "in_chans": 3},
+            description="Once-for-All's published w1.2 supernet's space: ImageNet, 1000 "
+                        "classes, 160-224 px in steps of 16"),
+    },
+    default_config="fmnist",
+    supernet=_supernet,
+    layer_view=_layer_view,
+))
