@@ -222,8 +222,8 @@ def unpacked(path: Path) -> Path:
 
 @lru_cache(maxsize=8)
 def _open(path: str, stamp: tuple, equality: str):
-    from tvm.s_tir import meta_schedule as ms
-
+    from hwnas.compiler._metaschedule import meta_schedule
+    ms = meta_schedule()
     try:
         return ms.database.JSONDatabase(work_dir=path, module_equality=equality)
     except Exception as exc:  # noqa: BLE001  (TVM raises its own errors for a bad file)
