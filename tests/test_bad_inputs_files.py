@@ -134,6 +134,19 @@ CASES = [
          needle="not found"),
     Case("import-wrong-width", f"{IMPORT} --source {{w}}/lut/ofa --width-mult 1.0 "
          "--out {w}/i.json", needle="covers"),
+    # ---- published accuracy data: the earlier import stays as it was
+    Case("import-accuracy-truncated", "import-accuracy --source {w}/acc/truncated.pth --force",
+         needle="not a readable torch file"),
+    Case("import-accuracy-other-layout", "import-accuracy --source {w}/acc/other.pth --force",
+         needle="missing key '0.weight'"),
+    Case("import-accuracy-exists", "import-accuracy --source {w}/acc/good.pth",
+         needle="exists"),
+    Case("import-accuracy-missing", "import-accuracy --source {w}/acc/none.pth",
+         needle="not found"),
+    Case("import-accuracy-unknown-format", "import-accuracy --source {w}/notes.md",
+         needle="cannot tell the format"),
+    Case("search-accuracy-unknown", "search --target toy --latency-ms 5 --accuracy nope",
+         needle="unknown accuracy source 'nope'"),
     # ---- outputs that would clobber a user's files or another output
     *[Case(f"{verb}-out-{name}", f"{args} --out {{w}}/{name}", needle=needle)
       for verb, args in (("export", EXPORT), ("search", f"{SEARCH} --target toy"),
