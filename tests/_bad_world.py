@@ -5,8 +5,8 @@ target (``debugdev``), valid latency tables (``toy``, ``debugdev``), a user's ow
 file, an earlier bundle and search result, and malformed files of every kind a user passes
 (arch.json, checkpoint metadata and weights, tables and their metadata, target TOML, tuning
 databases, datasets, published lookup tables and accuracy data). ``HWNAS_TARGETS``,
-``HWNAS_TABLES``, ``HWNAS_CHECKPOINTS``, ``HWNAS_ACCURACY`` and ``HWNAS_CACHE`` point into it, and the working folder is it, so that
-nothing under the checkout is touched. Compiling is made impossible: a case that reached the
+``HWNAS_TABLES``, ``HWNAS_CHECKPOINTS``, ``HWNAS_ACCURACY`` and ``HWNAS_CACHE`` point into it,
+and the working folder is it, so that nothing under the checkout is touched. Compiling is made impossible: a case that reached the
 compiler fails with exit 1 instead of compiling.
 """
 from __future__ import annotations
@@ -186,7 +186,8 @@ def _luts(w: Path) -> None:
 
 def _accuracy(w: Path) -> None:
     """A small state_dict in OFA's accuracy predictor layout (imported before, as the user's
-    earlier import), one truncated and one of another layout."""
+    earlier import), one truncated and one of another layout; measured-top-1 CSVs with a
+    top-1 outside 0-100 and with a malformed arch dict."""
     import torch
 
     from hwnas.predict.ofa_predictor import read_ofa_pth
@@ -207,6 +208,11 @@ def _accuracy(w: Path) -> None:
     _write(w / "acc/other.pth", buf.getvalue())
     read_ofa_pth(good, get_space("ofa-mbv3-imagenet").config()).save(
         w / "accuracy/ofa-mbv3/ofa-predictor.npz")
+    arch = get_space("ofa-mbv3-imagenet-w10").sample(np.random.default_rng(0)).to_json()
+    row = repr({k: arch[k] for k in ("ks", "e", "d")} | {"wid": None, "r": [224]})
+    head = "Sub-network,Top-1 Acc (%)\n"
+    _write(w / "acc/top1.csv", f'{head}"{row}",75.1\n"{row}",175.1\n')
+    _write(w / "acc/dict.csv", f'{head}"{row}",75.1\n"{row[:40]}",75.1\n')
 
 
 def _user_outputs(w: Path) -> None:

@@ -298,3 +298,167 @@ def test_profile_and_export_take_the_imagenet_configuration_by_name(debug_device
     assert main(["export", "--arch", bad, "--target", "debugdev", "--space",
                  "ofa-mbv3-imagenet", "--no-measure", "--out", str(tmp_path / "b")]) == 2
     assert "resolution 150 not in this space (160..224" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- measured top-1
+DYNAST = OFA_DIR / "dynast_top1"
+needs_dynast = pytest.mark.skipif(not DYNAST.is_dir(), reason="DyNAS-T's top-1 not present")
+HEADER = "Sub-network,Date,Model Parameters,Latency (ms),MACs,Top-1 Acc (%)\n"
+
+
+def _dict_text(arch) -> str:
+    obj = arch.to_json()
+    return repr({"wid": None, "ks": obj["ks"], "e": obj["e"], "d": obj["d"], "r": [obj["r"]]})
+
+
+def _synthetic_rows(n: int = 60, seed: int = 0) -> list[tuple[str, float]]:
+    """Subnets of the w1.0/r224 configuration with a top-1 that grows with their size."""
+    space = get_space("ofa-mbv3-imagenet-w10")
+    rng = np.random.default_rng(seed)
+    archs = list({str(a): a for a in space.sample_many(rng, n)}.values())
+    macs = space.flops_genomes(space.to_genomes(archs))
+    top1 = 70 + 6 * (np.log(macs) - np.log(macs).min()) / np.ptp(np.log(macs))
+    return [(_dict_text(a), round(float(v), 3)) for a, v in zip(archs, top1)]
+
+
+def _csv(path: Path, rows: list[tuple[str, float]]) -> Path:
+    body = "".join(f'"{a}",2022-11-01,0,0,0,{v}\n' for a, v in rows)
+    path.write_text(HEADER + body)
+    return path
+
+
+@pytest.fixture()
+def measured_imported(tmp_path, monkeypatch):
+    """A synthetic measured-top-1 CSV imported (by the verb) into an empty accuracy folder."""
+    monkeypatch.setenv("HWNAS_ACCURACY", str(tmp_path / "accuracy"))
+    rows = _synthetic_rows()
+    src = _csv(tmp_path / "m.csv", rows + [(rows[0][0], rows[0][1] + 0.1)])   # one repeat
+    assert main(["import-accuracy", "--source", str(src)]) == 0
+    path = tmp_path / "accuracy" / "ofa-mbv3" / "measured.json"
+    assert path.is_file()
+    return path, rows
+
+
+@needs_dynast
+def test_dynast_rows_parse_and_their_repeats_are_averaged():
+    from hwnas.predict.measured_csv import read_measured_csv
+
+    space = get_space("ofa-mbv3-imagenet-w10")
+    table = read_measured_csv([DYNAST], space)
+    s = table.summary()
+    # 1,265 rows, 1,215 distinct dict strings; OFA's unused slots differ in 12 more, so 1,203
+    assert s["rows"] == 1265 and s["subnets"] == 1203
+    assert s["max_repeat_spread"] <= 0.09 + 1e-9 and s["repeated"] == 59
+    assert 71.9 <= s["top1_range"][0] and s["top1_range"][1] <= 77.5
+    rep = next(r for r in table.rows if r.n > 1)
+    assert len(rep.lines) == rep.n and all(":" in w for w in rep.lines)
+
+
+@needs_dynast
+def test_the_measured_model_ranks_dynasts_subnets_better_than_ofas_predictor():
+    """The goal of the ImageNet objective check: cross-validated τ above OFA's 0.856."""
+    from hwnas.predict.measured_csv import read_measured_csv
+    from hwnas.predict.measured_model import cross_validate, front_analysis
+
+    space = get_space("ofa-mbv3-imagenet-w10")
+    table = read_measured_csv([DYNAST], space)
+    genomes = space.to_genomes(table.archs(space))
+    cv = cross_validate(space, genomes, table.top1 / 100)
+    assert cv.tau > 0.856
+    front = front_analysis(space, genomes, cv)
+    assert front["n_far"] > 200 and front["tau_cv_far"] > 0.8
+
+
+def test_the_measured_source_gives_measured_figures_where_measured(measured_imported):
+    path, rows = measured_imported
+    space = get_space("ofa-mbv3-imagenet-w10")
+    src = load_accuracy_source("measured", space)
+    assert src.kind == "measured" and src.extrapolation is None
+    archs = [space.from_json(ast.literal_eval(a)) for a, _ in rows[:5]]
+    g = space.to_genomes(archs)
+    got = src.predict_genomes(g)
+    want = np.array([v for _, v in rows[:5]]) / 100
+    want[0] += 0.0005                         # the mean of 2 repeats 0.1 points apart
+    assert np.allclose(got, want) and list(src.kind_genomes(g)) == ["measured"] * 5
+    other = space.to_genomes(space.sample_many(np.random.default_rng(9), 3))
+    assert set(src.kind_genomes(other)) == {"predicted"}
+    assert np.all((src.predict_genomes(other) > 0.6) & (src.predict_genomes(other) < 0.8))
+    data = json.loads(path.read_text())
+    assert data["summary"]["repeated"] == 1 and data["cv"]["folds"] == 5
+
+
+def test_the_measured_source_elsewhere_is_an_extrapolation(measured_imported):
+    path, rows = measured_imported
+    space = get_space("ofa-mbv3-imagenet")
+    src = load_accuracy_source("measured", space)
+    assert "width_mult 1.2 (source: 1.0)" in src.extrapolation
+    assert "resolution 160, 176, 192, 208" in src.extrapolation
+    arch = space.from_json(ast.literal_eval(rows[0][0]) | {"r": 224})
+    label = src.label(space.to_genomes([arch])[0])
+    assert label["kind"] == "predicted" and label["extrapolation"]
+
+
+@pytest.mark.parametrize("line,needle", [
+    ("\"{'ks': [3, 5\",2022,0,0,0,75.0", "m.csv:3: malformed arch dict"),
+    ("\"__import__('os').getcwd()\",2022,0,0,0,75.0", "m.csv:3: malformed"),
+    ("\"{'ks': 1}\",2022,0,0,0,75.0", "m.csv:3: arch JSON lacks a valid field"),
+    ("ROW,2022,0,0,0,150", "m.csv:3: top-1 150 outside 0-100"),
+    ("ROW,2022,0,0,0,n/a", "m.csv:3: top-1 'n/a' is not a number"),
+    ("R150,2022,0,0,0,75.0", "m.csv:3: resolution 150 not in this space"),
+    ("K9,2022,0,0,0,75.0", "m.csv:3: stage 1: kernel not in"),
+    ("REPEAT,2022,0,0,0,71.0", "2 times"),
+])
+def test_a_bad_csv_row_is_one_line_naming_it_and_keeps_the_import(line, needle,
+                                                                  measured_imported, tmp_path,
+                                                                  capsys):
+    path, rows = measured_imported
+    before = _sha(path)
+    first = rows[1][0]
+    obj = ast.literal_eval(first)
+    line = (line.replace("ROW", f'"{first}"')
+            .replace("R150", '"' + repr({**obj, "r": [150]}) + '"')
+            .replace("K9", '"' + repr({**obj, "ks": [9] + obj["ks"][1:]}) + '"')
+            .replace("REPEAT", f'"{first}"'))
+    bad = tmp_path / "bad" / "m.csv"
+    bad.parent.mkdir()
+    bad.write_text(HEADER + f'"{first}",2022,0,0,0,{rows[1][1]}\n' + line + "\n")
+    capsys.readouterr()
+    assert main(["import-accuracy", "--source", str(bad), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1, err
+    assert _sha(path) == before
+
+
+def test_repeats_within_the_stated_tolerance_are_averaged(tmp_path):
+    from hwnas.predict.measured_csv import read_measured_csv
+
+    rows = _synthetic_rows(5)
+    src = _csv(tmp_path / "m.csv", rows + [(rows[0][0], rows[0][1] + 0.5)])
+    space = get_space("ofa-mbv3-imagenet-w10")
+    with pytest.raises(DataError, match="more than the tolerance 0.25"):
+        read_measured_csv([src], space)
+    table = read_measured_csv([src], space, tolerance=0.6)
+    assert table.rows[0].n == 2 and table.rows[0].top1 == pytest.approx(rows[0][1] + 0.25)
+
+
+def test_a_search_names_the_measured_source_and_its_kind(measured_imported, tmp_path,
+                                                         monkeypatch):
+    import hwnas
+    from hwnas.profile.table import LatencyTable
+    from hwnas.runtime.latency import Latency
+
+    space = get_space("ofa-mbv3-imagenet-w10")
+    t = LatencyTable({"target": "toy", "space": space.name, "spaces": [space.config()]})
+    macs = space.cost_vectors()["macs"]
+    for i, op in enumerate(space.op_list):
+        ms = 1e-7 * macs[i] + 0.01
+        t.add(op.key, Latency(ms, ms * 1.1, ms * 0.05, 10))
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "tables"))
+    t.save(tmp_path / "tables" / "toy" / f"{space.name}.json")
+    best = hwnas.search("toy", 60, space="ofa-mbv3-imagenet-w10", generations=5,
+                        out=tmp_path / "s")
+    acc = best["accuracy"]
+    assert acc["source"] == "measured" and acc["kind"] in ("measured", "predicted")
+    assert acc["extrapolation"] is None and best["objective"]["name"] == "accuracy"
+    assert json.loads((tmp_path / "s" / "pareto.json").read_text())["accuracy_source"][
+        "source"] == "measured"

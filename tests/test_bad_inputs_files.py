@@ -145,6 +145,10 @@ CASES = [
          needle="not found"),
     Case("import-accuracy-unknown-format", "import-accuracy --source {w}/notes.md",
          needle="cannot tell the format"),
+    Case("import-accuracy-csv-top1", "import-accuracy --source {w}/acc/top1.csv",
+         needle="top1.csv:3: top-1 175.1 outside 0-100"),
+    Case("import-accuracy-csv-dict", "import-accuracy --source {w}/acc/dict.csv",
+         needle="dict.csv:3: malformed arch dict"),
     Case("search-accuracy-unknown", "search --target toy --latency-ms 5 --accuracy nope",
          needle="unknown accuracy source 'nope'"),
     # ---- outputs that would clobber a user's files or another output
@@ -174,7 +178,8 @@ CASES = [
          "--out {w}/db", needle="holds no tuning run"),
     # ---- unknown names list the registered ones
     Case("search-unknown-space", f"{SEARCH} --target toy --space nope",
-         needle="choose from: fbnet, nb201, ofa-mbv3, ofa-mbv3-fmnist, ofa-mbv3-imagenet, proxyless"),
+         needle="choose from: fbnet, nb201, ofa-mbv3, ofa-mbv3-fmnist, ofa-mbv3-imagenet, "
+                "ofa-mbv3-imagenet-w10, proxyless"),
     Case("search-unknown-strategy", f"{SEARCH} --target toy --strategy nope",
          needle="choose from:"),
     Case("search-unknown-predictor", f"{SEARCH} --target toy --predictor nope",

@@ -1,7 +1,7 @@
 """Predictors: latency by name (``PREDICTORS``: ``table``, ``calibrated``, ``fewshot``), the
 supernet's accuracy (``ACC_MODELS``: ``gp``, ``ridge``) and where accuracy comes from
-(``ACCURACY_SOURCES``: ``supernet``, ``ofa-predictor``; each space configuration names those
-it accepts).
+(``ACCURACY_SOURCES``: ``supernet``, ``ofa-predictor``, ``measured``; each space configuration
+names those it accepts).
 
 ``table`` sums a latency table; ``calibrated`` corrects the sum with whole networks measured on
 the device; ``fewshot`` adapts to a new device from a few measured networks, the archs' costs

@@ -23,7 +23,7 @@ from hwnas._registry import Registry
 
 __all__ = ["MEASURED", "PREDICTED", "ACCURACY_FORMAT", "ACCURACY_SOURCES", "SourceSpec",
            "AccuracySource", "register_source", "domain_of", "extrapolation_note",
-           "accuracy_file", "accuracy_write_path"]
+           "accuracy_file", "imported_locator", "accuracy_write_path"]
 
 MEASURED, PREDICTED = "measured", "predicted"
 #: the format of imported accuracy data (``hwnas import-accuracy``)
@@ -63,7 +63,7 @@ def extrapolation_note(domain: dict, space) -> str | None:
     """Why ``space`` lies outside ``domain`` (None: inside). A domain gives its input sizes as
     ``resolutions`` (a list) or ``resolution_range`` (``[lo, hi]``)."""
     have = space.config()
-    why = [f"{k} {have[k]:g} (source: {domain[k]:g})" for k in _DOMAIN_KEYS
+    why = [f"{k} {have[k]} (source: {domain[k]})" for k in _DOMAIN_KEYS
            if k in domain and k in have and have[k] != domain[k]]
     res = list(getattr(space, "resolutions", ()))
     if "resolution_range" in domain:
@@ -115,6 +115,17 @@ def accuracy_file(plugin_name: str, source: str, suffix: str) -> Path | None:
     from hwnas import _data
 
     return _data.find("accuracy", plugin_name, f"{source}{suffix}")
+
+
+def imported_locator(source: str, suffix: str) -> Callable[[Any, Any], Path | None]:
+    """``SourceSpec.locate`` of a source that ``hwnas import-accuracy`` writes: its file for
+    the space's family, when imported."""
+    def locate(space, checkpoint=None) -> Path | None:
+        from hwnas.spaces import space_plugin
+
+        return accuracy_file(space_plugin(space).name, source, suffix)
+
+    return locate
 
 
 def accuracy_write_path(plugin_name: str, source: str, suffix: str) -> Path:

@@ -2,7 +2,10 @@
 
 One importer per format, by name (``ACCURACY_IMPORTERS``):
 
-* ``ofa-predictor``: Once-for-All's accuracy predictor ``.pth`` → ``ofa-predictor.npz``.
+* ``ofa-predictor``: Once-for-All's accuracy predictor ``.pth`` → ``ofa-predictor.npz``;
+* ``measured-csv``: CSV files of arch → top-1 (a file or a folder of them, such as DyNAS-T's
+  ``dynast_top1/``) → ``measured.json``, with the model fitted and cross-validated on them
+  (``tolerance``: how far apart, in top-1 points, repeats of one subnet may lie).
 
 The file is written to ``accuracy/<space>/<source><suffix>`` in the data folders (or
 ``out``), atomically, and only after the whole input was read and checked: a bad input leaves
@@ -16,8 +19,10 @@ from typing import Callable
 
 from hwnas._registry import Registry
 from hwnas.errors import DataError, OutputError
-from hwnas.predict import ofa_predictor
+from hwnas.predict import measured_accuracy, ofa_predictor
 from hwnas.predict._accuracy_source import accuracy_write_path
+from hwnas.predict.measured_accuracy import build_measured_data
+from hwnas.predict.measured_csv import DEFAULT_TOLERANCE, read_measured_csv
 from hwnas.spaces.ofa_mbv3 import PLUGIN as OFA
 
 __all__ = ["ACCURACY_IMPORTERS", "AccuracyImporter", "ImportedAccuracy", "import_accuracy",
@@ -60,8 +65,25 @@ def _read_ofa(path: Path, space, options: dict):
                    "sha256": model.meta["imported"]["sha256"]}
 
 
+def _dynast_space() -> str:
+    return f"{OFA.name}-imagenet-w10"
+
+
+def _read_measured(path: Path, space, options: dict):
+    table = read_measured_csv([path], space, options.get("tolerance", DEFAULT_TOLERANCE))
+    data = build_measured_data(table, space)
+    cv = data.meta["cv"]
+    return data, {**table.summary(),
+                  "model": f"{cv['folds']}-fold cross-validated Kendall tau "
+                           f"{cv['kendall_tau']:.3f}, Spearman {cv['spearman']:.3f}, MAE "
+                           f"{cv['mae_points']:.3f} points"}
+
+
 ACCURACY_IMPORTERS.register("ofa-predictor")(AccuracyImporter(
     ofa_predictor.SOURCE, ofa_predictor.SUFFIX, _ofa_space, _read_ofa, (".pth", ".pt")))
+ACCURACY_IMPORTERS.register("measured-csv")(AccuracyImporter(
+    measured_accuracy.SOURCE, measured_accuracy.SUFFIX, _dynast_space, _read_measured,
+    (".csv",)))
 
 
 def detect_accuracy_format(source: str | Path) -> str:

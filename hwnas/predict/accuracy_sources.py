@@ -2,7 +2,9 @@
 
 * ``supernet``: the accuracy predictor of a supernet trained here (its checkpoint);
 * ``ofa-predictor``: Once-for-All's published ImageNet predictor, imported once from its
-  ``.pth`` by ``hwnas import-accuracy``.
+  ``.pth`` by ``hwnas import-accuracy``;
+* ``measured``: measured top-1 from CSV files of arch → top-1 (DyNAS-T's), with a model fitted
+  on them for the subnets not measured, imported by ``hwnas import-accuracy`` as well.
 
 Each space configuration names the sources it accepts (``SpaceConfig.accuracy_sources``), in
 the order a search tries them when none is named. A space that is no named configuration
@@ -15,6 +17,7 @@ from pathlib import Path
 from hwnas.errors import DataError, SpaceError
 from hwnas.predict._accuracy_source import (ACCURACY_SOURCES, MEASURED, PREDICTED,
                                             AccuracySource, SourceSpec)
+from hwnas.predict import measured_accuracy  # noqa: F401  (registers measured)
 from hwnas.predict import ofa_predictor  # noqa: F401  (registers ofa-predictor)
 from hwnas.predict import supernet_accuracy  # noqa: F401  (registers supernet)
 

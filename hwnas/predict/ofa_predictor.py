@@ -28,7 +28,7 @@ import numpy as np
 from hwnas._io import atomic_write_bytes
 from hwnas.errors import DataError
 from hwnas.predict._accuracy_source import (ACCURACY_FORMAT, PREDICTED, AccuracySource,
-                                            SourceSpec, accuracy_file, register_source)
+                                            SourceSpec, imported_locator, register_source)
 from hwnas.spaces.ofa_mbv3 import PLUGIN as OFA
 
 __all__ = ["OFAPredictor", "OFAPredictorSource", "read_ofa_pth", "ofa_features", "SOURCE",
@@ -180,17 +180,11 @@ class OFAPredictorSource(AccuracySource):
         return self.model.predict_features(ofa_features(self.space, genomes))
 
 
-def _locate(space, checkpoint=None) -> Path | None:
-    from hwnas.spaces import space_plugin
-
-    return accuracy_file(space_plugin(space).name, SOURCE, SUFFIX)
-
-
 def _load(space, path: Path) -> OFAPredictorSource:
     return OFAPredictorSource(space, OFAPredictor.load(path), str(path))
 
 
 register_source(SourceSpec(
     SOURCE, "Once-for-All's published ImageNet predictor (w1.2), imported from its .pth",
-    _locate, _load,
+    imported_locator(SOURCE, SUFFIX), _load,
     "hwnas import-accuracy --source .../ofa_imagenet/ofa_acc_predictor.pth"))

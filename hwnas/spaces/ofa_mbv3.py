@@ -435,10 +435,15 @@ PLUGIN = register_space(SpacePlugin(
         "imagenet": SpaceConfig(
             {"width_mult": 1.2, "resolutions": (160, 176, 192, 208, 224), "num_classes": 1000,
              "in_chans": 3},
-            accuracy_sources=("ofa-predictor",),
+            accuracy_sources=("ofa-predictor", "measured"),
             description="Once-for-All's published w1.2 supernet's space: ImageNet, 1000 "
                         "classes, 160-224 px in steps of 16 (the steps of OFA's accuracy "
                         "predictor and tutorial)"),
+        "imagenet-w10": SpaceConfig(
+            {"width_mult": 1.0, "resolutions": (224,), "num_classes": 1000, "in_chans": 3},
+            accuracy_sources=("measured", "ofa-predictor"),
+            description="the w1.0 supernet's space at 224 px: the subnets whose ImageNet top-1 "
+                        "DyNAS-T measured"),
     },
     default_config="fmnist",
     supernet=_supernet,
