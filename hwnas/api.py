@@ -325,11 +325,14 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     else the default space's defaults. ``tuning_db`` is ``"auto"`` (the target's own tuning
     database, ``latency_tables/<target>/tuning/``, when it has one), None (untuned code) or a
     database folder. With a ``runtime`` (``connect(...)``) the library is also measured on the
-    device. The manifest says how many kernels run tuned schedules. ``out`` must be new,
-    empty or an earlier bundle (``force``: anything); it is replaced as a whole.
+    device. The manifest says how many kernels run tuned schedules, and its ``accuracy``
+    names where the stated top-1 comes from and whether it is measured or predicted (the
+    weights' own on the held-out split, else the search's figure from ``arch.json``). ``out``
+    must be new, empty or an earlier bundle (``force``: anything); it is replaced as a whole.
     """
     from hwnas._outputs import check_output_dir
 
+    from hwnas.export.accuracy import manifest_accuracy
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
@@ -357,9 +360,12 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     # loaded only once the arch is known good: a bad arch is one line, not a database warning
     database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     model, weights = subnet_with_weights(sp, parsed, loaded)
+    searched = arch_json.get("accuracy") if arch_json and arch_json.get("arch") == str(parsed) \
+        else None
     return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
                                        database=database, database_info=describe_database(db_dir),
-                                       runtime=runtime, force=force))
+                                       runtime=runtime, force=force,
+                                       extra={"accuracy": manifest_accuracy(weights, searched)}))
 
 
 def _database_dir(target, choice) -> str | None:

@@ -462,3 +462,39 @@ def test_a_search_names_the_measured_source_and_its_kind(measured_imported, tmp_
     assert acc["extrapolation"] is None and best["objective"]["name"] == "accuracy"
     assert json.loads((tmp_path / "s" / "pareto.json").read_text())["accuracy_source"][
         "source"] == "measured"
+
+
+# ---------------------------------------------------------------------------- manifests
+SEARCHED = {"source": "ofa-predictor", "kind": "predicted", "top1": 0.8171, "origin": "x.npz",
+            "domain": {}, "extrapolation": None, "note": "OFA's predictor"}
+
+
+def test_a_manifest_states_measured_weights_and_keeps_the_searchs_figure_beside():
+    from hwnas.export.accuracy import manifest_accuracy
+
+    weights = {"trained": True, "accuracy": 0.85, "split": "test", "dataset": "fashion-mnist",
+               "n_eval": 10000, "source": "ck"}
+    acc = manifest_accuracy(weights, SEARCHED)
+    assert acc["kind"] == "measured" and acc["source"] == "supernet" and acc["top1"] == 0.85
+    assert acc["search"] == SEARCHED
+
+
+def test_a_manifest_of_untrained_weights_states_the_searchs_figure_or_none():
+    from hwnas.export.accuracy import manifest_accuracy
+
+    acc = manifest_accuracy({"trained": False}, SEARCHED)
+    assert acc["kind"] == "predicted" and acc["source"] == "ofa-predictor"
+    assert acc["top1"] == 0.8171 and "not evaluated" in acc["note"]
+    none = manifest_accuracy({"trained": False}, None)
+    assert none["kind"] is None and none["top1"] is None and "not known" in none["note"]
+
+
+def test_the_deploy_report_says_measured_or_predicted_and_the_source():
+    from hwnas.deploy.report import _accuracy_line
+    from hwnas.export.accuracy import manifest_accuracy
+
+    line = _accuracy_line({"accuracy": manifest_accuracy({"trained": False}, {
+        **SEARCHED, "extrapolation": "extrapolation: width_mult 1.0 (source: 1.2)"})})
+    assert "81.71% predicted (source ofa-predictor) [extrapolation: width_mult 1.0" in line
+    old = _accuracy_line({"weights": {"accuracy": 0.8, "dataset": "d"}})   # an older manifest
+    assert "0.8000 on the held-out split of d" in old

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from hwnas.errors import HwnasError
-from hwnas.commands._common import accuracy_line, space_help
+from hwnas.commands._common import space_help
 
 log = logging.getLogger("hwnas.search")
 
@@ -97,6 +97,7 @@ def _parse_options(strategy: str, items: list[str]) -> dict:
 
 def run(args) -> int:
     import hwnas
+    from hwnas.predict.accuracy_sources import accuracy_text
 
     options = _parse_options(args.strategy, args.option)
     space = args.space
@@ -118,5 +119,5 @@ def run(args) -> int:
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
           f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "
           f"{Path(args.out)}/arch.json")
-    print(f"accuracy   {accuracy_line(best.get('accuracy'))}")
+    print(f"accuracy   {accuracy_text(best.get('accuracy'))}")
     return 0

@@ -23,7 +23,7 @@ from hwnas._registry import Registry
 
 __all__ = ["MEASURED", "PREDICTED", "ACCURACY_FORMAT", "ACCURACY_SOURCES", "SourceSpec",
            "AccuracySource", "register_source", "domain_of", "extrapolation_note",
-           "accuracy_file", "imported_locator", "accuracy_write_path"]
+           "accuracy_file", "imported_locator", "accuracy_write_path", "accuracy_text"]
 
 MEASURED, PREDICTED = "measured", "predicted"
 #: the format of imported accuracy data (``hwnas import-accuracy``)
@@ -133,3 +133,13 @@ def accuracy_write_path(plugin_name: str, source: str, suffix: str) -> Path:
     from hwnas import _data
 
     return _data.write_dir("accuracy") / plugin_name / f"{source}{suffix}"
+
+
+def accuracy_text(record: dict | None) -> str:
+    """An ``accuracy`` record (``arch.json``, a manifest) as one line: the figure, measured or
+    predicted, its source, and whether it is an extrapolation."""
+    if not record or record.get("top1") is None:
+        return (record or {}).get("note") or "none"
+    line = (f"top-1 {100 * record['top1']:.2f}% {record.get('kind')} "
+            f"(source {record.get('source')})")
+    return line + (f" [{record['extrapolation']}]" if record.get("extrapolation") else "")

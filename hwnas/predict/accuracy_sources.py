@@ -16,14 +16,14 @@ from pathlib import Path
 
 from hwnas.errors import DataError, SpaceError
 from hwnas.predict._accuracy_source import (ACCURACY_SOURCES, MEASURED, PREDICTED,
-                                            AccuracySource, SourceSpec)
+                                            AccuracySource, SourceSpec, accuracy_text)
 from hwnas.predict import measured_accuracy  # noqa: F401  (registers measured)
 from hwnas.predict import ofa_predictor  # noqa: F401  (registers ofa-predictor)
 from hwnas.predict import supernet_accuracy  # noqa: F401  (registers supernet)
 
 __all__ = ["ACCURACY_SOURCES", "MEASURED", "PREDICTED", "SUPERNET", "AccuracySource",
-           "SourceSpec", "configuration_name", "accepted_sources", "load_accuracy_source",
-           "find_accuracy_source"]
+           "SourceSpec", "accuracy_text", "configuration_name", "accepted_sources",
+           "load_accuracy_source", "find_accuracy_source"]
 
 #: the source that a named supernet checkpoint brings
 SUPERNET = supernet_accuracy.SOURCE
