@@ -95,3 +95,4 @@ def connect_runtime(target, args):
 
     return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
                    key=getattr(args, "key", None))
+

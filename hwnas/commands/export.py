@@ -27,6 +27,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import hwnas
     from hwnas._outputs import check_output_dir
+    from hwnas.predict.accuracy_sources import accuracy_text
 
     check_output_dir(args.out, "bundle", args.force)     # before connecting to any device
     arch_json, arch_text = resolve_arch(args.arch)
@@ -44,4 +45,5 @@ def run(args) -> int:
     print(f"bundle {args.out}: {manifest['arch']} on {target.name} "
           f"({manifest['files']['library']}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)}"
           f" kernels tuned), {msg}")
+    print(f"accuracy   {accuracy_text(manifest.get('accuracy'))}")
     return 0

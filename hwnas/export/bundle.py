@@ -152,7 +152,8 @@ def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files
         log.info("measured on %s: median %.3f ms (p90 %.3f, std %.3f, n=%d)", target.name,
                  lat.median_ms, lat.p90_ms, lat.std_ms, lat.n)
 
-    arch_json = {**arch.to_json(), "space_config": space.config()}
+    arch_json = {**arch.to_json(), "space_config": space.config(),
+                 **({"accuracy": req.extra["accuracy"]} if "accuracy" in req.extra else {})}
     atomic_write_json(stage / "arch.json", arch_json)
     return {
         "format": BUNDLE_FORMAT,

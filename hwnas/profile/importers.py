@@ -133,14 +133,17 @@ def import_table(source: str | Path, target: str, space: str | None = None,
     source = Path(source)
     fmt = fmt or detect_format(source)
     imp: Importer = IMPORTERS.get(fmt)
-    resolve_space_name(space or imp.space)         # an unknown space lists the known ones
+    # an unknown space lists the known ones; a named configuration gives its options
+    plugin, config = resolve_space_name(space or imp.space)
+    named = {k: v for k, v in plugin.config(config).options.items()
+             if k != "resolutions"} if config is not None else {}
     files = _files(source)
     merged: dict[str, tuple[float, float, int]] = {}
     for f in files:
         for key, val in read_published_yaml(f).items():
             merged[key] = _pool(merged[key], val) if key in merged else val
-    space = space or imp.space
-    cfg = _space_config(imp, files, space, overrides or {})
+    space = plugin.name
+    cfg = _space_config(imp, files, space, {**named, **(overrides or {})})
     meta = {"target": target, "space": space, "runtime": "published", "device": imp.device,
             "measured_here": False, "created": now_iso(), "updated": now_iso(),
             "imported": {"format": fmt, "source": str(source.resolve()), "origin": imp.origin,
