@@ -35,12 +35,30 @@ def build_problem(space, constraints: Constraints, report_targets=(),
     preds = {t: load_predictor(t, space, predictor, allow_emulated=allow_emulated)
              for t in targets}
     first = preds[targets[0]].space
-    common = sorted(set.intersection(*(set(p.space.resolutions) for p in preds.values())))
-    if not common:
+    shared = set.intersection(*(set(p.space.resolutions) for p in preds.values()))
+    if not shared:
         raise SpaceError("the latency tables share no input resolution: " + "; ".join(
             f"{t}: {list(p.space.resolutions)}" for t, p in preds.items()))
+    asked = _asked_resolutions(space)
+    common = sorted(shared & asked if asked else shared)
+    if not common:
+        raise SpaceError(f"the latency tables cover none of the resolutions {sorted(asked)} "
+                         f"of the space asked for; they share {sorted(shared)}")
     space = space_from_config({**first.config(), "resolutions": common})
     return SearchProblem(space, load_objective(objective, space, checkpoint), preds, constraints)
+
+
+def _asked_resolutions(space) -> set[int] | None:
+    """The resolutions of a ``SearchSpace`` or of a named configuration (which searches its
+    own, though its table may cover more); None for a bare space name (every resolution the
+    tables share)."""
+    from hwnas.spaces import SearchSpace, get_space, resolve_space_name
+
+    if isinstance(space, SearchSpace):
+        return set(space.resolutions)
+    if isinstance(space, str) and resolve_space_name(space)[1] is not None:
+        return set(get_space(space).resolutions)
+    return None
 
 
 def write_outputs(out: str | Path, problem: SearchProblem, result: SearchResult,

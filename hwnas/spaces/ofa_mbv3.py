@@ -318,6 +318,9 @@ class OFAMobileNetV3Space(SearchSpace):
         blocks = np.where(self.active_mask(genomes).reshape(n, N_SLOTS), blocks, self.null_op)
         return np.concatenate([self._fixed_idx[r], blocks], 1)
 
+    def op_ids_at(self, r_index: int) -> np.ndarray:
+        return np.unique(np.concatenate([self._fixed_idx[r_index], self._block_idx[r_index].ravel()]))
+
     def cost_vectors(self) -> dict[str, np.ndarray]:
         """Per-op ``macs``, ``params`` and ``act`` (peak activation elements), aligned with
         ``op_list`` plus a trailing zero for ``null_op``."""
