@@ -1,11 +1,10 @@
-"""Where hwnas finds its data: device targets, latency tables (with tuning databases) and
-supernet checkpoints.
+"""Where hwnas finds its data: device targets, latency tables (with tuning databases),
+supernet checkpoints and imported accuracy data (``hwnas import-accuracy``).
 
 Each kind of data is looked up in up to two places, in this order:
 
-1. the user's folder: ``$HWNAS_TARGETS``, ``$HWNAS_TABLES`` or ``$HWNAS_CHECKPOINTS`` when set,
-   else ``$HWNAS_DATA/targets``, ``$HWNAS_DATA/latency_tables`` or ``$HWNAS_DATA/checkpoints``
-   when ``$HWNAS_DATA`` is set;
+1. the user's folder: ``$HWNAS_TARGETS``, ``$HWNAS_TABLES``, ``$HWNAS_CHECKPOINTS`` or
+   ``$HWNAS_ACCURACY`` when set, else ``$HWNAS_DATA/<kind>`` when ``$HWNAS_DATA`` is set;
 2. the data shipped with hwnas: ``hwnas/data/<kind>`` inside an installed wheel, or the
    ``targets/``, ``latency_tables/`` and ``checkpoints/`` folders of the source checkout the
    package runs from (an editable install, ``pip install -e``).
@@ -24,7 +23,7 @@ __all__ = ["KINDS", "search_dirs", "find", "write_dir", "shipped_dir",
            "list_checkpoints", "checkpoint_dir"]
 
 KINDS = {"targets": "HWNAS_TARGETS", "latency_tables": "HWNAS_TABLES",
-         "checkpoints": "HWNAS_CHECKPOINTS"}
+         "checkpoints": "HWNAS_CHECKPOINTS", "accuracy": "HWNAS_ACCURACY"}
 
 
 def _check_kind(kind: str) -> None:

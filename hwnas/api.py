@@ -19,8 +19,8 @@ from typing import Any
 from hwnas.errors import BudgetError, HwnasError
 
 __all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
-           "list_checkpoints", "get_space", "load_target", "load_supernet", "load_predictor",
-           "connect", "adapt", "search", "export", "deploy"]
+           "list_accuracy_sources", "list_checkpoints", "get_space", "load_target",
+           "load_supernet", "load_predictor", "connect", "adapt", "search", "export", "deploy"]
 
 
 # ---------------------------------------------------------------------------- catalogues
@@ -51,6 +51,13 @@ def list_strategies() -> list[str]:
     from hwnas.search import STRATEGIES
 
     return STRATEGIES.names()
+
+
+def list_accuracy_sources() -> list[str]:
+    """Registered accuracy sources (each space configuration names those it accepts)."""
+    from hwnas.predict.accuracy_sources import ACCURACY_SOURCES
+
+    return ACCURACY_SOURCES.names()
 
 
 def list_checkpoints() -> list[str]:
@@ -242,7 +249,8 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
            margin: float | None = None, quantile: float = 0.9, max_params: float | None = None,
            max_mflops: float | None = None, max_act_kb: float | None = None,
            report_targets=(), seed: int = 0, out: str | os.PathLike | None = None,
-           force: bool = False, allow_emulated: bool = False, **options) -> dict:
+           force: bool = False, allow_emulated: bool = False, accuracy: Any = None,
+           **options) -> dict:
     """The best predicted architecture under the budgets; returns what ``arch.json`` holds.
 
     ``predictor`` is the latency predictor kind of every target (``auto``, ``table``,
@@ -255,6 +263,10 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
     folder, or an earlier search output; anything else only with ``force``).
     Latency tables measured on an emulated device are refused unless ``allow_emulated``.
+    ``accuracy`` names the accuracy source (``list_accuracy_sources()``, or an
+    ``AccuracySource``); None: the first the space's configuration accepts that has data. The
+    result's ``accuracy`` names the source and says whether the figure is measured or
+    predicted, and whether it is an extrapolation.
     """
     from hwnas._checks import check_seed
     from hwnas._outputs import check_output_dir
@@ -288,7 +300,8 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     elif space is None:
         space = DEFAULT_SPACE
     extra = [t for t in ([target] if target else []) + list(report_targets)]
-    problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated)
+    problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated,
+                            accuracy)
     if checkpoint is not None and "checkpoint" in STRATEGIES.get(strategy).Options.__dataclass_fields__:
         options.setdefault("checkpoint", str(checkpoint))   # gradient strategies' supernet too
     result = _search(strategy, problem, seed=seed, **options)

@@ -8,7 +8,7 @@ from hwnas.errors import ArchError, DataError, HwnasError
 from hwnas.spaces import DEFAULT_SPACE, get_space, space_from_config, space_names
 
 __all__ = ["add_space_args", "add_device_args", "resolve_space", "resolve_arch", "connect_runtime",
-           "space_help"]
+           "space_help", "accuracy_line"]
 
 
 def space_help(what: str = "search space") -> str:
@@ -95,3 +95,12 @@ def connect_runtime(target, args):
 
     return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
                    key=getattr(args, "key", None))
+
+
+def accuracy_line(acc: dict | None) -> str:
+    """An ``accuracy`` record (arch.json, manifest) as one line: the figure, measured or
+    predicted, its source, and whether it is an extrapolation."""
+    if not acc or acc.get("top1") is None:
+        return (acc or {}).get("note") or "none"
+    line = f"top-1 {100 * acc['top1']:.2f}% {acc.get('kind')} (source {acc.get('source')})"
+    return line + (f" [{acc['extrapolation']}]" if acc.get("extrapolation") else "")

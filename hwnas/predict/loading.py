@@ -133,8 +133,8 @@ def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, s
 def load_predictor(target: str, space=None, kind: str = "auto",
                    path: str | Path | None = None, allow_foreign: bool = False,
                    allow_emulated: bool = False) -> LatencyPredictor:
-    """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``; None:
-    the default space).
+    """The latency predictor of ``target`` for ``space`` (a space or configuration name, or a
+    ``SearchSpace``; None: the default space).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
     on the device), ``fewshot`` (adapted from a few measured networks and other devices,
@@ -147,10 +147,12 @@ def load_predictor(target: str, space=None, kind: str = "auto",
     is refused unless ``allow_foreign``, and a table measured on an emulated device raises
     ``TableError`` unless ``allow_emulated``.
     """
-    if space is None:
-        from hwnas.spaces import DEFAULT_SPACE
+    from hwnas.spaces import DEFAULT_SPACE, get_space, resolve_space_name
 
+    if space is None:
         space = DEFAULT_SPACE
+    if isinstance(space, str) and resolve_space_name(space)[1] is not None:
+        space = get_space(space)            # a named configuration: the table must cover it
     name = space if isinstance(space, str) else space.name
     path = Path(path) if path is not None else table_path(target, name)
     fewshot = fewshot_beside(path)

@@ -138,7 +138,10 @@ def import_table(source: str | Path, target: str, space: str | None = None,
     source = Path(source)
     fmt = fmt or detect_format(source)
     imp: Importer = IMPORTERS.get(fmt)
-    resolve_space_name(space or imp.space)         # an unknown space lists the known ones
+    # an unknown space lists the known ones; a named configuration gives its options
+    plugin, config = resolve_space_name(space or imp.space)
+    named = {k: v for k, v in plugin.config(config).options.items()
+             if k != "resolutions"} if config is not None else {}
     files = _files(source)
     merged: dict[str, tuple[float, float, int]] = {}
     by_res: dict[int, dict[str, dict]] = {}
@@ -146,11 +149,11 @@ def import_table(source: str | Path, target: str, space: str | None = None,
         values = read_published_yaml(f)
         for key, val in values.items():
             merged[key] = _pool(merged[key], val) if key in merged else val
-        named = _OFA_FILE.match(f.name)
-        if named:
-            by_res[int(named[1])] = {k: _entry(*v) for k, v in values.items()}
-    space = space or imp.space
-    cfg = _space_config(imp, files, space, overrides or {})
+        by_name = _OFA_FILE.match(f.name)
+        if by_name:
+            by_res[int(by_name[1])] = {k: _entry(*v) for k, v in values.items()}
+    space = plugin.name
+    cfg = _space_config(imp, files, space, {**named, **(overrides or {})})
     meta = {"target": target, "space": space, "runtime": "published", "device": imp.device,
             "measured_here": False, "created": now_iso(), "updated": now_iso(),
             "imported": {"format": fmt, "source": str(source.resolve()), "origin": imp.origin,

@@ -22,7 +22,7 @@ from hwnas.predict import LatencyPredictor, TablePredictor
 from hwnas.profile.table import at_resolution
 from hwnas.search.constraints import Constraints
 from hwnas.search.layers import layer_view, min_over_view
-from hwnas.search.objectives import GenomeRemap
+from hwnas.spaces._remap import GenomeRemap
 
 __all__ = ["Evaluation", "SearchProblem", "LowerBound"]
 
@@ -228,6 +228,7 @@ class SearchProblem:
                 "space_config": self.space.config(),
                 "objective": {"name": self.objective.name, "value": float(ev.score[0]),
                               "note": self.objective.note},
+                "accuracy": self.objective.label(genome),
                 "predicted_latency_ms": {t: float(ev.latency_ms[i, 0])
                                          for i, t in enumerate(self.targets)},
                 "latency_bound_ms": {t: float(ev.bound_ms[i, 0]) for i, t in enumerate(self.targets)},

@@ -80,6 +80,18 @@ class SpacePlugin:
             raise SpaceError(f"space '{self.name}' has no configuration '{key}'; have: {have}")
         return self.configs[key]
 
+    def config_of(self, space: "SearchSpace") -> str | None:
+        """The name of the configuration ``space`` is an instance of: the one whose options
+        (resolutions aside) it has, preferring one whose resolutions hold all of the space's;
+        None when no configuration fits."""
+        have = space.config()
+        same = [n for n, c in self.configs.items()
+                if all(k in have and have[k] == v for k, v in c.options.items()
+                       if k != "resolutions")]
+        within = [n for n in same if set(getattr(space, "resolutions", ())) <=
+                  set(self.configs[n].options.get("resolutions", ()))]
+        return (within or same or [None])[0]
+
     @property
     def default_checkpoint(self) -> str | None:
         """The checkpoint of the default configuration (None: the space ships none)."""

@@ -166,16 +166,31 @@ class OFAMobileNetV3Space(SearchSpace):
         return OFAArch(r, ks, es)
 
     def from_json(self, obj: dict) -> OFAArch:
+        """An arch from ``arch.json`` (its ``arch`` string) or from OFA's dict form: ``ks[20]``,
+        ``e[20]``, ``d[5]`` and ``r`` (an integer, or DyNAS-T's one-element list). Slots past a
+        stage's depth are ignored, whatever they hold (OFA writes 0 or any choice there)."""
+        if not isinstance(obj, dict):
+            raise ArchError(f"an ofa-mbv3 arch JSON is an object, got {type(obj).__name__}")
         if "arch" in obj and isinstance(obj["arch"], str):
             return self.parse(obj["arch"])
+        if obj.get("wid") is not None:
+            raise ArchError(f"arch JSON has an elastic width 'wid' {obj['wid']!r}; this space "
+                            "has none (its width is the configuration's width_mult)")
         try:
-            r, d, ks, es = _gene(obj["r"]), list(obj["d"]), list(obj["ks"]), list(obj["e"])
-            if len(d) != N_STAGES or len(ks) != N_SLOTS or len(es) != N_SLOTS:
-                raise ArchError(f"arch JSON needs d[{N_STAGES}], ks[{N_SLOTS}], e[{N_SLOTS}]")
-            sl = [slice(s * MAX_DEPTH, s * MAX_DEPTH + min(_gene(d[s]), MAX_DEPTH))
-                  for s in range(N_STAGES)]
+            r = obj["r"]
+            if isinstance(r, (list, tuple)) and len(r) == 1:
+                r = r[0]
+            r, d, ks, es = _gene(r), list(obj["d"]), list(obj["ks"]), list(obj["e"])
+            d = [_gene(v) for v in d]
         except (KeyError, TypeError, ValueError) as exc:
             raise ArchError(f"arch JSON lacks a valid field: {exc}") from None
+        if len(d) != N_STAGES or len(ks) != N_SLOTS or len(es) != N_SLOTS:
+            raise ArchError(f"arch JSON needs d[{N_STAGES}], ks[{N_SLOTS}] and e[{N_SLOTS}], "
+                            f"got d[{len(d)}], ks[{len(ks)}], e[{len(es)}]")
+        for s, depth in enumerate(d, 1):
+            if depth not in self.depths:
+                raise ArchError(f"depth {depth} of stage {s} not in {list(self.depths)}")
+        sl = [slice(s * MAX_DEPTH, s * MAX_DEPTH + d[s]) for s in range(N_STAGES)]
         return self.make(r, [ks[x] for x in sl], [es[x] for x in sl])
 
     # ------------------------------------------------------------------ genomes
@@ -442,8 +457,15 @@ PLUGIN = register_space(SpacePlugin(
         "imagenet": SpaceConfig(
             {"width_mult": 1.2, "resolutions": (160, 176, 192, 208, 224), "num_classes": 1000,
              "in_chans": 3},
+            accuracy_sources=("ofa-predictor", "measured"),
             description="Once-for-All's published w1.2 supernet's space: ImageNet, 1000 "
-                        "classes, 160-224 px in steps of 16"),
+                        "classes, 160-224 px in steps of 16 (the steps of OFA's accuracy "
+                        "predictor and tutorial)"),
+        "imagenet-w10": SpaceConfig(
+            {"width_mult": 1.0, "resolutions": (224,), "num_classes": 1000, "in_chans": 3},
+            accuracy_sources=("measured", "ofa-predictor"),
+            description="the w1.0 supernet's space at 224 px: the subnets whose ImageNet top-1 "
+                        "DyNAS-T measured"),
     },
     default_config="fmnist",
     supernet=_supernet,
