@@ -3,6 +3,8 @@
     python benchmarks/ofa_reproduction.py [--json PATH] [--plot PNG] [--seeds 5]
                                           [--budgets 15,20,...,60]
 
+(``--plot`` defaults to ``out/ofa_reproduction.png``, a folder git ignores.)
+
 OFA's tutorial (mit-han-lab/once-for-all @ tutorial/ofa.ipynb) searches its w1.2 MobileNetV3
 space at 160-224 px with its published accuracy predictor and its Samsung Note10 lookup table:
 its evolution (population 100, 500 generations) finds 81.71 % predicted top-1 at 24.73 ms for a
@@ -200,7 +202,7 @@ def plot(rows: list[dict], path: Path) -> Path:
 
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--plot", default="ofa_reproduction.png", help="Pareto plot (PNG) to write")
+    p.add_argument("--plot", default="out/ofa_reproduction.png", help="Pareto plot (PNG) to write")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--budgets", default=",".join(str(b) for b in range(15, 61, 5)),
                    help="latency budgets in ms on the Note10")
