@@ -29,11 +29,13 @@ log = logging.getLogger("hwnas.predict")
 def table_space(table: LatencyTable, space=None):
     """``(index, space)``: the table's recorded configuration that covers ``space`` (a
     ``SearchSpace``, a space name, or None for the table's own space), as a space."""
-    from hwnas.spaces import SearchSpace, get_space, space_from_config
+    from hwnas.spaces import SearchSpace, get_space, resolve_space_name, space_from_config
 
     configs = table.meta.get("spaces") or []
     if not configs:
         return 0, get_space(str(table.meta["space"]))
+    if isinstance(space, str) and resolve_space_name(space)[1] is not None:
+        space = get_space(space)                  # a named configuration: the one that covers it
     if isinstance(space, SearchSpace):
         index = table.config_index(space)
         if index is None:
@@ -84,7 +86,7 @@ def _table_error_on(table: LatencyTable, pred) -> float | None:
     if table.missing(space.op_list):
         return None
     s = pred.samples
-    total = table.vector(space.op_list)[space.op_indices(s.genomes)].sum(1)
+    total = space.op_values(s.genomes, table.space_values(space)).sum(1)
     return float(np.mean(np.abs(total / s.latency_ms - 1)))
 
 

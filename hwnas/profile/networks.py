@@ -93,10 +93,11 @@ def table_sum_ms(table: LatencyTable, record: dict) -> float | None:
     if "space" not in record:
         return None
     space = _space(json.dumps(record["space"], sort_keys=True))
-    keys = [op.key for op in space.ops(space.parse(record["arch"]))]
-    if any(k not in table.entries for k in keys):
+    arch = space.parse(record["arch"])
+    entries = [table.entry(op.key, getattr(arch, "r", None)) for op in space.ops(arch)]
+    if any(e is None for e in entries):
         return None
-    return float(sum(table.entries[k]["median_ms"] for k in keys))
+    return float(sum(e["median_ms"] for e in entries))
 
 
 def validation(table: LatencyTable) -> dict:

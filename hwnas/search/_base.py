@@ -44,9 +44,9 @@ class Strategy(abc.ABC):
         pass
 
     #: integer options that may be 0 (0 means "choose"), fractions in [0, 1], floats ≥ 0
-    ZERO_OK = frozenset({"train_resolution", "resolution", "samples"})
+    ZERO_OK = frozenset({"train_resolution", "resolution", "samples", "children", "rounds"})
     FRACTIONS = frozenset({"parent_ratio", "mutation_ratio", "mutate_prob", "resolution_prob",
-                           "warmup"})
+                           "kick", "warmup"})
     NON_NEGATIVE = frozenset({"latency_lambda"})
 
     def __init__(self, **options) -> None:

@@ -333,6 +333,9 @@ class OFAMobileNetV3Space(SearchSpace):
         blocks = np.where(self.active_mask(genomes).reshape(n, N_SLOTS), blocks, self.null_op)
         return np.concatenate([self._fixed_idx[r], blocks], 1)
 
+    def op_ids_at(self, r_index: int) -> np.ndarray:
+        return np.unique(np.concatenate([self._fixed_idx[r_index], self._block_idx[r_index].ravel()]))
+
     def cost_vectors(self) -> dict[str, np.ndarray]:
         """Per-op ``macs``, ``params`` and ``act`` (peak activation elements), aligned with
         ``op_list`` plus a trailing zero for ``null_op``."""
@@ -383,7 +386,7 @@ def _layer_view(space: OFAMobileNetV3Space, r_index: int) -> LayerView:
     """20 block slots × the 9 (kernel, expand) pairs; slots past the minimum depth add a *skip*
     candidate. A stage's depth is the minimum depth plus its leading run of non-skipped slots,
     so a skip followed by a block drops that block (the only choice the view cannot express
-    exactly; it never lowers latency, so the lower bound stays exact)."""
+    exactly; it never lowers latency, so the lower bound stays exact): each stage is a run."""
     nk, ne = len(space.kernels), len(space.expands)
     g = np.zeros((nk * ne, space.genome_len), np.int16)
     for c in range(nk * ne):
@@ -413,7 +416,26 @@ def _layer_view(space: OFAMobileNetV3Space, r_index: int) -> LayerView:
         out[-1] = r_index
         return out
 
-    return LayerView(space, r_index, list(ids[0, :2]), cands, list(ids[0, 2:6]), labels, to_genome)
+    def to_genomes(choices: np.ndarray) -> np.ndarray:          # to_genome of each row, at once
+        n = len(choices)
+        block = (choices < nk * ne).reshape(n, N_STAGES, MAX_DEPTH)
+        depth = np.maximum(np.cumprod(block, 2).sum(2), min_d)           # leading blocks
+        active = (np.arange(MAX_DEPTH)[None, None, :] < depth[:, :, None]).reshape(n, N_SLOTS)
+        out = np.zeros((n, space.genome_len), np.int16)
+        out[:, :N_SLOTS] = np.where(active, choices // ne, 0)
+        out[:, N_SLOTS:2 * N_SLOTS] = np.where(active, choices % ne, 0)
+        out[:, 2 * N_SLOTS:2 * N_SLOTS + N_STAGES] = np.searchsorted(space.depths, depth)
+        out[:, -1] = r_index
+        return out
+
+    def from_genome(genome: np.ndarray) -> list[int]:
+        active = space.active_mask(genome[None]).reshape(N_SLOTS)
+        return [int(genome[i]) * ne + int(genome[N_SLOTS + i]) if active[i] else nk * ne
+                for i in range(N_SLOTS)]
+
+    return LayerView(space, r_index, list(ids[0, :2]), cands, list(ids[0, 2:6]), labels, to_genome,
+                     from_genome, [s for s in range(N_STAGES) for _ in range(MAX_DEPTH)],
+                     to_genomes)
 
 
 def _supernet(space: OFAMobileNetV3Space):
