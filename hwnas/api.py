@@ -194,10 +194,11 @@ def _check_replaceable(path: Path, target: str, sp) -> None:
 def _measure_samples(target, sp, k, src, rpc, tracker, key, rounds, workers, seed, tuning_dir):
     from hwnas.predict.adapt import Measurements
     from hwnas.profile.samples import informative_archs, measure_samples, samples_path
+    from hwnas.runtime import backend_of
 
     tgt = load_target(target)
     archs = informative_archs(sp, k, seed, src.tables or None)
-    db = None if tgt.runtime == "debug" else _database_dir(tgt, tuning_dir)
+    db = _database_dir(tgt, tuning_dir) if backend_of(tgt).tuned else None
     with connect(tgt, rpc, tracker, key) as runtime:
         device = runtime.describe()
         spath = samples_path(target, sp.name)
@@ -336,6 +337,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
+    from hwnas.runtime import backend_of
     from hwnas.spaces import DEFAULT_SPACE, SearchSpace, get_space as _get, space_from_config
 
     check_output_dir(out, "bundle", force)
@@ -346,6 +348,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
 
         raise ArchError("an arch is its string, or an arch.json object with an 'arch' string")
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
+    backend_of(tgt)                               # an unknown runtime: refused now
     db_dir = resolve_database(tgt, tuning_db)     # a database of another device: refused now
     loaded = load_supernet(checkpoint) if checkpoint is not None else None
     if isinstance(space, SearchSpace):

@@ -271,7 +271,7 @@ def _no_compiler(monkeypatch, strict: bool) -> None:
     import importlib
 
     heavy = [("hwnas.compiler", "compile_onnx"), ("hwnas.compiler", "compile_relax"),
-             ("hwnas.export.bundle", "compile_onnx"), ("hwnas.compiler.tune", "tune_onnx"),
+             ("hwnas.compiler.tune", "tune_onnx"),
              ("hwnas.compiler.space_tuning", "enumerate_kernels"), ("hwnas.farm.local", "_spawn")]
     if strict:
         heavy += [("hwnas.train.trainer", "train_step"), ("hwnas.profile.profiler", "run_waves"),

@@ -85,6 +85,7 @@ class _Progress:
 def run(args) -> int:
     from hwnas.compiler.database import database_dir, work_dir
     from hwnas.compiler.space_tuning import tune_space
+    from hwnas.runtime import backend_of
     from hwnas.spaces import DEFAULT_SPACE, resolve_space_name
     from hwnas.targets import load_target
 
@@ -92,8 +93,10 @@ def run(args) -> int:
         raise HwnasError(f"--minutes must be a positive number, got {args.minutes}")
     snapshots = _minutes(args.snapshots)
     target = load_target(args.target)
-    if target.runtime != "tvm":
-        raise HwnasError(f"target '{target.name}' does not compile with TVM; nothing to tune")
+    backend = backend_of(target)
+    if not backend.tuned:
+        raise HwnasError(f"target '{target.name}' does not compile with a tuning database "
+                         f"(runtime '{backend.name}'); nothing to tune")
     if args.checkpoint is None and not any(
             getattr(args, k) for k in ("resolutions", "width_mult", "num_classes", "in_chans")):
         plugin, config = resolve_space_name(args.space or DEFAULT_SPACE)

@@ -292,7 +292,7 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
         table.save(path)
 
         def task(name: str, **kw) -> BuildTask:
-            return BuildTask(name, target, tmp, runtime.artifact, tuning_dir=opts.tuning_dir, **kw)
+            return BuildTask(name, target, tmp, runtime.family, tuning_dir=opts.tuning_dir, **kw)
 
         op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
                          family=todo[i].family, space_config=space.config())

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from hwnas.errors import DeviceError
-from hwnas.runtime._base import RUNTIMES, host_description, parse_address
+from hwnas.runtime._base import host_description, parse_address
 from hwnas.runtime.elf import elf_machine, same_machine
 from hwnas.runtime.tvm_local import TVMRuntime
 
@@ -21,7 +21,6 @@ __all__ = ["TVMRPCRuntime"]
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@RUNTIMES.register("tvm-rpc")
 class TVMRPCRuntime(TVMRuntime):
     """``device`` is ``rpc://host:port`` or ``tracker://host:port/key``."""
 
@@ -83,9 +82,8 @@ class TVMRPCRuntime(TVMRuntime):
             return DeviceError(f"the RPC device {self.device} failed {doing}: {_reason(exc)}")
         return DeviceError(f"lost the RPC device {self.device} while {doing}: {_reason(exc)}")
 
-    def _device(self):
-        return self.remote.cpu(0) if not self.target.is_gpu else self.remote.device(
-            self.target.tvm_target["kind"], 0)
+    def _device_api(self):
+        return self.remote
 
     def _global(self, name: str):
         return self.remote.get_function(name)
