@@ -394,8 +394,9 @@ def test_the_measured_source_elsewhere_is_an_extrapolation(measured_imported):
     assert "width_mult 1.2 (source: 1.0)" in src.extrapolation
     assert "resolution 160, 176, 192, 208" in src.extrapolation
     arch = space.from_json(ast.literal_eval(rows[0][0]) | {"r": 224})
-    label = src.label(space.to_genomes([arch])[0])
-    assert label["kind"] == "predicted" and label["extrapolation"]
+    label = src.label(space.to_genomes([arch])[0])     # this arch: its width, not its size
+    assert label["kind"] == "predicted" and "width_mult 1.2" in label["extrapolation"]
+    assert "resolution" not in label["extrapolation"]
 
 
 @pytest.mark.parametrize("line,needle", [

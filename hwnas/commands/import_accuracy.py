@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import space_help
+from hwnas.spaces import space_names
 
 __all__ = ["register", "run"]
 
@@ -22,8 +22,10 @@ def register(sub) -> None:
                         "folder of them, such as DyNAS-T's dynast_top1/)")
     p.add_argument("--format", choices=ACCURACY_IMPORTERS.names(),
                    help="default: detected from the file suffix")
-    p.add_argument("--space", help=space_help("space configuration the data is for "
-                                              "(default: the format's)"))
+    defaults = ", ".join(f"{ACCURACY_IMPORTERS.get(n).default_space()} for {n}"
+                         for n in ACCURACY_IMPORTERS.names())
+    p.add_argument("--space", help=f"space configuration the data is for (default: {defaults}); "
+                                   f"one of: {', '.join(space_names(configurations=True))}")
     p.add_argument("--out", type=Path, help="default accuracy/<space>/<source>.<ext>")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="POINTS",
                    help="measured-csv: repeats of one subnet further apart than this (top-1 "

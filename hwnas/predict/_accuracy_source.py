@@ -59,13 +59,14 @@ def domain_of(config: dict) -> dict:
     return out
 
 
-def extrapolation_note(domain: dict, space) -> str | None:
-    """Why ``space`` lies outside ``domain`` (None: inside). A domain gives its input sizes as
-    ``resolutions`` (a list) or ``resolution_range`` (``[lo, hi]``)."""
+def extrapolation_note(domain: dict, space, resolutions=None) -> str | None:
+    """Why ``space`` (at ``resolutions``, None: all of its own) lies outside ``domain``
+    (None: inside). A domain gives its input sizes as ``resolutions`` (a list) or
+    ``resolution_range`` (``[lo, hi]``)."""
     have = space.config()
     why = [f"{k} {have[k]} (source: {domain[k]})" for k in _DOMAIN_KEYS
            if k in domain and k in have and have[k] != domain[k]]
-    res = list(getattr(space, "resolutions", ()))
+    res = list(getattr(space, "resolutions", ()) if resolutions is None else resolutions)
     if "resolution_range" in domain:
         lo, hi = domain["resolution_range"]
         out = [r for r in res if not lo <= r <= hi]
@@ -106,8 +107,11 @@ class AccuracySource:
     def label(self, genome: np.ndarray) -> dict:
         """The accuracy of one genome row as ``arch.json`` and manifests carry it."""
         g = np.asarray(genome)[None, :]
+        res = getattr(self.space, "resolutions", None)
+        at = None if res is None else [res[int(g[0, -1])]]
         return {**self.describe(), "kind": str(self.kind_genomes(g)[0]),
-                "top1": float(self.predict_genomes(g)[0])}
+                "top1": float(self.predict_genomes(g)[0]),
+                "extrapolation": extrapolation_note(self.domain, self.space, at)}
 
 
 def accuracy_file(plugin_name: str, source: str, suffix: str) -> Path | None:
