@@ -87,6 +87,7 @@ def load_target(name_or_path: str | os.PathLike):
     """A device ``Target`` from ``targets/<name>.toml`` or a ``.toml`` path."""
     from hwnas.targets import load_target as _load
 
+    _check_target_name(name_or_path)
     return _load(name_or_path)
 
 
@@ -106,6 +107,7 @@ def load_predictor(target: str, space: Any = None, kind: str = "auto", *,
     on an emulated device is refused unless ``allow_emulated``."""
     from hwnas.predict import load_predictor as _load
 
+    _check_target_name(target)
     return _load(target, space, kind, allow_emulated=allow_emulated)
 
 
@@ -115,6 +117,7 @@ def connect(target, rpc: str | None = None, tracker: str | None = None, key: str
     (``rpc="host:port"``) or a tracker (``tracker="host:port"``, ``key``)."""
     from hwnas.runtime import connect as _connect
 
+    _check_target_name(target)
     target = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     return _connect(target, rpc, tracker, key, runtime)
 
@@ -138,16 +141,26 @@ def adapt(target: str, space: Any = None, *, measure: int | None = None,
     """
     import time
 
+    from hwnas._checks import check_int, check_seed
     from hwnas.predict.adapt import (MIN_SAMPLES, fewshot_file, fit_fewshot, leave_one_out,
                                      read_measurements, resolve_sources)
 
     if (measure is None) == (csv is None):
         raise HwnasError("adapting needs either a number of networks to measure or a CSV "
                          "file of measurements (exactly one of them)")
-    if measure is not None and (not isinstance(measure, int) or measure < MIN_SAMPLES):
+    if measure is not None and (not isinstance(measure, int) or isinstance(measure, bool)
+                                or measure < MIN_SAMPLES):
         raise HwnasError(f"few-shot adaptation needs at least {MIN_SAMPLES} measured "
                          f"networks, got {measure!r}")
+    check_int(rounds, "timing rounds per network", 1)
+    check_int(workers, "compile workers (0: in-process)", 0)
+    check_seed(seed)
+    _check_target_name(target)
     sp = _space(space)
+    if out is None or measure is not None:      # writes beside the target's tables
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")
     path = Path(out) if out is not None else fewshot_file(target, sp.name)
     _check_replaceable(path, target, sp)
     t0 = time.perf_counter()
@@ -180,11 +193,15 @@ def _check_replaceable(path: Path, target: str, sp) -> None:
 
     if not path.exists():
         return
-    old = read_json(path, "few-shot predictor", TableError)
+    if path.is_dir():
+        raise TableError(f"{path} is a folder, not a few-shot predictor file; choose a file path")
+    try:
+        old = read_json(path, "few-shot predictor", TableError)
+    except TableError:
+        old = None                             # a file of the user's, not a corrupt predictor
     device = (old.get("provenance") or {}).get("target") if isinstance(old, dict) else None
     if not isinstance(old, dict) or old.get("kind") != "fewshot":
-        raise TableError(f"{path} exists and is not a few-shot predictor; remove it or choose "
-                         "another file")
+        raise TableError(f"{path} exists and is not a few-shot predictor; choose another file")
     if old.get("space") != sp.config() or device not in (None, target):
         raise TableError(f"{path} holds the few-shot predictor of '{device}' for space "
                          f"{old.get('space')}, not '{target}' for {sp.config()}; remove it or "
@@ -235,6 +252,8 @@ def _adapt_report(target, sp, meas, src, pred, loo, device, path, wall_s) -> dic
 
 
 def _budget_ms(value, what: str = "latency budget") -> float:
+    if isinstance(value, bool):             # True is not 1 ms
+        raise BudgetError(f"{what} must be a number of milliseconds, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -242,6 +261,28 @@ def _budget_ms(value, what: str = "latency budget") -> float:
     if not (math.isfinite(v) and v > 0):
         raise BudgetError(f"{what} must be a positive, finite number of ms, got {value!r}")
     return v
+
+
+def _check_target_name(target, optional: bool = False) -> None:
+    """A target is a name or a ``.toml`` path (or a loaded ``Target``), never another type."""
+    from hwnas.errors import TargetError
+    from hwnas.targets import Target
+
+    if (target is None and optional) or isinstance(target, (str, os.PathLike, Target)):
+        return
+    raise TargetError(f"a target is a name (see list_targets()) or a .toml path, got "
+                      f"{type(target).__name__} {target!r}")
+
+
+def _check_numbers(error: type[HwnasError] = HwnasError, **values) -> None:
+    """Numbers given from Python: a bool is no number, and NaN or inf no count or fraction
+    (None: the default). Ranges are checked where each value is used."""
+    import numbers
+
+    for name, v in values.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                              or not math.isfinite(v)):
+            raise error(f"{name} must be a finite number, got {v!r}")
 
 
 def search(target: str | None, latency_ms: float | str | dict[str, float], *,
@@ -262,7 +303,8 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     space, or the checkpoint's); a ``checkpoint`` selects its space configuration (and its accuracy predictor scores the archs). An
     impossible budget raises ``BudgetError`` at once, naming the fastest reachable latency.
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
-    folder, or an earlier search output; anything else only with ``force``).
+    folder, or an earlier search output that holds only hwnas's files; with ``force`` any
+    folder, whose other files are kept), under a lock that refuses a second run into it.
     Latency tables measured on an emulated device are refused unless ``allow_emulated``.
     ``accuracy`` names the accuracy source (``list_accuracy_sources()``, or an
     ``AccuracySource``); None: the first the space's configuration accepts that has data. The
@@ -270,34 +312,60 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     predicted, and whether it is an extrapolation.
     """
     from hwnas._checks import check_seed
-    from hwnas._outputs import check_output_dir
-
-    from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
-                              parse_latency_spec, write_outputs)
-    from hwnas.search import search as _search
-    from hwnas.spaces import DEFAULT_SPACE, resolve_space_name, space_plugin
+    from hwnas.search import STRATEGIES, Constraints, LatencyBudget, parse_latency_spec
+    from hwnas.spaces import resolve_space_name
 
     STRATEGIES.get(strategy)                     # an unknown name fails before anything loads
     if isinstance(space, str):
         resolve_space_name(space)
+    _check_target_name(target, optional=True)
+    if isinstance(report_targets, (str, bytes)) or not all(
+            isinstance(t, str) for t in report_targets):
+        raise BudgetError(f"report_targets is a list of target names, got {report_targets!r}")
     check_seed(seed, BudgetError)
     if isinstance(latency_ms, dict):
         budgets = tuple(LatencyBudget(t, _budget_ms(v, f"latency budget of {t}"))
                         for t, v in latency_ms.items())
     elif isinstance(latency_ms, str):
         budgets = parse_latency_spec(latency_ms, target)
+    elif isinstance(latency_ms, (list, tuple, set)):
+        raise BudgetError(f"latency_ms is a number of ms, a spec such as 'a=5,b=9' or a "
+                          f"{{target: ms}} dict, got the {type(latency_ms).__name__} "
+                          f"{latency_ms!r}")
     else:
         if target is None:
             raise BudgetError("a latency budget in ms needs a target")
         budgets = (LatencyBudget(target, _budget_ms(latency_ms)),)
     cons = Constraints(budgets, max_params, max_mflops, max_act_kb, margin, quantile)
-    if out is not None:
-        check_output_dir(out, "search", force)
-    if checkpoint is not None and (space is None or isinstance(space, str)):
+    with _claim(out, "search", force):          # held until the result is written
+        return _search_under(target, space, cons, checkpoint, strategy, objective, predictor,
+                             report_targets, seed, allow_emulated, options, out, force, accuracy)
+
+
+def _claim(out, kind: str, force: bool):
+    """The lock of the output folder ``out`` once it passed its checks (None: no output)."""
+    import contextlib
+
+    from hwnas._outputs import check_output_dir, claim_output
+
+    if out is None:
+        return contextlib.nullcontext()
+    return claim_output(check_output_dir(out, kind, force))
+
+
+def _search_under(target, space, cons, checkpoint, strategy, objective, predictor,
+                  report_targets, seed, allow_emulated, options, out, force, accuracy) -> dict:
+    from hwnas.search import STRATEGIES, build_problem, write_outputs
+    from hwnas.search import search as _search
+    from hwnas.spaces import DEFAULT_SPACE, space_plugin
+
+    if checkpoint is not None:        # its weights too: a broken file fails now, not at export
         sp = load_supernet(checkpoint).space
-        if space is not None and space_plugin(space) is not space_plugin(sp):
-            raise HwnasError(f"checkpoint {checkpoint} is for space '{sp.name}', not '{space}'")
-        space = sp
+        if space is None or isinstance(space, str):
+            if space is not None and space_plugin(space) is not space_plugin(sp):
+                raise HwnasError(f"checkpoint {checkpoint} is for space '{sp.name}', not "
+                                 f"'{space}'")
+            space = sp
     elif space is None:
         space = DEFAULT_SPACE
     extra = [t for t in ([target] if target else []) + list(report_targets)]
@@ -307,7 +375,7 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
         options.setdefault("checkpoint", str(checkpoint))   # gradient strategies' supernet too
     result = _search(strategy, problem, seed=seed, **options)
     if out is not None:
-        return write_outputs(out, problem, result, {"seed": seed}, force=True)
+        return write_outputs(out, problem, result, {"seed": seed}, force=force)
     best = problem.describe(result.best)
     best.update({"strategy": result.strategy, "evaluations": result.n_evals,
                  "search_wall_s": round(result.wall_s, 3), "seed": seed})
@@ -329,7 +397,8 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     device. The manifest says how many kernels run tuned schedules, and its ``accuracy``
     names where the stated top-1 comes from and whether it is measured or predicted (the
     weights' own on the held-out split, else the search's figure from ``arch.json``). ``out``
-    must be new, empty or an earlier bundle (``force``: anything); it is replaced as a whole.
+    must be new, empty or an earlier bundle that holds only hwnas's files; it is replaced as a
+    whole (``force``: any folder, whose other files are kept beside the bundle).
     """
     from hwnas._outputs import check_output_dir
 
@@ -340,6 +409,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     from hwnas.runtime import backend_of
     from hwnas.spaces import DEFAULT_SPACE, SearchSpace, get_space as _get, space_from_config
 
+    _check_target_name(target)
     check_output_dir(out, "bundle", force)
     arch_json = arch if isinstance(arch, dict) else None
     text = arch_json.get("arch") if arch_json else arch
@@ -405,9 +475,15 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
 
     A bundle timed while other processes held a core of the device is judged
     ``contended_margin`` slower than it read (None: the loop's ``CONTENDED_MARGIN``)."""
+    from hwnas import _data
     from hwnas.deploy.loop import CONTENDED_MARGIN, DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
+    _check_target_name(target)
+    _check_numbers(BudgetError, max_rounds=max_rounds, slack=slack, agree=agree, margin=margin,
+                   tune=tune, seed=seed, profile_networks=profile_networks,
+                   contended_margin=contended_margin)
+    _data.write_dir("latency_tables")      # a table (or tuning) deploy writes goes there
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     if tgt.is_cross and not (rpc or tracker or tgt.device.startswith(("rpc://", "tracker://"))):
         from hwnas.errors import DeviceError
@@ -424,8 +500,9 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        contended_margin=CONTENDED_MARGIN if contended_margin is None
                        else contended_margin)
     cfg.validate()
-    cfg.runtime = connect(tgt, rpc, tracker, key)
-    try:
-        return _deploy(cfg)
-    finally:
-        cfg.runtime.close()
+    with _claim(cfg.out, "bundle", force):       # held until the bundle is in place
+        cfg.runtime = connect(tgt, rpc, tracker, key)
+        try:
+            return _deploy(cfg)
+        finally:
+            cfg.runtime.close()

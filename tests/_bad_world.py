@@ -254,6 +254,7 @@ def _world(tmp_path, monkeypatch, strict: bool) -> Path:
     _user_outputs(w)
     monkeypatch.setenv("HWNAS_TARGETS", str(w / "targets"))
     monkeypatch.setenv("HWNAS_TABLES", str(w / "tables"))
+    (w / "checkpoints").mkdir()
     monkeypatch.setenv("HWNAS_CHECKPOINTS", str(w / "checkpoints"))
     monkeypatch.setenv("HWNAS_CACHE", str(w / "cache"))
     monkeypatch.setenv("HWNAS_ACCURACY", str(w / "accuracy"))

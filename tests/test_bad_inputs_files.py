@@ -155,8 +155,9 @@ CASES = [
     *[Case(f"{verb}-out-{name}", f"{args} --out {{w}}/{name}", needle=needle)
       for verb, args in (("export", EXPORT), ("search", f"{SEARCH} --target toy"),
                          ("deploy", "deploy --target debugdev --latency-ms 5"))
-      for name, needle in (("mywork", "exists"), ("notes.md", "is a file"),
-                           ("oldsearch" if verb != "search" else "oldbundle", "exists"))],
+      for name, needle in (("mywork", "did not write (notes.md and 1 more)"),
+                           ("notes.md", "is a file"),
+                           ("oldsearch" if verb != "search" else "oldbundle", "did not write"))],
     Case("train-out-user-folder", f"{TRAIN} --data digits --out {{w}}/mywork",
          needle="not a supernet checkpoint"),
     Case("train-out-user-folder-restart", f"{TRAIN} --data digits --out {{w}}/ckptout "

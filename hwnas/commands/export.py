@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import (add_device_args, add_space_args, connect_runtime,
-                                    resolve_arch, resolve_space)
+from hwnas.commands._common import (add_device_args, add_force_arg, add_space_args,
+                                    connect_runtime, resolve_arch, resolve_space)
 
 
 def register(sub) -> None:
@@ -19,8 +19,7 @@ def register(sub) -> None:
     p.add_argument("--no-measure", action="store_true", help="skip the latency measurement")
     add_space_args(p)
     add_device_args(p)
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas bundle")
+    add_force_arg(p, "bundle")
     p.set_defaults(func=run)
 
 

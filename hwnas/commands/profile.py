@@ -72,7 +72,11 @@ def run(args) -> int:
     if not args.target:
         raise TargetError("--target is required (with --tracker, a --key may name the target)")
     check_int(args.parallel, "--parallel (devices at once; 0: every free one)", 0)
+    from hwnas import _data
     from hwnas.compiler.database import resolve_database
+
+    if args.out is None:
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
 
     target = load_target(args.target)
     space = resolve_space(args)

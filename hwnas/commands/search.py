@@ -5,6 +5,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from hwnas.commands._common import add_force_arg
 from hwnas.errors import HwnasError
 from hwnas.commands._common import space_help
 
@@ -60,8 +61,7 @@ def register(sub) -> None:
                         "emulate); their timings are the emulator's, not the device's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="search_out", help="output folder")
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas search")
+    add_force_arg(p, "search result")
     p.set_defaults(func=run)
 
 

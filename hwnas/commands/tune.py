@@ -92,6 +92,10 @@ def run(args) -> int:
     if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
         raise HwnasError(f"--minutes must be a positive number, got {args.minutes}")
     snapshots = _minutes(args.snapshots)
+    if args.out is None:
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
     target = load_target(args.target)
     backend = backend_of(target)
     if not backend.tuned:

@@ -572,5 +572,5 @@ def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) ->
                                              "predicted_latency_ms": best["predicted_ms"]})
     atomic_write_json(bundle / "manifest.json", manifest)
     write_report(bundle, manifest, rounds, cfg.budget_ms)
-    replace_dir(bundle, cfg.out)
+    replace_dir(bundle, cfg.out, "bundle", cfg.force)
     return manifest

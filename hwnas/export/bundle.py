@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwnas._io import atomic_write_json
-from hwnas._outputs import check_output_dir, replace_dir
+from hwnas._outputs import check_output_dir, claim_output, replace_dir, stage_dir
 from hwnas._versions import versions
 from hwnas.errors import ExportError
 from hwnas.compiler.onnx_export import (INPUT_NAME, check_ort_parity, export_onnx, max_abs_diff,
@@ -50,28 +49,23 @@ class BundleRequest:
     check_on: Any = None            # a Runtime that only runs a cross target's library once,
                                     # for parity (the caller times it); default ``runtime``
     extra: dict = field(default_factory=dict)
-    force: bool = False             # replace whatever is at ``out_dir``
-
-
-def _stage_dir(out_dir: Path) -> Path:
-    stage = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    return stage
+    force: bool = False             # write into a folder that holds other files (kept)
 
 
 def export_bundle(req: BundleRequest) -> dict:
     """Write the bundle and return its manifest. ``out_dir`` must be new, empty or an earlier
-    bundle (``req.force``: anything), checked before anything is built."""
+    bundle (see ``hwnas._outputs``; ``req.force``: files that hwnas did not write are kept
+    beside it), checked before anything is built."""
     out_dir = check_output_dir(req.out_dir, "bundle", req.force)
-    stage = _stage_dir(out_dir)
-    try:
-        manifest = _build(req, stage)
-        atomic_write_json(stage / "manifest.json", manifest)
-        replace_dir(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    with claim_output(out_dir):
+        stage = stage_dir(out_dir)
+        try:
+            manifest = _build(req, stage)
+            atomic_write_json(stage / "manifest.json", manifest)
+            replace_dir(stage, out_dir, "bundle", req.force)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     return manifest
 
 

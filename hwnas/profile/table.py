@@ -25,7 +25,7 @@ from hwnas.errors import TableError
 from hwnas.runtime.latency import Latency
 
 __all__ = ["LatencyTable", "table_path", "cpu_folder", "target_tables_dir", "targets_with_table",
-           "at_resolution", "FORMAT", "READ_FORMATS"]
+           "at_resolution", "FORMAT", "READ_FORMATS", "is_table_file"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -113,6 +113,16 @@ def _measured_elsewhere(path: Path, cpu: str) -> bool:
     except TableError:
         return False
     return bool(have) and f"cpu-{have}" != cpu
+
+
+def is_table_file(path: str | Path) -> bool:
+    """Whether ``path`` is a JSON file that says it is an hwnas latency table (readable or
+    not): a file of the user's is never taken for one to resume or replace."""
+    try:
+        data = read_json(path, "latency table", TableError)
+    except TableError:
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def targets_with_table(space: str) -> list[str]:

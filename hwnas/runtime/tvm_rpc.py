@@ -19,6 +19,8 @@ from hwnas.runtime.tvm_local import TVMRuntime
 __all__ = ["TVMRPCRuntime"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: how long a device may take to connect and answer TVM's RPC handshake (seconds)
+CONNECT_TIMEOUT_S = 30.0
 
 
 class TVMRPCRuntime(TVMRuntime):
@@ -27,13 +29,13 @@ class TVMRPCRuntime(TVMRuntime):
     name = "tvm-rpc"
     _uploads = 0                                # libraries sent in this session
 
-    def __init__(self, target, device: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, target, device: str, timeout_s: float | None = None) -> None:
         super().__init__(target)
         self.device = device
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
         self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
         try:
-            self.remote = self._connect(timeout_s)
+            self.remote = self._connect(CONNECT_TIMEOUT_S if timeout_s is None else timeout_s)
         except BaseException:                # an unreachable device leaves nothing behind
             self._tmp.cleanup()
             raise
@@ -52,7 +54,10 @@ class TVMRPCRuntime(TVMRuntime):
             if self.device.startswith("rpc://"):
                 host, port = parse_address(self.device[len("rpc://"):], "rpc address")
                 self._host = host
-                return rpc.connect(host, port, session_timeout=0)
+                return _within(timeout_s, lambda: rpc.connect(host, port, session_timeout=0),
+                               f"the RPC server {host}:{port} accepted the connection but did "
+                               f"not answer TVM's RPC handshake within {timeout_s:g} s (not a "
+                               f"TVM RPC server, or busy serving another client)")
             rest = self.device[len("tracker://"):]
             addr, _, key = rest.partition("/")
             host, port = parse_address(addr, "tracker address")
@@ -150,6 +155,30 @@ def _device_info(remote) -> dict:
     except Exception:  # noqa: BLE001  (a malformed report is no report)
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def _within(seconds: float, call, late: str):
+    """``call()``, given up with ``DeviceError(late)`` after ``seconds``: TVM's handshake has
+    no deadline of its own, and a device that accepts and never answers would block forever.
+    The abandoned call ends in its thread when the device closes the socket."""
+    import threading
+
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="hwnas-rpc-connect", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise DeviceError(late)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _probe(device: str, timeout_s: float) -> None:

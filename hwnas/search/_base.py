@@ -76,7 +76,8 @@ class Strategy(abc.ABC):
             if value < (0 if name in self.ZERO_OK else 1):
                 raise bad("≥ 0" if name in self.ZERO_OK else "≥ 1")
         elif isinstance(default, float):
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                    or not math.isfinite(value):
                 raise bad("a finite number")
             if name in self.FRACTIONS and not 0 <= value <= 1:
                 raise bad("a fraction in [0, 1]")

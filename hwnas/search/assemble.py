@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas._io import atomic_write_json
-from hwnas._outputs import check_output_dir, replace_dir
+from hwnas._outputs import check_output_dir, claim_output, replace_dir, stage_dir
 from hwnas.errors import BudgetError, SpaceError
 from hwnas.search._base import SearchResult
 from hwnas.search.constraints import Constraints
@@ -55,19 +55,18 @@ def build_problem(space, constraints: Constraints, report_targets=(),
 def write_outputs(out: str | Path, problem: SearchProblem, result: SearchResult,
                   extra: dict | None = None, force: bool = False) -> dict:
     """``arch.json``, ``pareto.json``, ``pareto.png`` and ``history.json`` in ``out`` (new,
-    empty or an earlier search output, unless ``force``), replaced as a whole."""
-    import os
+    empty or an earlier search output, see ``hwnas._outputs``), replaced as a whole."""
     import shutil
 
     final = check_output_dir(out, "search", force)
-    out = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(out, ignore_errors=True)
-    try:
-        best = _write(out, problem, result, extra)
-        replace_dir(out, final)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
+    with claim_output(final):
+        stage = stage_dir(final)
+        try:
+            best = _write(stage, problem, result, extra)
+            replace_dir(stage, final, "search", force)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     return best
 
 
