@@ -54,10 +54,14 @@ TARGET = "x86-host"
 
 # ---------------------------------------------------------------------------- compile
 def _compile(job) -> dict:
-    """Worker: ONNX, untuned and tuned libraries of one subnet (seeded weights, as profile)."""
+    """Worker: ONNX, untuned and tuned libraries of one subnet (seeded weights, as profile).
+    The last part of the job is the tuned database's folder, or ``{name: folder or None}``:
+    a library per name."""
     from hwnas._cpus import restore
 
-    cpus, space_cfg, arch_text, out, db_dir = job
+    cpus, space_cfg, arch_text, out, dbs = job
+    if not isinstance(dbs, dict):
+        dbs = {"untuned": None, "tuned": dbs}
     restore(cpus)
     import torch
 
@@ -76,8 +80,8 @@ def _compile(job) -> dict:
     shape = {"input": space.input_shape(arch)}
     row = {"arch": arch_text, "onnx": str(onnx), "shape": list(space.input_shape(arch)),
            "macs": space.flops(arch)}
-    for name, db in (("untuned", None), ("tuned", load_database(db_dir, target=target))):
-        c = compile_onnx(onnx, shape, target, db)
+    for name, db_dir in dbs.items():
+        c = compile_onnx(onnx, shape, target, load_database(db_dir, target=target))
         row[name] = str(export_library(c.executable, out.with_name(f"{out.name}.{name}.so"),
                                        target))
         row[f"{name}_kernels"] = [c.tuned, c.kernels]
@@ -86,12 +90,14 @@ def _compile(job) -> dict:
 
 # ---------------------------------------------------------------------------- timing
 def _time_all(job) -> list[float]:
-    """Worker: median ms of every subnet on one runtime, by hwnas's protocol."""
+    """Worker: median ms of every subnet on one runtime, by hwnas's protocol; with a fourth
+    part to the job, that many busy processes (``LoadGenerator``) spin beside it."""
     from hwnas._cpus import restore
 
-    cpus, kind, rows = job
+    cpus, kind, rows, *busy = job
     restore(cpus)
     from hwnas.runtime import connect
+    from hwnas.runtime.load import LoadGenerator
     from hwnas.targets import load_target
 
     target = load_target(TARGET)
@@ -99,9 +105,14 @@ def _time_all(job) -> list[float]:
     if kind == "tuned_ab":
         return _time_ab(target, runtime, rows)
     out = []
-    for r in rows:
-        x = {"input": np.random.default_rng(0).standard_normal(r["shape"]).astype(np.float32)}
-        out.append(runtime.measure(r["onnx"] if kind == "ort" else r[kind], x).median_ms)
+    load = LoadGenerator(cores=busy[0], seconds=3600).start() if busy and busy[0] else None
+    try:
+        for r in rows:
+            x = {"input": np.random.default_rng(0).standard_normal(r["shape"]).astype(np.float32)}
+            out.append(runtime.measure(r["onnx"] if kind == "ort" else r[kind], x).median_ms)
+    finally:
+        if load is not None:
+            load.stop()
     return out
 
 

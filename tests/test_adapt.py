@@ -308,7 +308,14 @@ def test_adapt_measure_3_over_a_local_rpc_server(tmp_path, monkeypatch, capsys):
     finally:
         _kill(server)
     assert code == 0
-    data = json.loads((tmp_path / "tables" / "x86-host" / "ofa-mbv3.fewshot.json").read_text())
+    from hwnas.predict.adapt import fewshot_file
+    from hwnas.targets import load_target
+
+    # fitted on this CPU model's networks: kept in its own folder (cpu-<mcpu>/)
+    path = fewshot_file("x86-host", "ofa-mbv3")
+    assert path == tmp_path / "tables" / "x86-host" / f"cpu-{load_target('x86-host').cpu_slug}" \
+        / "ofa-mbv3.fewshot.json"
+    data = json.loads(path.read_text())
     assert data["provenance"]["k"] == 3
     assert all(s["latency_ms"] > 0 and math.isfinite(s["latency_ms"])
                for s in data["provenance"]["samples"])

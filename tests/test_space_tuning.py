@@ -85,12 +85,13 @@ def tiny_db(tmp_path_factory, host):
 
     with pytest.raises(KeyboardInterrupt):
         tune_space(space, host, root / "work", root / "published", tiers=tiers,
-                   on_progress=stop_after_first_chunk)
+                   on_progress=stop_after_first_chunk, transfer="none")
     first = trials_done(root / "work")
     published_early = (root / "published" / MANIFEST).exists()
     with pytest.raises(ExportError, match="resume"):
         tune_space(space, host, root / "work", root / "published", tiers=tiers)
-    rep = tune_space(space, host, root / "work", root / "published", tiers=tiers, resume=True)
+    rep = tune_space(space, host, root / "work", root / "published", tiers=tiers, resume=True,
+                     transfer="none")
     return space, rep, root, {"chunks_before_stop": calls["n"], "first": first,
                               "published_early": published_early,
                               "after": trials_done(root / "work")}
@@ -221,3 +222,82 @@ def test_trials_are_weighted_by_the_untuned_costs(host):
     assert costs and costs == {k: entries[k]["median_ms"] for k in costs}
     tuned = LatencyTable.load(table_path(host.name, space.name)).entries
     assert any(costs[k] != tuned[k]["median_ms"] for k in costs if k in tuned)
+
+
+@pytest.fixture(scope="module")
+def transferred(tiny_db, host, tmp_path_factory):
+    """``SMALL`` tuned anew on this CPU from the tiny database, published as if another CPU
+    model had tuned it (its records are real schedules of these kernels), beside a corrupt
+    database of a third CPU model. The transfer is interrupted after its first chunk, then
+    resumed. Transfer only: no top-up trials."""
+    import shutil
+
+    from hwnas.compiler.database import read_manifest
+    from hwnas.compiler.space_tuning import tune_space
+
+    space, _, root, _ = tiny_db
+    tables = tmp_path_factory.mktemp("tables")
+    other = tables / host.name / "tuning-othercpu"
+    shutil.copytree(root / "published", other)
+    man = read_manifest(other)
+    man["target"] = {**man["target"], "mcpu": "othercpu"}
+    (other / MANIFEST).write_text(json.dumps(man))
+    broken = tables / host.name / "tuning-brokencpu"
+    shutil.copytree(other, broken)
+    (broken / MANIFEST).write_text(json.dumps({**man, "target": {**man["target"],
+                                                                  "mcpu": "brokencpu"}}))
+    (broken / "database_tuning_record.json.xz").write_bytes(b"not xz")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HWNAS_TABLES", str(tables))
+    work, out = tables / "work", tables / "mine"
+
+    def stop(info):
+        if info["phase"] == "transfer":
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tune_space(space, host, work, out, tiers=((1.0, 0),), on_progress=stop)
+        cut = json.loads((work / MANIFEST).read_text())
+        published_early = out.exists()
+        rep = tune_space(space, host, work, out, tiers=((1.0, 0),), resume=True)
+    finally:
+        mp.undo()
+    return space, rep, cut, published_early, out, work
+
+
+@pytest.mark.tvm
+def test_transfer_keeps_the_fastest_schedule_measured_here(transferred, host):
+    space, rep, cut, published_early, out, work = transferred
+    # interrupted: what was measured is kept, nothing half-done is published
+    assert 0 < len(cut["transfer"]) < rep.kernels and not published_early
+    man = json.loads((out / MANIFEST).read_text())
+    picks = json.loads((work / MANIFEST).read_text())["transfer"]
+    assert len(picks) == rep.kernels == man["workloads"]
+    assert man["target"]["mcpu"] == host.mcpu
+    assert set(man["transfer"]["from"]) >= {"othercpu"}
+    assert "brokencpu" not in man["transfer"]["from"]
+    assert any("tuning-brokencpu" in k for k in man["transfer"]["skipped"])
+    assert sum(man["transfer"]["kept"].values()) == rep.kernels
+    assert man["transfer"]["kept"].get("othercpu", 0) > 0
+    for key, pick in picks.items():
+        secs = {s: v for s, v in pick["seconds"].items() if v is not None}
+        assert "default" in secs and "othercpu" in secs
+        best = man["best_seconds"][str(int(key, 16))]
+        # no kernel ends slower than its default schedule; the winner is the fastest here
+        assert best <= secs["default"] + 1e-9
+        assert best == pytest.approx(min(secs.values()), rel=1e-6, abs=1e-9)
+        assert pick["best"] == min(secs, key=secs.get)
+
+
+@pytest.mark.tvm
+def test_transferred_database_compiles_every_kernel(transferred, host, tmp_path):
+    from hwnas.compiler import compile_onnx
+    from hwnas.compiler.onnx_export import network_to_onnx
+
+    space, _, _, _, out, _ = transferred
+    db = load_database(out, required=True, target=host)
+    arch = space.sample(np.random.default_rng(3))
+    path = network_to_onnx(space, arch, tmp_path / "net.onnx")
+    compiled = compile_onnx(path, {"input": space.input_shape(arch)}, host, db)
+    assert compiled.kernels > 0 and compiled.tuned == compiled.kernels, compiled.untuned

@@ -31,6 +31,11 @@ def register(sub) -> None:
     p.add_argument("--snapshots", default="", metavar="MIN,MIN",
                    help="copy the database at these minutes of tuning (to chart speed "
                         "against tuning time)")
+    p.add_argument("--transfer", choices=("auto", "none"), default="auto",
+                   help="auto: on a CPU model with no database of its own, first time every "
+                        "other CPU model's schedules of each kernel (and its default one) "
+                        "here and keep the fastest, then spend --minutes on the kernels that "
+                        "carry the most time; none: tune from scratch")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -70,6 +75,11 @@ class _Progress:
 
     def __call__(self, info: dict) -> None:
         now = time.monotonic()
+        if info["phase"] == "transfer":
+            print(f"transfer   {info['done']}/{info['total']} kernels timed with the other "
+                  f"CPUs' schedules ({info['elapsed_s'] / 60:.1f} min)", file=sys.stderr,
+                  flush=True)
+            return
         if info["phase"] == "kernels":
             if info["done"] == info["total"] or now - self.last > 10:
                 print(f"kernels    {info['done']}/{info['total']} operators enumerated "
@@ -111,11 +121,16 @@ def run(args) -> int:
     out = args.out or database_dir(target, for_writing=True)
     rep = tune_space(space, target, work, out, op_cost_ms=_op_costs(target, space),
                      minutes=args.minutes, resume=args.resume, seed=args.seed,
-                     snapshot_minutes=snapshots, on_progress=_Progress())
+                     snapshot_minutes=snapshots, on_progress=_Progress(),
+                     transfer=args.transfer)
     state = "complete" if rep.finished else f"stopped ({rep.stopped or 'not finished'})"
     print(f"kernels    {rep.covered}/{rep.kernels} tuned; tuning {state}")
     print(f"trials     {rep.trials} this run, {rep.trials_total} in all")
     print(f"time       {rep.wall_s / 60:.1f} min this run, {rep.wall_total_s / 60:.1f} min in all")
+    if rep.transfer:
+        kept = ", ".join(f"{n} {src}" for src, n in sorted(rep.transfer["kept"].items()))
+        print(f"transfer   from {', '.join(rep.transfer['from'])} in "
+              f"{rep.transfer['wall_s'] / 60:.1f} min; fastest: {kept}")
     print(f"database   {rep.database} (every trial: {rep.work_dir})")
     if not rep.finished:
         print("resume     hwnas tune ... --resume continues where this run stopped")

@@ -42,13 +42,16 @@ from hwnas.compiler.database import (DB_FILES, MANIFEST, has_database, publish, 
 from hwnas._checks import check_number, check_seed
 from hwnas.errors import ExportError, OutputError
 
-__all__ = ["TIERS", "Kernel", "enumerate_kernels", "allocate", "trials_done", "tune_space",
+__all__ = ["TIERS", "TRANSFER_TIERS", "Kernel", "enumerate_kernels", "allocate", "trials_done", "tune_space",
            "SpaceTuneReport", "kernel_coverage", "seed_work_dir"]
 
 log = logging.getLogger("hwnas.compiler")
 
 #: (cumulative share of the space's expected untuned time, trials) — heaviest kernels first
 TIERS = ((0.5, 96), (0.8, 64), (0.9, 48), (0.95, 32), (1.0, 12))
+#: the same after a transfer, by the share of the transferred code's time measured here: the
+#: kernels carrying 80 % of it are topped up, the tail keeps its transferred schedule
+TRANSFER_TIERS = ((0.5, 32), (0.8, 16), (1.0, 0))
 
 
 @dataclass
@@ -60,10 +63,12 @@ class Kernel:
     untuned_ms: float              # estimated untuned latency of one call
     flops: float
     trials: int = 0                # allocated
+    measured_ms: float | None = None   # its best schedule's latency here (after a transfer)
 
     @property
     def weight_ms(self) -> float:
-        return self.occurrence * self.untuned_ms
+        return self.occurrence * (self.untuned_ms if self.measured_ms is None
+                                  else self.measured_ms)
 
 
 def _occurrences(space, samples: int, seed: int) -> np.ndarray:
@@ -164,6 +169,7 @@ class SpaceTuneReport:
     finished: bool                 # every kernel reached its allocation
     stopped: str = ""              # why it stopped early ("deadline", "interrupted")
     snapshots: dict = field(default_factory=dict)
+    transfer: dict = field(default_factory=dict)   # sources, kept per source, wall_s
 
 
 def _check_folders(work: Path, out: Path) -> None:
@@ -193,11 +199,18 @@ def seed_work_dir(work: Path, published: Path | None) -> None:
 def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
                op_cost_ms: dict[str, float] | None = None, minutes: float | None = None,
                resume: bool = False, tiers=TIERS, cost_model: str = "auto", seed: int = 0,
-               snapshot_minutes=(), on_progress: Callable[[dict], None] | None = None
-               ) -> SpaceTuneReport:
+               snapshot_minutes=(), on_progress: Callable[[dict], None] | None = None,
+               transfer: str = "auto") -> SpaceTuneReport:
     """Tune every kernel of ``space`` for ``target`` into ``work_dir`` and publish the best
     records to ``publish_dir`` (see the module docstring). ``on_progress`` receives a dict
-    (phase, done, total, trials, elapsed and ETA in seconds) after each step."""
+    (phase, done, total, trials, elapsed and ETA in seconds) after each step.
+
+    ``transfer="auto"``: a run that starts with no database of this CPU (none published, none
+    in the work folder) first measures the other CPU models' records of every kernel here
+    (``hwnas.compiler.transfer``), then spends ``minutes`` on the kernels that carry the most
+    of the transferred code's time (``TRANSFER_TIERS``, unless ``tiers`` is given). ``"none"``
+    tunes from scratch."""
+    from hwnas.compiler.transfer import foreign_databases, transfer_records
     from hwnas.compiler.tune import TuningSession, read_work_manifest
 
     work, out = Path(work_dir), Path(publish_dir)
@@ -218,6 +231,9 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
         state = "holds no tuning run" if work.is_dir() else "does not exist"
         raise ExportError(f"nothing to resume: the tuning work folder {work} {state} (a new "
                           f"run starts from the published database by itself)")
+    if transfer not in ("auto", "none"):
+        raise ExportError(f"transfer must be 'auto' or 'none', got {transfer!r}")
+    fresh = not has_database(work) and not (out / MANIFEST).exists()
     if not resume and (out / MANIFEST).exists() and read_manifest(out).get("format"):
         log.info("starting from the published database in %s", out)
     if resume or not has_database(work):
@@ -225,6 +241,8 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     repair_work_dir(work)
     work.mkdir(parents=True, exist_ok=True)
     man = read_work_manifest(work, target, "structural")
+    transferring = transfer == "auto" and (fresh or "transfer" in man) \
+        and not man.get("transfer_done")
     deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
     t0 = time.monotonic()
     emit = on_progress or (lambda info: None)
@@ -291,6 +309,35 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     interrupt = _Interrupt()
     try:
         with interrupt, TuningSession(target, work, cost_model=cost_model) as session:
+            sources, skipped = foreign_databases(target) if transferring else ([], {})
+            if sources:
+                t1 = time.monotonic()
+                picks = transfer_records(kernels, tasks, sources, session, work, man,
+                                         stop=lambda: interrupt.requested, emit=emit)
+                man["transfer_wall_s"] = round(man.get("transfer_wall_s", 0.0)
+                                               + time.monotonic() - t1, 1)
+                if interrupt.requested:            # resumed by --resume; nothing published
+                    state["stopped"] = "interrupted"
+                    tiers = ()
+                man["transfer_done"] = not interrupt.requested
+                man["transfer_sources"] = {s.cpu: str(s.path) for s in sources}
+                man["transfer_skipped"] = skipped
+            if man.get("transfer_done") and man.get("transfer"):
+                picks = man["transfer"]
+                for k in kernels:
+                    secs = picks.get(k.key, {}).get("seconds", {}).values()
+                    best = min((v for v in secs if v is not None), default=None)
+                    k.measured_ms = None if best is None else 1e3 * best
+                tiers = TRANSFER_TIERS if tiers is TIERS else tiers
+                kernels.sort(key=lambda k: -k.weight_ms)
+                allocate(kernels, tiers)
+                man.update({"tiers": [list(t) for t in tiers],
+                            "plan": {k.key: k.trials for k in kernels}})
+                done = trials_done(work)
+                want = sum(k.trials for k in kernels)
+                atomic_write_json(work / MANIFEST, man)
+                if minutes is not None:           # the minutes are the top-up's
+                    deadline = time.monotonic() + 60.0 * minutes
             levels = sorted({n for _, n in tiers})
             ok = True
             for level in levels:
@@ -314,7 +361,7 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
             "trials": state["trials"], "wall_s": round(time.monotonic() - t0, 1),
             "finished": finished, "stopped": state["stopped"] or None})
         atomic_write_json(work / MANIFEST, man)
-        if has_database(work):
+        if has_database(work) and man.get("transfer_done", "transfer" not in man):
             publish(work, out, {
                 "target": target_identity(target), "module_equality": "structural",
                 "space": space.config(), "kernels": len(kernels),
@@ -322,14 +369,30 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
                 "plan": {k.key: k.trials for k in kernels}, "tiers": [list(t) for t in tiers],
                 "trials_total": sum(done.values()), "wall_s": round(man["wall_s"], 1),
                 "finished": finished, "snapshots": {**man.get("snapshots", {}),
-                                                    **state["snap"]}})
+                                                    **state["snap"]},
+                **_transfer_summary(man)})
             man["snapshots"] = {**man.get("snapshots", {}), **state["snap"]}
             atomic_write_json(work / MANIFEST, man)
     covered = sum(1 for k in kernels if done.get(k.key, 0))
     return SpaceTuneReport(str(work), str(out), len(kernels), covered, state["trials"],
                            sum(done.values()), round(time.monotonic() - t0, 1),
                            round(man["wall_s"], 1), finished, state["stopped"],
-                           man.get("snapshots", {}))
+                           man.get("snapshots", {}),
+                           _transfer_summary(man).get("transfer", {}))
+
+
+def _transfer_summary(man: dict) -> dict:
+    """What the published manifest says of a transfer: the sources, how many kernels kept
+    each one's schedule (or the default), and its time."""
+    picks = man.get("transfer")
+    if not picks:
+        return {}
+    kept: dict[str, int] = {}
+    for p in picks.values():
+        kept[str(p.get("best"))] = kept.get(str(p.get("best")), 0) + 1
+    return {"transfer": {"from": man.get("transfer_sources", {}), "kept": kept,
+                         "skipped": man.get("transfer_skipped", {}),
+                         "wall_s": man.get("transfer_wall_s")}}
 
 
 class _Interrupt:

@@ -280,6 +280,30 @@ class TuningSession:
             raise ExportError(f"MetaSchedule tuning for '{self.target.name}' failed: "
                               f"{last_line(exc)}") from None
 
+    def measure(self, schedules: list) -> list[list[float] | None]:
+        """Build and time scheduled kernels (``tir.Schedule``s) exactly as tuning times its
+        candidates: the same builder, runner and settings. Returns each one's run seconds,
+        or None where it failed to build or run."""
+        from hwnas.compiler._metaschedule import meta_schedule
+        ms = meta_schedule()
+        if not schedules:
+            return []
+        args = [ms.arg_info.ArgInfo.from_entry_func(s.mod, remove_preproc=True)
+                for s in schedules]
+        with unpinned():
+            built = self.builder.build([ms.builder.BuilderInput(s.mod, self.tvm_target)
+                                        for s in schedules])
+            ok = [i for i, b in enumerate(built) if b.error_msg is None]
+            futures = self.runner.run([ms.runner.RunnerInput(
+                built[i].artifact_path, _device_type(self.tvm_target), args[i]) for i in ok])
+            results = [f.result() for f in futures]
+        out: list[list[float] | None] = [None] * len(schedules)
+        for i, res in zip(ok, results):
+            if res.error_msg is None and res.run_secs:
+                out[i] = [float(getattr(s, "value", s)) for s in res.run_secs]
+            shutil.rmtree(os.path.dirname(built[i].artifact_path), ignore_errors=True)
+        return out
+
     def close(self) -> None:
         for part in (self.builder, self.runner):
             part.pool.shutdown(wait=False)
@@ -361,3 +385,12 @@ def last_run(work_dir: str | os.PathLike) -> TuneReport:
     if not man.get("runs"):
         raise ExportError(f"{Path(work_dir) / MANIFEST}: no tuning run recorded")
     return TuneReport(work_dir=str(work_dir), **man["runs"][-1])
+
+
+def _device_type(tvm_target) -> str:
+    """The runtime device name (``cpu``, ``cuda``, ...) of a TVM target, for MetaSchedule's
+    runner, which names the device, not the codegen (``llvm``)."""
+    import tvm
+
+    names = getattr(tvm.runtime.Device, "_DEVICE_TYPE_TO_NAME", {})
+    return names.get(int(tvm_target.get_target_device_type()), "cpu")

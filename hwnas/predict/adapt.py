@@ -36,10 +36,18 @@ TABLE_MATRIX_ARCHS = 2048  # archs whose table sums make the source matrix of ta
 
 
 def fewshot_file(target: str, space_name: str) -> Path:
-    """``latency_tables/<target>/<space>.fewshot.json``."""
-    from hwnas.profile.table import table_path
+    """``latency_tables/<target>/<space>.fewshot.json``, or ``cpu-<mcpu>/`` beside it for a
+    target with a CPU model (``x86-host``): a few-shot predictor is fitted on one CPU
+    model's networks and must not serve another."""
+    from hwnas import _data
+    from hwnas.profile.table import cpu_folder, table_path
 
-    return table_path(target, space_name, ".fewshot")
+    cpu = cpu_folder(target)
+    if cpu is None:
+        return table_path(target, space_name, ".fewshot")
+    name = Path(table_path(target, space_name, ".fewshot")).name
+    found = _data.find("latency_tables", target, cpu, name)
+    return found or _data.write_dir("latency_tables") / target / cpu / name
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -220,15 +228,33 @@ class SourceSet:
         return CostFeatures.build(space, self.tables)
 
 
+#: a source that is another CPU model's table of the same target: ``<target>@<mcpu>``
+CPU_SEP = "@"
+
+
 def default_sources(target: str, space) -> list[str]:
     """The devices of the space's published latencies, where its plugin names a file of
-    them; otherwise every other target with a latency table for the space."""
+    them; otherwise every other target with a latency table for the space, and the tables
+    of ``target`` measured on other CPU models (``x86-host@znver5``: a target such as
+    ``x86-host`` runs on whatever CPU the machine has, and each CPU model is a device)."""
     from hwnas.predict.external import has_published, load_external
-    from hwnas.profile.table import targets_with_table
+    from hwnas.profile.table import tables_by_cpu, targets_with_table
 
     if has_published(space.name):
         return [d for d in load_external(space.name).devices if d != target]
-    return [t for t in targets_with_table(space.name) if t != target]
+    here = _this_cpu(target)
+    others = [t for t in targets_with_table(space.name) if t != target]
+    return others + [f"{target}{CPU_SEP}{cpu}" for cpu in tables_by_cpu(target, space.name)
+                     if here and cpu != here]
+
+
+def _this_cpu(target: str) -> str | None:
+    from hwnas.targets import load_target
+
+    try:
+        return load_target(target).mcpu or None
+    except HwnasError:
+        return None
 
 
 def resolve_sources(target: str, space, names: Sequence[str] | None = None) -> SourceSet:
@@ -263,16 +289,17 @@ def _published_sources(target: str, space, names: list[str]) -> SourceSet:
 
 
 def _table_sources(target: str, space, names: list[str]) -> SourceSet:
-    from hwnas.profile.table import LatencyTable, table_path
+    from hwnas.profile.table import LatencyTable, table_path, tables_by_cpu
 
     out = SourceSet(target, kind="tables")
     for name in names:
-        path = table_path(name, space.name)
-        if not path.exists():
+        dev, _, cpu = name.partition(CPU_SEP)
+        path = tables_by_cpu(dev, space.name).get(cpu) if cpu else table_path(name, space.name)
+        if path is None or not path.exists():
             raise TableError(f"source '{name}' has no latency table for space '{space.name}' "
-                             f"(looked for {path})")
+                             f"(looked for {path or f'a table of {dev} measured on {cpu}'})")
         table = LatencyTable.load(path)
-        if table.target == target:
+        if table.target == target and not (cpu and cpu != _this_cpu(target)):
             raise HwnasError(f"{path} was measured for the target '{target}' itself: its "
                              "values would leak into its predictor")
         missing = table.missing(space.op_list)

@@ -74,9 +74,28 @@ def refuse_emulated(emulator: str | None, what: str, allow_emulated: bool,
 
 
 def fewshot_beside(table_file: str | Path) -> Path:
-    """``<space>.fewshot.json`` beside a table file."""
+    """``<space>.fewshot.json`` beside a table file; for a target's shared table
+    (``latency_tables/<target>/<space>.json``) this machine's CPU model's own few-shot
+    predictor in ``cpu-<mcpu>/`` when there is one (fitted on this CPU's networks)."""
+    from hwnas.profile.table import cpu_folder
+
     p = Path(table_file)
-    return p.with_name(f"{p.stem}.fewshot.json")
+    name = f"{p.stem}.fewshot.json"
+    if not p.parent.name.startswith("cpu-"):
+        cpu = cpu_folder(p.parent.name, always=False)
+        if cpu and (p.parent / cpu / name).is_file():
+            return p.parent / cpu / name
+    return p.with_name(name)
+
+
+def _other_cpu(table: LatencyTable, target: str) -> str | None:
+    """The table's CPU model when it is not this machine's (None for an unknown target)."""
+    from hwnas.targets import load_target
+
+    try:
+        return table.other_cpu(load_target(target))
+    except HwnasError:
+        return None
 
 
 def _table_error_on(table: LatencyTable, pred) -> float | None:
@@ -105,6 +124,10 @@ def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, s
             if not have_few:
                 raise
             return "fewshot", f"the latency table does not serve this space ({exc})"
+        other = _other_cpu(table, target)
+        if other and have_few:
+            return "fewshot", (f"the table was measured on CPU {other}, the few-shot predictor "
+                               f"on this CPU's own networks")
         if calibrated_file(table_file, index).exists():
             return "calibrated", "fitted on whole networks measured on the device"
         if not have_few:

@@ -25,7 +25,7 @@ from hwnas.errors import TableError
 from hwnas.runtime.latency import Latency
 
 __all__ = ["LatencyTable", "table_path", "cpu_folder", "target_tables_dir", "targets_with_table",
-           "at_resolution", "FORMAT", "READ_FORMATS", "is_table_file"]
+           "at_resolution", "FORMAT", "READ_FORMATS", "is_table_file", "tables_by_cpu"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -131,6 +131,28 @@ def targets_with_table(space: str) -> list[str]:
 
     return sorted({p.parent.name for d in _data.search_dirs("latency_tables") if d.is_dir()
                    for p in d.glob(f"*/{_file_stem(space)}.json")})
+
+
+def tables_by_cpu(target: str, space: str) -> dict[str, Path]:
+    """Every CPU model's table of ``target`` for ``space`` (the shared ``<space>.json`` and
+    each ``cpu-<mcpu>/<space>.json``), by the CPU model the table says it was measured on;
+    the user's folder hides the shipped one. Tables that cannot be read are left out."""
+    from hwnas import _data
+
+    out: dict[str, Path] = {}
+    name = f"{_file_stem(space)}.json"
+    for d in _data.search_dirs("latency_tables"):
+        base = d / target
+        for path in [base / name, *sorted(base.glob(f"cpu-*/{name}"))]:
+            if not path.is_file():
+                continue
+            try:
+                cpu = LatencyTable.load(path).mcpu
+            except TableError:
+                continue
+            if cpu and cpu not in out:
+                out[cpu] = path
+    return out
 
 
 def _positive(v) -> bool:
