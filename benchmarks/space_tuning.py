@@ -114,7 +114,7 @@ def _time_ab(target, runtime, rows: list[dict]) -> list[float]:
     from hwnas.deploy.loop import BUSY_WAIT_S
     from hwnas.profile.networks import random_input
     from hwnas.profile.pool import BuildPool
-    from hwnas.profile.reference import open_reference
+    from hwnas.profile.reference_network import open_reference
     from hwnas.profile.table import LatencyTable, table_path
     from hwnas.runtime.contention import BUSY_CORES
     from hwnas.runtime.reference import measure_batch

@@ -331,7 +331,7 @@ def _measure_bundle(cfg: DeployConfig, manifest: dict, bundle: Path, reference,
         out.update(ratio=round(m.ratio, 5), load=round(m.load, 4),
                    reference_spread=round(m.reference_spread, 4), unstable=m.unstable)
         if m.unstable:
-            from hwnas.profile.reference import busy_line
+            from hwnas.profile.reference_network import busy_line
 
             log.warning("the device was unstable while the bundle was timed: %s",
                         busy_line(m.load, m.reference_spread))
