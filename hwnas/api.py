@@ -371,6 +371,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
 
     A bundle timed while other processes held a core of the device is judged
     ``contended_margin`` slower than it read (None: the loop's ``CONTENDED_MARGIN``)."""
+    from dataclasses import replace
+
     from hwnas.deploy.loop import CONTENDED_MARGIN, DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
@@ -390,7 +392,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        contended_margin=CONTENDED_MARGIN if contended_margin is None
                        else contended_margin)
     cfg.validate()
-    cfg.runtime = connect(tgt, rpc, tracker, key)
+    cfg = replace(cfg, runtime=connect(tgt, rpc, tracker, key))
     try:
         return _deploy(cfg)
     finally:
