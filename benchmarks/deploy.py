@@ -65,12 +65,12 @@ def _time_torch(bundle: Path, cpus) -> float:
     torch.set_num_threads(2)
     from hwnas._data import checkpoint_dir
     from hwnas.export.weights import subnet_with_weights
-    from hwnas.spaces import space_from_config
+    from hwnas.spaces import default_checkpoint, space_from_config
 
     m = json.loads((bundle / "manifest.json").read_text())
     x = torch.from_numpy(np.load(bundle / "sample_input.npy"))
     space = space_from_config(m["space"])
-    model, _ = subnet_with_weights(space, space.parse(m["arch"]), checkpoint_dir())
+    model, _ = subnet_with_weights(space, space.parse(m["arch"]), checkpoint_dir(default_checkpoint()))
     with torch.no_grad():
         return median(time_ms(lambda: model(x)))
 

@@ -5,18 +5,34 @@ from pathlib import Path
 
 from hwnas._io import read_json
 from hwnas.errors import ArchError, DataError, HwnasError
-from hwnas.spaces import SPACES, get_space, space_from_config
+from hwnas.spaces import DEFAULT_SPACE, get_space, space_from_config, space_names
 
-__all__ = ["add_space_args", "add_device_args", "resolve_space", "resolve_arch", "connect_runtime"]
+__all__ = ["add_space_args", "add_device_args", "add_force_arg", "resolve_space", "resolve_arch",
+           "connect_runtime", "space_help"]
+
+
+def space_help(what: str = "search space") -> str:
+    """``--space``'s help: the default and every name a space is known by."""
+    return f"{what} (default {DEFAULT_SPACE}): {', '.join(space_names(configurations=True))}"
+
+
+def add_force_arg(p, kind: str) -> None:
+    """``--force`` of a verb whose ``--out`` folder is replaced as a whole (``hwnas._outputs``)."""
+    p.add_argument("--force", action="store_true",
+                   help=f"write the {kind} into --out even when that folder holds files hwnas "
+                        f"did not write: they are kept beside it, and only a file named like "
+                        f"one of the {kind}'s own (arch.json, ...) is replaced. Without it such "
+                        f"a folder is refused, naming the first such file; nothing hwnas did "
+                        f"not write is ever deleted")
 
 
 def add_space_args(p) -> None:
-    p.add_argument("--space", default="ofa-mbv3", help=f"search space: {', '.join(SPACES.names())}")
+    p.add_argument("--space", help=space_help())
     p.add_argument("--checkpoint", metavar="DIR",
                    help="supernet checkpoint: weights and space config come from it")
     p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
     p.add_argument("--in-chans", type=int, help="input channels (default: the space's)")
-    p.add_argument("--width-mult", type=float, help="width multiplier (ofa-mbv3: 1.0 or 1.2)")
+    p.add_argument("--width-mult", type=float, help="width multiplier (spaces that have one)")
     p.add_argument("--resolutions", help="comma-separated input sizes, e.g. 128,160,192,224")
 
 
@@ -68,7 +84,7 @@ def resolve_space(args, arch_json: dict | None = None):
     if cfg is not None:
         cfg = {**cfg, **_space_overrides(args)}
         return space_from_config(cfg)
-    return get_space(args.space, **_space_overrides(args))
+    return get_space(args.space or DEFAULT_SPACE, **_space_overrides(args))
 
 
 def resolve_arch(text: str) -> tuple[dict | None, str]:
@@ -89,3 +105,4 @@ def connect_runtime(target, args):
 
     return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
                    key=getattr(args, "key", None))
+

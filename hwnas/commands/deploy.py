@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import add_device_args
+from hwnas.commands._common import add_device_args, add_force_arg
+from hwnas.spaces import default_checkpoint
 
 
 def register(sub) -> None:
@@ -14,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("bundle"), help="bundle directory")
     p.add_argument("--checkpoint", default=None, metavar="NAME|DIR",
                    help="supernet checkpoint: weights, space and accuracy predictor "
-                        "(default: the shipped ofa-mbv3-fmnist)")
+                        f"(default: {default_checkpoint()}, the default space's)")
     p.add_argument("--max-rounds", type=int, default=4, help="search/measure rounds at most")
     p.add_argument("--slack", type=float, default=0.10,
                    help="stop when measured latency is within this fraction under the budget")
@@ -47,8 +48,7 @@ def register(sub) -> None:
                         "on one; the report says the latencies are the emulator's")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas bundle")
+    add_force_arg(p, "bundle")
     p.set_defaults(func=run)
 
 

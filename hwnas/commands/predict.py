@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwnas.commands._common import resolve_arch, resolve_space
+from hwnas.commands._common import resolve_arch, resolve_space, space_help
 from hwnas.errors import TableError
 from hwnas.predict import PREDICTORS
+from hwnas.spaces import DEFAULT_SPACE
 
 __all__ = ["register", "run"]
 
@@ -13,7 +14,7 @@ __all__ = ["register", "run"]
 def register(sub) -> None:
     p = sub.add_parser("predict", help="predicted latency of an arch on a target, with uncertainty")
     p.add_argument("--target", required=True, help="target with a latency table (latency_tables/)")
-    p.add_argument("--space", default="ofa-mbv3", help="search space of the table")
+    p.add_argument("--space", help=space_help("search space of the table"))
     p.add_argument("--checkpoint", metavar="NAME|DIR",
                    help="predict in this supernet checkpoint's space configuration")
     p.add_argument("--arch", required=True, help="arch string or arch.json")
@@ -51,7 +52,7 @@ def run(args) -> int:
     if not 0.5 <= args.quantile < 1:
         raise TableError(f"--quantile must be in [0.5, 1), got {args.quantile}")
     arch_json, text = resolve_arch(args.arch)
-    space = args.space
+    space = args.space or DEFAULT_SPACE
     if args.checkpoint or (arch_json and isinstance(arch_json.get("space_config"), dict)):
         space = resolve_space(args, arch_json)
     pred = _load(args.target, space, args.predictor, args.refit, args.allow_emulated)

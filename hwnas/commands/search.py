@@ -5,14 +5,18 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from hwnas.commands._common import add_force_arg
 from hwnas.errors import HwnasError
-from hwnas.spaces import SPACES
+from hwnas.commands._common import space_help
 
 log = logging.getLogger("hwnas.search")
 
 
 def register(sub) -> None:
+    from hwnas.predict.accuracy_sources import ACCURACY_SOURCES
     from hwnas.search import STRATEGIES, strategy_options
+
+    accuracy_sources = ACCURACY_SOURCES.names()
 
     opts = "; ".join(f"{n}: " + ", ".join(f"{k}={v}" for k, v in strategy_options(n).items())
                      for n in STRATEGIES.names())
@@ -21,7 +25,7 @@ def register(sub) -> None:
                        "meets every budget. An impossible budget is refused at once.",
                        epilog=f"strategy options (--option KEY=VALUE): {opts}")
     p.add_argument("--target", help="target whose budget a bare --latency-ms number sets")
-    p.add_argument("--space", default="ofa-mbv3", help=f"search space: {', '.join(SPACES.names())}")
+    p.add_argument("--space", help=space_help())
     p.add_argument("--latency-ms", required=True, metavar="SPEC",
                    help="budget: '25' (on --target) or 'x86-host=25,note10=40' (all at once)")
     p.add_argument("--strategy", default="evolution",
@@ -36,6 +40,11 @@ def register(sub) -> None:
     p.add_argument("--objective", default="auto", choices=["auto", "accuracy", "mflops"],
                    help="auto: the supernet's accuracy predictor when a checkpoint for the space "
                    "exists, else MACs as a proxy (said so in arch.json)")
+    p.add_argument("--accuracy", metavar="SOURCE",
+                   help="accuracy source of the accuracy objective, one of: "
+                        f"{', '.join(accuracy_sources)} (default: the first that the space's "
+                        "configuration accepts and that has data; arch.json names it and says "
+                        "whether its figure is measured or predicted)")
     p.add_argument("--checkpoint", metavar="NAME|DIR",
                    help="supernet checkpoint: its space configuration is searched and its "
                         "accuracy predictor is the objective (default: the space's default "
@@ -52,8 +61,7 @@ def register(sub) -> None:
                         "emulate); their timings are the emulator's, not the device's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="search_out", help="output folder")
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas search")
+    add_force_arg(p, "search result")
     p.set_defaults(func=run)
 
 
@@ -89,6 +97,7 @@ def _parse_options(strategy: str, items: list[str]) -> dict:
 
 def run(args) -> int:
     import hwnas
+    from hwnas.predict.accuracy_sources import accuracy_text
 
     options = _parse_options(args.strategy, args.option)
     space = args.space
@@ -102,11 +111,13 @@ def run(args) -> int:
                         predictor=args.predictor, margin=args.margin, quantile=args.quantile,
                         max_params=args.max_params, max_mflops=args.max_mflops,
                         max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
-                        out=args.out, force=args.force, allow_emulated=args.allow_emulated, **options)
+                        out=args.out, force=args.force, allow_emulated=args.allow_emulated,
+                        accuracy=args.accuracy, **options)
     for t, why in best.get("latency_predictor_choice", {}).items():
         print(f"predictor  {t}: {why}")
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
           f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "
           f"{Path(args.out)}/arch.json")
+    print(f"accuracy   {accuracy_text(best.get('accuracy'))}")
     return 0

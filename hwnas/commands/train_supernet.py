@@ -19,7 +19,9 @@ import json
 import logging
 from pathlib import Path
 
+from hwnas.commands._common import space_help
 from hwnas.errors import DataError
+from hwnas.spaces import DEFAULT_SPACE, get_space, space_plugin
 
 __all__ = ["register", "run", "default_resolutions"]
 
@@ -32,8 +34,9 @@ def default_resolutions(image_size: int) -> list[int]:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train-supernet", help="train the ofa-mbv3 supernet and its accuracy "
-                                              "predictor on a real dataset")
+    p = sub.add_parser("train-supernet", help="train a space's weight-sharing supernet and its "
+                                              "accuracy predictor on a real dataset")
+    p.add_argument("--space", help=space_help("space with a supernet"))
     p.add_argument("--data", default="fashion-mnist",
                    help="fashion-mnist (default), digits, a .npz file or an ImageFolder folder")
     p.add_argument("--out", required=True, help="checkpoint folder (resumed when it exists)")
@@ -42,7 +45,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--resolutions", default=None,
                    help="comma-separated input sizes (default: the image size and 4/8/12 px less)")
-    p.add_argument("--width-mult", type=float, default=1.0)
+    p.add_argument("--width-mult", type=float, default=None,
+                   help="width multiplier (default: the space's)")
     p.add_argument("--pad-to", type=int, default=None, help="zero-pad images to this size")
     p.add_argument("--ckpt-every", type=int, default=25, help="steps between checkpoints")
     p.add_argument("--acc-samples", type=int, default=200,
@@ -76,14 +80,13 @@ def _resolutions(args) -> list[int] | None:
 def _space(args, data=None):
     """The space to train (checked without a dataset first: its class count and channels
     come from the data)."""
-    from hwnas.spaces import get_space
-
     res = _resolutions(args)
+    name = args.space or DEFAULT_SPACE
+    space_plugin(name).check_supernet()       # a space without one is refused first
+    width = {} if args.width_mult is None else {"width_mult": args.width_mult}
     if data is None:
-        return get_space("ofa-mbv3", width_mult=args.width_mult,
-                         **({"resolutions": res} if res else {}))
-    return get_space("ofa-mbv3", width_mult=args.width_mult,
-                     resolutions=res or default_resolutions(data.image_size),
+        return get_space(name, **width, **({"resolutions": res} if res else {}))
+    return get_space(name, **width, resolutions=res or default_resolutions(data.image_size),
                      num_classes=data.num_classes, in_chans=data.in_chans)
 
 

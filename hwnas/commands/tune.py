@@ -15,8 +15,8 @@ __all__ = ["register", "run"]
 def register(sub) -> None:
     p = sub.add_parser("tune", help="tune every kernel a space can produce into the target's "
                                     "tuning database (latency_tables/<target>/tuning/)",
-                       description="Without space options the shipped checkpoint's space "
-                                   "(ofa-mbv3-fmnist, the one deploy searches) is tuned.")
+                       description="Without space options the space's shipped checkpoint's "
+                                   "configuration (the one deploy searches) is tuned.")
     p.add_argument("--target", required=True, help="target name (hwnas targets)")
     add_space_args(p)
     p.add_argument("--minutes", type=float, help="stop cleanly after this many minutes "
@@ -85,17 +85,27 @@ class _Progress:
 def run(args) -> int:
     from hwnas.compiler.database import database_dir, work_dir
     from hwnas.compiler.space_tuning import tune_space
+    from hwnas.runtime import backend_of
+    from hwnas.spaces import DEFAULT_SPACE, resolve_space_name
     from hwnas.targets import load_target
 
     if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
         raise HwnasError(f"--minutes must be a positive number, got {args.minutes}")
     snapshots = _minutes(args.snapshots)
+    if args.out is None:
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
     target = load_target(args.target)
-    if target.runtime != "tvm":
-        raise HwnasError(f"target '{target.name}' does not compile with TVM; nothing to tune")
-    if args.checkpoint is None and args.space == "ofa-mbv3" and not any(
+    backend = backend_of(target)
+    if not backend.tuned:
+        raise HwnasError(f"target '{target.name}' does not compile with a tuning database "
+                         f"(runtime '{backend.name}'); nothing to tune")
+    if args.checkpoint is None and not any(
             getattr(args, k) for k in ("resolutions", "width_mult", "num_classes", "in_chans")):
-        args.checkpoint = "ofa-mbv3-fmnist"       # the space deploy searches, by default
+        plugin, config = resolve_space_name(args.space or DEFAULT_SPACE)
+        if config is None:                        # the configuration deploy searches, by default
+            args.checkpoint = plugin.default_checkpoint
     space = resolve_space(args)
     work = args.work_dir or work_dir(target)
     out = args.out or database_dir(target, for_writing=True)

@@ -21,7 +21,7 @@ class DeployConfig:
     target: object                      # hwnas.targets.Target
     budget_ms: float
     out: Path
-    checkpoint: Path | str | None = None  # folder or shipped name (None: ofa-mbv3-fmnist)
+    checkpoint: Path | str | None = None  # folder or shipped name (None: the default space's)
     runtime: object = None              # hwnas.runtime.Runtime on the device
     max_rounds: int = 4
     slack: float = 0.10                 # stop once measured ≥ (1 - slack) × budget

@@ -94,11 +94,13 @@ class Deployment:
             arch = self.space.parse(self.reading.arch)
             self.feed(self.space.to_genomes([arch])[0], self.reading.measured_ms)
 
-    def export(self, arch, out: Path) -> dict:
+    def export(self, arch, out: Path, searched: dict | None = None) -> dict:
         """``arch`` with the supernet's weights (BN recalibrated), compiled for the target
         (with ``tune_trials``, after topping the tuning database up with its kernels) into
-        the bundle ``out``; its manifest."""
+        the bundle ``out``; its manifest. ``searched``: the search's accuracy record of
+        ``arch``, which the manifest states beside the weights' own."""
         from hwnas.compiler.database import describe_database
+        from hwnas.export.accuracy import manifest_accuracy
         from hwnas.export.bundle import BundleRequest, export_bundle
         from hwnas.export.weights import subnet_with_weights
 
@@ -115,7 +117,9 @@ class Deployment:
         return export_bundle(BundleRequest(self.space, arch, model, cfg.target, out, weights,
                                            database=database,
                                            database_info=describe_database(self.tuning_dir),
-                                           check_on=cfg.runtime))
+                                           check_on=cfg.runtime,
+                                           extra={"accuracy": manifest_accuracy(weights,
+                                                                                searched)}))
 
     def measure(self, bundle: Path, manifest: dict) -> BundleLatency:
         """The bundle's latency on the device (``hwnas.profile.deploy_timing``)."""

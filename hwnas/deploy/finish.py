@@ -53,5 +53,5 @@ def finish(dep: Deployment, best: Round | None, rounds: list[Round], wall_s: flo
                                              "predicted_latency_ms": best.predicted_ms})
     atomic_write_json(bundle / "manifest.json", manifest)
     write_report(bundle, manifest, history, cfg.budget_ms)
-    replace_dir(bundle, cfg.out)
+    replace_dir(bundle, cfg.out, "bundle", cfg.force)
     return manifest

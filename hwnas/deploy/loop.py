@@ -112,7 +112,8 @@ def _rounds(dep: Deployment, rounds: list[Round]) -> Round | None:
                      "%g ms): converged", i, result.arch, again.round, again.measured_ms,
                      cfg.budget_ms)
             break
-        rec, judged = _measured_round(dep, chosen, result, rounds, probe, best)
+        rec, judged = _measured_round(dep, chosen, result, desc.get("accuracy"), rounds,
+                                      probe, best)
         rounds.append(rec)
         within = judged <= cfg.budget_ms
         if within and (best is None or _rank(rec) > _rank(best)):
@@ -127,12 +128,14 @@ def _rounds(dep: Deployment, rounds: list[Round]) -> Round | None:
     return best
 
 
-def _measured_round(dep: Deployment, chosen: Round, result, earlier: list[Round],
-                    probe: float | None, best: Round | None) -> tuple[Round, float]:
-    """Export and measure the subnet ``chosen``, feed what it is judged back to the
-    predictor, and say whether the loop stops here; (the round, its judged latency)."""
+def _measured_round(dep: Deployment, chosen: Round, result, searched: dict | None,
+                    earlier: list[Round], probe: float | None,
+                    best: Round | None) -> tuple[Round, float]:
+    """Export (with ``searched``, the search's accuracy record) and measure the subnet
+    ``chosen``, feed what it is judged back to the predictor, and say whether the loop stops
+    here; (the round, its judged latency)."""
     cfg = dep.cfg
-    manifest = dep.export(result.arch, chosen.dir / "bundle")
+    manifest = dep.export(result.arch, chosen.dir / "bundle", searched)
     tuning = manifest.get("tuning", {})
     untuned = tuning.get("kernels", 0) - tuning.get("tuned", 0)
     if untuned > 0 and not any(r.untuned_kernels for r in earlier):

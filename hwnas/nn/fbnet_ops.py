@@ -45,7 +45,7 @@ class SkipProjection(ConvBNAct):
 
 
 def build_fbnet_op(op) -> nn.Module:
-    """The module of an fbnet ``OpSpec`` (kinds: Conv, tbs, skip_proj, Conv_1, Logits)."""
+    """The module of an FBNet ``OpSpec`` (kinds: Conv, tbs, skip_proj, Conv_1, Logits)."""
     cin, cout = op.input[-1], op.output[-1]
     if op.kind == "Conv":
         return ConvBNAct(cin, cout, 3, op.attr("stride"), act="relu")
@@ -58,4 +58,4 @@ def build_fbnet_op(op) -> nn.Module:
         return ConvBNAct(cin, cout, 1, act="relu")
     if op.kind == "Logits":
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(cin, op.output[0]))
-    raise ValueError(f"no fbnet module for operator kind '{op.kind}'")
+    raise ValueError(f"no FBNet module for operator kind '{op.kind}'")

@@ -1,4 +1,4 @@
-"""The Once-for-All MobileNetV3 supernet: every ``ofa-mbv3`` arch shares its weights.
+"""The Once-for-All MobileNetV3 supernet: every arch of that space shares its weights.
 
 Three verbs, as in OFA: ``set_active_subnet(arch)`` picks the subnet that ``forward`` runs,
 ``sample_active_subnet(rng)`` draws and sets one, and ``get_active_subnet(arch)`` returns the

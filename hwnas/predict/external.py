@@ -1,7 +1,8 @@
 """Published multi-device latencies (``../shared/data/external``) as ``SourceMatrix`` objects.
 
-The files are read in place and never copied: NAS-Bench-201 (all 15,625 cells) and FBNet
-(5,000 sampled networks), each on 27 device/batch settings (see that folder's README).
+The files are read in place and never copied; a space's plugin names its file (for example
+all 15,625 NAS-Bench-201 cells and 5,000 sampled FBNet networks, each on 27 device/batch
+settings: see that folder's README).
 """
 from __future__ import annotations
 
@@ -14,10 +15,25 @@ import numpy as np
 from hwnas.errors import DataError
 from hwnas.predict.fewshot import SourceMatrix
 
-__all__ = ["EXTERNAL_FILES", "external_dir", "load_external", "same_device"]
+__all__ = ["has_published", "external_dir", "load_external", "same_device"]
 
-EXTERNAL_FILES = {"nb201": "nb201_latency_ms.csv", "fbnet": "fbnet_latency_ms.csv"}
-_FIRST_DEVICE_COLUMN = {"nb201": 2, "fbnet": 3}
+def _published(space_name: str):
+    """The space's published-latency record; a space without one lists those that have."""
+    from hwnas.spaces import SPACES, space_plugin
+
+    pub = space_plugin(space_name).published_latency
+    if pub is None:
+        have = [n for n in SPACES.names() if SPACES.get(n).published_latency is not None]
+        raise DataError(f"no published latencies for space '{space_name}'; have: "
+                        f"{', '.join(have)}")
+    return pub
+
+
+def has_published(space_name: str) -> bool:
+    """Whether the space's plugin names a file of published multi-device latencies."""
+    from hwnas.spaces import space_plugin
+
+    return space_plugin(space_name).published_latency is not None
 
 
 def external_dir() -> Path:
@@ -35,32 +51,22 @@ def same_device(a: str, b: str) -> bool:
     return base(a) == base(b)
 
 
-def _genomes(space, name: str, rows: list[list[str]]) -> np.ndarray:
-    if name == "nb201":
-        return space.to_genomes([space.parse(r[1]) for r in rows])
-    # fbnet: the candidate indices, then the (single) resolution index
-    genes = np.array([[int(v) for v in r[1].split()] for r in rows], np.int16)
-    return np.concatenate([genes, np.zeros((len(genes), 1), np.int16)], 1)
-
-
 def load_external(space_name: str, directory: str | Path | None = None) -> SourceMatrix:
-    """Every device column of the published file for ``space_name`` (``nb201`` or ``fbnet``)."""
+    """Every device column of the published file of ``space_name`` (its plugin names it)."""
     from hwnas.spaces import get_space
 
-    if space_name not in EXTERNAL_FILES:
-        raise DataError(f"no published latencies for space '{space_name}'; have: "
-                        f"{', '.join(EXTERNAL_FILES)}")
-    path = Path(directory or external_dir()) / EXTERNAL_FILES[space_name]
+    pub = _published(space_name)
+    path = Path(directory or external_dir()) / pub.file
     try:
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise DataError(f"cannot read published latencies {path}: {exc.strerror}") from None
-    first = _FIRST_DEVICE_COLUMN[space_name]
+    first = pub.first_device_column
     header, body = rows[0], rows[1:]
     try:
         ms = np.array([[float(v) for v in r[first:]] for r in body])
     except ValueError as exc:
         raise DataError(f"{path}: non-numeric latency ({exc})") from None
-    return SourceMatrix(_genomes(get_space(space_name), space_name, body),
+    return SourceMatrix(pub.genomes(get_space(space_name), [r[1] for r in body]),
                         tuple(header[first:]), ms)

@@ -3,13 +3,19 @@
 Two formats are known, by the repositories that published them:
 
 * ``ofa-lut``: Once-for-All's ``<r>_lookup_table.yaml`` files (one per input resolution), values
-  ``{count, mean, std}`` in ms; the Samsung Note10 tables are for ``ofa-mbv3`` at width 1.2.
+  ``{count, mean, std}`` in ms; the Samsung Note10 tables are for the Once-for-All MobileNetV3
+  space at width 1.2 (its ``imagenet`` configuration, at the resolutions of the files).
 * ``proxyless-lut``: ProxylessNAS's ``mobile_trim.yaml``, values ``{count, mean, var}`` in ms,
-  Pixel 1, 224×224 input, for the ``proxyless`` space.
+  Pixel 1, 224×224 input, for the ProxylessNAS space.
 
 The tables publish a mean and a spread, not a median: ``median_ms`` holds the published mean and
 ``p90_ms`` is mean + 1.2816·std (a normal approximation). The metadata says so, and marks the
 table as imported rather than measured here.
+
+Files named by their resolution keep one part each (``LatencyTable.by_resolution``): the same
+key (the head of the network, a late stage whose feature size two resolutions share) was timed
+separately in several files, and Once-for-All prices a subnet from the file of its resolution
+only. ``entries`` pools each key over the files, weighted by count.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from hwnas._registry import Registry
 from hwnas.errors import TableError
 from hwnas.profile.meta import now_iso, update_coverage
 from hwnas.profile.table import LatencyTable
+from hwnas.spaces.ofa_mbv3 import PLUGIN as OFA
+from hwnas.spaces.proxyless import PLUGIN as PROXYLESS
 
 __all__ = ["IMPORTERS", "Importer", "import_table", "read_published_yaml", "detect_format"]
 
@@ -42,11 +50,11 @@ class Importer:
 
 
 IMPORTERS.register("ofa-lut")(Importer(
-    "ofa-mbv3", {"width_mult": 1.2, "num_classes": 1000, "in_chans": 3},
+    OFA.name, {k: v for k, v in OFA.config("imagenet").options.items() if k != "resolutions"},
     "mit-han-lab/once-for-all @ tutorial/checkpoints/latency_table@note10",
     "Samsung Galaxy Note10 (published Once-for-All lookup table, measured by its authors)"))
 IMPORTERS.register("proxyless-lut")(Importer(
-    "proxyless", {"resolutions": [224], "num_classes": 1000, "in_chans": 3},
+    PROXYLESS.name, {"resolutions": [224], "num_classes": 1000, "in_chans": 3},
     "han-cai/files @ proxylessnas/mobile_trim.yaml",
     "Google Pixel 1 (published ProxylessNAS lookup table, measured by its authors)"))
 
@@ -125,31 +133,40 @@ def _space_config(imp: Importer, files: list[Path], space: str, overrides: dict)
 def import_table(source: str | Path, target: str, space: str | None = None,
                  fmt: str | None = None, overrides: dict | None = None) -> LatencyTable:
     """Convert a published table (a file or a folder of per-resolution files)."""
-    from hwnas.spaces import SPACES, space_from_config
+    from hwnas.spaces import resolve_space_name, space_from_config
 
     source = Path(source)
     fmt = fmt or detect_format(source)
     imp: Importer = IMPORTERS.get(fmt)
-    SPACES.get(space or imp.space)                 # an unknown space lists the known ones
+    # an unknown space lists the known ones; a named configuration gives its options
+    plugin, config = resolve_space_name(space or imp.space)
+    named = {k: v for k, v in plugin.config(config).options.items()
+             if k != "resolutions"} if config is not None else {}
     files = _files(source)
     merged: dict[str, tuple[float, float, int]] = {}
+    by_res: dict[int, dict[str, dict]] = {}
     for f in files:
-        for key, val in read_published_yaml(f).items():
+        values = read_published_yaml(f)
+        for key, val in values.items():
             merged[key] = _pool(merged[key], val) if key in merged else val
-    space = space or imp.space
-    cfg = _space_config(imp, files, space, overrides or {})
+        by_name = _OFA_FILE.match(f.name)
+        if by_name:
+            by_res[int(by_name[1])] = {k: _entry(*v) for k, v in values.items()}
+    space = plugin.name
+    cfg = _space_config(imp, files, space, {**named, **(overrides or {})})
     meta = {"target": target, "space": space, "runtime": "published", "device": imp.device,
             "measured_here": False, "created": now_iso(), "updated": now_iso(),
             "imported": {"format": fmt, "source": str(source.resolve()), "origin": imp.origin,
                          "files": [f.name for f in files],
                          "statistic": "median_ms holds the published mean; p90_ms = mean + "
                                       "1.2816*std (normal approximation); n is the published "
-                                      "count; keys seen in several files are pooled"},
+                                      "count",
+                         "lookup": ("per resolution: an arch is priced from the file of its "
+                                    "input resolution (by_resolution); entries pool the keys "
+                                    "seen in several files" if by_res else
+                                    "one file: each key once")},
             "spaces": [], "networks": [], "validation": {"n": 0, "within10": None, "mape": None}}
-    table = LatencyTable(meta)
-    for key, (mean, std, count) in merged.items():
-        table.entries[key] = {"median_ms": mean, "p90_ms": mean + _Z90 * std, "std_ms": std,
-                              "n": count, "mean_ms": mean}
+    table = LatencyTable(meta, {key: _entry(*v) for key, v in merged.items()}, by_res)
     space_from_config(cfg)                  # a bad config fails here, naming the field
     table.meta["spaces"] = [cfg]
     cov = update_coverage(table)
@@ -158,6 +175,11 @@ def import_table(source: str | Path, target: str, space: str | None = None,
                          f"of {space} {_short(cfg)} as format '{fmt}': not a table of this "
                          "space (check its format, space and width multiplier)")
     return table
+
+
+def _entry(mean: float, std: float, count: int) -> dict:
+    return {"median_ms": mean, "p90_ms": mean + _Z90 * std, "std_ms": std, "n": count,
+            "mean_ms": mean}
 
 
 def _short(cfg: dict) -> str:

@@ -4,11 +4,12 @@ A mixed-op supernet (``hwnas.nn.mixed_ops``) has one mixed op per layer of the s
 view; its expected latency comes from each target's table at the search resolution (the
 largest whose lower bound fits every budget by 10%, unless ``resolution`` is given).
 
-* ``ofa-mbv3`` with a trained supernet checkpoint (``weights="auto"``/``"supernet"``): the
-  candidates are the (kernel, expand) settings of the checkpoint's elastic blocks, sharing
+* a space whose plugin has a weight-sharing supernet, with a trained checkpoint of it
+  (``weights="auto"``/``"supernet"``): the candidates are the (kernel, expand) settings of the
+  checkpoint's elastic blocks, sharing
   its trained weights, which stay frozen; only the architecture logits train, on the
   checkpoint's dataset at its largest training resolution.
-* otherwise (``proxyless``, ``fbnet``, or ``weights="fresh"``): fresh candidate modules built
+* otherwise (spaces without a supernet, or ``weights="fresh"``): fresh candidate modules built
   from the operators at the dataset's channels and classes and ``train_resolution`` (32);
   weights (training split) and architecture logits (held-out validation split) train
   alternately after a weights-only warm-up.
@@ -29,10 +30,11 @@ import numpy as np
 
 from hwnas._log import progress
 from hwnas.errors import BudgetError, HwnasError, TableError
+from hwnas.profile.table import at_resolution
 from hwnas.search._base import SearchResult, Strategy
 from hwnas.search.layers import LayerView, layer_view
 from hwnas.search.pareto import Archive
-from hwnas.spaces import space_from_config
+from hwnas.spaces import default_checkpoint, space_from_config, space_plugin
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +59,7 @@ def build_mixed_net(view: LayerView) -> MixedNet:
 
 
 def supernet_mixed_net(loaded, view: LayerView) -> MixedNet:
-    """ofa-mbv3 candidates as settings of the trained supernet's elastic blocks (frozen)."""
+    """Candidates as settings of the trained supernet's elastic blocks (frozen)."""
     from torch import nn
 
     from hwnas.nn.mixed_ops import ElasticChoice, MixedNet, MixedOp
@@ -132,7 +134,7 @@ class GradientStrategy(Strategy):
         total = [np.zeros(len(c)) for c in view.candidates]
         for b in problem.constraints.latency:
             pv = self._pred_view(problem, b.target, view.r_index)
-            _, per_layer = pv.latency_matrix(self._bound_vec(problem, b.target))
+            _, per_layer = pv.latency_matrix(self._bound_vec(problem, b.target, pv.r_index))
             total = [t + v / b.budget_ms for t, v in zip(total, per_layer)]
         return view.genome([int(np.argmin(t)) for t in total])
 
@@ -141,15 +143,16 @@ class GradientStrategy(Strategy):
         g[0, -1] = ri
         return layer_view(problem.predictors[t].space, int(problem.remaps[t](g)[0, -1]))
 
-    def _bound_vec(self, problem, t: str) -> np.ndarray:
+    def _bound_vec(self, problem, t: str, r_index: int) -> np.ndarray:
+        """Per-op values of ``t``'s latency bound at resolution index ``r_index`` of its space."""
         vec = problem._bound_vector(t)
         if vec is None:
             table = getattr(problem.predictors[t], "table", None)
             if table is None:
                 raise TableError(f"the '{problem.predictors[t].name}' predictor of {t} has no "
                                  "per-operator table for an expected-latency loss")
-            vec = table.vector(problem.predictors[t].space.op_list)
-        return vec
+            vec = table.space_values(problem.predictors[t].space)
+        return at_resolution(vec, r_index)
 
     def _latency_terms(self, problem, view: LayerView) -> dict:
         import torch
@@ -159,7 +162,7 @@ class GradientStrategy(Strategy):
             pv = self._pred_view(problem, t, view.r_index)
             if [len(c) for c in pv.candidates] != [len(c) for c in view.candidates]:
                 raise TableError(f"layer view of {t} does not match the search space")
-            fixed, per_layer = pv.latency_matrix(self._bound_vec(problem, t))
+            fixed, per_layer = pv.latency_matrix(self._bound_vec(problem, t, pv.r_index))
             out[t] = (fixed, [torch.tensor(v, dtype=torch.float32) for v in per_layer])
         return out
 
@@ -235,14 +238,15 @@ class GradientStrategy(Strategy):
         from hwnas.train.data import load_dataset
 
         o = self.options
+        named = o.checkpoint or default_checkpoint(problem.space)
         try:
-            ckpt = checkpoint_dir(o.checkpoint or None)
+            ckpt = checkpoint_dir(named) if named else None
         except DataError:
             if o.checkpoint or o.weights == "supernet":
                 raise
             ckpt = None
-        use_sup = o.weights == "supernet" or (o.weights == "auto" and problem.space.name == "ofa-mbv3"
-                                              and ckpt is not None
+        use_sup = o.weights == "supernet" or (o.weights == "auto" and ckpt is not None
+                                              and space_plugin(problem.space).supernet is not None
                                               and (ckpt / "supernet.pt").exists())
         if o.weights not in ("auto", "supernet", "fresh"):
             raise HwnasError(f"option weights must be auto, supernet or fresh, got '{o.weights}'")

@@ -28,10 +28,11 @@ import numpy as np
 from hwnas.errors import ArchError
 from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import cost_table
-from hwnas.spaces._registry import SPACES
+from hwnas.spaces._layers import LayerView, gene_per_layer_view
+from hwnas.spaces._plugin import PublishedLatency, SpacePlugin, register_space
 from hwnas.spaces.ofa_mbv3 import OFAMobileNetV3Space
 
-__all__ = ["FBNET_CANDIDATES", "FBNetArch", "FBNetSpace"]
+__all__ = ["FBNET_CANDIDATES", "FBNetArch", "FBNetSpace", "PLUGIN"]
 
 FBNET_CANDIDATES = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6",
                     "skip")
@@ -65,7 +66,6 @@ class FBNetArch:
         return {"space": "fbnet", "arch": str(self), "r": self.r, "ops": list(self.ops)}
 
 
-@SPACES.register("fbnet")
 class FBNetSpace(SearchSpace):
     name = "fbnet"
     kernels_follow_operators = True
@@ -220,15 +220,6 @@ class FBNetSpace(SearchSpace):
                                  genomes[:, :-1].astype(np.intp)]
         return np.concatenate([self._fixed_idx[r], layers], 1)
 
-    def layer_candidates(self, r_index: int):
-        """(prefix ids, candidate ids per layer in gene order, suffix ids, labels)."""
-        fixed = [int(v) for v in self._fixed_idx[r_index]]
-        cands = [[int(v) for v in self._layer_idx[r_index, i]] for i in range(N_LAYERS)]
-        return fixed[:1], cands, fixed[1:], [list(FBNET_CANDIDATES)] * N_LAYERS
-
-    def genome_from_choices(self, choice: Sequence[int], r_index: int) -> np.ndarray:
-        return np.array(list(choice) + [r_index], np.int16)
-
     def ops(self, arch: FBNetArch) -> list[OpSpec]:
         ids = self.op_indices(self.to_genomes([arch]))[0]
         return [self.op_list[i] for i in ids[:1]] + \
@@ -287,3 +278,19 @@ def _fbnet_op(op: OpSpec):
     from hwnas.nn.fbnet_ops import build_fbnet_op
 
     return build_fbnet_op(op)
+
+
+def _layer_view(space: FBNetSpace, r_index: int) -> LayerView:
+    cands = [space._layer_idx[r_index, i] for i in range(N_LAYERS)]
+    return gene_per_layer_view(space, r_index, 1, cands, [FBNET_CANDIDATES] * N_LAYERS)
+
+
+def _published_genomes(space: FBNetSpace, texts: list[str]) -> np.ndarray:
+    """The published file's candidate indices, then the (single) resolution index."""
+    genes = np.array([[int(v) for v in t.split()] for t in texts], np.int16)
+    return np.concatenate([genes, np.zeros((len(genes), 1), np.int16)], 1)
+
+
+PLUGIN = register_space(SpacePlugin(
+    name="fbnet", space=FBNetSpace, layer_view=_layer_view,
+    published_latency=PublishedLatency("fbnet_latency_ms.csv", 3, _published_genomes)))

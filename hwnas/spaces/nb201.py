@@ -26,9 +26,9 @@ import numpy as np
 from hwnas.errors import ArchError
 from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import cost_table
-from hwnas.spaces._registry import SPACES
+from hwnas.spaces._plugin import PublishedLatency, SpacePlugin, register_space
 
-__all__ = ["NB201_OPS", "NB201Arch", "NB201Space"]
+__all__ = ["NB201_OPS", "NB201Arch", "NB201Space", "PLUGIN"]
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 N_EDGES = 6
@@ -54,7 +54,6 @@ class NB201Arch:
         return {"space": "nb201", "arch": str(self), "ops": list(self.ops)}
 
 
-@SPACES.register("nb201")
 class NB201Space(SearchSpace):
     name = "nb201"
 
@@ -259,3 +258,12 @@ def _edge_builder(name: str):
 for _name in NB201_OPS:
     if _name not in _FREE:
         OP_BUILDERS.register(f"nb201/{_name}")(_edge_builder(_name))
+
+
+def _published_genomes(space: NB201Space, texts: list[str]) -> np.ndarray:
+    return space.to_genomes([space.parse(t) for t in texts])
+
+
+PLUGIN = register_space(SpacePlugin(
+    name="nb201", space=NB201Space,
+    published_latency=PublishedLatency("nb201_latency_ms.csv", 2, _published_genomes)))

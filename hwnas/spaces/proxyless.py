@@ -31,10 +31,11 @@ import numpy as np
 from hwnas.errors import ArchError
 from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import op_cost
-from hwnas.spaces._registry import SPACES
+from hwnas.spaces._layers import LayerView, gene_per_layer_view
+from hwnas.spaces._plugin import SpacePlugin, register_space
 from hwnas.spaces.ofa_mbv3 import OFAMobileNetV3Space
 
-__all__ = ["ProxylessArch", "ProxylessSpace"]
+__all__ = ["ProxylessArch", "ProxylessSpace", "PLUGIN"]
 
 STAGES = ((24, 4, 2), (40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
 STEM, FIRST, FINAL = 32, 16, 1280
@@ -78,7 +79,6 @@ def _layers() -> list[tuple[int, int, int, bool]]:
 LAYERS = _layers()
 
 
-@SPACES.register("proxyless")
 class ProxylessSpace(SearchSpace):
     """The ProxylessNAS mobile space; ``resolutions``, ``num_classes`` and ``in_chans`` configurable."""
 
@@ -237,16 +237,6 @@ class ProxylessSpace(SearchSpace):
         layers = self._layer_idx[r[:, None], np.arange(len(LAYERS))[None, :], genomes[:, :-1]]
         return np.concatenate([self._fixed_idx[r], layers], 1)
 
-    def layer_candidates(self, r_index: int):
-        """(prefix ids, candidate ids per layer in gene order, suffix ids, labels)."""
-        fixed = list(self._fixed_idx[r_index])
-        cands = [list(self._layer_idx[r_index, i, :len(c)]) for i, c in enumerate(self._choices)]
-        labels = [[_label(c) for c in choices] for choices in self._choices]
-        return fixed[:2], cands, fixed[2:], labels
-
-    def genome_from_choices(self, choice: Sequence[int], r_index: int) -> np.ndarray:
-        return np.array(list(choice) + [r_index], np.int16)
-
     def ops(self, arch: ProxylessArch) -> list[OpSpec]:
         ri = self.resolutions.index(arch.r)
         pre, post, _ = self._fixed_ops(arch.r)
@@ -299,3 +289,13 @@ def _logits(op: OpSpec):
     from torch import nn
 
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(op.input[-1], op.output[0]))
+
+
+def _layer_view(space: ProxylessSpace, r_index: int) -> LayerView:
+    cands = [space._layer_idx[r_index, i, :len(c)] for i, c in enumerate(space._choices)]
+    labels = [[_label(c) for c in choices] for choices in space._choices]
+    return gene_per_layer_view(space, r_index, 2, cands, labels)
+
+
+PLUGIN = register_space(SpacePlugin(name="proxyless", space=ProxylessSpace,
+                                    layer_view=_layer_view))

@@ -124,15 +124,16 @@ def read_meta(ckpt_dir: str | Path) -> dict:
 
 
 def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
-    """``(space, supernet, meta)`` from a checkpoint folder or shipped name (None: the shipped
-    ``ofa-mbv3-fmnist``); the supernet is in eval mode and ``meta["path"]`` names the folder."""
+    """``(space, supernet, meta)`` from a checkpoint folder or shipped name (None: the default
+    space's shipped checkpoint); the supernet, built by its space's plugin, is in eval mode and
+    ``meta["path"]`` names the folder."""
     from hwnas._data import checkpoint_dir
-    from hwnas.nn.supernet import OFASupernet
+    from hwnas.spaces import default_checkpoint, space_plugin
 
-    ckpt_dir = checkpoint_dir(ckpt_dir)
+    ckpt_dir = checkpoint_dir(default_checkpoint() if ckpt_dir is None else ckpt_dir)
     meta = read_meta(ckpt_dir)
     space = checkpoint_space(ckpt_dir, meta)
-    net = OFASupernet(space)
+    net = space_plugin(space).build_supernet(space)
     try:
         net.load_state_dict(load_state(Path(ckpt_dir) / SUPERNET_FILE))
     except RuntimeError as exc:

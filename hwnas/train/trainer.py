@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from hwnas._checks import check_seed
 from hwnas._log import progress
-from hwnas.nn.supernet import OFASupernet
 from hwnas.train.checkpoint import (META_FILE, OPTIMIZER_FILE, SUPERNET_FILE, load_state,
                                     read_meta, save_state, write_meta)
 from hwnas.errors import DataError
+from hwnas.spaces import space_plugin
 from hwnas.train.data import Dataset, resize
 from hwnas.train.distributed import Distributed
 
@@ -105,7 +106,7 @@ def _subnets(space, step: int, sandwich: bool, cfg: TrainConfig) -> list:
     return [space.largest(), space.smallest()] + space.sample_many(rng, cfg.n_random)
 
 
-def train_step(net: OFASupernet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+def train_step(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                archs: list, cfg: TrainConfig) -> float:
     """One update: the first arch learns the labels, the others distil from it."""
     opt.zero_grad(set_to_none=True)
@@ -204,7 +205,7 @@ def _resume(out: Path, net, opt, meta: dict) -> tuple[int, float]:
 
 
 def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
-                   dataset_meta: dict, ddp: Distributed | None = None) -> tuple[OFASupernet, dict]:
+                   dataset_meta: dict, ddp: Distributed | None = None) -> tuple[nn.Module, dict]:
     """Train (or resume training) a supernet into ``out``; returns it and its metadata.
 
     ``ddp`` (under torchrun): this process is one rank of a data-parallel job
@@ -213,7 +214,7 @@ def train_supernet(space, data: Dataset, out: str | Path, cfg: TrainConfig,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    net = OFASupernet(space).to(memory_format=torch.channels_last)
+    net = space_plugin(space).build_supernet(space).to(memory_format=torch.channels_last)
     opt = make_optimizer(net, cfg)
     total = cfg.total_steps(len(data.y_train))
     meta = run_meta(space, cfg, dataset_meta, total)
