@@ -402,7 +402,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     """
     from hwnas._outputs import check_output_dir
 
-    from hwnas.export.accuracy import manifest_accuracy
+    from hwnas.export.manifest_accuracy import manifest_accuracy
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
