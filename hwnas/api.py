@@ -402,8 +402,8 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     """
     from hwnas._outputs import check_output_dir
 
-    from hwnas.export.manifest_accuracy import manifest_accuracy
     from hwnas.export.bundle import BundleRequest, export_bundle
+    from hwnas.export.manifest_accuracy import manifest_accuracy
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
     from hwnas.runtime import backend_of

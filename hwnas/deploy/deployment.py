@@ -100,8 +100,8 @@ class Deployment:
         the bundle ``out``; its manifest. ``searched``: the search's accuracy record of
         ``arch``, which the manifest states beside the weights' own."""
         from hwnas.compiler.database import describe_database
-        from hwnas.export.manifest_accuracy import manifest_accuracy
         from hwnas.export.bundle import BundleRequest, export_bundle
+        from hwnas.export.manifest_accuracy import manifest_accuracy
         from hwnas.export.weights import subnet_with_weights
 
         cfg = self.cfg
