@@ -140,7 +140,7 @@ def main() -> int:
     from hwnas.errors import HwnasError
     from hwnas.predict import load_predictor
     from hwnas.profile.holdout import Holdout, holdout_path
-    from hwnas.profile.reference import stored_reference
+    from hwnas.profile.reference_network import stored_reference
     from hwnas.profile.table import LatencyTable, table_path
     from hwnas.runtime import connect
     from hwnas.runtime.load import LoadGenerator

@@ -92,7 +92,7 @@ def import_data(work: Path):
 def reproduce(table_file: Path, source) -> dict:
     """OFA's 25 ms subnet priced by the table (per resolution and pooled) and the predictor."""
     from hwnas.predict.loading import table_space
-    from hwnas.predict.table import TablePredictor
+    from hwnas.predict.table_sum import TablePredictor
     from hwnas.profile.table import LatencyTable
 
     table = LatencyTable.load(table_file)

@@ -122,10 +122,10 @@ def _time_ab(target, runtime, rows: list[dict]) -> list[float]:
     entries and networks are; so the table's prediction is scored in the table's units,
     whatever the host's speed since (it moves by 10-25% within an hour here)."""
     from hwnas.compiler.database import database_dir
-    from hwnas.deploy.loop import BUSY_WAIT_S
+    from hwnas.profile.deploy_timing import BUSY_WAIT_S
     from hwnas.profile.networks import random_input
     from hwnas.profile.pool import BuildPool
-    from hwnas.profile.reference import open_reference
+    from hwnas.profile.reference_network import open_reference
     from hwnas.profile.table import LatencyTable, table_path
     from hwnas.runtime.contention import BUSY_CORES
     from hwnas.runtime.reference import measure_batch

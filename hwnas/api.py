@@ -402,8 +402,8 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     """
     from hwnas._outputs import check_output_dir
 
-    from hwnas.export.accuracy import manifest_accuracy
     from hwnas.export.bundle import BundleRequest, export_bundle
+    from hwnas.export.manifest_accuracy import manifest_accuracy
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
     from hwnas.runtime import backend_of
@@ -475,6 +475,8 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
 
     A bundle timed while other processes held a core of the device is judged
     ``contended_margin`` slower than it read (None: the loop's ``CONTENDED_MARGIN``)."""
+    from dataclasses import replace
+
     from hwnas import _data
     from hwnas.deploy.loop import CONTENDED_MARGIN, DeployConfig, deploy as _deploy
 
@@ -501,7 +503,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        else contended_margin)
     cfg.validate()
     with _claim(cfg.out, "bundle", force):       # held until the bundle is in place
-        cfg.runtime = connect(tgt, rpc, tracker, key)
+        cfg = replace(cfg, runtime=connect(tgt, rpc, tracker, key))
         try:
             return _deploy(cfg)
         finally:

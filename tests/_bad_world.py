@@ -276,7 +276,7 @@ def _no_compiler(monkeypatch, strict: bool) -> None:
              ("hwnas.compiler.space_tuning", "enumerate_kernels"), ("hwnas.farm.local", "_spawn")]
     if strict:
         heavy += [("hwnas.train.trainer", "train_step"), ("hwnas.profile.profiler", "run_waves"),
-                  ("hwnas.deploy.loop", "_time_reference")]
+                  ("hwnas.deploy.deployment", "time_reference")]
     for mod, name in heavy:
         monkeypatch.setattr(importlib.import_module(mod), name, refuse)
 

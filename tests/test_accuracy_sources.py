@@ -471,7 +471,7 @@ SEARCHED = {"source": "ofa-predictor", "kind": "predicted", "top1": 0.8171, "ori
 
 
 def test_a_manifest_states_measured_weights_and_keeps_the_searchs_figure_beside():
-    from hwnas.export.accuracy import manifest_accuracy
+    from hwnas.export.manifest_accuracy import manifest_accuracy
 
     weights = {"trained": True, "accuracy": 0.85, "split": "test", "dataset": "fashion-mnist",
                "n_eval": 10000, "source": "ck"}
@@ -481,7 +481,7 @@ def test_a_manifest_states_measured_weights_and_keeps_the_searchs_figure_beside(
 
 
 def test_a_manifest_of_untrained_weights_states_the_searchs_figure_or_none():
-    from hwnas.export.accuracy import manifest_accuracy
+    from hwnas.export.manifest_accuracy import manifest_accuracy
 
     acc = manifest_accuracy({"trained": False}, SEARCHED)
     assert acc["kind"] == "predicted" and acc["source"] == "ofa-predictor"
@@ -492,7 +492,7 @@ def test_a_manifest_of_untrained_weights_states_the_searchs_figure_or_none():
 
 def test_the_deploy_report_says_measured_or_predicted_and_the_source():
     from hwnas.deploy.report import _accuracy_line
-    from hwnas.export.accuracy import manifest_accuracy
+    from hwnas.export.manifest_accuracy import manifest_accuracy
 
     line = _accuracy_line({"accuracy": manifest_accuracy({"trained": False}, {
         **SEARCHED, "extrapolation": "extrapolation: width_mult 1.0 (source: 1.2)"})})

@@ -206,7 +206,7 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
     from hwnas.runtime.debug import DebugRuntime
 
     loop = importlib.import_module("hwnas.deploy.loop")   # hwnas.deploy is also a function
-    monkeypatch.setattr(loop, "BUSY_WAIT_S", 0.0)
+    monkeypatch.setattr("hwnas.profile.deploy_timing.BUSY_WAIT_S", 0.0)
     assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
                  "--workers", "0", "--networks", "20"]) == 0
     busy = DebugRuntime(debug_device, drift=lambda i: 1.5, busy=lambda i: 1.0)
@@ -234,14 +234,19 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
     assert all(r["judged_ms"] == pytest.approx(r["measured"]["median_ms"], rel=1e-4)
                for r in m["deploy"]["history"]) and "judged_ms" not in m["latency"]
     # when no round was judged within budget, the error says what each round was judged
-    from hwnas.errors import BudgetError
+    from hwnas.deploy.finish import no_bundle_error
+    from hwnas.deploy.records import Round
+    from hwnas.profile.deploy_timing import BundleLatency
 
-    rounds = [{"round": 1, "arch": "r16-a", "measured": {"median_ms": 0.68}, "judged_ms": 0.85},
-              {"round": 2, "arch": "r16-b", "measured": {"median_ms": 0.75}, "judged_ms": 0.75}]
-    with pytest.raises(BudgetError, match=r"round 1: r16-a measured 0\.68 ms, judged 0\.85 ms "
-                                          r"\(contended\); round 2: r16-b measured 0\.75 ms\)"):
-        loop._finish(loop.DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "x",
-                                       runtime=busy), None, rounds, {}, tmp_path, None, 1.0)
+    def judged(i: int, arch: str, ms: float, judged_ms: float) -> Round:
+        lat = Latency(ms, ms, 0.0, 60)
+        return Round(i, arch, 0.7, "table", 0.8, measured=BundleLatency(
+            lat, lat, False, "DebugRuntime", "debug", None, "raw"), judged_ms=judged_ms)
+
+    error = no_bundle_error(0.7, "debugdev", [judged(1, "r16-a", 0.68, 0.85),
+                                             judged(2, "r16-b", 0.75, 0.75)])
+    assert str(error).endswith("in 2 rounds (round 1: r16-a measured 0.68 ms, judged 0.85 ms "
+                               "(contended); round 2: r16-b measured 0.75 ms)")
 
 
 @needs_checkpoint
@@ -259,15 +264,23 @@ def test_a_contended_bundle_is_read_beside_anchors_that_cancel_its_size_bias(
     from hwnas.runtime.debug import DebugRuntime
 
     loop = importlib.import_module("hwnas.deploy.loop")
-    monkeypatch.setattr(loop, "BUSY_WAIT_S", 0.0)
+    monkeypatch.setattr("hwnas.profile.deploy_timing.BUSY_WAIT_S", 0.0)
     assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
                  "--workers", "0", "--networks", "20"]) == 0
     ref_ms = LatencyTable.load(table_path("debugdev", "ofa-mbv3")).meta["reference"]["quiet_ms"]
     held = lambda ms: 1.0 + 0.25 * math.tanh(math.log(ms / ref_ms))   # noqa: E731
     busy = DebugRuntime(debug_device, busy=lambda i: 1.0, held=held)
     budget = round(1.6 * ref_ms, 4)
+    loads, real_load = [], LatencyTable.load.__func__
+
+    def counted_load(cls, path):
+        loads.append(path)
+        return real_load(cls, path)
+
+    monkeypatch.setattr(LatencyTable, "load", classmethod(counted_load))
     m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=budget,
                                       out=tmp_path / "busy", runtime=busy, max_rounds=3))
+    assert len(loads) == 1       # the table is read once: predictor, reference and anchors
     hist = m["deploy"]["history"]
     assert all(r["measured"]["contended"] and "anchored" in r["measured"] for r in hist)
     assert all(r["judged_ms"] == pytest.approx((1 + loop.CONTENDED_MARGIN)
@@ -302,7 +315,7 @@ def test_a_table_from_another_cpu_is_scaled_to_this_one_before_a_budget_is_judge
     from hwnas.runtime.debug import DebugRuntime
 
     loop = importlib.import_module("hwnas.deploy.loop")
-    monkeypatch.setattr(loop, "BUSY_WAIT_S", 0.0)
+    monkeypatch.setattr("hwnas.profile.deploy_timing.BUSY_WAIT_S", 0.0)
     assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
                  "--workers", "0", "--networks", "20"]) == 0
     path = table_path("debugdev", "ofa-mbv3")
@@ -342,6 +355,7 @@ def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp
     subnet again, can stop it. Round 1's search is held to half the budget, so round 2
     chooses another subnet (a repeated one would end the loop on ``repeat`` first)."""
     import importlib
+    from dataclasses import replace
 
     from hwnas.runtime.debug import DebugRuntime
     from hwnas.search.constraints import Constraints, LatencyBudget
@@ -371,7 +385,7 @@ def test_a_round_that_agrees_with_its_prediction_ends_the_loop(debug_device, tmp
     assert hist[0]["arch"] != hist[1]["arch"]
     ratio = hist[1]["measured"]["median_ms"] / hist[1]["predicted_ms"]
     assert hist[1]["measured"]["median_ms"] <= 0.7 and abs(ratio - 1) <= 0.10
-    cfg.out, cfg.agree = tmp_path / "b", 0.0
+    cfg = replace(cfg, out=tmp_path / "b", agree=0.0)
     calls.clear()
     m = deploy(cfg)
     hist = m["deploy"]["history"]
@@ -404,14 +418,15 @@ def test_a_search_that_chooses_a_measured_subnet_again_ends_the_loop(debug_devic
         return first[0]
 
     monkeypatch.setattr(loop, "search", same_each_round)
-    timed, real_measure = 0, loop._measure_bundle
+    deployment = importlib.import_module("hwnas.deploy.deployment")
+    timed, real_measure = 0, deployment.measure_bundle
 
     def count_timings(*a, **k):
         nonlocal timed
         timed += 1
         return real_measure(*a, **k)
 
-    monkeypatch.setattr(loop, "_measure_bundle", count_timings)
+    monkeypatch.setattr(deployment, "measure_bundle", count_timings)
     m = loop.deploy(loop.DeployConfig(target=debug_device, budget_ms=0.7, out=tmp_path / "r",
                                       runtime=DebugRuntime(debug_device), max_rounds=4,
                                       slack=0.0, agree=0.0))
@@ -451,10 +466,12 @@ def test_a_round_short_of_its_budget_probes_with_half_the_margin(debug_device, t
     margin the last one used; a probe that goes over budget ends the loop with the bundle
     measured within it. (Round 2's measurement is doubled to put it over budget.)"""
     import importlib
+    from dataclasses import replace
 
     from hwnas.runtime.debug import DebugRuntime
 
     loop = importlib.import_module("hwnas.deploy.loop")
+    deployment = importlib.import_module("hwnas.deploy.deployment")
     assert main(["profile", "--target", "debugdev", "--checkpoint", "ofa-mbv3-fmnist",
                  "--workers", "0", "--networks", "20"]) == 0
     cfg = loop.DeployConfig(target=debug_device, budget_ms=0.3, out=tmp_path / "a",
@@ -466,18 +483,17 @@ def test_a_round_short_of_its_budget_probes_with_half_the_margin(debug_device, t
     assert "margin" not in hist[0] and 0 < hist[1]["margin"] < 0.5
     if len(hist) == 3 and "repeat_of" not in hist[2]:
         assert hist[2]["margin"] == pytest.approx(hist[1]["margin"] / 2, abs=1e-4)
-    real_measure, calls = loop._measure_bundle, []
+    real_measure, calls = deployment.measure_bundle, []
 
     def second_over(*a, **k):
         lat = real_measure(*a, **k)
         calls.append(lat)
         if len(calls) == 2:
-            lat = {**lat, "median_ms": 2 * lat["median_ms"]}
+            lat = replace(lat, latency=replace(lat.latency, median_ms=2 * lat.median_ms))
         return lat
 
-    monkeypatch.setattr(loop, "_measure_bundle", second_over)
-    cfg.out = tmp_path / "b"
-    m = loop.deploy(cfg)
+    monkeypatch.setattr(deployment, "measure_bundle", second_over)
+    m = loop.deploy(replace(cfg, out=tmp_path / "b"))
     hist = m["deploy"]["history"]
     assert "repeat_of" not in hist[1]
     assert len(hist) == 2 and hist[1]["stop"] == "probe" and hist[1]["margin"] > 0

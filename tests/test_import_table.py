@@ -10,7 +10,7 @@ import yaml
 
 from hwnas.cli import main
 from hwnas.errors import TableError
-from hwnas.predict.table import TablePredictor
+from hwnas.predict.table_sum import TablePredictor
 from hwnas.profile import LatencyTable
 from hwnas.profile.importers import import_table
 from hwnas.spaces import space_from_config

@@ -420,7 +420,7 @@ def _two_resolution_table(space) -> LatencyTable:
 
 
 def test_table_format_2_keeps_per_resolution_entries_and_format_1_still_reads(tmp_path):
-    from hwnas.predict.table import TablePredictor
+    from hwnas.predict.table_sum import TablePredictor
     from hwnas.profile.table import FORMAT
 
     space = get_space("ofa-mbv3", resolutions=[128, 160])
@@ -451,7 +451,7 @@ def test_table_format_2_keeps_per_resolution_entries_and_format_1_still_reads(tm
 
 
 def test_per_resolution_table_names_a_missing_key_and_resolution(tmp_path):
-    from hwnas.predict.table import TablePredictor
+    from hwnas.predict.table_sum import TablePredictor
 
     space = get_space("ofa-mbv3", resolutions=[128, 160])
     t = _two_resolution_table(space)

@@ -2,14 +2,51 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from hwnas.errors import TableError
 from hwnas.profile.table import LatencyTable, table_path
 
-__all__ = ["ensure_table"]
+__all__ = ["TableRecord", "ensure_table"]
 
 log = logging.getLogger("hwnas.deploy")
 VERSION_KEYS = ("tvm", "torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class TableRecord:
+    """The operator table a deploy predicts with (loaded once) and what its manifest says of
+    it. A few-shot predictor has none (``table`` None): ``fewshot`` names its file instead.
+    ``other_cpu``: the CPU model the table was measured on, when that is not the target's."""
+
+    path: Path | None
+    reused: bool
+    table: LatencyTable | None = field(default=None, repr=False, compare=False)
+    fewshot: Path | None = None
+    device: str | None = None
+    emulated: bool = False
+    emulator: str | None = None
+    other_cpu: str | None = None
+    profiled_ops: int | None = None
+    profiled_networks: int | None = None
+
+    @classmethod
+    def of(cls, path: Path, table: LatencyTable, target, reused: bool,
+           **profiled: int) -> "TableRecord":
+        return cls(path, reused, table, device=table.meta.get("device"),
+                   emulated=bool(table.meta.get("emulated")), emulator=table.meta.get("emulator"),
+                   other_cpu=table.other_cpu(target), **profiled)
+
+    def to_json(self) -> dict:
+        if self.table is None:
+            return {"path": None, "fewshot": str(self.fewshot), "reused": self.reused,
+                    "device": self.device}
+        out = {"path": str(self.path), "reused": self.reused, "device": self.device,
+               "emulated": self.emulated, "emulator": self.emulator, "other_cpu": self.other_cpu}
+        if self.profiled_ops is not None:
+            out.update(profiled_ops=self.profiled_ops, profiled_networks=self.profiled_networks)
+        return out
 
 
 def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None,
@@ -49,11 +86,9 @@ def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None,
 
 
 def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
-                 path=None) -> dict:
-    """Make sure ``latency_tables/<target>/<space>.json`` (or ``path``) covers ``space``; say
-    what was done."""
-    from pathlib import Path
-
+                 path=None) -> TableRecord:
+    """Make sure ``latency_tables/<target>/<space>.json`` (or ``path``) covers ``space``, and
+    return it, loaded, with what was done."""
     from hwnas.profile.profiler import ProfileOptions, profile
 
     path = Path(path) if path is not None else table_path(target.name, space.name)
@@ -69,7 +104,7 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
         if why is None:
             log.info("reusing %s (%d entries, measured on %s)", path, len(table),
                      table.meta.get("device", "?"))
-            return {"path": str(path), "reused": True, **_provenance(table, target)}
+            return TableRecord.of(path, table, target, reused=True)
         if not table.meta.get("measured_here", False):
             raise TableError(f"{path} is an imported table that cannot serve this space: {why}")
     if runtime is None:
@@ -84,14 +119,5 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
     report = profile(space, target, runtime, path,
                      ProfileOptions(resume=path.exists(), networks=networks,
                                     tuning_dir=tuning_dir))
-    table = LatencyTable.load(path)
-    return {"path": str(path), "reused": False, **_provenance(table, target),
-            "profiled_ops": report.n_new,
-            "profiled_networks": report.n_networks_new}
-
-
-def _provenance(table: LatencyTable, target) -> dict:
-    """What deploy records of the table; ``other_cpu``: the CPU model it was measured on, when
-    that is not this one."""
-    return {"device": table.meta.get("device"), "emulated": bool(table.meta.get("emulated")),
-            "emulator": table.meta.get("emulator"), "other_cpu": table.other_cpu(target)}
+    return TableRecord.of(path, LatencyTable.load(path), target, reused=False,
+                          profiled_ops=report.n_new, profiled_networks=report.n_networks_new)

@@ -17,7 +17,7 @@ import numpy as np
 
 from hwnas._checks import check_int
 from hwnas.errors import DeviceError
-from hwnas.farm.device import TrackedDevice, request_device
+from hwnas.farm.tracked_device import TrackedDevice, request_device
 from hwnas.farm.tracker import free_devices, registered_devices, tracker_summary
 from hwnas.runtime._base import Runtime, parse_address
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol

@@ -19,7 +19,7 @@ from hwnas.predict.correction import FewShotFeedback, MeasuredCorrection, feedba
 from hwnas.predict.fewshot import (FAMILIES, FewShotPredictor, SourceFactors, SourceMatrix,
                                    TargetSamples, split_target)
 from hwnas.predict.loading import calibrated_file, fewshot_beside, load_predictor, table_space
-from hwnas.predict.table import TablePredictor
+from hwnas.predict.table_sum import TablePredictor
 
 __all__ = ["PREDICTORS", "LatencyPredictor", "TablePredictor", "CalibratedPredictor",
            "calibrate_table", "calibrated_file", "load_predictor", "table_space",

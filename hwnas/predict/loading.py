@@ -109,15 +109,16 @@ def _table_error_on(table: LatencyTable, pred) -> float | None:
     return float(np.mean(np.abs(total / s.latency_ms - 1)))
 
 
-def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, str]:
+def _choose(target: str, table_file: Path, fewshot: Path, space,
+            table: LatencyTable | None = None) -> tuple[str, str]:
     """(kind, why) of ``auto``: ``calibrated`` when fitted; else the table or the few-shot
     predictor, whichever errs less on the device's own measured networks (the few-shot's
     leave-one-out error against the table sum's error on the same networks); else the one
     that exists."""
     name = space if isinstance(space, str) else space.name
-    have_table, have_few = table_file.exists(), fewshot.exists()
+    have_table, have_few = table is not None or table_file.exists(), fewshot.exists()
     if have_table:
-        table = LatencyTable.load(table_file)
+        table = table if table is not None else LatencyTable.load(table_file)
         try:
             index, _ = table_space(table, space)
         except TableError as exc:
@@ -155,7 +156,8 @@ def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, s
 
 def load_predictor(target: str, space=None, kind: str = "auto",
                    path: str | Path | None = None, allow_foreign: bool = False,
-                   allow_emulated: bool = False) -> LatencyPredictor:
+                   allow_emulated: bool = False,
+                   table: LatencyTable | None = None) -> LatencyPredictor:
     """The latency predictor of ``target`` for ``space`` (a space or configuration name, or a
     ``SearchSpace``; None: the default space).
 
@@ -168,7 +170,8 @@ def load_predictor(target: str, space=None, kind: str = "auto",
     configuration of the space it was measured or fitted in. ``path`` names the table file
     instead of ``latency_tables/<target>/<space>.json``; a table measured for another target
     is refused unless ``allow_foreign``, and a table measured on an emulated device raises
-    ``TableError`` unless ``allow_emulated``.
+    ``TableError`` unless ``allow_emulated``. ``table``: the table at ``path``, when the caller
+    has loaded it already.
     """
     from hwnas.spaces import DEFAULT_SPACE, get_space, resolve_space_name
 
@@ -180,7 +183,7 @@ def load_predictor(target: str, space=None, kind: str = "auto",
     path = Path(path) if path is not None else table_path(target, name)
     fewshot = fewshot_beside(path)
     if kind == "auto":
-        kind, why = _choose(target, path, fewshot, space)
+        kind, why = _choose(target, path, fewshot, space, table)
         why = f"{kind} (auto: {why})"
     else:
         why = f"{kind} (asked for)"
@@ -188,7 +191,8 @@ def load_predictor(target: str, space=None, kind: str = "auto",
     if kind == "fewshot":
         pred = _load_fewshot(target, name, fewshot, space)
     else:
-        pred = _load_table_kind(target, name, kind, path, space, allow_foreign, allow_emulated)
+        pred = _load_table_kind(target, name, kind, path, space, allow_foreign, allow_emulated,
+                                table)
     pred.selection = why
     return pred
 
@@ -207,12 +211,13 @@ def _load_fewshot(target: str, name: str, fewshot: Path, space) -> LatencyPredic
 
 
 def _load_table_kind(target: str, name: str, kind: str, path: Path, space,
-                     allow_foreign: bool, allow_emulated: bool) -> LatencyPredictor:
-    if not path.exists():
+                     allow_foreign: bool, allow_emulated: bool,
+                     table: LatencyTable | None = None) -> LatencyPredictor:
+    if table is None and not path.exists():
         have = ", ".join(targets_with_table(name)) or "none"
         raise TableError(f"no latency table for target '{target}' and space '{name}' "
                          f"(looked for {path}); targets with one: {have}")
-    table = LatencyTable.load(path)
+    table = table if table is not None else LatencyTable.load(path)
     if table.target != target and not allow_foreign:
         raise TableError(f"{path} was measured for target '{table.target}', not '{target}'; "
                          "a table only describes its own device")

@@ -155,7 +155,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
     from hwnas.profile.networks import sample_archs
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
-    from hwnas.profile.reference import BUSY_WAIT_S, open_reference
+    from hwnas.profile.reference_network import BUSY_WAIT_S, open_reference
 
     for value, name in ((n, "held-out networks"), (retest, "retest"),
                         (retake_unstable, "retake_unstable"), (retake_loaded, "retake_loaded")):

@@ -32,7 +32,7 @@ from hwnas.profile.networks import (network_record, random_input, sample_archs, 
 from hwnas.profile.pool import BuildPool, waves
 from hwnas.profile.table import LatencyTable, is_table_file
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
-from hwnas.profile.reference import BUSY_WAIT_S, busy_line, open_reference, record_wave
+from hwnas.profile.reference_network import BUSY_WAIT_S, busy_line, open_reference, record_wave
 from hwnas.runtime.contention import BUSY_CORES
 from hwnas.runtime.reference import (LOAD_LIMIT, STABILITY_THRESHOLD, Reference,
                                      measure_batch)

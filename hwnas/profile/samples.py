@@ -112,7 +112,7 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
     from hwnas.profile.meta import now_iso
     from hwnas.profile.pool import BuildPool
     from hwnas.profile.profiler import PhaseTime, ProfileOptions, run_waves
-    from hwnas.profile.reference import open_reference, record_wave
+    from hwnas.profile.reference_network import open_reference, record_wave
 
     path = Path(path)
     data = _open(path, target, space, rounds, tuning_dir)

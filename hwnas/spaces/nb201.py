@@ -196,7 +196,7 @@ class NB201Space(SearchSpace):
         return NB201Arch(("nor_conv_3x3",) * N_EDGES)
 
     def build(self, arch: NB201Arch, num_classes: int | None = None):
-        from hwnas.nn.nb201 import NB201Net
+        from hwnas.nn.nb201_net import NB201Net
 
         return NB201Net(arch.ops, self.channels, self.cells, num_classes or self.num_classes,
                         self.in_chans)
@@ -232,7 +232,7 @@ def _stem(op: OpSpec):
 
 @OP_BUILDERS.register("nb201/reduction")
 def _reduction(op: OpSpec):
-    from hwnas.nn.nb201 import ResidualReduction
+    from hwnas.nn.nb201_net import ResidualReduction
 
     return ResidualReduction(op.input[2], op.output[2])
 
@@ -248,7 +248,7 @@ def _head(op: OpSpec):
 
 def _edge_builder(name: str):
     def build(op: OpSpec):
-        from hwnas.nn.nb201 import edge_op
+        from hwnas.nn.nb201_net import edge_op
 
         return edge_op(name, op.input[2])
 

@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.profile.networks import calibration_networks, network_timer
+from hwnas.profile.table import LatencyTable
+from hwnas.runtime.anchors import Anchor
 
-__all__ = ["ANCHOR_AT", "AnchorSet", "pick_anchors"]
+__all__ = ["ANCHOR_AT", "AnchorNetworks", "pick_anchors"]
 
 log = logging.getLogger("hwnas.deploy")
 
@@ -39,36 +42,32 @@ def pick_anchors(archs: list[str], ms: np.ndarray, target_ms: float,
     return [(archs[i], float(ms[i])) for i in sorted(chosen, key=lambda j: ms[j])]
 
 
-class AnchorSet:
-    """The deploy's anchors, compiled when first asked for (``get``) and kept."""
+class AnchorNetworks:
+    """A table's anchors on one device, compiled when first asked for (``get``) and kept."""
 
-    def __init__(self, cfg, space, table_path: str | Path, scale: float, work: Path) -> None:
+    def __init__(self, space, table: LatencyTable, scale: float, target, runtime,
+                 work: Path) -> None:
         """``scale``: the device's quiet speed over its table's (the reference's quiet time
         is the table's times it), which puts the anchors' table times on that basis."""
-        self.cfg, self.space, self.table_path = cfg, space, Path(table_path)
-        self.scale, self.work = scale, work
-        self._anchors = None
+        self.space, self.table, self.scale = space, table, scale
+        self.target, self.runtime, self.work = target, runtime, work
+        self._anchors: list[Anchor] | None = None
         self._failed = False
 
-    def get(self, target_ms: float):
-        """The anchors (``hwnas.runtime.anchors.Anchor``) around ``target_ms`` in the table's
-        units, or None when the table has no calibration networks or they fail to build (said
-        once, in one line; the measurement then stands as read)."""
+    def get(self, target_ms: float, tuning_dir: str | None) -> list[Anchor] | None:
+        """The anchors around ``target_ms`` in the table's units, compiled with the tuning
+        database ``tuning_dir``, or None when the table has no calibration networks or they
+        fail to build (said once, in one line; the measurement then stands as read)."""
         if self._anchors is not None or self._failed:
             return self._anchors
-        from hwnas.profile.networks import calibration_networks, network_timer
-        from hwnas.profile.table import LatencyTable
-        from hwnas.runtime.anchors import Anchor
-
         try:
-            archs, ms = calibration_networks(self.space, LatencyTable.load(self.table_path))
+            archs, ms = calibration_networks(self.space, self.table)
             picked = pick_anchors(archs, ms, target_ms)
             if not picked:
                 self._failed = True
                 return None
-            anchors = [Anchor(network_timer(self.space, arch, self.cfg.target,
-                                            self.cfg.runtime, self.work, f"anchor{k}",
-                                            self.cfg.tuning_dir),
+            anchors = [Anchor(network_timer(self.space, arch, self.target, self.runtime,
+                                            self.work, f"anchor{k}", tuning_dir),
                               table_ms * self.scale, arch)
                        for k, (arch, table_ms) in enumerate(picked)]
         except HwnasError as exc:
