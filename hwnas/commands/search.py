@@ -36,10 +36,11 @@ def register(sub) -> None:
     p.add_argument("--objective", default="auto", choices=["auto", "accuracy", "mflops"],
                    help="auto: the supernet's accuracy predictor when a checkpoint for the space "
                    "exists, else MACs as a proxy (said so in arch.json)")
-    p.add_argument("--checkpoint", metavar="NAME|DIR",
+    p.add_argument("--checkpoint", metavar="NAME|DIR|FILE",
                    help="supernet checkpoint: its space configuration is searched and its "
                         "accuracy predictor is the objective (default: the space's default "
-                        "configuration, scored by the shipped checkpoint when it fits)")
+                        "configuration, scored by the shipped checkpoint when it fits); a "
+                        "Once-for-All .pth file gives the configuration and weights only")
     p.add_argument("--predictor", default="auto",
                    choices=["auto", "fewshot", "table", "calibrated"],
                    help="latency predictor (auto: calibrated when fitted; else the table or "

@@ -49,6 +49,7 @@ judged latency decides within budget, the slack and the best bundle.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas._checks import check_int, check_seed
+from hwnas._data import is_checkpoint_file
 from hwnas._io import atomic_write_json, read_json
 from hwnas._outputs import check_output_dir, replace_dir
 from hwnas.predict.correction import feedback_for
@@ -147,7 +149,9 @@ class DeployConfig:
 def _problem(cfg: DeployConfig, space, corrected, margin: float | None = None) -> SearchProblem:
     cons = Constraints(latency=(LatencyBudget(cfg.target.name, cfg.budget_ms),),
                        margin=cfg.margin if margin is None else margin)
-    objective = load_objective("accuracy", space, cfg.checkpoint)
+    # Once-for-All's file holds weights only: its objective is the MACs proxy (said so)
+    objective = load_objective("auto" if is_checkpoint_file(cfg.checkpoint) else "accuracy",
+                               space, cfg.checkpoint)
     return SearchProblem(space, objective, {cfg.target.name: corrected}, cons)
 
 
@@ -157,7 +161,6 @@ def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -
     from hwnas.export.weights import subnet_with_weights
 
     model, weights = subnet_with_weights(space, arch, loaded)
-    weights["source"] = loaded.meta["path"]
     if cfg.tune_trials:
         database = _top_up(cfg, space, arch, model)
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights,
@@ -381,9 +384,12 @@ def _base_predictor(cfg: DeployConfig, space):
 
 
 def _sample_input(loaded, out: Path, manifest: dict) -> None:
-    """A real held-out image for ``run.py`` to classify."""
+    """A real held-out image for ``run.py`` to classify (none without a dataset: then
+    ``run.py`` takes the user's own input)."""
     from hwnas.export.weights import sample_input
 
+    if loaded.meta.get("dataset") is None:
+        return
     x, label, classes = sample_input(loaded, manifest["input"]["shape"])
     np.save(out / "sample_input.npy", x)
     manifest["sample"] = {"file": "sample_input.npy", "label": label}
@@ -491,12 +497,13 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
                "measured": lat, "judged_ms": round(judged, 5),
                "accuracy": manifest["weights"]["accuracy"], "dir": str(rdir)}
         rounds.append(rec)
-        log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s%s (budget %g ms), acc %.4f",
+        log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s%s (budget %g ms), acc %s",
                  i, result.arch, predicted, m,
                  f" (raw {lat['raw']['median_ms']:.3f}, load x{lat['load']:.2f})"
                  if lat.get("corrected") else "",
                  f", judged {judged:.3f} ms (contended)" if judged != m else "",
-                 cfg.budget_ms, rec["accuracy"])
+                 cfg.budget_ms, "not measured" if rec["accuracy"] is None
+                 else f"{rec['accuracy']:.4f}")
         # the judged latency is what decides, so it is what the next search learns from: fed
         # the reading, a contended loop chose subnets that read at the budget, judged over it
         # in every round
@@ -530,7 +537,8 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
 
 def _rank(rec: dict) -> tuple[float, float]:
     """Within budget, prefer accuracy, then the latency that uses more of the budget."""
-    return rec["accuracy"], rec["measured"]["median_ms"]
+    acc = rec["accuracy"]
+    return -math.inf if acc is None else acc, rec["measured"]["median_ms"]
 
 
 def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) -> dict:

@@ -79,7 +79,9 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         f"- Predicted: {manifest['latency']['predicted_ms']:.3f} ms "
         f"({manifest['latency']['predictor']} predictor).",
         f"- Accuracy: {acc:.4f} on the held-out split of {manifest['weights'].get('dataset')}"
-        if acc is not None else "- Accuracy: not measured (untrained weights)",
+        if acc is not None else "- Accuracy: not measured (" + (
+            f"{manifest['weights'].get('source')}: no data here to measure it on)"
+            if manifest["weights"].get("trained") else "untrained weights)"),
         f"- Rounds: {len(rounds)}.",
         f"- {tuning_line(manifest.get('tuning', {}))}",
         "",

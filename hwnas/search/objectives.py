@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hwnas._data import checkpoint_dir
+from hwnas._data import checkpoint_dir, is_checkpoint_file
 from hwnas._io import read_json
 from hwnas.errors import DataError, SpaceError
 from hwnas.spaces import default_checkpoint, space_from_config
@@ -100,12 +100,21 @@ def load_objective(name: str, search_space, checkpoint: str | Path | None = None
     ``auto``: accuracy when the checkpoint (``None``: the space's default one, where its
     plugin names one) is for this space, else
     mflops (logged, and named in the objective's note that ``arch.json`` carries). A checkpoint
-    that was named but does not exist is an error, never a silent switch to MACs."""
+    that was named but does not exist is an error, never a silent switch to MACs; a
+    Once-for-All file (weights only) gives mflops under ``auto`` and is refused for
+    ``accuracy``."""
     if name not in ("auto", "accuracy", "mflops"):
         raise SpaceError(f"unknown objective '{name}'; choose from: auto, accuracy, mflops")
     if name == "mflops":
         return MflopsObjective(search_space)
     named = checkpoint if checkpoint is not None else default_checkpoint(search_space)
+    if is_checkpoint_file(named):                       # Once-for-All's file: weights only
+        if name == "accuracy":
+            raise SpaceError(f"checkpoint {named} holds weights only (Once-for-All's format), "
+                             "no accuracy predictor; use the mflops objective")
+        log.warning("checkpoint %s holds weights only (Once-for-All's format), no accuracy "
+                    "predictor: objective is MACs (a proxy)", named)
+        return MflopsObjective(search_space)
     if named is None and name == "accuracy":
         raise SpaceError(f"space '{search_space.name}' ships no supernet checkpoint with an "
                          "accuracy predictor; name one, or use the mflops objective")

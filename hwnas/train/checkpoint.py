@@ -125,11 +125,16 @@ def read_meta(ckpt_dir: str | Path) -> dict:
 
 def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
     """``(space, supernet, meta)`` from a checkpoint folder or shipped name (None: the default
-    space's shipped checkpoint); the supernet, built by its space's plugin, is in eval mode and
-    ``meta["path"]`` names the folder."""
-    from hwnas._data import checkpoint_dir
+    space's shipped checkpoint), or from a file of Once-for-All's published format
+    (``hwnas.train.ofa_checkpoint``); the supernet, built by its space's plugin, is in eval
+    mode and ``meta["path"]`` names the folder or file."""
+    from hwnas._data import checkpoint_dir, is_checkpoint_file
     from hwnas.spaces import default_checkpoint, space_plugin
 
+    if is_checkpoint_file(ckpt_dir):
+        from hwnas.train.ofa_checkpoint import ofa_supernet
+
+        return LoadedSupernet(*ofa_supernet(load_state(ckpt_dir), ckpt_dir))
     ckpt_dir = checkpoint_dir(default_checkpoint() if ckpt_dir is None else ckpt_dir)
     meta = read_meta(ckpt_dir)
     space = checkpoint_space(ckpt_dir, meta)
@@ -143,10 +148,14 @@ def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
 
 
 def checkpoint_space(ckpt_dir: str | Path, meta: dict | None = None):
-    """The search space a checkpoint was trained for (its ``meta.json``'s ``space``)."""
+    """The search space a checkpoint was trained for (its ``meta.json``'s ``space``), or the
+    configuration a Once-for-All file's shapes show (the file is loaded, and so checked, whole)."""
+    from hwnas._data import is_checkpoint_file
     from hwnas.errors import HwnasError
     from hwnas.spaces import space_from_config
 
+    if meta is None and is_checkpoint_file(ckpt_dir):     # checked whole: every verb refuses alike
+        return load_supernet(ckpt_dir).space
     meta = read_meta(ckpt_dir) if meta is None else meta
     path = Path(ckpt_dir) / META_FILE
     if not isinstance(meta.get("space"), dict):
