@@ -16,14 +16,15 @@ import sys as _sys
 
 from hwnas import _cpus  # noqa: F401  (records the CPU mask before anything pins a thread)
 from hwnas._versions import __version__
-from hwnas.api import (adapt, connect, deploy, export, get_space, list_checkpoints,
-                       list_predictors, list_spaces, list_strategies, list_targets, load_predictor,
-                       load_supernet, load_target, search)
+from hwnas.api import (adapt, connect, deploy, export, get_space, list_accuracy_sources,
+                       list_checkpoints, list_predictors, list_spaces, list_strategies,
+                       list_targets, load_predictor, load_supernet, load_target, search)
 from hwnas.errors import HwnasError
 
 __all__ = ["__version__", "HwnasError", "list_targets", "list_spaces", "list_predictors",
-           "list_strategies", "list_checkpoints", "get_space", "load_target", "load_supernet",
-           "load_predictor", "connect", "adapt", "search", "export", "deploy"]
+           "list_strategies", "list_accuracy_sources", "list_checkpoints", "get_space",
+           "load_target", "load_supernet", "load_predictor", "connect", "adapt", "search",
+           "export", "deploy"]
 
 
 class _FrontDoor(type(_cpus)):

@@ -19,8 +19,8 @@ from typing import Any
 from hwnas.errors import BudgetError, HwnasError
 
 __all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
-           "list_checkpoints", "get_space", "load_target", "load_supernet", "load_predictor",
-           "connect", "adapt", "search", "export", "deploy"]
+           "list_accuracy_sources", "list_checkpoints", "get_space", "load_target",
+           "load_supernet", "load_predictor", "connect", "adapt", "search", "export", "deploy"]
 
 
 # ---------------------------------------------------------------------------- catalogues
@@ -53,6 +53,13 @@ def list_strategies() -> list[str]:
     return STRATEGIES.names()
 
 
+def list_accuracy_sources() -> list[str]:
+    """Registered accuracy sources (each space configuration names those it accepts)."""
+    from hwnas.predict.accuracy_sources import ACCURACY_SOURCES
+
+    return ACCURACY_SOURCES.names()
+
+
 def list_checkpoints() -> list[str]:
     """Shipped (and ``$HWNAS_DATA``) supernet checkpoints."""
     from hwnas._data import list_checkpoints as _list
@@ -80,6 +87,7 @@ def load_target(name_or_path: str | os.PathLike):
     """A device ``Target`` from ``targets/<name>.toml`` or a ``.toml`` path."""
     from hwnas.targets import load_target as _load
 
+    _check_target_name(name_or_path)
     return _load(name_or_path)
 
 
@@ -100,6 +108,7 @@ def load_predictor(target: str, space: Any = None, kind: str = "auto", *,
     on an emulated device is refused unless ``allow_emulated``."""
     from hwnas.predict import load_predictor as _load
 
+    _check_target_name(target)
     return _load(target, space, kind, allow_emulated=allow_emulated)
 
 
@@ -109,6 +118,7 @@ def connect(target, rpc: str | None = None, tracker: str | None = None, key: str
     (``rpc="host:port"``) or a tracker (``tracker="host:port"``, ``key``)."""
     from hwnas.runtime import connect as _connect
 
+    _check_target_name(target)
     target = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     return _connect(target, rpc, tracker, key, runtime)
 
@@ -132,16 +142,26 @@ def adapt(target: str, space: Any = None, *, measure: int | None = None,
     """
     import time
 
+    from hwnas._checks import check_int, check_seed
     from hwnas.predict.adapt import (MIN_SAMPLES, fewshot_file, fit_fewshot, leave_one_out,
                                      read_measurements, resolve_sources)
 
     if (measure is None) == (csv is None):
         raise HwnasError("adapting needs either a number of networks to measure or a CSV "
                          "file of measurements (exactly one of them)")
-    if measure is not None and (not isinstance(measure, int) or measure < MIN_SAMPLES):
+    if measure is not None and (not isinstance(measure, int) or isinstance(measure, bool)
+                                or measure < MIN_SAMPLES):
         raise HwnasError(f"few-shot adaptation needs at least {MIN_SAMPLES} measured "
                          f"networks, got {measure!r}")
+    check_int(rounds, "timing rounds per network", 1)
+    check_int(workers, "compile workers (0: in-process)", 0)
+    check_seed(seed)
+    _check_target_name(target)
     sp = _space(space)
+    if out is None or measure is not None:      # writes beside the target's tables
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")
     path = Path(out) if out is not None else fewshot_file(target, sp.name)
     _check_replaceable(path, target, sp)
     t0 = time.perf_counter()
@@ -174,11 +194,15 @@ def _check_replaceable(path: Path, target: str, sp) -> None:
 
     if not path.exists():
         return
-    old = read_json(path, "few-shot predictor", TableError)
+    if path.is_dir():
+        raise TableError(f"{path} is a folder, not a few-shot predictor file; choose a file path")
+    try:
+        old = read_json(path, "few-shot predictor", TableError)
+    except TableError:
+        old = None                             # a file of the user's, not a corrupt predictor
     device = (old.get("provenance") or {}).get("target") if isinstance(old, dict) else None
     if not isinstance(old, dict) or old.get("kind") != "fewshot":
-        raise TableError(f"{path} exists and is not a few-shot predictor; remove it or choose "
-                         "another file")
+        raise TableError(f"{path} exists and is not a few-shot predictor; choose another file")
     if old.get("space") != sp.config() or device not in (None, target):
         raise TableError(f"{path} holds the few-shot predictor of '{device}' for space "
                          f"{old.get('space')}, not '{target}' for {sp.config()}; remove it or "
@@ -188,10 +212,11 @@ def _check_replaceable(path: Path, target: str, sp) -> None:
 def _measure_samples(target, sp, k, src, rpc, tracker, key, rounds, workers, seed, tuning_dir):
     from hwnas.predict.adapt import Measurements
     from hwnas.profile.samples import informative_archs, measure_samples, samples_path
+    from hwnas.runtime import backend_of
 
     tgt = load_target(target)
     archs = informative_archs(sp, k, seed, src.tables or None)
-    db = None if tgt.runtime == "debug" else _database_dir(tgt, tuning_dir)
+    db = _database_dir(tgt, tuning_dir) if backend_of(tgt).tuned else None
     with connect(tgt, rpc, tracker, key) as runtime:
         device = runtime.describe()
         spath = samples_path(target, sp.name)
@@ -228,6 +253,8 @@ def _adapt_report(target, sp, meas, src, pred, loo, device, path, wall_s) -> dic
 
 
 def _budget_ms(value, what: str = "latency budget") -> float:
+    if isinstance(value, bool):             # True is not 1 ms
+        raise BudgetError(f"{what} must be a number of milliseconds, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -237,13 +264,36 @@ def _budget_ms(value, what: str = "latency budget") -> float:
     return v
 
 
+def _check_target_name(target, optional: bool = False) -> None:
+    """A target is a name or a ``.toml`` path (or a loaded ``Target``), never another type."""
+    from hwnas.errors import TargetError
+    from hwnas.targets import Target
+
+    if (target is None and optional) or isinstance(target, (str, os.PathLike, Target)):
+        return
+    raise TargetError(f"a target is a name (see list_targets()) or a .toml path, got "
+                      f"{type(target).__name__} {target!r}")
+
+
+def _check_numbers(error: type[HwnasError] = HwnasError, **values) -> None:
+    """Numbers given from Python: a bool is no number, and NaN or inf no count or fraction
+    (None: the default). Ranges are checked where each value is used."""
+    import numbers
+
+    for name, v in values.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                              or not math.isfinite(v)):
+            raise error(f"{name} must be a finite number, got {v!r}")
+
+
 def search(target: str | None, latency_ms: float | str | dict[str, float], *,
            space: Any = None, checkpoint: str | os.PathLike | None = None,
            strategy: str = "evolution", objective: str = "auto", predictor: str = "auto",
            margin: float | None = None, quantile: float = 0.9, max_params: float | None = None,
            max_mflops: float | None = None, max_act_kb: float | None = None,
            report_targets=(), seed: int = 0, out: str | os.PathLike | None = None,
-           force: bool = False, allow_emulated: bool = False, **options) -> dict:
+           force: bool = False, allow_emulated: bool = False, accuracy: Any = None,
+           **options) -> dict:
     """The best predicted architecture under the budgets; returns what ``arch.json`` holds.
 
     ``predictor`` is the latency predictor kind of every target (``auto``, ``table``,
@@ -254,47 +304,79 @@ def search(target: str | None, latency_ms: float | str | dict[str, float], *,
     space, or the checkpoint's); a ``checkpoint`` selects its space configuration (and its accuracy predictor scores the archs). An
     impossible budget raises ``BudgetError`` at once, naming the fastest reachable latency.
     With ``out`` the arch, Pareto front, plot and history are written there (a new or empty
-    folder, or an earlier search output; anything else only with ``force``).
+    folder, or an earlier search output that holds only hwnas's files; with ``force`` any
+    folder, whose other files are kept), under a lock that refuses a second run into it.
     Latency tables measured on an emulated device are refused unless ``allow_emulated``.
+    ``accuracy`` names the accuracy source (``list_accuracy_sources()``, or an
+    ``AccuracySource``); None: the first the space's configuration accepts that has data. The
+    result's ``accuracy`` names the source and says whether the figure is measured or
+    predicted, and whether it is an extrapolation.
     """
     from hwnas._checks import check_seed
-    from hwnas._outputs import check_output_dir
-
-    from hwnas.search import (STRATEGIES, Constraints, LatencyBudget, build_problem,
-                              parse_latency_spec, write_outputs)
-    from hwnas.search import search as _search
-    from hwnas.spaces import DEFAULT_SPACE, resolve_space_name, space_plugin
+    from hwnas.search import STRATEGIES, Constraints, LatencyBudget, parse_latency_spec
+    from hwnas.spaces import resolve_space_name
 
     STRATEGIES.get(strategy)                     # an unknown name fails before anything loads
     if isinstance(space, str):
         resolve_space_name(space)
+    _check_target_name(target, optional=True)
+    if isinstance(report_targets, (str, bytes)) or not all(
+            isinstance(t, str) for t in report_targets):
+        raise BudgetError(f"report_targets is a list of target names, got {report_targets!r}")
     check_seed(seed, BudgetError)
     if isinstance(latency_ms, dict):
         budgets = tuple(LatencyBudget(t, _budget_ms(v, f"latency budget of {t}"))
                         for t, v in latency_ms.items())
     elif isinstance(latency_ms, str):
         budgets = parse_latency_spec(latency_ms, target)
+    elif isinstance(latency_ms, (list, tuple, set)):
+        raise BudgetError(f"latency_ms is a number of ms, a spec such as 'a=5,b=9' or a "
+                          f"{{target: ms}} dict, got the {type(latency_ms).__name__} "
+                          f"{latency_ms!r}")
     else:
         if target is None:
             raise BudgetError("a latency budget in ms needs a target")
         budgets = (LatencyBudget(target, _budget_ms(latency_ms)),)
     cons = Constraints(budgets, max_params, max_mflops, max_act_kb, margin, quantile)
-    if out is not None:
-        check_output_dir(out, "search", force)
-    if checkpoint is not None and (space is None or isinstance(space, str)):
+    with _claim(out, "search", force):          # held until the result is written
+        return _search_under(target, space, cons, checkpoint, strategy, objective, predictor,
+                             report_targets, seed, allow_emulated, options, out, force, accuracy)
+
+
+def _claim(out, kind: str, force: bool):
+    """The lock of the output folder ``out`` once it passed its checks (None: no output)."""
+    import contextlib
+
+    from hwnas._outputs import check_output_dir, claim_output
+
+    if out is None:
+        return contextlib.nullcontext()
+    return claim_output(check_output_dir(out, kind, force))
+
+
+def _search_under(target, space, cons, checkpoint, strategy, objective, predictor,
+                  report_targets, seed, allow_emulated, options, out, force, accuracy) -> dict:
+    from hwnas.search import STRATEGIES, build_problem, write_outputs
+    from hwnas.search import search as _search
+    from hwnas.spaces import DEFAULT_SPACE, space_plugin
+
+    if checkpoint is not None:        # its weights too: a broken file fails now, not at export
         sp = load_supernet(checkpoint).space
-        if space is not None and space_plugin(space) is not space_plugin(sp):
-            raise HwnasError(f"checkpoint {checkpoint} is for space '{sp.name}', not '{space}'")
-        space = sp
+        if space is None or isinstance(space, str):
+            if space is not None and space_plugin(space) is not space_plugin(sp):
+                raise HwnasError(f"checkpoint {checkpoint} is for space '{sp.name}', not "
+                                 f"'{space}'")
+            space = sp
     elif space is None:
         space = DEFAULT_SPACE
     extra = [t for t in ([target] if target else []) + list(report_targets)]
-    problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated)
+    problem = build_problem(space, cons, extra, objective, checkpoint, predictor, allow_emulated,
+                            accuracy)
     if checkpoint is not None and "checkpoint" in STRATEGIES.get(strategy).Options.__dataclass_fields__:
         options.setdefault("checkpoint", str(checkpoint))   # gradient strategies' supernet too
     result = _search(strategy, problem, seed=seed, **options)
     if out is not None:
-        return write_outputs(out, problem, result, {"seed": seed}, force=True)
+        return write_outputs(out, problem, result, {"seed": seed}, force=force)
     best = problem.describe(result.best)
     best.update({"strategy": result.strategy, "evaluations": result.n_evals,
                  "search_wall_s": round(result.wall_s, 3), "seed": seed})
@@ -313,16 +395,22 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     else the default space's defaults. ``tuning_db`` is ``"auto"`` (the target's own tuning
     database, ``latency_tables/<target>/tuning/``, when it has one), None (untuned code) or a
     database folder. With a ``runtime`` (``connect(...)``) the library is also measured on the
-    device. The manifest says how many kernels run tuned schedules. ``out`` must be new,
-    empty or an earlier bundle (``force``: anything); it is replaced as a whole.
+    device. The manifest says how many kernels run tuned schedules, and its ``accuracy``
+    names where the stated top-1 comes from and whether it is measured or predicted (the
+    weights' own on the held-out split, else the search's figure from ``arch.json``). ``out``
+    must be new, empty or an earlier bundle that holds only hwnas's files; it is replaced as a
+    whole (``force``: any folder, whose other files are kept beside the bundle).
     """
     from hwnas._outputs import check_output_dir
 
+    from hwnas.export.accuracy import manifest_accuracy
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
     from hwnas.compiler.database import describe_database, load_database, resolve_database
+    from hwnas.runtime import backend_of
     from hwnas.spaces import DEFAULT_SPACE, SearchSpace, get_space as _get, space_from_config
 
+    _check_target_name(target)
     check_output_dir(out, "bundle", force)
     arch_json = arch if isinstance(arch, dict) else None
     text = arch_json.get("arch") if arch_json else arch
@@ -331,6 +419,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
 
         raise ArchError("an arch is its string, or an arch.json object with an 'arch' string")
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
+    backend_of(tgt)                               # an unknown runtime: refused now
     db_dir = resolve_database(tgt, tuning_db)     # a database of another device: refused now
     loaded = load_supernet(checkpoint) if checkpoint is not None else None
     if isinstance(space, SearchSpace):
@@ -345,9 +434,12 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     # loaded only once the arch is known good: a bad arch is one line, not a database warning
     database = load_database(db_dir, required=True, target=tgt) if db_dir else None
     model, weights = subnet_with_weights(sp, parsed, loaded)
+    searched = arch_json.get("accuracy") if arch_json and arch_json.get("arch") == str(parsed) \
+        else None
     return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
                                        database=database, database_info=describe_database(db_dir),
-                                       runtime=runtime, force=force))
+                                       runtime=runtime, force=force,
+                                       extra={"accuracy": manifest_accuracy(weights, searched)}))
 
 
 def _database_dir(target, choice) -> str | None:
@@ -384,9 +476,15 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
 
     A bundle timed while other processes held a core of the device is judged
     ``contended_margin`` slower than it read (None: the loop's ``CONTENDED_MARGIN``)."""
+    from hwnas import _data
     from hwnas.deploy.loop import CONTENDED_MARGIN, DeployConfig, deploy as _deploy
 
     budget = _budget_ms(latency_ms)
+    _check_target_name(target)
+    _check_numbers(BudgetError, max_rounds=max_rounds, slack=slack, agree=agree, margin=margin,
+                   tune=tune, seed=seed, profile_networks=profile_networks,
+                   contended_margin=contended_margin)
+    _data.write_dir("latency_tables")      # a table (or tuning) deploy writes goes there
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     if tgt.is_cross and not (rpc or tracker or tgt.device.startswith(("rpc://", "tracker://"))):
         from hwnas.errors import DeviceError
@@ -403,8 +501,9 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
                        contended_margin=CONTENDED_MARGIN if contended_margin is None
                        else contended_margin)
     cfg.validate()
-    cfg.runtime = connect(tgt, rpc, tracker, key)
-    try:
-        return _deploy(cfg)
-    finally:
-        cfg.runtime.close()
+    with _claim(cfg.out, "bundle", force):       # held until the bundle is in place
+        cfg.runtime = connect(tgt, rpc, tracker, key)
+        try:
+            return _deploy(cfg)
+        finally:
+            cfg.runtime.close()

@@ -3,8 +3,9 @@
 Each verb is a module in ``hwnas.commands`` with ``register(subparsers)``.
 
 Exit codes: 0 done; 2 bad input (an ``HwnasError``, or a path the system refused); 3 an
-unreachable or lost device (``DeviceError``); 130 interrupted; 1 only for a bug. Each error is
-one line on stderr; ``--debug`` shows the traceback instead.
+unreachable or lost device (``DeviceError``); 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM, handled like Ctrl-C: temporary folders removed, finished work kept); 1 only for a
+bug. Each error is one line on stderr; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -42,11 +43,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that the same cleanup runs."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    from hwnas._log import setup_logging
+    import signal
+    import threading
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    here = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if here else None
+    try:
+        return _run(args)
+    finally:
+        if here:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _run(args) -> int:
+    from hwnas._log import setup_logging
+
     setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
@@ -56,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         one_line = " ".join(str(exc).splitlines())      # a message that quotes user text
         print(f"hwnas: error: {one_line}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if args.debug:
             raise
-        print("hwnas: interrupted; finished work is saved (use --resume where offered)",
+        how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"hwnas: {how}; finished work is saved (use --resume where offered)",
               file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, _Terminated) else 130
     except OSError as exc:            # the environment refused: a path, a permission, a disk
         if args.debug:
             raise

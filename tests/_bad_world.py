@@ -4,9 +4,9 @@
 target (``debugdev``), valid latency tables (``toy``, ``debugdev``), a user's own folder and
 file, an earlier bundle and search result, and malformed files of every kind a user passes
 (arch.json, checkpoint metadata and weights, tables and their metadata, target TOML, tuning
-databases, datasets, published lookup tables). ``HWNAS_TARGETS``, ``HWNAS_TABLES``,
-``HWNAS_CHECKPOINTS`` and ``HWNAS_CACHE`` point into it, and the working folder is it, so that
-nothing under the checkout is touched. Compiling is made impossible: a case that reached the
+databases, datasets, published lookup tables and accuracy data). ``HWNAS_TARGETS``,
+``HWNAS_TABLES``, ``HWNAS_CHECKPOINTS``, ``HWNAS_ACCURACY`` and ``HWNAS_CACHE`` point into it,
+and the working folder is it, so that nothing under the checkout is touched. Compiling is made impossible: a case that reached the
 compiler fails with exit 1 instead of compiling.
 """
 from __future__ import annotations
@@ -184,6 +184,37 @@ def _luts(w: Path) -> None:
     _write(w / "lut/notyaml.yaml", "a: [1, 2\n")
 
 
+def _accuracy(w: Path) -> None:
+    """A small state_dict in OFA's accuracy predictor layout (imported before, as the user's
+    earlier import), one truncated and one of another layout; measured-top-1 CSVs with a
+    top-1 outside 0-100 and with a malformed arch dict."""
+    import torch
+
+    from hwnas.predict.ofa_predictor import read_ofa_pth
+    from hwnas.spaces import get_space
+
+    g = torch.Generator().manual_seed(0)
+    sizes = [(4, 128), (4, 4), (4, 4), (1, 4)]
+    sd = {}
+    for i, (o, n) in enumerate(sizes):
+        sd[f"{2 * i}.weight"] = torch.randn(o, n, generator=g)
+        sd[f"{2 * i}.bias"] = torch.randn(o, generator=g)
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    good = _write(w / "acc/good.pth", buf.getvalue())
+    _write(w / "acc/truncated.pth", buf.getvalue()[: len(buf.getvalue()) // 2])
+    buf = io.BytesIO()
+    torch.save({"fc.weight": torch.zeros(4, 4)}, buf)
+    _write(w / "acc/other.pth", buf.getvalue())
+    read_ofa_pth(good, get_space("ofa-mbv3-imagenet").config()).save(
+        w / "accuracy/ofa-mbv3/ofa-predictor.npz")
+    arch = get_space("ofa-mbv3-imagenet-w10").sample(np.random.default_rng(0)).to_json()
+    row = repr({k: arch[k] for k in ("ks", "e", "d")} | {"wid": None, "r": [224]})
+    head = "Sub-network,Top-1 Acc (%)\n"
+    _write(w / "acc/top1.csv", f'{head}"{row}",75.1\n"{row}",175.1\n')
+    _write(w / "acc/dict.csv", f'{head}"{row}",75.1\n"{row[:40]}",75.1\n')
+
+
 def _user_outputs(w: Path) -> None:
     _write(w / "mywork/notes.md", "my notes\n")
     _write(w / "mywork/results.csv", "a,b\n1,2\n")
@@ -219,11 +250,14 @@ def _world(tmp_path, monkeypatch, strict: bool) -> Path:
     _datasets(w)
     _tuning(w)
     _luts(w)
+    _accuracy(w)
     _user_outputs(w)
     monkeypatch.setenv("HWNAS_TARGETS", str(w / "targets"))
     monkeypatch.setenv("HWNAS_TABLES", str(w / "tables"))
+    (w / "checkpoints").mkdir()
     monkeypatch.setenv("HWNAS_CHECKPOINTS", str(w / "checkpoints"))
     monkeypatch.setenv("HWNAS_CACHE", str(w / "cache"))
+    monkeypatch.setenv("HWNAS_ACCURACY", str(w / "accuracy"))
     monkeypatch.chdir(w)
     _no_compiler(monkeypatch, strict)
     return w
@@ -238,7 +272,7 @@ def _no_compiler(monkeypatch, strict: bool) -> None:
     import importlib
 
     heavy = [("hwnas.compiler", "compile_onnx"), ("hwnas.compiler", "compile_relax"),
-             ("hwnas.export.bundle", "compile_onnx"), ("hwnas.compiler.tune", "tune_onnx"),
+             ("hwnas.compiler.tune", "tune_onnx"),
              ("hwnas.compiler.space_tuning", "enumerate_kernels"), ("hwnas.farm.local", "_spawn")]
     if strict:
         heavy += [("hwnas.train.trainer", "train_step"), ("hwnas.profile.profiler", "run_waves"),

@@ -10,6 +10,13 @@ EXTERNAL = SHARED / "data" / "external"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+@pytest.fixture(autouse=True)
+def _no_imported_accuracy(tmp_path_factory, monkeypatch):
+    """Accuracy data a developer imported into the checkout stays out of the tests: each test
+    sees an empty accuracy folder unless it sets its own."""
+    monkeypatch.setenv("HWNAS_ACCURACY", str(tmp_path_factory.mktemp("accuracy")))
+
+
 @pytest.fixture(scope="session")
 def external_dir() -> Path:
     if not EXTERNAL.is_dir():

@@ -133,10 +133,10 @@ def test_csv_reads_rows_averages_repeats_and_skips_a_header(tmp_path):
     sp = get_space("ofa-mbv3", **SMALL_OFA)
     archs = [str(a) for a in sp.sample_many(np.random.default_rng(0), 4)]
     rows = ["arch,latency_ms,batch", f"{archs[0]},2.0,1", f"{archs[1]},3.0,1",
-            "# a comment", "", f"{archs[0]},4.0,1", f"{archs[2]},5.0", f"{archs[3]},6"]
+            "# a comment", "", f"{archs[0]},2.2,1", f"{archs[2]},5.0", f"{archs[3]},6"]
     m = read_measurements(_csv(tmp_path, "\n".join(rows) + "\n"), sp)
     assert m.archs == archs and m.duplicates == {archs[0]: 2} and m.batch == 1
-    assert list(m.latency_ms) == [3.0, 3.0, 5.0, 6.0]
+    assert list(m.latency_ms) == [2.1, 3.0, 5.0, 6.0]
 
 
 @pytest.mark.parametrize("row, message", [

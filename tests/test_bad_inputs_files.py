@@ -134,12 +134,30 @@ CASES = [
          needle="not found"),
     Case("import-wrong-width", f"{IMPORT} --source {{w}}/lut/ofa --width-mult 1.0 "
          "--out {w}/i.json", needle="covers"),
+    # ---- published accuracy data: the earlier import stays as it was
+    Case("import-accuracy-truncated", "import-accuracy --source {w}/acc/truncated.pth --force",
+         needle="not a readable torch file"),
+    Case("import-accuracy-other-layout", "import-accuracy --source {w}/acc/other.pth --force",
+         needle="missing key '0.weight'"),
+    Case("import-accuracy-exists", "import-accuracy --source {w}/acc/good.pth",
+         needle="exists"),
+    Case("import-accuracy-missing", "import-accuracy --source {w}/acc/none.pth",
+         needle="not found"),
+    Case("import-accuracy-unknown-format", "import-accuracy --source {w}/notes.md",
+         needle="cannot tell the format"),
+    Case("import-accuracy-csv-top1", "import-accuracy --source {w}/acc/top1.csv",
+         needle="top1.csv:3: top-1 175.1 outside 0-100"),
+    Case("import-accuracy-csv-dict", "import-accuracy --source {w}/acc/dict.csv",
+         needle="dict.csv:3: malformed arch dict"),
+    Case("search-accuracy-unknown", "search --target toy --latency-ms 5 --accuracy nope",
+         needle="unknown accuracy source 'nope'"),
     # ---- outputs that would clobber a user's files or another output
     *[Case(f"{verb}-out-{name}", f"{args} --out {{w}}/{name}", needle=needle)
       for verb, args in (("export", EXPORT), ("search", f"{SEARCH} --target toy"),
                          ("deploy", "deploy --target debugdev --latency-ms 5"))
-      for name, needle in (("mywork", "exists"), ("notes.md", "is a file"),
-                           ("oldsearch" if verb != "search" else "oldbundle", "exists"))],
+      for name, needle in (("mywork", "did not write (notes.md and 1 more)"),
+                           ("notes.md", "is a file"),
+                           ("oldsearch" if verb != "search" else "oldbundle", "did not write"))],
     Case("train-out-user-folder", f"{TRAIN} --data digits --out {{w}}/mywork",
          needle="not a supernet checkpoint"),
     Case("train-out-user-folder-restart", f"{TRAIN} --data digits --out {{w}}/ckptout "
@@ -161,7 +179,8 @@ CASES = [
          "--out {w}/db", needle="holds no tuning run"),
     # ---- unknown names list the registered ones
     Case("search-unknown-space", f"{SEARCH} --target toy --space nope",
-         needle="choose from: fbnet, nb201, ofa-mbv3, ofa-mbv3-fmnist, ofa-mbv3-imagenet, proxyless"),
+         needle="choose from: fbnet, nb201, ofa-mbv3, ofa-mbv3-fmnist, ofa-mbv3-imagenet, "
+                "ofa-mbv3-imagenet-w10, proxyless"),
     Case("search-unknown-strategy", f"{SEARCH} --target toy --strategy nope",
          needle="choose from:"),
     Case("search-unknown-predictor", f"{SEARCH} --target toy --predictor nope",

@@ -31,7 +31,7 @@ def task(tmp_path, monkeypatch):
                       width_mult=0.5)
     out = tmp_path / "build"
     out.mkdir()
-    return BuildTask("reference", load_target("x86-host"), str(out), "onnx",
+    return BuildTask("reference", load_target("x86-host"), str(out), "onnxruntime",
                      arch=str(space.smallest()), space_config=space.config())
 
 
@@ -51,9 +51,9 @@ def test_a_changed_key_or_a_dropped_file_builds_again(task):
 
     pool = CountingPool()
     item, _ = cached_network(pool, task)
-    other = replace(task, arch=task.arch.replace("r16", "r16", 1), artifact="tvm")
+    other = replace(task, arch=task.arch.replace("r16", "r16", 1), runtime="tvm")
     assert cache_key(other) != cache_key(task)
-    assert cache_key(replace(task, artifact="debug")) is None
+    assert cache_key(replace(task, runtime="debug")) is None
     assert cache_key(replace(task, arch=None, keys=("x",))) is None
     drop(item)
     again, cached = cached_network(pool, task)

@@ -131,6 +131,14 @@ def test_debug_deploy_closes_the_loop_without_a_compiler(debug_device, tmp_path)
     assert 1 <= m["deploy"]["rounds"] == len(m["deploy"]["history"]) <= 3
     assert m["files"]["library"] == "model.debug.json" and (out / "model.onnx").exists()
     assert not list(tmp_path.glob(".bundle*"))
+    # the bundle's top-1 is its weights' own, measured; the search's figure, predicted, beside
+    acc = m["accuracy"]
+    assert acc["source"] == "supernet" and acc["kind"] == "measured"
+    assert acc["top1"] == m["weights"]["accuracy"]
+    assert acc["search"]["source"] == "supernet" and acc["search"]["kind"] == "predicted"
+    report = (out / "report.md").read_text()
+    assert "measured (source supernet)" in report and "predicted (source supernet)" in report
+    assert json.loads((out / "arch.json").read_text())["accuracy"] == acc
 
 
 @needs_checkpoint

@@ -1,6 +1,7 @@
 """Published tables (../shared/data/external) → hwnas latency tables."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,41 @@ def test_keys_in_several_files_are_pooled_by_count():
     n = sum(p["count"] for p in pubs)
     assert t.entries[key]["n"] == n
     assert t.entries[key]["median_ms"] == pytest.approx(sum(p["count"] * p["mean"] for p in pubs) / n)
+
+
+#: the subnet Once-for-All's tutorial finds at 25 ms on the Note10 (its printed blocks, at r192)
+OFA_25MS = "r192-k53.53.773.5573.335-e33.44.634.4443.666"
+
+
+def test_each_arch_is_priced_from_the_file_of_its_resolution_as_ofa_does():
+    t = import_table(NOTE10, "note10")
+    assert t.per_resolution and sorted(t.by_resolution) == list(range(160, 225, 4))
+    assert all(len(part) == 96 for part in t.by_resolution.values())
+    space = space_from_config(t.meta["spaces"][0])
+    arch = space.parse(OFA_25MS)
+    # OFA's tutorial reports 24.73 ms; its per-resolution lookup gives 24.730 ms
+    assert TablePredictor(space, t).predict([arch])[0] == pytest.approx(24.730, abs=5e-4)
+    pooled = sum(t.entries[op.key]["median_ms"] for op in space.ops(arch))
+    assert pooled == pytest.approx(24.694, abs=5e-4)     # what pooling all 17 files gave
+    pub = yaml.safe_load((NOTE10 / "192_lookup_table.yaml").read_text())
+    assert sum(pub[op.key]["mean"] for op in space.ops(arch)) == pytest.approx(24.730, abs=5e-4)
+
+
+def test_search_on_the_imagenet_configuration_after_import(tmp_path, monkeypatch, capsys):
+    """``hwnas search --target note10 --space ofa-mbv3-imagenet --latency-ms 25`` from a clean
+    folder once the table is imported (fewer generations than the default, for time)."""
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "tables"))
+    table = tmp_path / "tables" / "note10" / "ofa-mbv3.json"
+    assert main(["import-table", "--source", str(NOTE10), "--target", "note10",
+                 "--out", str(table)]) == 0
+    out = tmp_path / "out"
+    assert main(["search", "--target", "note10", "--space", "ofa-mbv3-imagenet",
+                 "--latency-ms", "25", "-O", "generations=5", "--out", str(out)]) == 0
+    best = json.loads((out / "arch.json").read_text())
+    assert best["space_config"]["resolutions"] == [160, 176, 192, 208, 224]
+    assert best["space_config"]["width_mult"] == 1.2 and best["feasible"]
+    assert best["latency_bound_ms"]["note10"] <= 25
+    assert best["arch"] in capsys.readouterr().out
 
 
 def test_proxyless_pixel1_import_turns_var_into_std(tmp_path):

@@ -23,7 +23,7 @@ from conftest import EXTERNAL
 from hwnas.cli import main
 from hwnas.spaces import get_space
 from hwnas.train.checkpoint import load_supernet
-from hwnas.train.ofa_checkpoint import KEY_RULES, to_hwnas_key, to_ofa_key
+from hwnas.spaces.ofa_checkpoint import KEY_RULES, to_hwnas_key, to_ofa_key
 
 FIXTURE = EXTERNAL / "ofa_imagenet" / "forward_fixture"
 RECIPES = {"v1": "ofa_forward_fixture.json", "v2": "ofa_forward_fixture_v2.json"}
@@ -149,6 +149,22 @@ def test_older_ofa_key_names_load_the_same_weights(ofa_files, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_file_of_the_w10_supernet_loads_as_its_configuration(tmp_path):
+    """OFA's w1.0 supernet (``ofa_mbv3_d234_e346_k357_w1.0``) has the widths of the
+    configuration DyNAS-T's measured subnets are in; its shapes select it."""
+    from hwnas.spaces import space_plugin
+
+    space = get_space("ofa-mbv3-imagenet-w10")
+    own = space_plugin(space).build_supernet(space).state_dict()
+    path = tmp_path / "w10.pth"
+    torch.save({"state_dict": {to_ofa_key(k): v for k, v in own.items()
+                               if to_ofa_key(k) is not None}}, path)
+    loaded = load_supernet(path)
+    assert loaded.meta["configuration"] == "ofa-mbv3-imagenet-w10"
+    assert loaded.meta["format"] == "once-for-all"
+    assert loaded.space.config() == space.config()
+
+
 # ---------------------------------------------------------------------------- every verb
 def _small_ofa_file(path: Path, **edit) -> Path:
     """A file in OFA's format at the shipped small configuration's shapes (fast to load):
@@ -255,12 +271,30 @@ def test_a_file_of_another_layout_is_one_line_and_keeps_every_file(world, capsys
 
 # ---------------------------------------------------------------------------- export
 @needs_fixture
-@pytest.mark.tvm
-def test_an_exported_bundle_carries_ofa_weights(ofa_files, tmp_path):
-    """ONNX (onnxruntime) and the TVM library of a subnet with OFA's weights give OFA's own
-    logits, and agree with torch as every bundle's do."""
+def test_an_exported_onnx_model_carries_ofa_weights(ofa_files, debug_device, tmp_path):
+    """A bundle exported with OFA's file: its ONNX model (onnxruntime) agrees with torch, as
+    every bundle's does, and gives OFA's own logits."""
     import hwnas
     from hwnas.compiler.onnx_export import run_ort
+
+    sub = next(s for s in _fixture("v2")["subnets"] if s["name"] == "mixed_a")
+    space = get_space("ofa-mbv3-imagenet")
+    arch = _arch(space, sub["config"])
+    m = hwnas.export(str(arch), "debugdev", tmp_path / "b", checkpoint=ofa_files["v2"],
+                     tuning_db=None)
+    assert m["weights"]["source"] == f"Once-for-All checkpoint {ofa_files['v2']}"
+    assert m["space"] == space.config() and m["accuracy"]["top1"] is None
+    assert m["parity"]["onnxruntime_vs_torch_max_abs"] <= 1e-4
+    ref = np.asarray(sub["supernet_forward"]["logits"], np.float32)
+    assert _rel(run_ort(tmp_path / "b/model.onnx", _input(arch.r).numpy())[0], ref) <= RULE
+
+
+@needs_fixture
+@pytest.mark.tvm
+def test_the_tvm_library_carries_ofa_weights(ofa_files, tmp_path):
+    """The TVM library of a subnet with OFA's weights gives OFA's own logits, and agrees with
+    onnxruntime as every bundle's does."""
+    import hwnas
     from hwnas.export import run_tvm_library
 
     sub = next(s for s in _fixture("v2")["subnets"] if s["name"] == "mixed_a")
@@ -268,10 +302,7 @@ def test_an_exported_bundle_carries_ofa_weights(ofa_files, tmp_path):
     arch = _arch(space, sub["config"])
     m = hwnas.export(str(arch), "x86-host", tmp_path / "b", checkpoint=ofa_files["v2"],
                      tuning_db=None)
-    assert m["weights"]["source"] == f"Once-for-All checkpoint {ofa_files['v2']}"
-    assert m["parity"]["onnxruntime_vs_torch_max_abs"] <= 1e-4
     assert m["parity"]["tvm_vs_onnxruntime_max_abs"] <= 1e-4
-    x = _input(arch.r).numpy()
     ref = np.asarray(sub["supernet_forward"]["logits"], np.float32)
-    assert _rel(run_ort(tmp_path / "b/model.onnx", x)[0], ref) <= RULE
+    x = _input(arch.r).numpy()
     assert _rel(run_tvm_library(tmp_path / "b" / m["files"]["library"], x)[0], ref) <= RULE

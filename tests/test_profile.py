@@ -405,3 +405,64 @@ def test_each_cpu_model_keeps_its_own_table_beside_the_others(tmp_path, host, mo
     monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "b"))
     assert table_path(host.name, "ofa-mbv3", ".cpu-probe", for_writing=True) == \
         tmp_path / "b" / host.name / name
+
+
+def _two_resolution_table(space) -> LatencyTable:
+    """Entries per resolution that disagree on the keys both resolutions share (the head), and
+    pooled entries that match neither."""
+    by_res = {}
+    for ri, r in enumerate(space.resolutions):
+        by_res[r] = {space.op_list[i].key: Latency(1.0 + ri, 1.5 + ri, 0.1, 5).to_json()
+                     for i in space.op_ids_at(ri)}
+    pooled = {op.key: Latency(10.0, 11.0, 0.1, 10).to_json() for op in space.op_list}
+    return LatencyTable({"target": "t", "space": space.name, "spaces": [space.config()]},
+                        pooled, by_res)
+
+
+def test_table_format_2_keeps_per_resolution_entries_and_format_1_still_reads(tmp_path):
+    from hwnas.predict.table import TablePredictor
+    from hwnas.profile.table import FORMAT
+
+    space = get_space("ofa-mbv3", resolutions=[128, 160])
+    shared = set(space.op_ids_at(0)) & set(space.op_ids_at(1))
+    assert shared and set(space.op_ids_at(0)) != set(space.op_ids_at(1))
+    t = _two_resolution_table(space)
+    t.save(tmp_path / "v2.json")
+    data = json.loads((tmp_path / "v2.json").read_text())
+    assert data["format"] == FORMAT == "hwnas-latency-table/2" and set(data["by_resolution"]) == {"128", "160"}
+    back = LatencyTable.load(tmp_path / "v2.json")
+    assert back.per_resolution and back.by_resolution == t.by_resolution and back.entries == t.entries
+    archs = [space.parse("r128-k33.33.33.33.33-e33.33.33.33.33"),
+             space.parse("r160-k33.33.33.33.33-e33.33.33.33.33")]
+    n_ops = len(space.ops(archs[0]))
+    # each arch is priced from its own resolution's entries, shared keys included
+    assert TablePredictor(space, back).predict(archs) == pytest.approx([n_ops * 1.0, n_ops * 2.0])
+    assert TablePredictor(space, back).predict_upper_genomes(space.to_genomes(archs)) == \
+        pytest.approx([n_ops * 1.5, n_ops * 2.5])
+    # a table of format 1 (no per-resolution part) reads, and sums its one value per key
+    old = {"format": "hwnas-latency-table/1", "meta": data["meta"], "entries": data["entries"],
+           "by_resolution": data["by_resolution"]}          # ignored: /1 had no such part
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    v1 = LatencyTable.load(tmp_path / "v1.json")
+    assert not v1.per_resolution and TablePredictor(space, v1).predict(archs) == \
+        pytest.approx([n_ops * 10.0] * 2)
+    v1.save(tmp_path / "v1-saved.json")                  # saved again: the current format
+    assert json.loads((tmp_path / "v1-saved.json").read_text())["format"] == FORMAT
+
+
+def test_per_resolution_table_names_a_missing_key_and_resolution(tmp_path):
+    from hwnas.predict.table import TablePredictor
+
+    space = get_space("ofa-mbv3", resolutions=[128, 160])
+    t = _two_resolution_table(space)
+    key = space.op_list[int(space.op_ids_at(1)[-1])].key
+    del t.by_resolution[160][key]
+    with pytest.raises(TableError, match=f"lacks operator '{key}' at input resolution 160"):
+        TablePredictor(space, t)
+    with pytest.raises(TableError, match=r"no entries for input resolution 192; it has \[128, 160\]"):
+        TablePredictor(get_space("ofa-mbv3", resolutions=[128, 192]), t)
+    t.save(tmp_path / "t.json")
+    text = (tmp_path / "t.json").read_text().replace('"160": {', '"16x": {', 1)
+    (tmp_path / "t.json").write_text(text)
+    with pytest.raises(TableError, match="by_resolution '16x' must be a positive input size"):
+        LatencyTable.load(tmp_path / "t.json")

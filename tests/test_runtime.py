@@ -8,7 +8,8 @@ from hwnas.errors import DeviceError, HwnasError, TargetError
 from hwnas.profile.build import BuildTask, build
 from hwnas.profile.networks import random_input
 from hwnas.runtime.latency import Latency
-from hwnas.runtime import DEFAULT_PROTOCOL, Measurement, Protocol, connect, run_protocol
+from hwnas.runtime import (DEFAULT_PROTOCOL, Measurement, Protocol, backend_of, connect,
+                           run_protocol, runtime_names)
 from hwnas.runtime.protocol import merge_rounds
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
@@ -81,6 +82,17 @@ def test_merge_rounds_keeps_the_median_round_and_the_spread_between_rounds():
     assert merge_rounds(rounds[:1]) is rounds[0]
 
 
+@pytest.mark.parametrize("name", runtime_names())
+def test_every_runtime_kind_connects_a_runtime_of_its_own_kind(host, name):
+    with connect(host, runtime=name) as rt:
+        assert rt.family == name == backend_of(runtime=name).name
+
+
+def test_an_unknown_runtime_name_lists_the_registered_ones(host):
+    with pytest.raises(TargetError, match="runtime must be one of.*onnxruntime.*got 'nope'"):
+        connect(host, runtime="nope")
+
+
 def test_unreachable_rpc_server_is_one_line_device_error(host):
     with pytest.raises(DeviceError, match=r"cannot reach RPC server 127\.0\.0\.1:1: connection refused"):
         connect(host, rpc="127.0.0.1:1")
@@ -99,7 +111,7 @@ def test_rpc_target_without_address_and_onnxruntime_over_rpc_are_refused(host):
 def test_local_tvm_matches_onnxruntime_and_measures(tmp_path, host, ops):
     keys = tuple(op.key for op in ops)
     lib = build(BuildTask("b", host, str(tmp_path), "tvm", keys=keys)).items
-    onx = build(BuildTask("o", host, str(tmp_path), "onnx", keys=keys)).items
+    onx = build(BuildTask("o", host, str(tmp_path), "onnxruntime", keys=keys)).items
     with connect(host) as tvm_rt, connect(host, runtime="onnxruntime") as ort_rt:
         for a, b in zip(lib, onx):
             x = {"input": random_input(a.input_shape, 1)}

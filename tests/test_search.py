@@ -104,7 +104,8 @@ def test_cli_infeasible_budget_writes_nothing(tables, capsys):
     assert not out.exists()
 
 
-_SMALL = {"evolution": {"generations": 30}, "random": {"evaluations": 3000}}
+_SMALL = {"evolution": {"generations": 30}, "evolution-ofa": {"generations": 20},
+          "knapsack": {"seed_generations": 5, "starts": 2}, "random": {"evaluations": 3000}}
 _GRAD = {"steps": 3, "dataset": "digits", "batch_size": 16, "arch_batch_size": 8,
          "train_resolution": 32, "eval_images": 64, "samples": 50}
 
@@ -127,6 +128,97 @@ def test_evolution_beats_random_samples(tables):
     ev = p.evaluate(g)
     best_random = ev.score[ev.feasible][:1000].max()
     assert p.evaluate(r.best[None]).score[0] >= best_random
+
+
+def test_knapsack_reaches_a_long_evolution_in_a_fraction_of_its_evaluations(tables):
+    long = _problem("3")
+    ofa = search("evolution-ofa", long, generations=200, progress=False)
+    short = _problem("3")
+    ours = search("knapsack", short, rounds=4, progress=False)
+    assert ours.n_evals * 5 < ofa.n_evals
+    assert short.evaluate(ours.best[None]).score[0] >= long.evaluate(ofa.best[None]).score[0]
+
+
+def test_evolution_ofa_is_ofas_tutorial_settings(tables):
+    o = STRATEGIES.get("evolution-ofa")().options
+    assert (o.population, o.generations, o.parent_ratio, o.mutate_prob, o.mutation_ratio,
+            o.children) == (100, 500, 0.25, 0.1, 0.5, 100)
+    assert STRATEGIES.get("evolution")().options.children == 0     # ours: refill to 100
+    p = _problem("100")                                    # nothing to repair: 100 a generation
+    search("evolution-ofa", p, generations=3, check=False, progress=False)
+    assert p.n_evals == 100 + 3 * 100 + 1
+
+
+def test_knapsack_refuses_a_budget_not_priced_by_a_table_sum(tables):
+    from hwnas.errors import HwnasError
+    from hwnas.predict import LatencyPredictor
+    from hwnas.search import SearchProblem
+    from hwnas.search.objectives import MflopsObjective
+
+    class Sum(LatencyPredictor):
+        name = "model"
+
+        def __init__(self, table_pred):
+            super().__init__(table_pred.space)
+            self.inner = table_pred
+
+        def predict_genomes(self, genomes):
+            return self.inner.predict_genomes(genomes)
+
+    table = _problem("3")
+    p = SearchProblem(table.space, MflopsObjective(table.space),
+                      {"fast": Sum(table.predictors["fast"])}, table.constraints)
+    with pytest.raises(HwnasError, match="knapsack' needs a latency budget priced by a table sum"):
+        search("knapsack", p, progress=False)
+
+
+def _brute_force_moves(moves, slack, max_changes):
+    """Every choice the knapsack may return, scored as it scores them (the exhaustive truth)."""
+    import itertools
+
+    best = None
+    for choice in itertools.product(*[range(len(g)) for g in moves.gain]):
+        gain = delta = changes = 0
+        ended_run = None
+        for i, c in enumerate(choice):
+            forced = ended_run == moves.runs[i]
+            if forced and c != moves.skip[i]:
+                break                                        # a block after its run ended
+            if c == moves.skip[i] and not forced:
+                ended_run = moves.runs[i]
+            changes += int(c != moves.incumbent[i] and not forced)
+            gain += moves.gain[i][c]
+            delta += moves.delta_ms[i][c]
+        else:
+            if changes <= max_changes and delta <= slack + 1e-9 and list(choice) != moves.incumbent:
+                if best is None or gain > best[0]:
+                    best = (gain, list(choice))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_knapsack_moves_are_the_exhaustive_best(seed):
+    from hwnas.search._knapsack import LayerMoves, best_moves
+
+    rng = np.random.default_rng(seed)
+    runs, skip = [0, 0, 0, 1, 1, 1], [None, 3, 3, None, 3, 3]
+    incumbent = [1, 2, 3, 0, 1, 3]                        # run 0 ends after two layers
+    gain, delta = [], []
+    for i, inc in enumerate(incumbent):
+        n = 4 if skip[i] is not None else 3
+        g, d = rng.normal(0, 1, n), rng.integers(-5, 6, n) * 0.1
+        g[inc], d[inc] = 0.0, 0.0
+        gain.append(g)
+        delta.append(d)
+    moves = LayerMoves(gain, delta, incumbent, skip, runs)
+    for max_changes, slack in ((1, 0.0), (2, 0.3), (3, -0.2), (6, 1.0)):
+        truth = _brute_force_moves(moves, slack, max_changes)
+        found = best_moves(moves, slack, max_changes, 5, 0.1)
+        if truth is None or truth[0] <= 1e-12:
+            assert found == []
+            continue
+        assert found[0][0] == pytest.approx(truth[0]) and found[0][1] == truth[1]
+        assert all(v <= found[0][0] + 1e-12 for v, _ in found)
 
 
 def test_front_entries_match_their_archs(tables):

@@ -48,7 +48,7 @@ def test_unknown_target_names_choices():
     ('description = "x"\n', "missing key 'tvm'"),
     ('[tvm]\nmcpu = "x"\n', "missing key 'tvm.kind'"),
     ('threads = 0\n[tvm]\nkind = "llvm"\n', "key 'threads'"),
-    ('runtime = "tflite"\n[tvm]\nkind = "llvm"\n', "key 'runtime'"),
+    ('runtime = 3\n[tvm]\nkind = "llvm"\n', "key 'runtime'"),
     ('device = "usb"\n[tvm]\nkind = "llvm"\n', "key 'device'"),
     ('[tvm]\nkind = "llvm"\n[export]\nformat = "zip"\n', "key 'export.format'"),
     ('[tvm\nkind = "llvm"\n', "malformed TOML"),
@@ -60,6 +60,21 @@ def test_malformed_toml_names_file_and_key(tmp_path, body, needle):
         load_target(p)
     msg = str(ei.value)
     assert str(p) in msg and needle in msg and "\n" not in msg
+
+
+def test_an_unknown_runtime_is_refused_by_the_registry_when_connecting(tmp_path):
+    """A target keeps its runtime's name; the runtime registry checks it (one list of names)."""
+    from hwnas.runtime import backend_of, connect, runtime_names
+
+    p = tmp_path / "bad.toml"
+    p.write_text('runtime = "tflite"\n[tvm]\nkind = "llvm"\n')
+    target = load_target(p)
+    for resolve in (backend_of, connect):
+        with pytest.raises(TargetError) as ei:
+            resolve(target)
+        msg = str(ei.value)
+        assert str(p) in msg and "key 'runtime'" in msg and "'tflite'" in msg and "\n" not in msg
+        assert all(name in msg for name in runtime_names())
 
 
 def test_bad_tvm_target_dict_is_one_line(tmp_path):

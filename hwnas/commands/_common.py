@@ -8,13 +8,23 @@ from hwnas._io import read_json
 from hwnas.errors import ArchError, DataError, HwnasError
 from hwnas.spaces import DEFAULT_SPACE, get_space, space_from_config, space_names
 
-__all__ = ["add_space_args", "add_device_args", "resolve_space", "resolve_arch", "connect_runtime",
-           "space_help"]
+__all__ = ["add_space_args", "add_device_args", "add_force_arg", "resolve_space", "resolve_arch",
+           "connect_runtime", "space_help"]
 
 
 def space_help(what: str = "search space") -> str:
     """``--space``'s help: the default and every name a space is known by."""
     return f"{what} (default {DEFAULT_SPACE}): {', '.join(space_names(configurations=True))}"
+
+
+def add_force_arg(p, kind: str) -> None:
+    """``--force`` of a verb whose ``--out`` folder is replaced as a whole (``hwnas._outputs``)."""
+    p.add_argument("--force", action="store_true",
+                   help=f"write the {kind} into --out even when that folder holds files hwnas "
+                        f"did not write: they are kept beside it, and only a file named like "
+                        f"one of the {kind}'s own (arch.json, ...) is replaced. Without it such "
+                        f"a folder is refused, naming the first such file; nothing hwnas did "
+                        f"not write is ever deleted")
 
 
 def add_space_args(p) -> None:
@@ -102,3 +112,4 @@ def connect_runtime(target, args):
 
     return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
                    key=getattr(args, "key", None))
+

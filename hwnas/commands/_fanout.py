@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from hwnas.errors import HwnasError, TargetError
+from hwnas.runtime import Backend, backend_of
 from hwnas.targets import list_targets
 
 __all__ = ["KeyPlan", "plan_keys", "is_farm_run", "run_keys", "connect_profile"]
@@ -71,9 +72,8 @@ def run_keys(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], i
         raise TargetError("give either --rpc or --tracker, not both")
     if not args.key:
         raise TargetError("--tracker needs --key (the device key registered at the tracker)")
-    if args.runtime == "onnxruntime":
-        raise TargetError("the onnxruntime runtime runs only on this machine, not through a "
-                          "tracker")
+    if args.runtime:
+        _check_tracker(backend_of(runtime=args.runtime))
     plans = plan_keys(args.key, args.target, args.out)
     failed: list[tuple[str, HwnasError]] = []
     code = 0
@@ -96,6 +96,12 @@ def run_keys(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], i
     return code
 
 
+def _check_tracker(backend: Backend) -> None:
+    if backend.local_only:
+        raise TargetError(f"the {backend.name} runtime runs only on this machine, not through "
+                          "a tracker")
+
+
 def connect_profile(target, args: argparse.Namespace):
     """The runtime ``hwnas profile`` measures on: every free device under the key when a tracker
     is named (``--tracker`` or a ``tracker://HOST:PORT/KEY`` target), else ``runtime.connect``."""
@@ -106,9 +112,7 @@ def connect_profile(target, args: argparse.Namespace):
         tracker, _, key = target.device[len("tracker://"):].partition("/")
     if not tracker:
         return connect(target, args.rpc, None, None, args.runtime)
-    if args.runtime == "onnxruntime" or target.runtime == "onnxruntime":
-        raise TargetError("the onnxruntime runtime runs only on this machine, not through a "
-                          "tracker")
+    _check_tracker(backend_of(target, args.runtime))
     from hwnas.farm.scheduler import DeviceFarm
 
     return DeviceFarm(target, tracker, key, getattr(args, "parallel", 0) or 0)

@@ -23,7 +23,9 @@ def register(sub) -> None:
     how.add_argument("--measure", type=int, metavar="K",
                      help="measure K informative networks on the device (at least 3)")
     how.add_argument("--from-csv", type=Path, metavar="FILE",
-                     help="your own measurements: rows arch,latency_ms[,batch]")
+                     help="your own measurements: rows arch,latency_ms[,batch] (a header row "
+                          "names the columns in any order); an arch given twice is averaged "
+                          "only when its latencies agree within 10%%")
     p.add_argument("--sources", help="comma-separated source devices (default: the published "
                    "devices where the space has them, else every other target with a table for "
                    "the space)")
@@ -43,6 +45,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import hwnas
+    from hwnas.predict.adapt import DUPLICATE_TOLERANCE
 
     sources = None if args.sources is None else [s.strip() for s in args.sources.split(",")
                                                  if s.strip()]
@@ -56,7 +59,8 @@ def run(args) -> int:
           + (f" (batch {rep['batch']})" if rep["batch"] else ""))
     if rep["duplicates"]:
         rows = ", ".join(f"{a} ×{n}" for a, n in rep["duplicates"].items())
-        print(f"repeats    {len(rep['duplicates'])} archs given more than once, averaged: {rows}")
+        print(f"repeats    {len(rep['duplicates'])} archs given more than once, averaged (their "
+              f"rows agree within {DUPLICATE_TOLERANCE:.0%}): {rows}")
     used = ", ".join(rep["sources"]) or "none (cost features only)"
     print(f"sources    {used}")
     for name, why in rep["skipped_sources"].items():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import add_device_args
+from hwnas.commands._common import add_device_args, add_force_arg
 from hwnas.spaces import default_checkpoint
 
 
@@ -49,8 +49,7 @@ def register(sub) -> None:
                         "on one; the report says the latencies are the emulator's")
     p.add_argument("--seed", type=int, default=0)
     add_device_args(p)
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas bundle")
+    add_force_arg(p, "bundle")
     p.set_defaults(func=run)
 
 

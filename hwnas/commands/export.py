@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import (add_device_args, add_space_args, connect_runtime,
-                                    resolve_arch, resolve_space)
+from hwnas.commands._common import (add_device_args, add_force_arg, add_space_args,
+                                    connect_runtime, resolve_arch, resolve_space)
 
 
 def register(sub) -> None:
@@ -19,14 +19,14 @@ def register(sub) -> None:
     p.add_argument("--no-measure", action="store_true", help="skip the latency measurement")
     add_space_args(p)
     add_device_args(p)
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas bundle")
+    add_force_arg(p, "bundle")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import hwnas
     from hwnas._outputs import check_output_dir
+    from hwnas.predict.accuracy_sources import accuracy_text
 
     check_output_dir(args.out, "bundle", args.force)     # before connecting to any device
     arch_json, arch_text = resolve_arch(args.arch)
@@ -44,4 +44,5 @@ def run(args) -> int:
     print(f"bundle {args.out}: {manifest['arch']} on {target.name} "
           f"({manifest['files']['library']}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)}"
           f" kernels tuned), {msg}")
+    print(f"accuracy   {accuracy_text(manifest.get('accuracy'))}")
     return 0

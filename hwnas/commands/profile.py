@@ -9,6 +9,7 @@ import numpy as np
 from hwnas.commands._common import add_device_args, add_space_args, resolve_space
 from hwnas._checks import check_int
 from hwnas.errors import TargetError
+from hwnas.runtime import backend_of, runtime_names
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
 from hwnas.targets import load_target
 
@@ -25,8 +26,8 @@ def register(sub) -> None:
     p.add_argument("--parallel", type=int, default=0, metavar="N",
                    help="with --tracker: measure on at most N devices at once (default: every "
                         "free device under the key)")
-    p.add_argument("--runtime", choices=("tvm", "onnxruntime"),
-                   help="measure through TVM (default: the target's) or onnxruntime")
+    p.add_argument("--runtime", choices=runtime_names(),
+                   help="measure through this runtime (default: the target's own)")
     p.add_argument("--networks", type=int, default=50,
                    help="whole random subnets to measure after the operators (default 50)")
     p.add_argument("--resume", action="store_true", help="complete an existing table")
@@ -52,13 +53,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def default_table_path(target, space_name: str, runtime: str) -> Path:
-    """``<space>.json`` for the target's own runtime, ``<space>.<runtime>.json`` for another;
-    in ``cpu-<mcpu>/`` when the target's table was measured on another CPU model."""
+def default_table_path(target, space_name: str, family: str) -> Path:
+    """``<space>.json`` for the target's own runtime, ``<space>.<family>.json`` for another
+    runtime ``family``; in ``cpu-<mcpu>/`` when the target's table was measured on another CPU
+    model."""
     from hwnas.profile.table import table_path
 
-    return table_path(target.name, space_name, "" if runtime == target.runtime else f".{runtime}",
-                      for_writing=True)
+    own = family == target.runtime
+    return table_path(target.name, space_name, "" if own else f".{family}", for_writing=True)
 
 
 def run(args) -> int:
@@ -70,12 +72,16 @@ def run(args) -> int:
     if not args.target:
         raise TargetError("--target is required (with --tracker, a --key may name the target)")
     check_int(args.parallel, "--parallel (devices at once; 0: every free one)", 0)
+    from hwnas import _data
     from hwnas.compiler.database import resolve_database
+
+    if args.out is None:
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
 
     target = load_target(args.target)
     space = resolve_space(args)
-    db = None if args.untuned or target.runtime == "debug" else resolve_database(
-        target, args.tuning_dir)
+    tuned = backend_of(target).tuned and not args.untuned
+    db = resolve_database(target, args.tuning_dir) if tuned else None
     opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
                           batch=args.batch, limit=args.limit,
                           tuning_dir=None if db is None else str(db),

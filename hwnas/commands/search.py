@@ -5,6 +5,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from hwnas.commands._common import add_force_arg
 from hwnas.errors import HwnasError
 from hwnas.commands._common import space_help
 
@@ -12,7 +13,10 @@ log = logging.getLogger("hwnas.search")
 
 
 def register(sub) -> None:
+    from hwnas.predict.accuracy_sources import ACCURACY_SOURCES
     from hwnas.search import STRATEGIES, strategy_options
+
+    accuracy_sources = ACCURACY_SOURCES.names()
 
     opts = "; ".join(f"{n}: " + ", ".join(f"{k}={v}" for k, v in strategy_options(n).items())
                      for n in STRATEGIES.names())
@@ -36,11 +40,17 @@ def register(sub) -> None:
     p.add_argument("--objective", default="auto", choices=["auto", "accuracy", "mflops"],
                    help="auto: the supernet's accuracy predictor when a checkpoint for the space "
                    "exists, else MACs as a proxy (said so in arch.json)")
+    p.add_argument("--accuracy", metavar="SOURCE",
+                   help="accuracy source of the accuracy objective, one of: "
+                        f"{', '.join(accuracy_sources)} (default: the first that the space's "
+                        "configuration accepts and that has data; arch.json names it and says "
+                        "whether its figure is measured or predicted)")
     p.add_argument("--checkpoint", metavar="NAME|DIR|FILE",
                    help="supernet checkpoint: its space configuration is searched and its "
                         "accuracy predictor is the objective (default: the space's default "
                         "configuration, scored by the shipped checkpoint when it fits); a "
-                        "Once-for-All .pth file gives the configuration and weights only")
+                        "Once-for-All .pth file gives the configuration and weights only, and "
+                        "the accuracy comes from the configuration's other sources")
     p.add_argument("--predictor", default="auto",
                    choices=["auto", "fewshot", "table", "calibrated"],
                    help="latency predictor (auto: calibrated when fitted; else the table or "
@@ -53,8 +63,7 @@ def register(sub) -> None:
                         "emulate); their timings are the emulator's, not the device's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="search_out", help="output folder")
-    p.add_argument("--force", action="store_true",
-                   help="replace --out even when it is not an earlier hwnas search")
+    add_force_arg(p, "search result")
     p.set_defaults(func=run)
 
 
@@ -90,6 +99,7 @@ def _parse_options(strategy: str, items: list[str]) -> dict:
 
 def run(args) -> int:
     import hwnas
+    from hwnas.predict.accuracy_sources import accuracy_text
 
     options = _parse_options(args.strategy, args.option)
     space = args.space
@@ -103,11 +113,13 @@ def run(args) -> int:
                         predictor=args.predictor, margin=args.margin, quantile=args.quantile,
                         max_params=args.max_params, max_mflops=args.max_mflops,
                         max_act_kb=args.max_act_kb, report_targets=reports, seed=args.seed,
-                        out=args.out, force=args.force, allow_emulated=args.allow_emulated, **options)
+                        out=args.out, force=args.force, allow_emulated=args.allow_emulated,
+                        accuracy=args.accuracy, **options)
     for t, why in best.get("latency_predictor_choice", {}).items():
         print(f"predictor  {t}: {why}")
     lat = ", ".join(f"{t} {v:.2f} ms" for t, v in best["predicted_latency_ms"].items())
     print(f"{best['arch']}  {best['objective']['name']} {best['objective']['value']:.4f}  {lat}  "
           f"({best['evaluations']} evaluations, {best['search_wall_s']:.2f} s) → "
           f"{Path(args.out)}/arch.json")
+    print(f"accuracy   {accuracy_text(best.get('accuracy'))}")
     return 0

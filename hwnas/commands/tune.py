@@ -85,15 +85,22 @@ class _Progress:
 def run(args) -> int:
     from hwnas.compiler.database import database_dir, work_dir
     from hwnas.compiler.space_tuning import tune_space
+    from hwnas.runtime import backend_of
     from hwnas.spaces import DEFAULT_SPACE, resolve_space_name
     from hwnas.targets import load_target
 
     if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
         raise HwnasError(f"--minutes must be a positive number, got {args.minutes}")
     snapshots = _minutes(args.snapshots)
+    if args.out is None:
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
     target = load_target(args.target)
-    if target.runtime != "tvm":
-        raise HwnasError(f"target '{target.name}' does not compile with TVM; nothing to tune")
+    backend = backend_of(target)
+    if not backend.tuned:
+        raise HwnasError(f"target '{target.name}' does not compile with a tuning database "
+                         f"(runtime '{backend.name}'); nothing to tune")
     if args.checkpoint is None and not any(
             getattr(args, k) for k in ("resolutions", "width_mult", "num_classes", "in_chans")):
         plugin, config = resolve_space_name(args.space or DEFAULT_SPACE)

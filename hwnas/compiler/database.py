@@ -33,7 +33,7 @@ from hwnas.errors import ExportError
 __all__ = ["MANIFEST", "DB_FILES", "PUBLISHED_FORMAT", "has_database", "load_database",
            "last_line", "database_dir", "work_dir", "target_identity", "publish",
            "read_manifest", "cache_root", "unpacked", "database_digest", "describe_database",
-           "resolve_database", "repair_work_dir"]
+           "resolve_database", "repair_work_dir", "check_records"]
 
 log = logging.getLogger("hwnas.compiler")
 
@@ -120,10 +120,36 @@ def _is_database(d: Path) -> bool:
     return has_database(d) or _packed(d)
 
 
+def _is_record(line: bytes, name: str) -> bool:
+    """Whether ``line`` is one line of MetaSchedule's database file ``name``: a workload
+    ``[structural_hash, b64 PrimFunc]`` or a record ``[workload index, [trace, ...]]``."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return False
+    if not (isinstance(rec, list) and len(rec) == 2):
+        return False
+    if name == DB_FILES[1]:
+        return isinstance(rec[0], int) and not isinstance(rec[0], bool) \
+            and isinstance(rec[1], list)
+    return isinstance(rec[1], str)
+
+
+def check_records(data: bytes, name: str, shown: str | os.PathLike) -> None:
+    """Every line of the database file ``name`` is a record; the first that is not is named
+    by ``shown`` (the user's file) and its line number. Garbage is never dropped."""
+    for n, line in enumerate(data.splitlines(), 1):
+        if line.strip() and not _is_record(line, name):
+            raise ExportError(f"corrupt tuning database {shown}: line {n} is not a "
+                              f"MetaSchedule {'record' if name == DB_FILES[1] else 'workload'}; "
+                              f"nothing was changed")
+
+
 def repair_work_dir(path: str | os.PathLike) -> int:
-    """Drop a last line that a killed run cut short from each database file of a work
-    folder (MetaSchedule appends a record per measured candidate and cannot load a truncated
-    one); every complete line is kept. Returns how many lines were dropped."""
+    """Drop the last line of a database file of a work folder when a killed run cut it short
+    (MetaSchedule appends one line per measured candidate, each ending in a newline, and
+    cannot load a truncated one). Any other line that is not a record is an error that names
+    the file and line, and nothing is written. Returns how many lines were dropped."""
     dropped = 0
     for name in DB_FILES:
         f = Path(path) / name
@@ -132,19 +158,14 @@ def repair_work_dir(path: str | os.PathLike) -> int:
         data = f.read_bytes()
         keep = data
         if data and not data.endswith(b"\n"):
-            keep = data[:data.rfind(b"\n") + 1]
-        lines = keep.splitlines(keepends=True)
-        while lines:
-            try:
-                json.loads(lines[-1])
-                break
-            except ValueError:
-                lines.pop()
-        keep = b"".join(lines)
+            tail = data[data.rfind(b"\n") + 1:]
+            keep = data + b"\n" if _is_record(tail, name) else data[:len(data) - len(tail)]
+        check_records(keep, name, f)
         if keep != data:
-            dropped += data.count(b"\n") + (not data.endswith(b"\n")) - keep.count(b"\n")
             atomic_write_bytes(f, keep)
-            log.warning("%s: dropped a record an interrupted run had cut short", f)
+        if len(keep) < len(data):
+            dropped += 1
+            log.warning("%s: dropped the last record, which an interrupted run had cut short", f)
     return dropped
 
 
@@ -210,6 +231,7 @@ def unpacked(path: Path) -> Path:
             except lzma.LZMAError as exc:
                 raise ExportError(f"corrupt tuning database file {path / (f + _XZ)}: {exc}") \
                     from None
+            check_records(data, f, path / f"{f}{_XZ}")
             (stage / f).write_bytes(data)
         try:
             os.replace(stage, dest)
@@ -221,13 +243,13 @@ def unpacked(path: Path) -> Path:
 
 
 @lru_cache(maxsize=8)
-def _open(path: str, stamp: tuple, equality: str):
-    from tvm.s_tir import meta_schedule as ms
-
+def _open(path: str, stamp: tuple, equality: str, shown: str):
+    from hwnas.compiler._metaschedule import meta_schedule
+    ms = meta_schedule()
     try:
         return ms.database.JSONDatabase(work_dir=path, module_equality=equality)
     except Exception as exc:  # noqa: BLE001  (TVM raises its own errors for a bad file)
-        raise ExportError(f"corrupt tuning database in {path}: {last_line(exc)}") from None
+        raise ExportError(f"corrupt tuning database in {shown}: {last_line(exc)}") from None
 
 
 def load_database(path: str | os.PathLike | None, required: bool = False, target=None):
@@ -250,7 +272,7 @@ def load_database(path: str | os.PathLike | None, required: bool = False, target
         _check_target(path, man, target)
     plain = path if has_database(path) else unpacked(path)
     stamp = tuple((plain / f).stat().st_mtime_ns for f in DB_FILES)
-    return _open(str(plain), stamp, man.get("module_equality", "structural"))
+    return _open(str(plain), stamp, man.get("module_equality", "structural"), str(path))
 
 
 def _best_records(src: Path) -> tuple[list[str], list[str], dict[str, float]]:

@@ -214,6 +214,10 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     if has_database(work) and not resume:
         raise ExportError(f"{work} already holds a tuning run; resume it, or choose another "
                           "work folder")
+    if resume and not ((work / MANIFEST).is_file() or has_database(work)):
+        state = "holds no tuning run" if work.is_dir() else "does not exist"
+        raise ExportError(f"nothing to resume: the tuning work folder {work} {state} (a new "
+                          f"run starts from the published database by itself)")
     if not resume and (out / MANIFEST).exists() and read_manifest(out).get("format"):
         log.info("starting from the published database in %s", out)
     if resume or not has_database(work):

@@ -82,9 +82,9 @@ def export_shared(mod) -> str:
 
 
 def _build_one(args):
-    from tvm.s_tir.meta_schedule.builder.local_builder import _worker_func
+    from hwnas.compiler._metaschedule import builder_parts
 
-    return _worker_func(*args)
+    return builder_parts()[3](*args)
 
 
 def _pooled_builder(max_workers: int, timeout_s: float, uses: int = 64):
@@ -94,10 +94,11 @@ def _pooled_builder(max_workers: int, timeout_s: float, uses: int = 64):
     seconds here, more than building the batch when a task gets a handful of trials. Workers
     are recycled after ``uses`` builds (the reason ``LocalBuilder`` restarts them is a leak).
     """
-    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
-    from tvm.s_tir.meta_schedule.builder.local_builder import _serialize_params
+    from hwnas.compiler._metaschedule import builder_parts
     from tvm.ir.utils import derived_object
     from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
+
+    BuilderResult, PyBuilder, _serialize_params, _ = builder_parts()
 
     @derived_object
     class PooledBuilder(PyBuilder):
@@ -132,8 +133,8 @@ def _prepare(mod, tvm_target):
 
 def extract_tuning_tasks(mod, target: Target, module_equality: str = "structural") -> list:
     """The fused TIR kernels of a Relax module, as MetaSchedule ``ExtractedTask``s."""
-    from tvm.s_tir import meta_schedule as ms
-
+    from hwnas.compiler._metaschedule import meta_schedule
+    ms = meta_schedule()
     tvm_target = target.tvm()
     return list(ms.relax_integration.extract_tasks(_prepare(mod, tvm_target), tvm_target,
                                                    module_equality=module_equality))
@@ -217,8 +218,8 @@ def _contexts(tasks, tvm_target, seed: int, population: int, database=None) -> l
     names its blocks, so a trace recorded on a same-structure kernel whose blocks are named
     otherwise (``input_red`` against ``lv13_red``) could never be replayed.
     """
-    from tvm.s_tir import meta_schedule as ms
-
+    from hwnas.compiler._metaschedule import meta_schedule
+    ms = meta_schedule()
     strategy = ms.search_strategy.EvolutionarySearch(population_size=population,
                                                      init_min_unmeasured=min(50, population))
     ms_log = logging.getLogger("hwnas.compiler.tune.ms")
@@ -244,8 +245,8 @@ class TuningSession:
     def __init__(self, target: Target, work_dir: Path, *, cost_model: str = "auto",
                  module_equality: str = "structural", build_timeout_s: float = 60.0,
                  runner_min_repeat_ms: int = 40) -> None:
-        from tvm.s_tir import meta_schedule as ms
-
+        from hwnas.compiler._metaschedule import meta_schedule
+        ms = meta_schedule()
         self.target, self.tvm_target = target, target.tvm()
         self.work_dir, self.module_equality = Path(work_dir), module_equality
         self._artifacts = tempfile.mkdtemp(prefix="hwnas-ms-")
@@ -261,8 +262,8 @@ class TuningSession:
 
     def run(self, tasks: list, per_task: int, seed: int = 0) -> None:
         """Give each of ``tasks`` ``per_task`` more trials; records are committed as measured."""
-        from tvm.s_tir import meta_schedule as ms
-
+        from hwnas.compiler._metaschedule import meta_schedule
+        ms = meta_schedule()
         try:
             # A TVM runtime in this process pins the calling thread to one core; the builder
             # and runner processes would inherit that and build, and time, on one core.

@@ -155,8 +155,10 @@ def _problem(cfg: DeployConfig, space, corrected, margin: float | None = None) -
     return SearchProblem(space, objective, {cfg.target.name: corrected}, cons)
 
 
-def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -> dict:
+def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path,
+                  searched: dict | None = None) -> dict:
     from hwnas.compiler.database import describe_database
+    from hwnas.export.accuracy import manifest_accuracy
     from hwnas.export.bundle import BundleRequest, export_bundle
     from hwnas.export.weights import subnet_with_weights
 
@@ -166,7 +168,8 @@ def _export_round(cfg: DeployConfig, space, arch, loaded, database, out: Path) -
     return export_bundle(BundleRequest(space, arch, model, cfg.target, out, weights,
                                        database=database,
                                        database_info=describe_database(cfg.tuning_dir),
-                                       check_on=cfg.runtime))
+                                       check_on=cfg.runtime,
+                                       extra={"accuracy": manifest_accuracy(weights, searched)}))
 
 
 def _top_up(cfg: DeployConfig, space, arch, model):
@@ -479,7 +482,8 @@ def _rounds(cfg, space, corrected, loaded, database, work: Path, rounds: list[di
                      "%g ms): converged", i, result.arch, again["round"],
                      again["measured"]["median_ms"], cfg.budget_ms)
             break
-        manifest = _export_round(cfg, space, result.arch, loaded, database, rdir / "bundle")
+        manifest = _export_round(cfg, space, result.arch, loaded, database, rdir / "bundle",
+                                 desc.get("accuracy"))
         tuning = manifest.get("tuning", {})
         if tuning.get("tuned", 0) < tuning.get("kernels", 0) and not any(
                 r.get("untuned_kernels") for r in rounds):
@@ -576,5 +580,5 @@ def _finish(cfg, best, rounds, table_info, work: Path, loaded, wall_s: float) ->
                                              "predicted_latency_ms": best["predicted_ms"]})
     atomic_write_json(bundle / "manifest.json", manifest)
     write_report(bundle, manifest, rounds, cfg.budget_ms)
-    replace_dir(bundle, cfg.out)
+    replace_dir(bundle, cfg.out, "bundle", cfg.force)
     return manifest

@@ -65,9 +65,26 @@ def plot_predicted_vs_measured(rounds: list[dict], budget_ms: float, path: Path)
     return path
 
 
+def _accuracy_line(manifest: dict) -> str:
+    """The bundle's accuracy, measured or predicted, and its source (and the search's figure
+    beside a measured one)."""
+    from hwnas.predict.accuracy_sources import accuracy_text
+
+    record = manifest.get("accuracy")
+    if not record:                  # a manifest written before it stated its accuracy source
+        acc = manifest["weights"].get("accuracy")
+        return (f"- Accuracy: {acc:.4f} on the held-out split of "
+                f"{manifest['weights'].get('dataset')}" if acc is not None
+                else "- Accuracy: not measured (untrained weights)")
+    line = f"- Accuracy: {accuracy_text(record)}" + (f": {record['note']}"
+                                                      if record.get("top1") is not None else "")
+    if record.get("search"):
+        line += f"; the search went by {accuracy_text(record['search'])}"
+    return line + "."
+
+
 def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: float) -> Path:
     lat = manifest["latency"]["measured"]
-    acc = manifest["weights"].get("accuracy")
     emulated = emulation_line(manifest)
     margin = manifest["latency"].get("contended_margin")
     lines = [
@@ -78,10 +95,7 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         *([emulated] if emulated else []),
         f"- Predicted: {manifest['latency']['predicted_ms']:.3f} ms "
         f"({manifest['latency']['predictor']} predictor).",
-        f"- Accuracy: {acc:.4f} on the held-out split of {manifest['weights'].get('dataset')}"
-        if acc is not None else "- Accuracy: not measured (" + (
-            f"{manifest['weights'].get('source')}: no data here to measure it on)"
-            if manifest["weights"].get("trained") else "untrained weights)"),
+        _accuracy_line(manifest),
         f"- Rounds: {len(rounds)}.",
         f"- {tuning_line(manifest.get('tuning', {}))}",
         "",

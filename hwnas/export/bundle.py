@@ -1,14 +1,14 @@
 """Export one architecture into a self-contained bundle directory.
 
-``model.onnx`` (checked, onnxruntime parity with torch), the TVM library for the target, and
-``arch.json`` / ``manifest.json``. The bundle is assembled in a staging directory and moved into
+``model.onnx`` (checked, onnxruntime parity with torch), the artefact the target's runtime
+runs (its backend builds it: a TVM library, checked against onnxruntime), and ``arch.json`` /
+``manifest.json``. The bundle is assembled in a staging directory and moved into
 place at the end, so a failure never leaves a half-written bundle behind.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from hwnas._io import atomic_write_json
-from hwnas._outputs import check_output_dir, replace_dir
+from hwnas._outputs import check_output_dir, claim_output, replace_dir, stage_dir
 from hwnas._versions import versions
 from hwnas.errors import ExportError
-from hwnas.compiler import compile_onnx, export_library, library_suffix
-from hwnas.compiler.cuda import compile_cuda_fatbin
 from hwnas.compiler.onnx_export import (INPUT_NAME, check_ort_parity, export_onnx, max_abs_diff,
                                       run_ort)
+from hwnas.runtime import Artefact, Backend, backend_of
+from hwnas.runtime.tvm_local import run_tvm_library
 from hwnas.targets import Target
 
 __all__ = ["BundleRequest", "export_bundle", "run_tvm_library"]
@@ -49,38 +49,23 @@ class BundleRequest:
     check_on: Any = None            # a Runtime that only runs a cross target's library once,
                                     # for parity (the caller times it); default ``runtime``
     extra: dict = field(default_factory=dict)
-    force: bool = False             # replace whatever is at ``out_dir``
-
-
-def run_tvm_library(lib_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
-    """Load an exported library with the TVM runtime and run it once on the CPU."""
-    import tvm
-    from tvm import relax
-
-    dev = tvm.cpu()
-    vm = relax.VirtualMachine(tvm.runtime.load_module(str(lib_path)), dev)
-    return vm["main"](tvm.runtime.tensor(x, dev)).numpy()
-
-
-def _stage_dir(out_dir: Path) -> Path:
-    stage = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    return stage
+    force: bool = False             # write into a folder that holds other files (kept)
 
 
 def export_bundle(req: BundleRequest) -> dict:
     """Write the bundle and return its manifest. ``out_dir`` must be new, empty or an earlier
-    bundle (``req.force``: anything), checked before anything is built."""
+    bundle (see ``hwnas._outputs``; ``req.force``: files that hwnas did not write are kept
+    beside it), checked before anything is built."""
     out_dir = check_output_dir(req.out_dir, "bundle", req.force)
-    stage = _stage_dir(out_dir)
-    try:
-        manifest = _build(req, stage)
-        atomic_write_json(stage / "manifest.json", manifest)
-        replace_dir(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    with claim_output(out_dir):
+        stage = stage_dir(out_dir)
+        try:
+            manifest = _build(req, stage)
+            atomic_write_json(stage / "manifest.json", manifest)
+            replace_dir(stage, out_dir, "bundle", req.force)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     return manifest
 
 
@@ -93,42 +78,33 @@ def _build(req: BundleRequest, stage: Path) -> dict:
     ort_diff = check_ort_parity(req.model, onnx_path, x)
     log.info("onnx: checker ok, |torch - onnxruntime| = %.2e", ort_diff)
 
-    if target.runtime == "debug":           # no compiler: what the debug device "runs"
-        from hwnas.runtime.debug import debug_costs, write_debug_artefact
-
-        lib = write_debug_artefact(stage / "model.debug.json", {
-            "main": {**debug_costs(space, space.ops(arch)), "network": True}})
-        return _finish(req, stage, shape, x, ort_diff, None,
-                       {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}, lib,
-                       {"kernels": 0, "tuned": 0, "untuned": [], "note": "debug device"})
-    compiled = compile_onnx(onnx_path, {INPUT_NAME: shape}, target, req.database)
-    executable = compiled.executable
-    lib = export_library(executable, stage / f"model{library_suffix(target)}", target)
-    log.info("tvm: compiled for %s -> %s; %s kernels tuned", target.name, lib.name,
-             compiled.summary)
-
-    files = {"onnx": "model.onnx", "library": lib.name, "arch": "arch.json"}
-    if target.is_gpu and target.tvm_target.get("kind") == "cuda":
-        fat = compile_cuda_fatbin(executable, target, stage / "kernels.fatbin")
-        files["device_code"] = fat.name
-        log.info("cuda: device code compiled with nvcc for %s -> %s",
-                 target.tvm_target["arch"], fat.name)
-
-    tvm_diff, where = _tvm_parity(req, onnx_path, lib, x)
-    return _finish(req, stage, shape, x, ort_diff, tvm_diff, files, lib,
-                   {**compiled.tuning_json(), **req.database_info}, where)
+    backend = backend_of(target)
+    built = backend.build_network(space, arch, target, stage / "model", req.database,
+                                  onnx=onnx_path, device_code=True)
+    files = {"onnx": "model.onnx", "library": built.path.name, "arch": "arch.json", **built.files}
+    if not built.compiled:                  # the ONNX model itself, or the debug device's costs
+        return _finish(req, stage, shape, x, ort_diff, None, files, built.path,
+                       {"kernels": 0, "tuned": 0, "untuned": [], "note": f"{backend.name} device"})
+    t = built.tuning
+    log.info("%s: compiled for %s -> %s; %s/%s kernels tuned", backend.name, target.name,
+             built.path.name, t["tuned"], t["kernels"])
+    for role, name in built.files.items():
+        log.info("%s: %s -> %s", backend.name, role, name)
+    tvm_diff, where = _parity(req, backend, onnx_path, built, x)
+    return _finish(req, stage, shape, x, ort_diff, tvm_diff, files, built.path,
+                   {**t, **req.database_info}, where)
 
 
-def _tvm_parity(req: BundleRequest, onnx_path: Path, lib: Path,
-                x: np.ndarray) -> tuple[float | None, str | None]:
-    """|TVM − onnxruntime| on the same input, and where the library ran: here, or on the
+def _parity(req: BundleRequest, backend: Backend, onnx_path: Path, built: Artefact,
+            x: np.ndarray) -> tuple[float | None, str | None]:
+    """|compiled − onnxruntime| on the same input, and where the library ran: here, or on the
     device of a cross target when a runtime for it is given (else not checked)."""
     target = req.target
     device = req.runtime if req.runtime is not None else req.check_on
     if not target.is_cross:
-        out, where = run_tvm_library(lib, x), "this machine"
+        out, where = backend.run_here(target, built.path, {INPUT_NAME: x})[0], "this machine"
     elif device is not None:
-        out, where = device.run(lib, {INPUT_NAME: x})[0], device.address
+        out, where = device.run(built.path, {INPUT_NAME: x})[0], device.address
     else:
         return None, None
     diff = max_abs_diff(run_ort(onnx_path, x), out)
@@ -152,7 +128,8 @@ def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files
         log.info("measured on %s: median %.3f ms (p90 %.3f, std %.3f, n=%d)", target.name,
                  lat.median_ms, lat.p90_ms, lat.std_ms, lat.n)
 
-    arch_json = {**arch.to_json(), "space_config": space.config()}
+    arch_json = {**arch.to_json(), "space_config": space.config(),
+                 **({"accuracy": req.extra["accuracy"]} if "accuracy" in req.extra else {})}
     atomic_write_json(stage / "arch.json", arch_json)
     return {
         "format": BUNDLE_FORMAT,

@@ -19,7 +19,7 @@ from hwnas._checks import check_int
 from hwnas.errors import DeviceError
 from hwnas.farm.device import TrackedDevice, request_device
 from hwnas.farm.tracker import free_devices, registered_devices, tracker_summary
-from hwnas.runtime._base import RUNTIMES, Runtime, parse_address
+from hwnas.runtime._base import Runtime, parse_address
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol
 
 __all__ = ["DeviceFarm", "DeviceMeasurement", "WorkQueue"]
@@ -115,13 +115,11 @@ class _Round:
         self.queue.abort()
 
 
-@RUNTIMES.register("tvm-farm")
 class DeviceFarm(Runtime):
     """All free servers under ``key`` at ``tracker`` (``host:port``), at most ``parallel``."""
 
     name = "tvm-farm"
     family = "tvm"
-    artifact = "tvm"
 
     def __init__(self, target, tracker: str, key: str, parallel: int = 0,
                  request_timeout_s: float = 15.0) -> None:

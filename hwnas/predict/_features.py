@@ -8,7 +8,7 @@ __all__ = ["table_positions", "network_features", "feature_sets"]
 
 def table_positions(space, genomes: np.ndarray, op_ms: np.ndarray) -> np.ndarray:
     """(N, P) table latency of each operator position of each arch (0 where a slot is off)."""
-    return op_ms[space.op_indices(genomes)]
+    return space.op_values(genomes, op_ms)
 
 
 def _n_resolutions(space) -> int:
@@ -37,7 +37,7 @@ def network_features(space, genomes: np.ndarray, op_ms: np.ndarray,
     ``n_cols`` keeps only the first columns (and skips computing the others).
     """
     ids = space.op_indices(genomes)
-    pos = op_ms[ids]
+    pos = space.op_values(genomes, op_ms, ids)
     total = pos.sum(1)
     if n_cols == 1:
         return np.log(total)[:, None], total

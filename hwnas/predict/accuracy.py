@@ -89,7 +89,7 @@ class AccuracyPredictor:
     def fit(cls, space, genomes: np.ndarray, acc: np.ndarray, stats: dict | None = None,
             hyper: dict | None = None) -> "AccuracyPredictor":
         """``hyper`` is for the GP's kernel; the ridge chooses its penalty by CV each time."""
-        return fit_ridge(space, genomes, acc, stats)
+        return fit_ridge(space, genomes, acc, stats, cls=cls)
 
     @classmethod
     def from_json(cls, obj: dict, space, path) -> "AccuracyPredictor":
@@ -124,16 +124,18 @@ def _cv_alpha(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> fl
 
 
 def fit_ridge(space, genomes: np.ndarray, acc: np.ndarray,
-              stats: dict | None = None) -> AccuracyPredictor:
-    """Ridge on the standardised features; the penalty is chosen by cross-validation."""
-    blank = AccuracyPredictor(space, np.zeros(1), np.ones(1), np.zeros(1), 0.0, 0.0)
+              stats: dict | None = None, cls: type | None = None) -> AccuracyPredictor:
+    """Ridge on the standardised features; the penalty is chosen by cross-validation.
+    ``cls``: an ``AccuracyPredictor`` subclass with features of its own."""
+    cls = cls or AccuracyPredictor
+    blank = cls(space, np.zeros(1), np.ones(1), np.zeros(1), 0.0, 0.0)
     f = blank.features(genomes).astype(np.float64)
     mean, scale = _standardise(f)
     x = (f - mean) / scale
     alpha = _cv_alpha(x, acc)
     w, b = _ridge(x, acc, alpha)
-    return AccuracyPredictor(space, mean.astype(np.float32), scale.astype(np.float32),
-                             w.astype(np.float32), b, alpha, dict(stats or {}))
+    return cls(space, mean.astype(np.float32), scale.astype(np.float32),
+               w.astype(np.float32), b, alpha, dict(stats or {}))
 
 
 def fit_accuracy_predictor(space, genomes: np.ndarray, acc: np.ndarray,

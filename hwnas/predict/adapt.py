@@ -27,7 +27,7 @@ from hwnas.predict.fewshot import FewShotPredictor
 
 __all__ = ["Measurements", "read_measurements", "SourceSet", "default_sources",
            "resolve_sources", "fit_fewshot", "leave_one_out", "fewshot_file", "POOR_LOO",
-           "MIN_SAMPLES"]
+           "MIN_SAMPLES", "DUPLICATE_TOLERANCE", "LATENCY_RANGE_MS"]
 
 log = logging.getLogger("hwnas.predict")
 
@@ -43,6 +43,14 @@ def fewshot_file(target: str, space_name: str) -> Path:
 
 
 # ---------------------------------------------------------------------------- measurements
+#: repeated rows of one arch are averaged only when they spread less than this fraction of
+#: their mean; wider ones are refused (two different measurements, not one repeated)
+DUPLICATE_TOLERANCE = 0.10
+#: a latency outside this range (ms) is no measurement of a network: a unit or typing error
+LATENCY_RANGE_MS = (1e-6, 1e7)
+_COLUMNS = ("arch", "latency_ms", "batch")
+
+
 @dataclass
 class Measurements:
     """Distinct archs (strings of the space) and their latency; repeats averaged."""
@@ -70,27 +78,36 @@ def _row_error(path, line: int, text: str) -> DataError:
 
 
 def read_measurements(path: str | Path, space) -> Measurements:
-    """Rows ``arch,latency_ms[,batch]`` (a header row is optional); bad rows raise a
-    ``DataError`` naming the file and line; repeated archs are averaged."""
+    """Rows ``arch,latency_ms[,batch]``. A header row names the columns, in any order (other
+    columns are ignored); without one the columns are in that order. A UTF-8 byte-order mark
+    and CRLF line ends are accepted. Bad rows raise a ``DataError`` naming the file and line;
+    an arch given more than once is averaged only when its rows agree within
+    ``DUPLICATE_TOLERANCE`` of their mean, and refused otherwise."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise DataError(f"cannot read measurements {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise DataError(f"{path} is not a UTF-8 text file") from None
-    pairs, batches, errors = [], set(), []
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a CSV file: {exc}") from None
+    pairs, batches, errors, lines = [], set(), [], {}
+    columns = None
     for line, row in enumerate(rows, 1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
             continue
-        if line == 1 and cells[0].lower() == "arch":
+        if columns is None and not pairs and not errors and _is_header(cells):
+            columns = _header(cells, path, line)
             continue
         try:
-            pairs.append(_parse_row(cells, space))
-            if len(cells) > 2 and cells[2]:
-                batches.add(_batch(cells[2]))
+            arch, ms, batch = _parse_row(_pick(cells, columns), space)
+            pairs.append((arch, ms))
+            lines.setdefault(arch, []).append((line, ms))
+            if batch is not None:
+                batches.add(batch)
         except ValueError as exc:
             errors.append(_row_error(path, line, str(exc)))
     if errors:
@@ -99,11 +116,60 @@ def read_measurements(path: str | Path, space) -> Measurements:
     if len(batches) > 1:
         raise DataError(f"{path}: rows measured at several batch sizes "
                         f"({', '.join(map(str, sorted(batches)))}); give one batch size a file")
+    _check_repeats(path, lines)
     m = Measurements.from_pairs(pairs, str(path), batches.pop() if batches else None)
     if len(m.archs) < MIN_SAMPLES:
         raise DataError(f"{path}: {len(m.archs)} distinct archs; few-shot adaptation needs "
                         f"at least {MIN_SAMPLES}")
     return m
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first row that names an ``arch`` column, or that holds no number at all."""
+    def number(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    return "arch" in (c.lower() for c in cells) or not any(number(c) for c in cells)
+
+
+def _header(cells: list[str], path: Path, line: int) -> dict[str, int]:
+    """Column name → index of a header row; ``arch`` and ``latency_ms`` must be there."""
+    names = [c.lower() for c in cells]
+    columns = {n: names.index(n) for n in _COLUMNS if n in names}
+    missing = [n for n in _COLUMNS[:2] if n not in columns]
+    if missing:
+        raise _row_error(path, line, f"expected arch,latency_ms[,batch]: the header row "
+                         f"names no '{missing[0]}' column (it names {', '.join(cells)})")
+    return columns
+
+
+def _pick(cells: list[str], columns: dict[str, int] | None) -> list[str]:
+    """The row's arch, latency and (optional) batch cells, by header or by position."""
+    if columns is None:
+        if len(cells) < 2 or len(cells) > 3:
+            raise ValueError(f"expected arch,latency_ms[,batch], got {len(cells)} fields")
+        return cells
+    need = max(columns["arch"], columns["latency_ms"]) + 1
+    if len(cells) < need:
+        raise ValueError(f"{len(cells)} fields, but the header puts arch and latency_ms in "
+                         f"the first {need}")
+    return [cells[columns[n]] if n in columns and columns[n] < len(cells) else ""
+            for n in _COLUMNS]
+
+
+def _check_repeats(path: Path, lines: dict[str, list[tuple[int, float]]]) -> None:
+    """Rows of one arch that disagree are two measurements, not a repeat: refused."""
+    for arch, rows in lines.items():
+        values = [ms for _, ms in rows]
+        if len(values) > 1 and (max(values) - min(values)) > DUPLICATE_TOLERANCE * np.mean(values):
+            where = ", ".join(f"line {n}: {ms:g} ms" for n, ms in rows)
+            raise DataError(f"{path}: arch {arch} is given {len(rows)} latencies that disagree "
+                            f"by more than {DUPLICATE_TOLERANCE:.0%} of their mean ({where}); "
+                            f"keep the right one")
 
 
 def _batch(text: str) -> int:
@@ -116,9 +182,7 @@ def _batch(text: str) -> int:
     return b
 
 
-def _parse_row(cells: list[str], space) -> tuple[str, float]:
-    if len(cells) < 2 or len(cells) > 3:
-        raise ValueError(f"expected arch,latency_ms[,batch], got {len(cells)} fields")
+def _parse_row(cells: list[str], space) -> tuple[str, float, int | None]:
     try:
         arch = space.parse(cells[0])
     except (HwnasError, ValueError, KeyError, IndexError) as exc:
@@ -129,7 +193,12 @@ def _parse_row(cells: list[str], space) -> tuple[str, float]:
         raise ValueError(f"latency '{cells[1]}' is not a number") from None
     if not math.isfinite(ms) or ms <= 0:
         raise ValueError(f"latency must be a positive, finite number of ms, got {cells[1]}")
-    return str(arch), ms
+    lo, hi = LATENCY_RANGE_MS
+    if not lo <= ms <= hi:
+        raise ValueError(f"latency {cells[1]} ms is outside {lo:g}–{hi:g} ms, no measurement "
+                         f"of one network (a unit or typing error?)")
+    batch = _batch(cells[2]) if len(cells) > 2 and cells[2] else None
+    return str(arch), ms, batch
 
 
 # ---------------------------------------------------------------------------- sources

@@ -40,7 +40,7 @@ class CalibratedPredictor(LogNormalPredictor):
     def __init__(self, space, table: LatencyTable, model: dict, provenance: dict | None = None) -> None:
         super().__init__(space)
         self.table = table
-        self._ms = table.vector(space.op_list)               # raises naming a missing operator
+        self._ms = table.space_values(space)                 # raises naming a missing operator
         self.model = model
         self.provenance = dict(provenance or {})
         self._mean = array(model, "feature_mean")
@@ -65,7 +65,7 @@ class CalibratedPredictor(LogNormalPredictor):
                              f"networks of this space; the calibrated predictor needs at least "
                              f"{MIN_NETWORKS} (profile more whole networks into the table)")
         genomes = space.to_genomes([space.parse(a) for a in archs])
-        feats, total = network_features(space, genomes, table.vector(space.op_list))
+        feats, total = network_features(space, genomes, table.space_values(space))
         gap = np.log(measured) - np.log(total)
         sets = feature_sets(space)
         cv = {name: _cv_error(feats[:, :n], gap) for name, n in sets.items()}

@@ -29,11 +29,13 @@ log = logging.getLogger("hwnas.predict")
 def table_space(table: LatencyTable, space=None):
     """``(index, space)``: the table's recorded configuration that covers ``space`` (a
     ``SearchSpace``, a space name, or None for the table's own space), as a space."""
-    from hwnas.spaces import SearchSpace, get_space, space_from_config
+    from hwnas.spaces import SearchSpace, get_space, resolve_space_name, space_from_config
 
     configs = table.meta.get("spaces") or []
     if not configs:
         return 0, get_space(str(table.meta["space"]))
+    if isinstance(space, str) and resolve_space_name(space)[1] is not None:
+        space = get_space(space)                  # a named configuration: the one that covers it
     if isinstance(space, SearchSpace):
         index = table.config_index(space)
         if index is None:
@@ -84,7 +86,7 @@ def _table_error_on(table: LatencyTable, pred) -> float | None:
     if table.missing(space.op_list):
         return None
     s = pred.samples
-    total = table.vector(space.op_list)[space.op_indices(s.genomes)].sum(1)
+    total = space.op_values(s.genomes, table.space_values(space)).sum(1)
     return float(np.mean(np.abs(total / s.latency_ms - 1)))
 
 
@@ -131,8 +133,8 @@ def _choose(target: str, table_file: Path, fewshot: Path, space) -> tuple[str, s
 def load_predictor(target: str, space=None, kind: str = "auto",
                    path: str | Path | None = None, allow_foreign: bool = False,
                    allow_emulated: bool = False) -> LatencyPredictor:
-    """The latency predictor of ``target`` for ``space`` (a name or a ``SearchSpace``; None:
-    the default space).
+    """The latency predictor of ``target`` for ``space`` (a space or configuration name, or a
+    ``SearchSpace``; None: the default space).
 
     ``kind``: ``table`` (the operator sum), ``calibrated`` (fitted on whole networks measured
     on the device), ``fewshot`` (adapted from a few measured networks and other devices,
@@ -145,10 +147,12 @@ def load_predictor(target: str, space=None, kind: str = "auto",
     is refused unless ``allow_foreign``, and a table measured on an emulated device raises
     ``TableError`` unless ``allow_emulated``.
     """
-    if space is None:
-        from hwnas.spaces import DEFAULT_SPACE
+    from hwnas.spaces import DEFAULT_SPACE, get_space, resolve_space_name
 
+    if space is None:
         space = DEFAULT_SPACE
+    if isinstance(space, str) and resolve_space_name(space)[1] is not None:
+        space = get_space(space)            # a named configuration: the table must cover it
     name = space if isinstance(space, str) else space.name
     path = Path(path) if path is not None else table_path(target, name)
     fewshot = fewshot_beside(path)

@@ -2,7 +2,7 @@
 
 Every deploy, profile, adapt and held-out run interleaves its timings with the same reference
 network, and compiling it (tuned) costs about 20 s each time. The library only depends on what
-the key holds: the build task (target, space, arch, artefact kind), the tuning database's
+the key holds: the build task (target, space, arch, runtime), the tuning database's
 digest, the TVM target and version, torch's version (the ONNX export), and a digest of the
 hwnas sources that make the network and compile it. So it is built once and reused; a key
 that changes builds afresh, and a cached file that no longer loads is dropped and rebuilt.
@@ -17,11 +17,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from hwnas.profile.build import BuildTask, BuiltItem
+from hwnas.runtime import backend_of
 
 __all__ = ["cache_key", "cached_network", "drop"]
 
 #: hwnas sources a compiled network depends on (relative to the package)
-_SOURCES = ("compiler", "nn", "spaces", "profile/build.py")
+_SOURCES = ("compiler", "nn", "spaces", "profile/build.py", "runtime/backend.py",
+            "runtime/tvm_backend.py", "runtime/onnxruntime.py")
 
 
 def _source_digest() -> str:
@@ -37,14 +39,14 @@ def _source_digest() -> str:
 
 def cache_key(task: BuildTask) -> str | None:
     """The cache key of a network build task (None: not cacheable, built every time)."""
-    if task.arch is None or task.artifact == "debug":
+    if task.arch is None or not backend_of(task.target, task.runtime).cache_networks:
         return None
     import torch
 
     from hwnas.compiler.database import database_digest, target_identity
 
     ident = {"target": target_identity(task.target), "resolved": task.target.resolved,
-             "artifact": task.artifact, "arch": task.arch, "space": task.space_config,
+             "runtime": task.runtime, "arch": task.arch, "space": task.space_config,
              "database": None if task.tuning_dir is None else database_digest(task.tuning_dir),
              "torch": torch.__version__, "sources": _source_digest()}
     blob = json.dumps(ident, sort_keys=True, default=str).encode()

@@ -215,7 +215,7 @@ def measure_holdout(space, target, runtime, path: str | Path, n: int, seed: int,
         with open_reference(pool, runtime, target, space, tmp, tuning_dir, meta) as reference:
             if reference is not None and "reference" not in h.meta:
                 h.meta["reference"] = {"arch": reference.name, "quiet_ms": reference.quiet_ms}
-            tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
+            tasks = [BuildTask(f"net{i}", target, tmp, runtime.family, arch=a,
                                space_config=space.config(), tuning_dir=tuning_dir)
                      for i, a in enumerate(archs)]
             opts = ProfileOptions(workers=workers, busy_wait_s=BUSY_WAIT_S

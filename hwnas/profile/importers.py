@@ -11,6 +11,11 @@ Two formats are known, by the repositories that published them:
 The tables publish a mean and a spread, not a median: ``median_ms`` holds the published mean and
 ``p90_ms`` is mean + 1.2816·std (a normal approximation). The metadata says so, and marks the
 table as imported rather than measured here.
+
+Files named by their resolution keep one part each (``LatencyTable.by_resolution``): the same
+key (the head of the network, a late stage whose feature size two resolutions share) was timed
+separately in several files, and Once-for-All prices a subnet from the file of its resolution
+only. ``entries`` pools each key over the files, weighted by count.
 """
 from __future__ import annotations
 
@@ -133,26 +138,35 @@ def import_table(source: str | Path, target: str, space: str | None = None,
     source = Path(source)
     fmt = fmt or detect_format(source)
     imp: Importer = IMPORTERS.get(fmt)
-    resolve_space_name(space or imp.space)         # an unknown space lists the known ones
+    # an unknown space lists the known ones; a named configuration gives its options
+    plugin, config = resolve_space_name(space or imp.space)
+    named = {k: v for k, v in plugin.config(config).options.items()
+             if k != "resolutions"} if config is not None else {}
     files = _files(source)
     merged: dict[str, tuple[float, float, int]] = {}
+    by_res: dict[int, dict[str, dict]] = {}
     for f in files:
-        for key, val in read_published_yaml(f).items():
+        values = read_published_yaml(f)
+        for key, val in values.items():
             merged[key] = _pool(merged[key], val) if key in merged else val
-    space = space or imp.space
-    cfg = _space_config(imp, files, space, overrides or {})
+        by_name = _OFA_FILE.match(f.name)
+        if by_name:
+            by_res[int(by_name[1])] = {k: _entry(*v) for k, v in values.items()}
+    space = plugin.name
+    cfg = _space_config(imp, files, space, {**named, **(overrides or {})})
     meta = {"target": target, "space": space, "runtime": "published", "device": imp.device,
             "measured_here": False, "created": now_iso(), "updated": now_iso(),
             "imported": {"format": fmt, "source": str(source.resolve()), "origin": imp.origin,
                          "files": [f.name for f in files],
                          "statistic": "median_ms holds the published mean; p90_ms = mean + "
                                       "1.2816*std (normal approximation); n is the published "
-                                      "count; keys seen in several files are pooled"},
+                                      "count",
+                         "lookup": ("per resolution: an arch is priced from the file of its "
+                                    "input resolution (by_resolution); entries pool the keys "
+                                    "seen in several files" if by_res else
+                                    "one file: each key once")},
             "spaces": [], "networks": [], "validation": {"n": 0, "within10": None, "mape": None}}
-    table = LatencyTable(meta)
-    for key, (mean, std, count) in merged.items():
-        table.entries[key] = {"median_ms": mean, "p90_ms": mean + _Z90 * std, "std_ms": std,
-                              "n": count, "mean_ms": mean}
+    table = LatencyTable(meta, {key: _entry(*v) for key, v in merged.items()}, by_res)
     space_from_config(cfg)                  # a bad config fails here, naming the field
     table.meta["spaces"] = [cfg]
     cov = update_coverage(table)
@@ -161,6 +175,11 @@ def import_table(source: str | Path, target: str, space: str | None = None,
                          f"of {space} {_short(cfg)} as format '{fmt}': not a table of this "
                          "space (check its format, space and width multiplier)")
     return table
+
+
+def _entry(mean: float, std: float, count: int) -> dict:
+    return {"median_ms": mean, "p90_ms": mean + _Z90 * std, "std_ms": std, "n": count,
+            "mean_ms": mean}
 
 
 def _short(cfg: dict) -> str:

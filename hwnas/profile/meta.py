@@ -96,8 +96,9 @@ def add_space(meta: dict, space) -> None:
     for i, have in enumerate(meta.setdefault("spaces", [])):
         if {k: v for k, v in have.items() if k != "resolutions"} == \
                 {k: v for k, v in cfg.items() if k != "resolutions"}:
-            res = sorted(set(have.get("resolutions", [])) | set(cfg["resolutions"]))
-            meta["spaces"][i] = {**have, "resolutions": res}
+            if "resolutions" in have or "resolutions" in cfg:   # a space without resolutions has none
+                res = set(have.get("resolutions", [])) | set(cfg.get("resolutions", []))
+                meta["spaces"][i] = {**have, "resolutions": sorted(res)}
             return
     meta["spaces"].append(cfg)
 

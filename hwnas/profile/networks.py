@@ -46,7 +46,7 @@ def measure_network(space, arch, target, runtime, protocol: Protocol = DEFAULT_P
                     tuning_dir: str | None = None) -> Latency:
     """Build ``arch`` with random weights → ONNX → ``compile_onnx`` → time it on ``runtime``."""
     with tempfile.TemporaryDirectory(prefix="hwnas-net-") as tmp:
-        task = BuildTask("net", target, tmp, runtime.artifact, arch=str(arch),
+        task = BuildTask("net", target, tmp, runtime.family, arch=str(arch),
                          space_config=space.config(), tuning_dir=tuning_dir)
         item = build(task).items[0]
         return runtime.measure(item.path, {INPUT: random_input(item.input_shape)}, protocol,
@@ -60,7 +60,7 @@ def network_timer(space, arch, target, runtime, work, name: str = "net",
     from pathlib import Path
 
     Path(work).mkdir(parents=True, exist_ok=True)
-    task = BuildTask(name, target, str(work), runtime.artifact, arch=str(arch),
+    task = BuildTask(name, target, str(work), runtime.family, arch=str(arch),
                      space_config=space.config(), tuning_dir=tuning_dir)
     item = build(task).items[0]
     return runtime.timer(item.path, {INPUT: random_input(item.input_shape)}, item.func)
@@ -93,10 +93,11 @@ def table_sum_ms(table: LatencyTable, record: dict) -> float | None:
     if "space" not in record:
         return None
     space = _space(json.dumps(record["space"], sort_keys=True))
-    keys = [op.key for op in space.ops(space.parse(record["arch"]))]
-    if any(k not in table.entries for k in keys):
+    arch = space.parse(record["arch"])
+    entries = [table.entry(op.key, getattr(arch, "r", None)) for op in space.ops(arch)]
+    if any(e is None for e in entries):
         return None
-    return float(sum(table.entries[k]["median_ms"] for k in keys))
+    return float(sum(e["median_ms"] for e in entries))
 
 
 def validation(table: LatencyTable) -> dict:

@@ -30,7 +30,7 @@ from hwnas.profile.meta import (add_space, check_emulation, check_resume, new_me
 from hwnas.profile.networks import (network_record, random_input, sample_archs, same_network,
                                     same_space, validation)
 from hwnas.profile.pool import BuildPool, waves
-from hwnas.profile.table import LatencyTable
+from hwnas.profile.table import LatencyTable, is_table_file
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, merge_rounds
 from hwnas.profile.reference import BUSY_WAIT_S, busy_line, open_reference, record_wave
 from hwnas.runtime.contention import BUSY_CORES
@@ -108,7 +108,12 @@ class ProfileReport:
 
 
 def open_table(path: Path, target, space, runtime, opts: ProfileOptions) -> LatencyTable:
+    if path.is_dir():
+        raise TableError(f"{path} is a folder, not a latency table file; choose a file path")
     if path.exists():
+        if not opts.resume and not is_table_file(path):
+            raise TableError(f"{path} exists and is not an hwnas latency table; profile into "
+                             f"another file")
         if not opts.resume:
             raise TableError(f"{path} exists; resume it to complete it, or profile into another file")
         table = LatencyTable.load(path)
@@ -292,7 +297,7 @@ def _profile_into(table: LatencyTable, path: Path, space, target, runtime,
         table.save(path)
 
         def task(name: str, **kw) -> BuildTask:
-            return BuildTask(name, target, tmp, runtime.artifact, tuning_dir=opts.tuning_dir, **kw)
+            return BuildTask(name, target, tmp, runtime.family, tuning_dir=opts.tuning_dir, **kw)
 
         op_tasks = [task(f"ops{i}", keys=tuple(op.key for op in todo[i:i + opts.batch]),
                          family=todo[i].family, space_config=space.config())

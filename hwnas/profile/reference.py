@@ -85,7 +85,7 @@ def open_reference(pool, runtime, target, space, tmp: str, tuning_dir: str | Non
         yield None
         return
     arch = reference_arch(space)
-    task = BuildTask("reference", target, tmp, runtime.artifact, arch=str(arch),
+    task = BuildTask("reference", target, tmp, runtime.family, arch=str(arch),
                      space_config=space.config(), tuning_dir=tuning_dir)
     try:
         item, cached = cached_network(pool, task)

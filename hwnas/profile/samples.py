@@ -137,7 +137,7 @@ def measure_samples(space, target, runtime, archs, path: str | Path, rounds: int
                            data["meta"]) as reference:
         if reference is None:
             data["meta"]["corrected"] = False
-        tasks = [BuildTask(f"net{i}", target, tmp, runtime.artifact, arch=a,
+        tasks = [BuildTask(f"net{i}", target, tmp, runtime.family, arch=a,
                            space_config=space.config(), tuning_dir=tuning_dir)
                  for i, a in enumerate(todo)]
         run_waves(pool, tasks, runtime, ProfileOptions(workers=workers), PhaseTime(), save,

@@ -1,6 +1,19 @@
-"""``LatencyTable``: op key → measured latency, plus the metadata that makes it trustworthy."""
+"""``LatencyTable``: op key → measured latency, plus the metadata that makes it trustworthy.
+
+Format ``hwnas-latency-table/2`` (``/1`` is still read: it has no per-resolution part):
+
+* ``entries``: op key → ``{median_ms, p90_ms, std_ms, n, ...}``, one value per key. Tables
+  measured here have only these.
+* ``by_resolution`` (optional): input resolution → op key → entry. Published tables that come
+  as one file per input resolution (Once-for-All's) keep each file here, because the same key
+  was timed differently in different files and their authors price a subnet from the file of
+  its resolution only. When present, lookups for a space use it (``space_values``);
+  ``entries`` then holds every key pooled over the files (coverage, tuning priorities and
+  other tools that want one value per key).
+"""
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Iterator
@@ -11,9 +24,21 @@ from hwnas._io import atomic_write_json, read_json
 from hwnas.errors import TableError
 from hwnas.runtime.latency import Latency
 
-__all__ = ["LatencyTable", "table_path", "cpu_folder", "target_tables_dir", "targets_with_table"]
+__all__ = ["LatencyTable", "table_path", "cpu_folder", "target_tables_dir", "targets_with_table",
+           "at_resolution", "FORMAT", "READ_FORMATS", "is_table_file"]
 
-FORMAT = "hwnas-latency-table/1"
+log = logging.getLogger("hwnas.profile")
+
+FORMAT = "hwnas-latency-table/2"
+#: formats ``LatencyTable.load`` reads (``/1``: no ``by_resolution`` part)
+READ_FORMATS = ("hwnas-latency-table/1", FORMAT)
+_FIELDS = ("median_ms", "p90_ms", "std_ms", "n")
+
+
+def at_resolution(values: np.ndarray, r_index: int) -> np.ndarray:
+    """The per-op row of ``values`` (``LatencyTable.space_values``) for resolution index
+    ``r_index``: the vector itself when the table is not keyed per resolution."""
+    return values if values.ndim == 1 else values[r_index]
 
 
 def target_tables_dir(target: str) -> Path:
@@ -35,7 +60,7 @@ def table_path(target: str, space: str, suffix: str = "", for_writing: bool = Fa
     """
     from hwnas import _data
 
-    name = f"{space}{suffix}.json"
+    name = f"{_file_stem(space)}{suffix}.json"
     cpu = cpu_folder(target, always=for_writing)
     for d in _data.search_dirs("latency_tables"):    # the user's folder hides the shipped one
         own = d / target / cpu / name if cpu else None
@@ -47,6 +72,18 @@ def table_path(target: str, space: str, suffix: str = "", for_writing: bool = Fa
                 return _data.write_dir("latency_tables") / target / cpu / name
             return shared
     return _data.write_dir("latency_tables") / target / name
+
+
+def _file_stem(space: str) -> str:
+    """Tables are filed by space, not configuration: ``<space>-<configuration>`` → ``<space>``
+    (a table records the configurations it covers); a name no space has is kept as it is."""
+    from hwnas.errors import SpaceError
+    from hwnas.spaces import resolve_space_name
+
+    try:
+        return resolve_space_name(space)[0].name
+    except SpaceError:
+        return space
 
 
 def cpu_folder(target: str, always: bool = True) -> str | None:
@@ -78,12 +115,22 @@ def _measured_elsewhere(path: Path, cpu: str) -> bool:
     return bool(have) and f"cpu-{have}" != cpu
 
 
+def is_table_file(path: str | Path) -> bool:
+    """Whether ``path`` is a JSON file that says it is an hwnas latency table (readable or
+    not): a file of the user's is never taken for one to resume or replace."""
+    try:
+        data = read_json(path, "latency table", TableError)
+    except TableError:
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
 def targets_with_table(space: str) -> list[str]:
     """Targets that have a ``<space>.json`` table in any data folder."""
     from hwnas import _data
 
     return sorted({p.parent.name for d in _data.search_dirs("latency_tables") if d.is_dir()
-                   for p in d.glob(f"*/{space}.json")})
+                   for p in d.glob(f"*/{_file_stem(space)}.json")})
 
 
 def _positive(v) -> bool:
@@ -137,12 +184,15 @@ class LatencyTable:
     versions, protocol, date, coverage and whole-network measurements (``networks``).
     """
 
-    def __init__(self, meta: dict, entries: dict[str, dict] | None = None) -> None:
+    def __init__(self, meta: dict, entries: dict[str, dict] | None = None,
+                 by_resolution: dict[int, dict[str, dict]] | None = None) -> None:
         for k in ("target", "space"):
             if k not in meta:
                 raise TableError(f"latency table metadata lacks '{k}'")
         self.meta = dict(meta)
         self.entries: dict[str, dict] = dict(entries or {})
+        self.by_resolution: dict[int, dict[str, dict]] = {
+            int(r): dict(part) for r, part in (by_resolution or {}).items()}
 
     # ---- access
     @property
@@ -175,6 +225,18 @@ class LatencyTable:
                              f"operator '{key}'; profile it with `hwnas profile`")
         return Latency(e["median_ms"], e["p90_ms"], e["std_ms"], e["n"])
 
+    @property
+    def per_resolution(self) -> bool:
+        """Whether lookups read the entries of the arch's input resolution."""
+        return bool(self.by_resolution)
+
+    def entry(self, key: str, resolution: int | None = None) -> dict | None:
+        """The entry of ``key``: from ``resolution``'s part when the table is keyed per
+        resolution and one is given, else the one value per key; None when absent."""
+        if resolution is not None and self.by_resolution:
+            return self.by_resolution.get(int(resolution), {}).get(key)
+        return self.entries.get(key)
+
     def add(self, key: str, latency: Latency, **extra) -> None:
         self.entries[key] = {**latency.to_json(), **extra}
 
@@ -190,6 +252,28 @@ class LatencyTable:
                              f"{len(op_list)} operators of the space, e.g. '{missing[0]}'")
         for i, op in enumerate(op_list):
             out[i] = self.entries[op.key][field]
+        return out
+
+    def space_values(self, space, field: str = "median_ms") -> np.ndarray:
+        """``vector(space.op_list, field)`` for a table with one value per key; for a table
+        keyed per resolution, one such row per resolution of ``space`` (2-D), each filled from
+        that resolution's entries for the operators it uses (NaN elsewhere: never read).
+        ``space.op_values`` reads either. Raises on the first missing key or resolution."""
+        if not self.by_resolution:
+            return self.vector(space.op_list, field)
+        out = np.full((len(space.resolutions), len(space.op_list) + 1), np.nan)
+        out[:, -1] = 0.0
+        for ri, r in enumerate(space.resolutions):
+            part = self.by_resolution.get(int(r))
+            if part is None:
+                raise TableError(f"latency table for target '{self.target}' has no entries for "
+                                 f"input resolution {r}; it has {sorted(self.by_resolution)}")
+            for i in space.op_ids_at(ri):
+                e = part.get(space.op_list[i].key)
+                if e is None:
+                    raise TableError(f"latency table for target '{self.target}' lacks operator "
+                                     f"'{space.op_list[i].key}' at input resolution {r}")
+                out[ri, i] = e[field]
         return out
 
     def config_index(self, space) -> int | None:
@@ -208,7 +292,10 @@ class LatencyTable:
 
     # ---- persistence
     def to_json(self) -> dict:
-        return {"format": FORMAT, "meta": self.meta, "entries": self.entries}
+        out = {"format": FORMAT, "meta": self.meta, "entries": self.entries}
+        if self.by_resolution:
+            out["by_resolution"] = {str(r): part for r, part in sorted(self.by_resolution.items())}
+        return out
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_json())
@@ -216,15 +303,35 @@ class LatencyTable:
     @classmethod
     def load(cls, path: str | Path) -> "LatencyTable":
         data = read_json(path, "latency table", TableError)
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise TableError(f"{path} is not an hwnas latency table (format must be '{FORMAT}')")
+        if not isinstance(data, dict) or data.get("format") not in READ_FORMATS:
+            raise TableError(f"{path} is not an hwnas latency table (format must be one of "
+                             f"{', '.join(READ_FORMATS)})")
         meta, entries = data.get("meta"), data.get("entries")
         if not isinstance(meta, dict) or not isinstance(entries, dict):
             raise TableError(f"corrupt latency table {path}: 'meta' and 'entries' must be objects")
-        for key, e in entries.items():
-            if not isinstance(e, dict) or any(
-                    not isinstance(e.get(f), (int, float)) or not math.isfinite(e[f]) or e[f] < 0
-                    for f in ("median_ms", "p90_ms", "std_ms", "n")):
-                raise TableError(f"corrupt latency table {path}: bad entry for '{key}'")
+        _check_entries(path, entries, "")
+        parts = data.get("by_resolution", {}) if data["format"] == FORMAT else {}
+        if not isinstance(parts, dict):
+            raise TableError(f"corrupt latency table {path}: 'by_resolution' must be an object")
+        by_res = {}
+        for r, part in parts.items():
+            if not (isinstance(r, str) and r.isdigit() and int(r) > 0) or not isinstance(part, dict):
+                raise TableError(f"corrupt latency table {path}: by_resolution '{r}' must be a "
+                                 "positive input size holding an object of entries")
+            _check_entries(path, part, f" at resolution {r}")
+            by_res[int(r)] = part
         _check_meta(path, meta)
-        return cls(meta, entries)
+        if data["format"] != FORMAT and len(meta.get("imported", {}).get("files", [])) > 1:
+            log.warning("%s was imported before tables kept one part per input resolution: its "
+                        "keys are pooled over %d files; import it again to price each arch from "
+                        "the file of its resolution", path, len(meta["imported"]["files"]))
+        return cls(meta, entries, by_res)
+
+
+def _check_entries(path, entries: dict, where: str) -> None:
+    """Every entry an object of finite, non-negative statistics; the first bad key is named."""
+    for key, e in entries.items():
+        if not isinstance(e, dict) or any(
+                not isinstance(e.get(f), (int, float)) or not math.isfinite(e[f]) or e[f] < 0
+                for f in _FIELDS):
+            raise TableError(f"corrupt latency table {path}: bad entry for '{key}'{where}")

@@ -1,7 +1,7 @@
-"""The ``Runtime`` interface: load a compiled artefact on a device and time it.
+"""The ``Runtime`` interface: load a built artefact on a device and time it.
 
-Runtimes register under a short name in ``RUNTIMES``; ``hwnas.runtime.connect`` picks one for a
-target.
+A runtime kind's ``Backend`` (``hwnas.runtime.backend``) builds the artefacts and connects the
+runtime; ``hwnas.runtime.connect`` picks the one for a target.
 """
 from __future__ import annotations
 
@@ -12,23 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas._registry import Registry
 from hwnas.errors import TargetError
 from hwnas.runtime.latency import Latency
 from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Measurement, Protocol, Timer, run_protocol
 
-__all__ = ["Runtime", "RUNTIMES", "parse_address", "host_description"]
-
-RUNTIMES: Registry = Registry("runtime")
+__all__ = ["Runtime", "parse_address", "host_description"]
 
 
 class Runtime(abc.ABC):
-    """A device that runs artefacts. ``artifact`` says what it consumes: ``"tvm"`` (a Relax
-    executable or an exported library) or ``"onnx"`` (an ONNX file)."""
+    """A device that runs the artefacts of its runtime kind (``family``)."""
 
     name: str = ""
-    family: str = "tvm"          # what a table measured with it is labelled ("tvm", "onnxruntime")
-    artifact: str = "tvm"
+    family: str = ""             # its backend's name in RUNTIMES: what it runs, and the label
+                                 # of a table measured with it
 
     def __init__(self, target) -> None:
         self.target = target

@@ -15,9 +15,12 @@ log-normal ``noise``. ``busy(i)`` scripts the cores other work holds during the 
 ``i``-th contention probe, and ``held(ms)`` how that other work slows a function whose quiet
 latency is ``ms`` beyond the drift (a held core costs each network its own share of parallel
 speed-up: large networks more). The coefficients come from the target's ``[debug]`` table.
+The ``debug`` backend builds these artefacts from the space's costs, and reaches every device
+(it only pretends to run there).
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Callable
@@ -25,10 +28,12 @@ from typing import Callable
 import numpy as np
 
 from hwnas._io import atomic_write_json, read_json
-from hwnas.errors import DeviceError, TargetError
-from hwnas.runtime._base import RUNTIMES, Runtime
+from hwnas.errors import DeviceError, ExportError, TargetError
+from hwnas.runtime._base import Runtime
+from hwnas.runtime.backend import RUNTIMES, Artefact, Backend
+from hwnas.targets import Target
 
-__all__ = ["DebugRuntime", "write_debug_artefact", "debug_costs", "DEBUG_FORMAT"]
+__all__ = ["DebugRuntime", "DebugBackend", "write_debug_artefact", "debug_costs", "DEBUG_FORMAT"]
 
 DEBUG_FORMAT = "hwnas-debug-artefact/1"
 DEFAULTS = {"launch_ms": 0.004, "ms_per_mmac": 0.02, "ms_per_mact": 0.05,
@@ -40,28 +45,21 @@ def write_debug_artefact(path: str | os.PathLike, funcs: dict[str, dict]) -> Pat
     return atomic_write_json(path, {"format": DEBUG_FORMAT, "funcs": funcs})
 
 
-@RUNTIMES.register("debug")
 class DebugRuntime(Runtime):
     name = "debug"
     family = "debug"
-    artifact = "debug"
 
     def __init__(self, target, drift: Callable[[int], float] | None = None,
                  busy: Callable[[int], float] | None = None,
                  held: Callable[[float], float] | None = None, **coef) -> None:
         super().__init__(target)
-        cfg = {**DEFAULTS, **dict(target.extra.get("debug", {}) or {}), **coef}
-        bad = [k for k in cfg if k not in DEFAULTS]
-        if bad:
-            raise TargetError(f"{target.path or target.name}: unknown debug coefficient "
-                              f"'{bad[0]}'; known: {', '.join(DEFAULTS)}")
-        self.coef = cfg
+        self.coef = _coefficients(target, coef)
         self.drift = drift
         self.busy = busy                # scripted other work: cores held in the i-th probe
         self.held = held                # ... and its slowdown of a function of quiet ms
         self._probe = None
         self.calls = 0                  # samples so far (the drift's clock)
-        self._rng = np.random.default_rng(int(cfg["seed"]))
+        self._rng = np.random.default_rng(int(self.coef["seed"]))
         self._cache: dict[str, dict] = {}
 
     def _funcs(self, artefact) -> dict:
@@ -128,3 +126,46 @@ def debug_costs(space, ops) -> dict:
     ids = [index[op.key] for op in ops]
     return {"macs": float(vec["macs"][ids].sum()), "act": float(vec["act"][ids].sum()),
             "ops": len(ids)}
+
+
+def _coefficients(target, coef: dict) -> dict:
+    """``DEFAULTS``, then the target's ``[debug]`` table (numbers ≥ 0), then ``coef``."""
+    where = target.path or target.name
+    table = target.extra.get("debug", {})
+    if not isinstance(table, dict):
+        raise TargetError(f"{where}: key 'debug' must be a table")
+    for key, v in table.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0:
+            raise TargetError(f"{where}: key 'debug.{key}' must be a number ≥ 0")
+    cfg = {**DEFAULTS, **table, **coef}
+    bad = [k for k in cfg if k not in DEFAULTS]
+    if bad:
+        raise TargetError(f"{where}: unknown debug coefficient '{bad[0]}'; known: "
+                          f"{', '.join(DEFAULTS)}")
+    return cfg
+
+
+@RUNTIMES.register("debug")
+class DebugBackend(Backend):
+    """Cost files instead of compiled code: no torch, no compiler, any device."""
+
+    name = "debug"
+    cache_networks = False          # built in no time, without torch
+
+    def build_ops(self, space, ops: list, target: Target, out_dir: Path, name: str,
+                  database=None) -> list[Artefact]:
+        if space is None:
+            raise ExportError("a debug build needs the space configuration of its operators")
+        funcs = {f"op{i}": debug_costs(space, [op]) for i, op in enumerate(ops)}
+        path = write_debug_artefact(out_dir / f"{name}.debug.json", funcs)
+        return [Artefact(path, f"op{i}") for i in range(len(ops))]
+
+    def build_network(self, space, arch, target: Target, stem: Path, database=None,
+                      onnx: Path | None = None, device_code: bool = False) -> Artefact:
+        path = write_debug_artefact(Path(f"{stem}.debug.json"), {
+            "main": {**debug_costs(space, space.ops(arch)), "network": True}})
+        return Artefact(path)
+
+    def connect(self, target: Target, device: str) -> Runtime:
+        return DebugRuntime(target)

@@ -1,22 +1,24 @@
-"""onnxruntime on this machine's CPU: an alternative runtime that times ONNX files."""
+"""``onnxruntime``: ONNX files, timed by onnxruntime on this machine's CPU (an alternative
+runtime, with no compiler)."""
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 from hwnas.errors import DeviceError
-from hwnas.runtime._base import RUNTIMES, Runtime, host_description
+from hwnas.runtime._base import Runtime, host_description
+from hwnas.runtime.backend import RUNTIMES, Artefact, Backend
+from hwnas.targets import Target
 
-__all__ = ["OnnxRuntime"]
+__all__ = ["OnnxRuntime", "OnnxBackend"]
 
 
-@RUNTIMES.register("onnxruntime")
 class OnnxRuntime(Runtime):
     name = "onnxruntime"
     family = "onnxruntime"
-    artifact = "onnx"
 
     def __init__(self, target) -> None:
         super().__init__(target)
@@ -68,3 +70,26 @@ class OnnxRuntime(Runtime):
 
     def close(self) -> None:
         self._loaded = None
+
+
+@RUNTIMES.register("onnxruntime")
+class OnnxBackend(Backend):
+    """The artefact is the ONNX file itself: one per operator, one per network."""
+
+    name = "onnxruntime"
+    local_only = True
+
+    def build_ops(self, space, ops: list, target: Target, out_dir: Path, name: str,
+                  database=None) -> list[Artefact]:
+        from hwnas.compiler.onnx_export import op_to_onnx
+
+        return [Artefact(op_to_onnx(op, out_dir / f"{name}-{i}.onnx")) for i, op in enumerate(ops)]
+
+    def build_network(self, space, arch, target: Target, stem: Path, database=None,
+                      onnx: Path | None = None, device_code: bool = False) -> Artefact:
+        from hwnas.compiler.onnx_export import network_to_onnx
+
+        return Artefact(onnx or network_to_onnx(space, arch, Path(f"{stem}.onnx")))
+
+    def connect(self, target: Target, device: str) -> Runtime:
+        return OnnxRuntime(target)

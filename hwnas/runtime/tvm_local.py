@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.errors import DeviceError
-from hwnas.runtime._base import RUNTIMES, Runtime, host_description
+from hwnas.runtime._base import Runtime, host_description
 
-__all__ = ["TVMRuntime", "TVMLocalRuntime"]
+__all__ = ["TVMRuntime", "TVMLocalRuntime", "tvm_device", "run_tvm_library"]
 
 # threading::ThreadGroup::AffinityMode: kBig pins one worker per (big) core;
 # kSpecifyThreadShareAllCore gives every worker the same set of cores
@@ -18,17 +18,35 @@ _AFFINITY_BIG = 1
 _AFFINITY_SHARE_ALL = -3
 
 
+def tvm_device(target, session):
+    """The device ``target``'s code runs on in ``session`` (the ``tvm`` module on this machine,
+    an RPC session on a remote one): its GPU (``cuda``, ``vulkan``, ...) for a GPU target, else
+    the CPU."""
+    return session.device(target.tvm_target["kind"], 0) if target.is_gpu else session.cpu(0)
+
+
+def run_tvm_library(lib_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
+    """Load an exported library with the TVM runtime and run its ``main`` once on the CPU."""
+    import tvm
+    from tvm import relax
+
+    dev = tvm.cpu()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(lib_path)), dev)
+    return vm["main"](tvm.runtime.tensor(x, dev)).numpy()
+
+
 class TVMRuntime(Runtime):
     """Relax VM timing with ``time_evaluator``; subclasses say where modules load and run."""
 
-    artifact = "tvm"
+    family = "tvm"
 
     def __init__(self, target) -> None:
         super().__init__(target)
         self._loaded: tuple[object, object] | None = None  # (artefact key, VirtualMachine)
 
     # ---- hooks
-    def _device(self):
+    def _device_api(self):
+        """What loads modules and names devices: the ``tvm`` module, or an RPC session."""
         raise NotImplementedError
 
     def _load_module(self, artefact):
@@ -52,6 +70,9 @@ class TVMRuntime(Runtime):
         return f"target '{self.target.name}' ({self.address})"
 
     # ---- shared
+    def _device(self):
+        return tvm_device(self.target, self._device_api())
+
     def _threadpool_args(self) -> tuple:
         """``runtime.config_threadpool``'s arguments: one worker per (big) core. (A "shared"
         pool needs a list of cores, which TVM's RPC cannot pass; targets allow it only on a
@@ -122,7 +143,6 @@ class TVMRuntime(Runtime):
         return [o.numpy() for o in outs]
 
 
-@RUNTIMES.register("tvm-local")
 class TVMLocalRuntime(TVMRuntime):
     """Runs on this machine's CPU (``device = "local"``)."""
 
@@ -132,10 +152,10 @@ class TVMLocalRuntime(TVMRuntime):
         super().__init__(target)
         self.pin_threads()
 
-    def _device(self):
+    def _device_api(self):
         import tvm
 
-        return tvm.cpu(0)
+        return tvm
 
     def _threadpool_args(self) -> tuple:
         if self.target.affinity != "shared":

@@ -12,29 +12,30 @@ import tempfile
 from pathlib import Path
 
 from hwnas.errors import DeviceError
-from hwnas.runtime._base import RUNTIMES, host_description, parse_address
+from hwnas.runtime._base import host_description, parse_address
 from hwnas.runtime.elf import elf_machine, same_machine
 from hwnas.runtime.tvm_local import TVMRuntime
 
 __all__ = ["TVMRPCRuntime"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: how long a device may take to connect and answer TVM's RPC handshake (seconds)
+CONNECT_TIMEOUT_S = 30.0
 
 
-@RUNTIMES.register("tvm-rpc")
 class TVMRPCRuntime(TVMRuntime):
     """``device`` is ``rpc://host:port`` or ``tracker://host:port/key``."""
 
     name = "tvm-rpc"
     _uploads = 0                                # libraries sent in this session
 
-    def __init__(self, target, device: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, target, device: str, timeout_s: float | None = None) -> None:
         super().__init__(target)
         self.device = device
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
         self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
         try:
-            self.remote = self._connect(timeout_s)
+            self.remote = self._connect(CONNECT_TIMEOUT_S if timeout_s is None else timeout_s)
         except BaseException:                # an unreachable device leaves nothing behind
             self._tmp.cleanup()
             raise
@@ -53,7 +54,10 @@ class TVMRPCRuntime(TVMRuntime):
             if self.device.startswith("rpc://"):
                 host, port = parse_address(self.device[len("rpc://"):], "rpc address")
                 self._host = host
-                return rpc.connect(host, port, session_timeout=0)
+                return _within(timeout_s, lambda: rpc.connect(host, port, session_timeout=0),
+                               f"the RPC server {host}:{port} accepted the connection but did "
+                               f"not answer TVM's RPC handshake within {timeout_s:g} s (not a "
+                               f"TVM RPC server, or busy serving another client)")
             rest = self.device[len("tracker://"):]
             addr, _, key = rest.partition("/")
             host, port = parse_address(addr, "tracker address")
@@ -83,9 +87,8 @@ class TVMRPCRuntime(TVMRuntime):
             return DeviceError(f"the RPC device {self.device} failed {doing}: {_reason(exc)}")
         return DeviceError(f"lost the RPC device {self.device} while {doing}: {_reason(exc)}")
 
-    def _device(self):
-        return self.remote.cpu(0) if not self.target.is_gpu else self.remote.device(
-            self.target.tvm_target["kind"], 0)
+    def _device_api(self):
+        return self.remote
 
     def _global(self, name: str):
         return self.remote.get_function(name)
@@ -152,6 +155,30 @@ def _device_info(remote) -> dict:
     except Exception:  # noqa: BLE001  (a malformed report is no report)
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def _within(seconds: float, call, late: str):
+    """``call()``, given up with ``DeviceError(late)`` after ``seconds``: TVM's handshake has
+    no deadline of its own, and a device that accepts and never answers would block forever.
+    The abandoned call ends in its thread when the device closes the socket."""
+    import threading
+
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="hwnas-rpc-connect", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise DeviceError(late)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _probe(device: str, timeout_s: float) -> None:

@@ -9,7 +9,7 @@ from hwnas.search.constraints import Constraints, LatencyBudget, parse_latency_s
 from hwnas.search.objectives import load_objective
 from hwnas.search.problem import Evaluation, SearchProblem
 from hwnas.search.assemble import build_problem, write_outputs
-from hwnas.search import evolution, gumbel, proxyless, random_search  # noqa: F401  (register)
+from hwnas.search import evolution, gumbel, knapsack, proxyless, random_search  # noqa: F401  (register)
 
 __all__ = ["STRATEGIES", "SearchResult", "Strategy", "search", "strategy_options", "Constraints",
            "LatencyBudget", "parse_latency_spec", "load_objective",

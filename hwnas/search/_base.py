@@ -44,9 +44,9 @@ class Strategy(abc.ABC):
         pass
 
     #: integer options that may be 0 (0 means "choose"), fractions in [0, 1], floats ≥ 0
-    ZERO_OK = frozenset({"train_resolution", "resolution", "samples"})
+    ZERO_OK = frozenset({"train_resolution", "resolution", "samples", "children", "rounds"})
     FRACTIONS = frozenset({"parent_ratio", "mutation_ratio", "mutate_prob", "resolution_prob",
-                           "warmup"})
+                           "kick", "warmup"})
     NON_NEGATIVE = frozenset({"latency_lambda"})
 
     def __init__(self, **options) -> None:
@@ -76,7 +76,8 @@ class Strategy(abc.ABC):
             if value < (0 if name in self.ZERO_OK else 1):
                 raise bad("≥ 0" if name in self.ZERO_OK else "≥ 1")
         elif isinstance(default, float):
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                    or not math.isfinite(value):
                 raise bad("a finite number")
             if name in self.FRACTIONS and not 0 <= value <= 1:
                 raise bad("a fraction in [0, 1]")

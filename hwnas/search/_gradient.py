@@ -30,6 +30,7 @@ import numpy as np
 
 from hwnas._log import progress
 from hwnas.errors import BudgetError, HwnasError, TableError
+from hwnas.profile.table import at_resolution
 from hwnas.search._base import SearchResult, Strategy
 from hwnas.search.layers import LayerView, layer_view
 from hwnas.search.pareto import Archive
@@ -133,7 +134,7 @@ class GradientStrategy(Strategy):
         total = [np.zeros(len(c)) for c in view.candidates]
         for b in problem.constraints.latency:
             pv = self._pred_view(problem, b.target, view.r_index)
-            _, per_layer = pv.latency_matrix(self._bound_vec(problem, b.target))
+            _, per_layer = pv.latency_matrix(self._bound_vec(problem, b.target, pv.r_index))
             total = [t + v / b.budget_ms for t, v in zip(total, per_layer)]
         return view.genome([int(np.argmin(t)) for t in total])
 
@@ -142,15 +143,16 @@ class GradientStrategy(Strategy):
         g[0, -1] = ri
         return layer_view(problem.predictors[t].space, int(problem.remaps[t](g)[0, -1]))
 
-    def _bound_vec(self, problem, t: str) -> np.ndarray:
+    def _bound_vec(self, problem, t: str, r_index: int) -> np.ndarray:
+        """Per-op values of ``t``'s latency bound at resolution index ``r_index`` of its space."""
         vec = problem._bound_vector(t)
         if vec is None:
             table = getattr(problem.predictors[t], "table", None)
             if table is None:
                 raise TableError(f"the '{problem.predictors[t].name}' predictor of {t} has no "
                                  "per-operator table for an expected-latency loss")
-            vec = table.vector(problem.predictors[t].space.op_list)
-        return vec
+            vec = table.space_values(problem.predictors[t].space)
+        return at_resolution(vec, r_index)
 
     def _latency_terms(self, problem, view: LayerView) -> dict:
         import torch
@@ -160,7 +162,7 @@ class GradientStrategy(Strategy):
             pv = self._pred_view(problem, t, view.r_index)
             if [len(c) for c in pv.candidates] != [len(c) for c in view.candidates]:
                 raise TableError(f"layer view of {t} does not match the search space")
-            fixed, per_layer = pv.latency_matrix(self._bound_vec(problem, t))
+            fixed, per_layer = pv.latency_matrix(self._bound_vec(problem, t, pv.r_index))
             out[t] = (fixed, [torch.tensor(v, dtype=torch.float32) for v in per_layer])
         return out
 

@@ -41,12 +41,17 @@ class Constraints:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        from hwnas._checks import check_number
+
         for name in ("max_params", "max_mflops", "max_act_kb"):
             v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise BudgetError(f"{name} must be a positive number, got {v}")
-        if self.margin is not None and not (0 <= self.margin < 10):
-            raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin}")
+            if v is not None:
+                check_number(v, name, 0, above=True, error=BudgetError)
+        if self.margin is not None:
+            check_number(self.margin, "margin", error=BudgetError)
+            if not 0 <= self.margin < 10:
+                raise BudgetError(f"margin must be a fraction in [0, 10), got {self.margin}")
+        check_number(self.quantile, "quantile", error=BudgetError)
         if not 0.5 <= self.quantile < 1:
             raise BudgetError(f"quantile must be in [0.5, 1), got {self.quantile}")
         targets = [b.target for b in self.latency]
@@ -88,6 +93,11 @@ def _ms(text: str, whole: str) -> float:
 def parse_latency_spec(text: str, default_target: str | None = None) -> tuple[LatencyBudget, ...]:
     """``"25"`` → budget on ``default_target``; ``"a=25,b=40"`` → one budget per target."""
     out = []
+    bare = [p for p in (p.strip() for p in text.split(",")) if p and "=" not in p]
+    if len(bare) > 1:
+        raise BudgetError(f"latency spec '{text}' holds {len(bare)} budgets without a target "
+                          f"name; a bare number is the one budget of the target, several "
+                          f"are written TARGET=MS,TARGET=MS")
     for part in (p.strip() for p in text.split(",")):
         if not part:
             raise BudgetError(f"empty item in latency spec '{text}'")

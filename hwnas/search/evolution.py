@@ -1,14 +1,20 @@
 """``evolution``: Once-for-All's evolutionary finder, on genome matrices and with hard constraints.
 
-Each generation keeps the best ``parent_ratio`` of the population as parents and fills the rest
-with children, ``mutation_ratio`` of them by mutation (each choice resampled with
-``mutate_prob``, the resolution with ``resolution_prob``) and the others by uniform crossover.
+Each generation keeps the best ``parent_ratio`` of the population as parents and adds
+``children`` (0: as many as fill the population again), ``mutation_ratio`` of them by mutation
+(each choice resampled with ``mutate_prob``, the resolution with ``resolution_prob``) and the
+others by uniform crossover.
 A child that misses a constraint is repaired with at most ``repair_tries`` candidates, tried
 ``repair_variants`` at a time: first by *shrinking* (resampled genes may only move to a
 cheaper choice; gene values are ordered from cheap to costly), then by re-mutating a random
 parent. A child still infeasible after that is
 rejected and its place goes to a copy of a parent, so the loop never spins on an impossible
 budget. Every evaluation is one row of one vectorised predictor call.
+
+``evolution-ofa`` is the same search with the settings of Once-for-All's tutorial: population
+100, 500 generations, parent ratio 0.25, mutation probability 0.1 (resolution 0.5), mutation
+ratio 0.5 and 100 children a generation beside the 25 parents. Where OFA resamples an
+infeasible child until one fits, this search repairs it as above.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from hwnas.errors import BudgetError
 from hwnas.search._base import STRATEGIES, SearchResult, Strategy
 from hwnas.search.pareto import Archive
 
-__all__ = ["Evolution", "shrink_genomes", "initial_population"]
+__all__ = ["Evolution", "OFAEvolution", "shrink_genomes", "initial_population"]
 
 
 def shrink_genomes(space, rng: np.random.Generator, genomes: np.ndarray, prob: float) -> np.ndarray:
@@ -70,6 +76,7 @@ class Evolution(Strategy):
         mutation_ratio: float = 0.5
         mutate_prob: float = 0.1
         resolution_prob: float = 0.5
+        children: int = 0
         repair_tries: int = 12
         repair_variants: int = 4
         init_tries: int = 30
@@ -125,8 +132,9 @@ class Evolution(Strategy):
         archive = Archive(problem)
         pop, score = initial_population(problem, rng, o.population, o.init_tries, archive)
         n_par = max(1, int(round(o.population * o.parent_ratio)))
-        n_mut = int(round((o.population - n_par) * o.mutation_ratio))
-        n_cross = o.population - n_par - n_mut
+        n_kids = o.children or max(1, o.population - n_par)
+        n_mut = int(round(n_kids * o.mutation_ratio))
+        n_cross = n_kids - n_mut
         history = []
         for gen in progress(range(o.generations), desc="evolution", disable=None if o.progress else True):
             order = np.argsort(-score, kind="stable")[:n_par]
@@ -142,3 +150,14 @@ class Evolution(Strategy):
         best = pop[int(np.argmax(score))]
         return SearchResult(self.name, best, space.from_genome(best), archive.front(), history,
                             problem.n_evals, 0.0, {"options": vars(o), "archive": archive})
+
+
+@STRATEGIES.register("evolution-ofa")
+class OFAEvolution(Evolution):
+    """Once-for-All's tutorial settings (see the module doc)."""
+
+    name = "evolution-ofa"
+
+    @dataclass
+    class Options(Evolution.Options):
+        children: int = 100

@@ -19,9 +19,10 @@ import numpy as np
 
 from hwnas.errors import BudgetError
 from hwnas.predict import LatencyPredictor, TablePredictor
+from hwnas.profile.table import at_resolution
 from hwnas.search.constraints import Constraints
 from hwnas.search.layers import layer_view, min_over_view
-from hwnas.search.objectives import GenomeRemap
+from hwnas.spaces._remap import GenomeRemap
 
 __all__ = ["Evaluation", "SearchProblem", "LowerBound"]
 
@@ -74,10 +75,10 @@ class SearchProblem:
         """A table predictor's (median, bound) op vectors: one op lookup serves both sums."""
         if not isinstance(p, TablePredictor):
             return None
-        ms = p.table.vector(p.space.op_list)
+        ms = p.table.space_values(p.space)                   # 1-D, or 2-D per resolution
         if self.constraints.margin is not None:
             return ms, ms * (1.0 + self.constraints.margin)
-        return ms, p.table.vector(p.space.op_list, "p90_ms")
+        return ms, p.table.space_values(p.space, "p90_ms")
 
     def latency(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean ms, the bound checked against the budget), each (targets, N)."""
@@ -87,8 +88,8 @@ class SearchProblem:
             g, p = self.remaps[t](genomes), self.predictors[t]
             if self._vectors[t] is not None:
                 ids = p.space.op_indices(g)
-                mean.append(self._vectors[t][0][ids].sum(1))
-                bound.append(self._vectors[t][1][ids].sum(1))
+                mean.append(p.space.op_values(g, self._vectors[t][0], ids).sum(1))
+                bound.append(p.space.op_values(g, self._vectors[t][1], ids).sum(1))
                 continue
             m = p.predict_genomes(g)
             mean.append(m)
@@ -132,7 +133,7 @@ class SearchProblem:
         best, best_g = np.inf, None
         for ri in r_indices:
             view = layer_view(space, int(ri))
-            v, choice = min_over_view(view, vec)
+            v, choice = min_over_view(view, at_resolution(vec, int(ri)))
             if v < best:
                 best, best_g = v, view.genome(choice)
         return best, best_g
@@ -153,7 +154,7 @@ class SearchProblem:
         cands = [self.remaps[t](self.space.to_genomes([self.space.smallest()]))]
         table = getattr(p, "table", None)
         if table is not None:
-            vec = table.vector(p.space.op_list)
+            vec = table.space_values(p.space)
             cands += [self._min_additive(p.space, vec, [ri])[1][None] for ri in r_map]
         pop = np.concatenate(cands + [self.remaps[t](self.space.sample_genomes(rng, 200))])
         for _ in range(10):                   # short latency-minimising evolution
@@ -227,6 +228,7 @@ class SearchProblem:
                 "space_config": self.space.config(),
                 "objective": {"name": self.objective.name, "value": float(ev.score[0]),
                               "note": self.objective.note},
+                "accuracy": self.objective.label(genome),
                 "predicted_latency_ms": {t: float(ev.latency_ms[i, 0])
                                          for i, t in enumerate(self.targets)},
                 "latency_bound_ms": {t: float(ev.bound_ms[i, 0]) for i, t in enumerate(self.targets)},

@@ -193,6 +193,23 @@ class SearchSpace(abc.ABC):
             self._traffic = cached
         return cached
 
+    # ---- per-operator values (latency tables): 1-D per op, or 2-D per resolution and op ----
+    def op_ids_at(self, r_index: int) -> np.ndarray:
+        """Ids (into ``op_list``) of the operators an arch at resolution index ``r_index`` can
+        use; every operator unless a space says more precisely."""
+        return np.arange(len(self.op_list))
+
+    def op_values(self, genomes: np.ndarray, values: np.ndarray,
+                  ids: np.ndarray | None = None) -> np.ndarray:
+        """(N, P) the value of each operator position of each arch. ``values`` is per op of
+        ``op_list`` plus the ``null_op`` zero (1-D), or one such row per resolution index (2-D,
+        a table keyed per resolution: an arch reads the row of its resolution, the last
+        gene); ``ids`` are ``op_indices(genomes)`` when already at hand."""
+        ids = self.op_indices(genomes) if ids is None else ids
+        if values.ndim == 1:
+            return values[ids]
+        return values[np.asarray(genomes)[:, -1].astype(np.intp)[:, None], ids]
+
     def traffic_genomes(self, genomes: np.ndarray) -> np.ndarray:
         """Activation memory traffic of each arch: input plus output elements of every
         operator it runs (float32 bytes = 4×)."""

@@ -25,7 +25,7 @@ from hwnas.nn.widths import make_divisible
 from hwnas.spaces._base import OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import op_cost
 from hwnas.spaces._layers import LayerView
-from hwnas.spaces._plugin import SpaceConfig, SpacePlugin, register_space
+from hwnas.spaces._plugin import CheckpointFormat, SpaceConfig, SpacePlugin, register_space
 
 __all__ = ["OFAArch", "OFAMobileNetV3Space", "PLUGIN"]
 
@@ -166,16 +166,31 @@ class OFAMobileNetV3Space(SearchSpace):
         return OFAArch(r, ks, es)
 
     def from_json(self, obj: dict) -> OFAArch:
+        """An arch from ``arch.json`` (its ``arch`` string) or from OFA's dict form: ``ks[20]``,
+        ``e[20]``, ``d[5]`` and ``r`` (an integer, or DyNAS-T's one-element list). Slots past a
+        stage's depth are ignored, whatever they hold (OFA writes 0 or any choice there)."""
+        if not isinstance(obj, dict):
+            raise ArchError(f"an ofa-mbv3 arch JSON is an object, got {type(obj).__name__}")
         if "arch" in obj and isinstance(obj["arch"], str):
             return self.parse(obj["arch"])
+        if obj.get("wid") is not None:
+            raise ArchError(f"arch JSON has an elastic width 'wid' {obj['wid']!r}; this space "
+                            "has none (its width is the configuration's width_mult)")
         try:
-            r, d, ks, es = _gene(obj["r"]), list(obj["d"]), list(obj["ks"]), list(obj["e"])
-            if len(d) != N_STAGES or len(ks) != N_SLOTS or len(es) != N_SLOTS:
-                raise ArchError(f"arch JSON needs d[{N_STAGES}], ks[{N_SLOTS}], e[{N_SLOTS}]")
-            sl = [slice(s * MAX_DEPTH, s * MAX_DEPTH + min(_gene(d[s]), MAX_DEPTH))
-                  for s in range(N_STAGES)]
+            r = obj["r"]
+            if isinstance(r, (list, tuple)) and len(r) == 1:
+                r = r[0]
+            r, d, ks, es = _gene(r), list(obj["d"]), list(obj["ks"]), list(obj["e"])
+            d = [_gene(v) for v in d]
         except (KeyError, TypeError, ValueError) as exc:
             raise ArchError(f"arch JSON lacks a valid field: {exc}") from None
+        if len(d) != N_STAGES or len(ks) != N_SLOTS or len(es) != N_SLOTS:
+            raise ArchError(f"arch JSON needs d[{N_STAGES}], ks[{N_SLOTS}] and e[{N_SLOTS}], "
+                            f"got d[{len(d)}], ks[{len(ks)}], e[{len(es)}]")
+        for s, depth in enumerate(d, 1):
+            if depth not in self.depths:
+                raise ArchError(f"depth {depth} of stage {s} not in {list(self.depths)}")
+        sl = [slice(s * MAX_DEPTH, s * MAX_DEPTH + d[s]) for s in range(N_STAGES)]
         return self.make(r, [ks[x] for x in sl], [es[x] for x in sl])
 
     # ------------------------------------------------------------------ genomes
@@ -318,6 +333,9 @@ class OFAMobileNetV3Space(SearchSpace):
         blocks = np.where(self.active_mask(genomes).reshape(n, N_SLOTS), blocks, self.null_op)
         return np.concatenate([self._fixed_idx[r], blocks], 1)
 
+    def op_ids_at(self, r_index: int) -> np.ndarray:
+        return np.unique(np.concatenate([self._fixed_idx[r_index], self._block_idx[r_index].ravel()]))
+
     def cost_vectors(self) -> dict[str, np.ndarray]:
         """Per-op ``macs``, ``params`` and ``act`` (peak activation elements), aligned with
         ``op_list`` plus a trailing zero for ``null_op``."""
@@ -368,7 +386,7 @@ def _layer_view(space: OFAMobileNetV3Space, r_index: int) -> LayerView:
     """20 block slots × the 9 (kernel, expand) pairs; slots past the minimum depth add a *skip*
     candidate. A stage's depth is the minimum depth plus its leading run of non-skipped slots,
     so a skip followed by a block drops that block (the only choice the view cannot express
-    exactly; it never lowers latency, so the lower bound stays exact)."""
+    exactly; it never lowers latency, so the lower bound stays exact): each stage is a run."""
     nk, ne = len(space.kernels), len(space.expands)
     g = np.zeros((nk * ne, space.genome_len), np.int16)
     for c in range(nk * ne):
@@ -398,7 +416,26 @@ def _layer_view(space: OFAMobileNetV3Space, r_index: int) -> LayerView:
         out[-1] = r_index
         return out
 
-    return LayerView(space, r_index, list(ids[0, :2]), cands, list(ids[0, 2:6]), labels, to_genome)
+    def to_genomes(choices: np.ndarray) -> np.ndarray:          # to_genome of each row, at once
+        n = len(choices)
+        block = (choices < nk * ne).reshape(n, N_STAGES, MAX_DEPTH)
+        depth = np.maximum(np.cumprod(block, 2).sum(2), min_d)           # leading blocks
+        active = (np.arange(MAX_DEPTH)[None, None, :] < depth[:, :, None]).reshape(n, N_SLOTS)
+        out = np.zeros((n, space.genome_len), np.int16)
+        out[:, :N_SLOTS] = np.where(active, choices // ne, 0)
+        out[:, N_SLOTS:2 * N_SLOTS] = np.where(active, choices % ne, 0)
+        out[:, 2 * N_SLOTS:2 * N_SLOTS + N_STAGES] = np.searchsorted(space.depths, depth)
+        out[:, -1] = r_index
+        return out
+
+    def from_genome(genome: np.ndarray) -> list[int]:
+        active = space.active_mask(genome[None]).reshape(N_SLOTS)
+        return [int(genome[i]) * ne + int(genome[N_SLOTS + i]) if active[i] else nk * ne
+                for i in range(N_SLOTS)]
+
+    return LayerView(space, r_index, list(ids[0, :2]), cands, list(ids[0, 2:6]), labels, to_genome,
+                     from_genome, [s for s in range(N_STAGES) for _ in range(MAX_DEPTH)],
+                     to_genomes)
 
 
 def _supernet(space: OFAMobileNetV3Space):
@@ -406,6 +443,22 @@ def _supernet(space: OFAMobileNetV3Space):
 
     return OFASupernet(space)
 
+
+def _ofa_recognises(state) -> bool:
+    from hwnas.spaces import ofa_checkpoint
+
+    return ofa_checkpoint.recognises(state)
+
+
+def _ofa_load(plugin: SpacePlugin, state, where: str):
+    from hwnas.spaces import ofa_checkpoint
+
+    return ofa_checkpoint.ofa_supernet(plugin, state, where)
+
+
+#: Once-for-All's published supernet files (``hwnas.spaces.ofa_checkpoint``)
+OFA_CHECKPOINT = CheckpointFormat("once-for-all", "Once-for-All checkpoint", _ofa_recognises,
+                                  _ofa_load)
 
 PLUGIN = register_space(SpacePlugin(
     name="ofa-mbv3",
@@ -420,10 +473,18 @@ PLUGIN = register_space(SpacePlugin(
         "imagenet": SpaceConfig(
             {"width_mult": 1.2, "resolutions": (160, 176, 192, 208, 224), "num_classes": 1000,
              "in_chans": 3},
+            accuracy_sources=("ofa-predictor", "measured"),
             description="Once-for-All's published w1.2 supernet's space: ImageNet, 1000 "
-                        "classes, 160-224 px in steps of 16"),
+                        "classes, 160-224 px in steps of 16 (the steps of OFA's accuracy "
+                        "predictor and tutorial)"),
+        "imagenet-w10": SpaceConfig(
+            {"width_mult": 1.0, "resolutions": (224,), "num_classes": 1000, "in_chans": 3},
+            accuracy_sources=("measured", "ofa-predictor"),
+            description="the w1.0 supernet's space at 224 px: the subnets whose ImageNet top-1 "
+                        "DyNAS-T measured"),
     },
     default_config="fmnist",
     supernet=_supernet,
     layer_view=_layer_view,
+    checkpoint_formats=(OFA_CHECKPOINT,),
 ))

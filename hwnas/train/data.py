@@ -267,7 +267,11 @@ def _assemble(name: str, desc: str, parts, val_fraction: float, pad_to: int | No
               seed: int) -> Dataset:
     xtr, ytr, xte, yte = parts[:4]
     classes = list(parts[4]) if len(parts) > 4 else None
-    xtr, xte = _pad(_to_nchw(xtr, "training"), pad_to), _pad(_to_nchw(xte, "test"), pad_to)
+    xtr, xte = _to_nchw(xtr, "training"), _to_nchw(xte, "test")
+    if pad_to and pad_to < max(xtr.shape[-2:]):
+        raise DataError(f"{name}: pad_to {pad_to} is smaller than the {xtr.shape[-2]}×"
+                        f"{xtr.shape[-1]} images; padding only enlarges them")
+    xtr, xte = _pad(xtr, pad_to), _pad(xte, pad_to)
     if xtr.shape[1:] != xte.shape[1:]:
         raise DataError(f"{name}: training images {xtr.shape[1:]} and test images "
                         f"{xte.shape[1:]} differ in shape")

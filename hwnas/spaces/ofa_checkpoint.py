@@ -1,4 +1,4 @@
-"""Once-for-All's published MobileNetV3 supernet files as hwnas supernets.
+"""Once-for-All's published MobileNetV3 supernet files: the ofa-mbv3 plugin's checkpoint format.
 
 OFA publishes its supernets (``ofa_mbv3_d234_e346_k357_w1.2`` and its kin) as
 ``torch.save({"state_dict": ...})`` of its ``OFAMobileNetV3``. hwnas's ``OFASupernet`` computes
@@ -12,8 +12,8 @@ only the module names differ. This module turns such a mapping into a loaded hwn
   gets zeros, which computes the same;
 * keys of OFA's older releases (``.mobile_inverted_conv.``, and BN / conv / linear names one
   wrapper more or less deep) are read as OFA's own loader reads them;
-* the file has no ``meta.json``: the space configuration is the one of the space's plugin
-  whose widths, classes and input channels the shapes show.
+* the file has no ``meta.json``: the space configuration is the one of the plugin whose
+  widths, classes and input channels the shapes show.
 
 Anything else is one ``DataError`` line: the first key that does not fit, the first key that
 is missing, or the first shape that differs. Reading the file (``torch.load(...,
@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from hwnas.errors import DataError
 
-__all__ = ["KEY_RULES", "FORMAT", "to_hwnas_key", "to_ofa_key", "ofa_state_dict",
-           "infer_space", "ofa_supernet", "weights_label"]
-
-#: what the loaded checkpoint's metadata calls this format
-FORMAT = "once-for-all"
+__all__ = ["KEY_RULES", "to_hwnas_key", "to_ofa_key", "recognises", "ofa_state_dict",
+           "infer_space", "ofa_supernet"]
 
 # placeholders of KEY_RULES: <i> OFA's block index (hwnas's is one less), <bn> a BN entry
 _SLOTS = {"i": r"(?P<i>0|[1-9][0-9]*)", "bn": r"(?P<bn>weight|bias|running_mean|running_var|"
@@ -120,6 +116,14 @@ def _current_name(key: str) -> str:
     return key
 
 
+def recognises(obj: Any) -> bool:
+    """Whether a state dict (or ``{"state_dict": ...}``) read from a file has OFA's key names:
+    its first key is one of them."""
+    state = obj.get("state_dict") if isinstance(obj, Mapping) and "state_dict" in obj else obj
+    first = next(iter(state), None) if isinstance(state, Mapping) else None
+    return isinstance(first, str) and to_hwnas_key(_current_name(first)) is not None
+
+
 def ofa_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
     """hwnas-keyed tensors of an OFA checkpoint object (``{"state_dict": ...}``, or the bare
     state_dict), in the file's order; the first key that fits no rule is named."""
@@ -152,21 +156,20 @@ def _need(state: Mapping[str, torch.Tensor], key: str, where: str, dims: int) ->
     return tuple(t.shape)
 
 
-def infer_space(state: Mapping[str, torch.Tensor], where: str):
-    """``(space, configuration name)``: the configuration of the OFA space's plugin whose
+def infer_space(plugin, state: Mapping[str, torch.Tensor], where: str):
+    """``(space, configuration name)``: the configuration of ``plugin`` (the space's) whose
     widths, classes and input channels the hwnas-keyed ``state`` has."""
-    from hwnas.spaces import OFAMobileNetV3Space, get_space, space_plugin
+    from hwnas.spaces import get_space
 
     stem = _need(state, "stem.0.weight", where, 4)
-    n_stages = len(OFAMobileNetV3Space.strides)
-    depth = max(OFAMobileNetV3Space.depths)
+    n_stages = len(plugin.space.strides)
+    depth = max(plugin.space.depths)
     seen = {"in_chans": stem[1], "stem_chs": stem[0],
             "widths": tuple(_need(state, f"blocks.{s * depth}.project.conv.weight", where, 4)[0]
                             for s in range(n_stages)),
             "final_chs": _need(state, "final_expand.0.weight", where, 4)[0],
             "mix_chs": _need(state, "feature_mix.0.weight", where, 4)[0],
             "num_classes": _need(state, "classifier.weight", where, 2)[0]}
-    plugin = space_plugin(OFAMobileNetV3Space.name)
     have = []
     for cfg in plugin.configs:
         space = get_space(f"{plugin.name}-{cfg}")
@@ -179,21 +182,12 @@ def infer_space(state: Mapping[str, torch.Tensor], where: str):
                     f"no configuration of '{plugin.name}': {'; '.join(have)}")
 
 
-def weights_label(path: str | Path) -> str:
-    """How manifests name these weights."""
-    return f"Once-for-All checkpoint {path}"
-
-
-def ofa_supernet(obj: Any, path: str | Path) -> tuple[Any, torch.nn.Module, dict]:
-    """``(space, supernet, meta)`` of the object read from OFA's file at ``path``; the
-    supernet is in eval mode, ``meta`` names the format, configuration and weights, and has
-    no dataset (nothing here to recalibrate BN on or to measure accuracy with)."""
-    from hwnas.spaces import space_plugin
-
-    where = str(path)
+def ofa_supernet(plugin, obj: Any, where: str) -> tuple[Any, torch.nn.Module, str]:
+    """``(space, supernet, configuration name)`` of the object read from OFA's file at
+    ``where``, the supernet built by ``plugin`` and in eval mode."""
     state = ofa_state_dict(obj, where)
-    space, config = infer_space(state, where)
-    net = space_plugin(space).build_supernet(space)
+    space, config = infer_space(plugin, state, where)
+    net = plugin.build_supernet(space)
     own = net.state_dict()
     for name, value in state.items():
         if name not in own or name in _ZERO_FILLED:
@@ -209,6 +203,4 @@ def ofa_supernet(obj: Any, path: str | Path) -> tuple[Any, torch.nn.Module, dict
                         "missing")
     full = {**state, **{k: torch.zeros_like(own[k]) for k in _ZERO_FILLED}}
     net.load_state_dict({k: v.to(own[k].dtype) for k, v in full.items()})
-    meta = {"space": space.config(), "configuration": config, "format": FORMAT,
-            "path": where, "weights": weights_label(path)}
-    return space, net.eval(), meta
+    return space, net.eval(), config
