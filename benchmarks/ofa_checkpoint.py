@@ -16,10 +16,13 @@ exercises the stem and the first stage), and the logits OFA's own ``OFAMobileNet
 
 Each is compared with OFA's logits by the fixture's rule, max |Δ| ≤ 1e-3 · max |OFA's logit|
 (``max_rel_diff_*``), and by its top-1 class (``top1_agreement_*``: the fraction of the 8
-cases whose argmax is OFA's). ``onnx_vs_torch_max_abs`` is the export's own parity. Nothing in
-the checkout is written.
+cases whose argmax is OFA's). ``onnx_vs_torch_max_abs`` is the export's own parity. Then one
+subnet (v2, ``mixed_a``) is exported as a whole bundle for ``x86-host`` (``hwnas.export``:
+ONNX, TVM library, parity checks) and its library run on the fixture's input
+(``tvm_rel_diff``, ``tvm_vs_onnxruntime_max_abs``); ``--no-tvm`` skips it. Nothing in the
+checkout is written.
 
-Usage: python benchmarks/ofa_checkpoint.py [--json out.json] [--shared DIR]
+Usage: python benchmarks/ofa_checkpoint.py [--json out.json] [--shared DIR] [--no-tvm]
 """
 from __future__ import annotations
 
@@ -91,10 +94,33 @@ def _case(space, net, sub: dict, folder: Path) -> dict:
     return out
 
 
+def _tvm_bundle(space, sub: dict, path: Path, folder: Path) -> dict:
+    """One subnet exported as a bundle with OFA's file, its library run on the fixture input."""
+    import hwnas
+    from hwnas.export import run_tvm_library
+
+    c = sub["config"]
+    d = c["d"]
+    arch = space.make(c["r"], [c["ks"][4 * s:4 * s + d[s]] for s in range(5)],
+                      [c["e"][4 * s:4 * s + d[s]] for s in range(5)])
+    t0 = time.perf_counter()
+    m = hwnas.export(str(arch), "x86-host", folder / "bundle", checkpoint=path, tuning_db=None)
+    x = np.random.default_rng(0).standard_normal((1, 3, arch.r, arch.r)).astype(np.float32)
+    ref = np.asarray(sub["supernet_forward"]["logits"], np.float32)
+    y = run_tvm_library(folder / "bundle" / m["files"]["library"], x)[0]
+    return {"tvm_subnet": sub["name"], "tvm_arch": str(arch),
+            "tvm_rel_diff": float(np.abs(y - ref).max() / np.abs(ref).max()),
+            "tvm_top1": int(np.argmax(y)) == int(sub["supernet_forward"]["argmax"]),
+            "tvm_vs_onnxruntime_max_abs": m["parity"]["tvm_vs_onnxruntime_max_abs"],
+            "bundle_onnxruntime_vs_torch_max_abs": m["parity"]["onnxruntime_vs_torch_max_abs"],
+            "bundle_weights": m["weights"]["source"], "export_s": time.perf_counter() - t0}
+
+
 def main() -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
                    help="the shared folder (default: ../shared beside the checkout)")
+    p.add_argument("--no-tvm", action="store_true", help="skip the TVM bundle of one subnet")
     args = p.parse_args()
     fixture = args.shared / "data" / "external" / "ofa_imagenet" / "forward_fixture"
     if not fixture.is_dir():
@@ -117,6 +143,8 @@ def main() -> int:
             configs[recipe] = meta["configuration"]
             for sub in fx["subnets"]:
                 cases.append({"recipe": recipe, **_case(space, net, sub, Path(tmp))})
+        tvm = {} if args.no_tvm else _tvm_bundle(
+            space, next(s for s in fx["subnets"] if s["name"] == "mixed_a"), path, Path(tmp))
 
     fig: dict = {"configuration": configs["v1"], "rule": f"max|diff| <= {RULE:g} * max|OFA logit|",
                  "n_cases": len(cases), "load_s": load_s}
@@ -125,7 +153,9 @@ def main() -> int:
         fig[f"max_rel_diff_{mode}"] = max(c[f"rel_diff_{mode}"] for c in cases)
         fig[f"top1_agreement_{mode}"] = sum(c[f"top1_{mode}"] for c in cases) / len(cases)
     fig["onnx_vs_torch_max_abs"] = max(c["onnx_vs_torch_max_abs"] for c in cases)
-    fig["passes"] = all(c[f"rel_diff_{m}"] <= RULE for c in cases for m in MODES)
+    fig["passes"] = all(c[f"rel_diff_{m}"] <= RULE for c in cases for m in MODES) and \
+        tvm.get("tvm_rel_diff", 0.0) <= RULE
+    fig.update(tvm)
     fig["cases"] = cases
 
     print(f"OFA checkpoint file -> {fig['configuration']}: {len(cases)} cases (2 recipes x 4 "
@@ -140,6 +170,12 @@ def main() -> int:
     print(f"onnxruntime vs torch max |diff| {fig['onnx_vs_torch_max_abs']:.3e}; load "
           + ", ".join(f"{r} {s:.2f} s" for r, s in load_s.items())
           + f"; {'PASS' if fig['passes'] else 'FAIL'}")
+    if tvm:
+        print(f"TVM bundle (x86-host, v2 {tvm['tvm_subnet']}): library vs OFA "
+              f"{tvm['tvm_rel_diff']:.2e} relative, top-1 {'agrees' if tvm['tvm_top1'] else 'differs'}"
+              f"; tvm vs onnxruntime {tvm['tvm_vs_onnxruntime_max_abs']:.2e}, onnxruntime vs "
+              f"torch {tvm['bundle_onnxruntime_vs_torch_max_abs']:.2e}; export "
+              f"{tvm['export_s']:.1f} s")
     write_json(args.json, fig)
     return 0 if fig["passes"] else 1
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from _bad_world import Case, _table, check_refused, valid_world, world  # noqa: F401  (fixtures)
+from test_accuracy_sources import note10, ofa_imported  # noqa: F401  (fixtures)
 from conftest import EXTERNAL
 from hwnas.cli import main
 from hwnas.spaces import get_space
@@ -135,6 +136,22 @@ def test_supernet_and_extracted_subnet_reproduce_ofa_logits(loaded, recipe, name
 
 
 @needs_fixture
+def test_the_check_catches_a_loader_that_transposes_the_transform_matrices(ofa_files):
+    """One of the fixture's catalogued loader mistakes, made on purpose, fails the rule: the
+    comparison has teeth where recipe v2 says it does."""
+    space, net, _ = load_supernet(ofa_files["v2"])
+    with torch.no_grad():
+        for name, value in net.named_parameters():
+            if ".transform_" in name:
+                value.copy_(value.t().clone())
+        sub = next(s for s in _fixture("v2")["subnets"] if s["name"] == "mixed_a")
+        arch = _arch(space, sub["config"])
+        net.set_active_subnet(arch)
+        y = net(_input(arch.r)).numpy()[0]
+    assert _rel(y, np.asarray(sub["supernet_forward"]["logits"], np.float32)) > 10 * RULE
+
+
+@needs_fixture
 def test_older_ofa_key_names_load_the_same_weights(ofa_files, tmp_path):
     """OFA's earlier releases name blocks ``.mobile_inverted_conv.`` and wrap BN one level
     less deep; OFA's own loader reads them, and so does hwnas."""
@@ -163,6 +180,21 @@ def test_a_file_of_the_w10_supernet_loads_as_its_configuration(tmp_path):
     assert loaded.meta["configuration"] == "ofa-mbv3-imagenet-w10"
     assert loaded.meta["format"] == "once-for-all"
     assert loaded.space.config() == space.config()
+
+
+@needs_fixture
+def test_a_search_with_ofas_file_scores_by_its_configurations_sources(ofa_files, note10,
+                                                                      ofa_imported, tmp_path,
+                                                                      capsys):
+    """The file brings weights only: the search of its configuration (ofa-mbv3-imagenet,
+    from the shapes) goes by the source that configuration accepts, OFA's predictor."""
+    out = tmp_path / "s"
+    assert main(["search", "--target", "note10", "--checkpoint", str(ofa_files["v1"]),
+                 "--latency-ms", "25", "-O", "generations=5", "--out", str(out)]) == 0
+    best = json.loads((out / "arch.json").read_text())
+    assert best["space_config"] == get_space("ofa-mbv3-imagenet").config()
+    assert best["accuracy"]["source"] == "ofa-predictor"
+    assert "predicted (source ofa-predictor)" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------- every verb
