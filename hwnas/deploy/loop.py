@@ -149,7 +149,8 @@ class DeployConfig:
 def _problem(cfg: DeployConfig, space, corrected, margin: float | None = None) -> SearchProblem:
     cons = Constraints(latency=(LatencyBudget(cfg.target.name, cfg.budget_ms),),
                        margin=cfg.margin if margin is None else margin)
-    # Once-for-All's file holds weights only: its objective is the MACs proxy (said so)
+    # a published supernet file (Once-for-All's) holds weights only: the configuration's other
+    # accuracy sources score the search, else the MACs proxy (said so)
     objective = load_objective("auto" if is_checkpoint_file(cfg.checkpoint) else "accuracy",
                                space, cfg.checkpoint)
     return SearchProblem(space, objective, {cfg.target.name: corrected}, cons)
