@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["KINDS", "search_dirs", "find", "write_dir", "shipped_dir",
-           "list_checkpoints", "checkpoint_dir"]
+           "list_checkpoints", "checkpoint_dir", "is_checkpoint_file"]
 
 KINDS = {"targets": "HWNAS_TARGETS", "latency_tables": "HWNAS_TABLES",
          "checkpoints": "HWNAS_CHECKPOINTS", "accuracy": "HWNAS_ACCURACY"}
@@ -141,6 +141,12 @@ def list_checkpoints() -> list[str]:
     """Names of the checkpoint folders (with a ``meta.json``) in the data folders."""
     return sorted({p.parent.name for d in search_dirs("checkpoints") if d.is_dir()
                    for p in d.glob("*/meta.json")})
+
+
+def is_checkpoint_file(name_or_path: object) -> bool:
+    """Whether a checkpoint argument names a file (a published supernet format that a space's
+    plugin reads, such as Once-for-All's) rather than a checkpoint folder or shipped name."""
+    return isinstance(name_or_path, (str, os.PathLike)) and Path(name_or_path).is_file()
 
 
 def checkpoint_dir(name_or_path: str | os.PathLike) -> Path:

@@ -93,7 +93,8 @@ def load_target(name_or_path: str | os.PathLike):
 
 def load_supernet(checkpoint: str | os.PathLike | None = None):
     """``(space, supernet, meta)`` of a checkpoint folder or shipped name (None: the default
-    space's shipped checkpoint)."""
+    space's shipped checkpoint), or of a ``.pth`` file of Once-for-All's published format
+    (its configuration inferred from its shapes)."""
     from hwnas.train.checkpoint import load_supernet as _load
 
     return _load(checkpoint)

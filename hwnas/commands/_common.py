@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hwnas._data import is_checkpoint_file
 from hwnas._io import read_json
 from hwnas.errors import ArchError, DataError, HwnasError
 from hwnas.spaces import DEFAULT_SPACE, get_space, space_from_config, space_names
@@ -28,8 +29,9 @@ def add_force_arg(p, kind: str) -> None:
 
 def add_space_args(p) -> None:
     p.add_argument("--space", help=space_help())
-    p.add_argument("--checkpoint", metavar="DIR",
-                   help="supernet checkpoint: weights and space config come from it")
+    p.add_argument("--checkpoint", metavar="DIR|FILE",
+                   help="supernet checkpoint: weights and space config come from it (a folder "
+                        "or shipped name, or a .pth file of Once-for-All's published format)")
     p.add_argument("--num-classes", type=int, help="classifier size (default: the space's)")
     p.add_argument("--in-chans", type=int, help="input channels (default: the space's)")
     p.add_argument("--width-mult", type=float, help="width multiplier (spaces that have one)")
@@ -68,9 +70,14 @@ def _check_config(cfg, where: str, error) -> None:
 
 
 def resolve_space(args, arch_json: dict | None = None):
-    """Space config precedence: checkpoint meta > arch.json's space_config > defaults; flags override."""
+    """Space config precedence: checkpoint (its meta, or a Once-for-All file's shapes) >
+    arch.json's space_config > defaults; flags override."""
     cfg: dict | None = None
-    if getattr(args, "checkpoint", None):
+    if is_checkpoint_file(getattr(args, "checkpoint", None)):
+        from hwnas.train.checkpoint import checkpoint_space
+
+        cfg = checkpoint_space(args.checkpoint).config()     # Once-for-All's file format
+    elif getattr(args, "checkpoint", None):
         from hwnas._data import checkpoint_dir
 
         ckpt = checkpoint_dir(args.checkpoint)

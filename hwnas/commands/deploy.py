@@ -13,9 +13,10 @@ def register(sub) -> None:
     p.add_argument("--target", required=True, help="target name (hwnas targets)")
     p.add_argument("--latency-ms", required=True, type=float, help="latency budget in ms")
     p.add_argument("--out", type=Path, default=Path("bundle"), help="bundle directory")
-    p.add_argument("--checkpoint", default=None, metavar="NAME|DIR",
+    p.add_argument("--checkpoint", default=None, metavar="NAME|DIR|FILE",
                    help="supernet checkpoint: weights, space and accuracy predictor "
-                        f"(default: {default_checkpoint()}, the default space's)")
+                        f"(default: {default_checkpoint()}, the default space's); a "
+                        "Once-for-All .pth file gives weights and space")
     p.add_argument("--max-rounds", type=int, default=4, help="search/measure rounds at most")
     p.add_argument("--slack", type=float, default=0.10,
                    help="stop when measured latency is within this fraction under the budget")
@@ -72,10 +73,12 @@ def run(args) -> int:
         print(f"predictor  {pred['selection']}; {fed.get('measurements_fed_back', 0)} "
               f"measurement(s) fed back " + ("as samples" if fed.get("as_samples")
                                               else "as a ratio correction"))
+    acc = m["weights"].get("accuracy")
     print(f"bundle {args.out}: {m['arch']} on {m['target']['name']}: measured "
           f"{lat['measured']['median_ms']:.3f} ms (p90 {lat['measured']['p90_ms']:.3f}) vs budget "
           f"{args.latency_ms:g} ms, predicted {lat['predicted_ms']:.3f} ms, accuracy "
-          f"{m['weights']['accuracy']:.4f}, {tuning.get('tuned', 0)}/{tuning.get('kernels', 0)} "
+          f"{'not measured' if acc is None else f'{acc:.4f}'}, "
+          f"{tuning.get('tuned', 0)}/{tuning.get('kernels', 0)} "
           f"kernels tuned, {m['deploy']['rounds']} round(s)")
     if lat["measured"].get("emulated"):
         print(f"emulated: measured on {lat['measured']['emulator']}, not on a "

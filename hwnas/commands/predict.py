@@ -15,8 +15,9 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="predicted latency of an arch on a target, with uncertainty")
     p.add_argument("--target", required=True, help="target with a latency table (latency_tables/)")
     p.add_argument("--space", help=space_help("search space of the table"))
-    p.add_argument("--checkpoint", metavar="NAME|DIR",
-                   help="predict in this supernet checkpoint's space configuration")
+    p.add_argument("--checkpoint", metavar="NAME|DIR|FILE",
+                   help="predict in this supernet checkpoint's space configuration (a folder, "
+                        "a shipped name or a Once-for-All .pth file)")
     p.add_argument("--arch", required=True, help="arch string or arch.json")
     p.add_argument("--predictor", default="auto",
                    help=f"auto (calibrated when fitted; else the table or the few-shot "

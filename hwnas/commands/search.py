@@ -45,10 +45,12 @@ def register(sub) -> None:
                         f"{', '.join(accuracy_sources)} (default: the first that the space's "
                         "configuration accepts and that has data; arch.json names it and says "
                         "whether its figure is measured or predicted)")
-    p.add_argument("--checkpoint", metavar="NAME|DIR",
+    p.add_argument("--checkpoint", metavar="NAME|DIR|FILE",
                    help="supernet checkpoint: its space configuration is searched and its "
                         "accuracy predictor is the objective (default: the space's default "
-                        "configuration, scored by the shipped checkpoint when it fits)")
+                        "configuration, scored by the shipped checkpoint when it fits); a "
+                        "Once-for-All .pth file gives the configuration and weights only, and "
+                        "the accuracy comes from the configuration's other sources")
     p.add_argument("--predictor", default="auto",
                    choices=["auto", "fewshot", "table", "calibrated"],
                    help="latency predictor (auto: calibrated when fitted; else the table or "

@@ -106,7 +106,6 @@ class Deployment:
 
         cfg = self.cfg
         model, weights = subnet_with_weights(self.space, arch, self.supernet)
-        weights["source"] = self.supernet.meta["path"]
         database = self.database
         if cfg.tune_trials:
             from hwnas.compiler.top_up import top_up_database
@@ -152,8 +151,18 @@ def open_deployment(cfg: DeployConfig) -> Deployment:
     if not space.resolutions:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
     return Deployment(cfg, space, supernet, table, base, feedback_for(base),
-                      load_objective("accuracy", space, cfg.checkpoint), database,
+                      _objective(space, cfg.checkpoint), database,
                       cfg.tuning_dir, cfg.out.parent / f".{cfg.out.name}.rounds")
+
+
+def _objective(space, checkpoint) -> Objective:
+    """The supernet's own accuracy predictor; a published supernet file (Once-for-All's) holds
+    weights only, so the configuration's other accuracy sources score the search, else the
+    MACs proxy (said so)."""
+    from hwnas._data import is_checkpoint_file
+
+    return load_objective("auto" if is_checkpoint_file(checkpoint) else "accuracy", space,
+                          checkpoint)
 
 
 def _base_predictor(cfg: DeployConfig, space):

@@ -41,8 +41,10 @@ def finish(dep: Deployment, best: Round | None, rounds: list[Round], wall_s: flo
     for name in ("pareto.png", "pareto.json", "history.json"):
         shutil.copy2(best.dir / "search" / name, bundle / name)
     (bundle / "run.py").write_text(RUN_PY)
-    x, label, classes = sample_input(dep.supernet, exported["input"]["shape"])
-    np.save(bundle / "sample_input.npy", x)
+    label = classes = None
+    if dep.supernet.meta.get("dataset") is not None:   # else run.py takes the user's input
+        x, label, classes = sample_input(dep.supernet, exported["input"]["shape"])
+        np.save(bundle / "sample_input.npy", x)
     history = [r.to_json() for r in rounds]
     plot_predicted_vs_measured(history, cfg.budget_ms, bundle / "predicted_vs_measured.png")
     manifest = DeployManifest(

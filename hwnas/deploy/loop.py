@@ -49,6 +49,7 @@ judged latency decides within budget, the slack and the best bundle.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from dataclasses import replace
@@ -146,11 +147,12 @@ def _measured_round(dep: Deployment, chosen: Round, result, searched: dict | Non
     m = lat.median_ms
     # a contended measurement may read fast: it is judged by its error's margin
     judged = m * (1 + cfg.contended_margin) if lat.contended else m
-    log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s%s (budget %g ms), acc %.4f",
+    acc = manifest["weights"]["accuracy"]
+    log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s%s (budget %g ms), acc %s",
              chosen.round, result.arch, chosen.predicted_ms, m,
              f" (raw {lat.raw.median_ms:.3f}, load x{lat.load:.2f})" if lat.corrected else "",
              f", judged {judged:.3f} ms (contended)" if judged != m else "",
-             cfg.budget_ms, manifest["weights"]["accuracy"])
+             cfg.budget_ms, "not measured" if acc is None else f"{acc:.4f}")
     # the judged latency is what decides, so it is what the next search learns from: fed
     # the reading, a contended loop chose subnets that read at the budget, judged over it
     # in every round
@@ -189,4 +191,4 @@ def _probe_margin(dep: Deployment, genome, probe: float | None) -> float:
 
 def _rank(rec: Round) -> tuple[float, float]:
     """Within budget, prefer accuracy, then the latency that uses more of the budget."""
-    return rec.accuracy, rec.measured_ms
+    return -math.inf if rec.accuracy is None else rec.accuracy, rec.measured_ms

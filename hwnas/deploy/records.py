@@ -89,7 +89,7 @@ class DeployManifest:
     predictor: PredictorRecord
     strategy: str
     wall_s: float
-    sample_label: int
+    sample_label: int | None            # None: no dataset, no sample image
     classes: tuple[str, ...] | None = None
 
     def latency(self) -> dict:
@@ -104,8 +104,9 @@ class DeployManifest:
         return out
 
     def to_json(self) -> dict:
-        out = {**self.bundle, "latency": self.latency(),
-               "sample": {"file": "sample_input.npy", "label": self.sample_label}}
+        out = {**self.bundle, "latency": self.latency()}
+        if self.sample_label is not None:           # a held-out image of the dataset
+            out["sample"] = {"file": "sample_input.npy", "label": self.sample_label}
         if self.classes:
             out["classes"] = list(self.classes)
         out["deploy"] = {

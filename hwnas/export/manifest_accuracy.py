@@ -27,8 +27,10 @@ def manifest_accuracy(weights: dict, searched: dict | None = None) -> dict:
                 "note": "the search's figure for this arch (the bundle's weights were not "
                         "evaluated)"}
     else:
+        why = (f"the weights ({weights.get('source')}) were not evaluated here (no held-out "
+               "data)" if weights.get("trained") else "untrained weights")
         out = {"source": None, "kind": None, "top1": None, "extrapolation": None,
-               "note": "not known: untrained weights, and the arch came with no search figure"}
+               "note": f"not known: {why}, and the arch came with no search figure"}
     if searched is not None:
         out["search"] = searched
     return out

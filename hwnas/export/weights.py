@@ -14,7 +14,9 @@ def subnet_with_weights(space, arch, checkpoint=None):
 
     With a checkpoint (a folder or ``load_supernet``'s result) the subnet inherits the
     supernet's weights, BN statistics are recalibrated on training images, and the accuracy of
-    exactly this module is measured on the held-out test split.
+    exactly this module is measured on the held-out test split. A checkpoint without a dataset
+    (Once-for-All's published file) gives its weights and BN statistics as they are, and no
+    accuracy.
     """
     if checkpoint is None:
         return space.build(arch).eval(), {"source": "untrained (random init)", "trained": False}
@@ -22,6 +24,11 @@ def subnet_with_weights(space, arch, checkpoint=None):
     from hwnas.train.evaluate import accuracy
 
     loaded = as_loaded(checkpoint)
+    if loaded.meta.get("dataset") is None:
+        model = loaded.supernet.get_active_subnet(arch).eval()
+        return model, {"source": loaded.meta.get("weights", str(loaded.meta.get("path"))),
+                       "trained": True, "format": loaded.meta.get("format"), "accuracy": None,
+                       "bn": "as in the checkpoint (no training images here to recalibrate on)"}
     data = checkpoint_dataset(loaded.meta)
     model = extract_subnet(loaded, arch, dataset=data)
     acc = accuracy(model, data.x_test, data.y_test, arch.r)

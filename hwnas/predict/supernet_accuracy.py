@@ -69,11 +69,12 @@ def _checkpoint_for(space, checkpoint) -> str | Path | None:
 
 def _locate(space, checkpoint=None) -> Path | None:
     """The checkpoint folder (named, else the configuration's default) when it holds an
-    accuracy predictor for this space; a named checkpoint that does not exist is an error."""
-    from hwnas._data import checkpoint_dir
+    accuracy predictor for this space; a named checkpoint that does not exist is an error. A
+    published supernet file (Once-for-All's) holds weights only, no predictor."""
+    from hwnas._data import checkpoint_dir, is_checkpoint_file
 
     named = _checkpoint_for(space, checkpoint)
-    if named is None:
+    if named is None or is_checkpoint_file(named):
         return None
     try:
         ckpt = checkpoint_dir(named)

@@ -233,12 +233,16 @@ class GradientStrategy(Strategy):
 
     def _network(self, problem):
         """(mixed net, dataset, training resolution, description of the weights)."""
-        from hwnas._data import checkpoint_dir
+        from hwnas._data import checkpoint_dir, is_checkpoint_file
         from hwnas.errors import DataError
         from hwnas.train.data import load_dataset
 
         o = self.options
         named = o.checkpoint or default_checkpoint(problem.space)
+        if is_checkpoint_file(named):
+            raise HwnasError(f"checkpoint {named} (Once-for-All's format) has no training data "
+                             "here, which gradient strategies train on; use a strategy "
+                             "that does not train, such as evolution")
         try:
             ckpt = checkpoint_dir(named) if named else None
         except DataError:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from hwnas._data import checkpoint_dir, is_checkpoint_file
 from hwnas.errors import SpaceError
 
 __all__ = ["Objective", "load_objective", "AccuracyObjective", "MflopsObjective"]
@@ -74,7 +75,8 @@ def load_objective(name: str, search_space, checkpoint: str | Path | None = None
 
     ``accuracy`` names the accuracy source (a registered name or an ``AccuracySource``);
     None: the first source the space's configuration accepts that has data (a named
-    ``checkpoint`` tries its supernet's predictor first). ``auto`` falls back to MACs (logged,
+    ``checkpoint`` tries its supernet's predictor first; a published supernet file, weights
+    only, leaves the configuration's other sources). ``auto`` falls back to MACs (logged,
     and named in the note that ``arch.json`` carries) when no source has data; a source or a
     checkpoint that was named but cannot be loaded is an error, never a silent switch."""
     from hwnas.predict.accuracy_sources import (SUPERNET, AccuracySource, configuration_name,
@@ -92,9 +94,7 @@ def load_objective(name: str, search_space, checkpoint: str | Path | None = None
     if accuracy is not None:
         return AccuracyObjective(load_accuracy_source(accuracy, search_space,
                                                       checkpoint=checkpoint))
-    if checkpoint is not None and name == "accuracy":
-        from hwnas._data import checkpoint_dir
-
+    if checkpoint is not None and name == "accuracy" and not is_checkpoint_file(checkpoint):
         return AccuracyObjective(load_accuracy_source(SUPERNET, search_space,
                                                       path=checkpoint_dir(checkpoint)))
     found = find_accuracy_source(search_space, checkpoint)

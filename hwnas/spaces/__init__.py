@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from hwnas.spaces._base import OP_BUILDERS, OpSpec, SearchSpace
 from hwnas.spaces._layers import LayerView
-from hwnas.spaces._plugin import (DEFAULT_SPACE, PublishedLatency, SpaceConfig, SpacePlugin,
-                                  register_space, resolve_space_name, space_plugin)
+from hwnas.spaces._plugin import (DEFAULT_SPACE, CheckpointFormat, PublishedLatency, SpaceConfig,
+                                  SpacePlugin, checkpoint_format, register_space,
+                                  resolve_space_name, space_plugin)
 from hwnas.spaces._registry import SPACES
 from hwnas.spaces.ofa_mbv3 import OFAArch, OFAMobileNetV3Space
 from hwnas.spaces import nb201  # noqa: F401  (registers the nb201 space)
@@ -18,7 +19,8 @@ from hwnas.spaces import fbnet  # noqa: F401  (registers the fbnet space)
 from hwnas.spaces import proxyless  # noqa: F401  (registers the proxyless space)
 
 __all__ = ["SPACES", "OP_BUILDERS", "OpSpec", "SearchSpace", "OFAArch", "OFAMobileNetV3Space",
-           "LayerView", "SpacePlugin", "SpaceConfig", "PublishedLatency", "register_space",
+           "LayerView", "SpacePlugin", "SpaceConfig", "PublishedLatency", "CheckpointFormat",
+           "checkpoint_format", "register_space",
            "space_plugin", "resolve_space_name", "DEFAULT_SPACE", "get_space",
            "space_from_config", "default_checkpoint", "space_names"]
 

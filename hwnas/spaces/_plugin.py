@@ -12,7 +12,10 @@ file that ends in ``register_space(SpacePlugin(...))``:
 * ``layer_view``: ``(space, r_index) -> LayerView``, the space as a chain of layers (gradient
   strategies, exact latency bounds), or None;
 * ``published_latency``: the file of published per-device latencies of this space in the
-  shared external data, with the column where its devices start, or None.
+  shared external data, with the column where its devices start, or None;
+* ``checkpoint_formats``: published supernet file formats (not hwnas's own checkpoint folders)
+  that load into this space's supernet, each recognised by the names of its keys
+  (``checkpoint_format`` picks the one of a file's state dict).
 
 A space is named by its plugin name (``"ofa-mbv3"``), or by a plugin name and one of its
 configurations joined by ``-`` (``"ofa-mbv3-fmnist"``).
@@ -22,15 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from hwnas.errors import SpaceError
+from hwnas.errors import DataError, SpaceError
 from hwnas.spaces._registry import SPACES
 
 if TYPE_CHECKING:
     from hwnas.spaces._base import SearchSpace
     from hwnas.spaces._layers import LayerView
 
-__all__ = ["SpaceConfig", "SpacePlugin", "PublishedLatency", "register_space", "space_plugin",
-           "resolve_space_name", "DEFAULT_SPACE"]
+__all__ = ["SpaceConfig", "SpacePlugin", "PublishedLatency", "CheckpointFormat",
+           "register_space", "space_plugin", "resolve_space_name", "checkpoint_format",
+           "DEFAULT_SPACE"]
 
 #: the space a verb uses when none is named
 DEFAULT_SPACE = "ofa-mbv3"
@@ -58,6 +62,22 @@ class PublishedLatency:
 
 
 @dataclass(frozen=True)
+class CheckpointFormat:
+    """A published supernet file format that loads into a space's supernet.
+
+    ``recognises(state)``: whether a state dict read from a file is of this format (by its key
+    names); ``load(plugin, state, where)``: ``(space, supernet, configuration name)``, the
+    configuration the shapes show and its supernet holding the file's weights (eval mode), or
+    one ``DataError`` line that names ``where`` and the first key or shape that does not fit;
+    ``label``: how manifests name weights of this format."""
+
+    name: str
+    label: str
+    recognises: Callable[[Mapping[str, Any]], bool]
+    load: Callable[["SpacePlugin", Mapping[str, Any], str], tuple]
+
+
+@dataclass(frozen=True)
 class SpacePlugin:
     name: str
     space: type
@@ -66,6 +86,7 @@ class SpacePlugin:
     supernet: Callable[["SearchSpace"], Any] | None = None
     layer_view: Callable[["SearchSpace", int], "LayerView"] | None = None
     published_latency: PublishedLatency | None = None
+    checkpoint_formats: tuple[CheckpointFormat, ...] = ()
 
     def __post_init__(self) -> None:
         if self.default_config is not None and self.default_config not in self.configs:
@@ -144,3 +165,13 @@ def resolve_space_name(name: str) -> tuple[SpacePlugin, str | None]:
 def space_plugin(space: "str | SearchSpace") -> SpacePlugin:
     """The plugin of a space name or of a space instance."""
     return resolve_space_name(space if isinstance(space, str) else space.name)[0]
+
+
+def checkpoint_format(state: Mapping[str, Any], where: str) -> tuple[SpacePlugin, CheckpointFormat]:
+    """``(plugin, format)`` of a state dict read from the file ``where``: the first registered
+    format that recognises it; when none does, the first registered one, whose loader then
+    names the first key that does not fit."""
+    formats = [(SPACES.get(n), f) for n in SPACES.names() for f in SPACES.get(n).checkpoint_formats]
+    if not formats:
+        raise DataError(f"{where}: no space reads supernet files of a published format")
+    return next(((p, f) for p, f in formats if f.recognises(state)), formats[0])

@@ -25,7 +25,7 @@ from hwnas.nn.widths import make_divisible
 from hwnas.spaces._base import OpSpec, SearchSpace, positive_int, resolution_list
 from hwnas.spaces._cost import op_cost
 from hwnas.spaces._layers import LayerView
-from hwnas.spaces._plugin import SpaceConfig, SpacePlugin, register_space
+from hwnas.spaces._plugin import CheckpointFormat, SpaceConfig, SpacePlugin, register_space
 
 __all__ = ["OFAArch", "OFAMobileNetV3Space", "PLUGIN"]
 
@@ -444,6 +444,22 @@ def _supernet(space: OFAMobileNetV3Space):
     return OFASupernet(space)
 
 
+def _ofa_recognises(state) -> bool:
+    from hwnas.spaces import ofa_checkpoint
+
+    return ofa_checkpoint.recognises(state)
+
+
+def _ofa_load(plugin: SpacePlugin, state, where: str):
+    from hwnas.spaces import ofa_checkpoint
+
+    return ofa_checkpoint.ofa_supernet(plugin, state, where)
+
+
+#: Once-for-All's published supernet files (``hwnas.spaces.ofa_checkpoint``)
+OFA_CHECKPOINT = CheckpointFormat("once-for-all", "Once-for-All checkpoint", _ofa_recognises,
+                                  _ofa_load)
+
 PLUGIN = register_space(SpacePlugin(
     name="ofa-mbv3",
     space=OFAMobileNetV3Space,
@@ -470,4 +486,5 @@ PLUGIN = register_space(SpacePlugin(
     default_config="fmnist",
     supernet=_supernet,
     layer_view=_layer_view,
+    checkpoint_formats=(OFA_CHECKPOINT,),
 ))

@@ -28,7 +28,7 @@ from hwnas.errors import DataError
 
 __all__ = ["LoadedSupernet", "save_state", "load_state", "write_meta", "read_meta",
            "check_checkpoint_dir", "checkpoint_space", "CHECKPOINT_FILES",
-           "load_supernet", "as_loaded", "checkpoint_dataset", "extract_subnet", "evaluate_subnet",
+           "load_supernet", "load_published", "as_loaded", "checkpoint_dataset", "extract_subnet", "evaluate_subnet",
            "SUPERNET_FILE", "OPTIMIZER_FILE", "META_FILE"]
 
 SUPERNET_FILE, OPTIMIZER_FILE, META_FILE = "supernet.pt", "optimizer.pt", "meta.json"
@@ -125,11 +125,14 @@ def read_meta(ckpt_dir: str | Path) -> dict:
 
 def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
     """``(space, supernet, meta)`` from a checkpoint folder or shipped name (None: the default
-    space's shipped checkpoint); the supernet, built by its space's plugin, is in eval mode and
-    ``meta["path"]`` names the folder."""
-    from hwnas._data import checkpoint_dir
+    space's shipped checkpoint), or from a file of a published format that a space's plugin
+    reads (``load_published``); the supernet, built by its space's plugin, is in eval mode and
+    ``meta["path"]`` names the folder or file."""
+    from hwnas._data import checkpoint_dir, is_checkpoint_file
     from hwnas.spaces import default_checkpoint, space_plugin
 
+    if is_checkpoint_file(ckpt_dir):
+        return load_published(ckpt_dir)
     ckpt_dir = checkpoint_dir(default_checkpoint() if ckpt_dir is None else ckpt_dir)
     meta = read_meta(ckpt_dir)
     space = checkpoint_space(ckpt_dir, meta)
@@ -142,11 +145,31 @@ def load_supernet(ckpt_dir: str | Path | None = None) -> LoadedSupernet:
     return LoadedSupernet(space, net.eval(), {**meta, "path": str(ckpt_dir)})
 
 
+def load_published(path: str | Path) -> LoadedSupernet:
+    """A supernet file of a published format (Once-for-All's ``{"state_dict": ...}``), read
+    with ``weights_only``; its space plugin recognises the format and the configuration its
+    shapes show. ``meta`` names the format, configuration and weights, and has no dataset:
+    nothing here to recalibrate BN on or to measure accuracy with."""
+    from hwnas.spaces import checkpoint_format
+
+    where = str(path)
+    state = load_state(path)
+    plugin, fmt = checkpoint_format(state, where)
+    space, net, config = fmt.load(plugin, state, where)
+    meta = {"space": space.config(), "configuration": config, "format": fmt.name,
+            "path": where, "weights": f"{fmt.label} {where}"}
+    return LoadedSupernet(space, net, meta)
+
+
 def checkpoint_space(ckpt_dir: str | Path, meta: dict | None = None):
-    """The search space a checkpoint was trained for (its ``meta.json``'s ``space``)."""
+    """The search space a checkpoint was trained for (its ``meta.json``'s ``space``), or the
+    configuration a published file's shapes show (the file is loaded, and so checked, whole)."""
+    from hwnas._data import is_checkpoint_file
     from hwnas.errors import HwnasError
     from hwnas.spaces import space_from_config
 
+    if meta is None and is_checkpoint_file(ckpt_dir):     # checked whole: every verb refuses alike
+        return load_supernet(ckpt_dir).space
     meta = read_meta(ckpt_dir) if meta is None else meta
     path = Path(ckpt_dir) / META_FILE
     if not isinstance(meta.get("space"), dict):
