@@ -97,6 +97,7 @@ def _hwnas(copy: Path, env: dict, *args: str) -> tuple[float, str]:
 def _compile_all(space, archs, dbs: dict, folder: Path) -> list[dict]:
     from hwnas._cpus import allowed_cpus
 
+    folder.mkdir(parents=True, exist_ok=True)
     jobs = [(allowed_cpus(), space.config(), str(a), str(folder / f"n{i}"), dbs)
             for i, a in enumerate(archs)]
     with multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1,
@@ -132,23 +133,28 @@ def _inner(args) -> dict:
     out = {"cpu": target.mcpu, "before_database": str(before_db) if before_db else None}
     print(f"CPU model {target.mcpu}; before: {before_db or 'no database'}", flush=True)
 
-    walls = {}
-    walls["tune"], _ = _hwnas(copy, env, "tune", "--target", TARGET, "--minutes",
-                              str(args.minutes))
-    walls["adapt"], _ = _hwnas(copy, env, "adapt", "--target", TARGET, "--measure",
-                               str(args.measure))
+    tmp = Path(args.tmp)
+    done = tmp / "journey.json"            # a rerun on the same --workdir skips what finished
+    walls = json.loads(done.read_text()) if done.exists() else {}
+    for step, argv in (("tune", ["tune", "--target", TARGET, "--minutes", str(args.minutes)]),
+                       ("adapt", ["adapt", "--target", TARGET, "--measure",
+                                  str(args.measure)])):
+        if step not in walls:
+            walls[step], _ = _hwnas(copy, env, *argv)
+            done.write_text(json.dumps(walls))
     space = load_supernet(default_checkpoint()).space
     pred = load_predictor(TARGET, space)
     rng = np.random.default_rng(args.seed)
     lat = pred.predict_genomes(space.sample_genomes(rng, 2000))
     budgets = [round(float(np.quantile(lat, q)), 3) for q in args.budgets]
-    deploys, walls["deploy"] = [], 0.0
-    tmp = Path(args.tmp)
+    deploys = []
     for i, b in enumerate(budgets):
         bundle = tmp / f"bundle{i}"
-        wall, _ = _hwnas(copy, env, "deploy", "--target", TARGET, "--latency-ms", str(b),
-                         "--out", str(bundle))
-        walls["deploy"] += wall
+        if f"deploy{i}" not in walls:
+            walls[f"deploy{i}"], _ = _hwnas(copy, env, "deploy", "--target", TARGET,
+                                            "--latency-ms", str(b), "--out", str(bundle))
+            done.write_text(json.dumps(walls))
+        wall = walls[f"deploy{i}"]
         m = json.loads((bundle / "manifest.json").read_text())
         ms = m["latency"]["measured"]["median_ms"]
         deploys.append({"budget_ms": b, "measured_ms": ms, "ok": ms <= b,
@@ -159,7 +165,8 @@ def _inner(args) -> dict:
         "after_database": str(after_db), "transfer": man.get("transfer"),
         "predictor": pred.selection,
         "minutes_tune": walls["tune"] / 60, "minutes_adapt": walls["adapt"] / 60,
-        "minutes_deploy": walls["deploy"] / 60, "minutes_total": sum(walls.values()) / 60,
+        "minutes_deploy": sum(v for k, v in walls.items() if k.startswith("deploy")) / 60,
+        "minutes_total": sum(walls.values()) / 60,
         "deploys": deploys,
         "deploy_within_budget_rate": float(np.mean([d["ok"] for d in deploys])),
         "deploy_median_slack": median([d["slack"] for d in deploys])})
@@ -177,7 +184,7 @@ def _inner(args) -> dict:
         if _takes_resolution(space) else space.sample_many(rng, args.subnets)
     dbs = {"before": str(before_db), "after": str(after_db)} if before_db else \
         {"after": str(after_db)}
-    rows = _compile_all(space, archs, dbs, tmp)
+    rows = _compile_all(space, archs, dbs, tmp / "subnets")
     kinds = list(dbs) + ["ort"]
     quiet = _time_alternating(rows, kinds, args.rounds)
     for k in dbs:
@@ -244,6 +251,8 @@ def main() -> int:
     p.add_argument("--keep", action="store_true",
                    help="copy the new database and predictor into latency_tables/")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", help="keep the copy and the results here (default: a "
+                                      "temporary folder); a rerun skips the finished steps")
     p.add_argument("--inner", help=__import__("argparse").SUPPRESS)
     p.add_argument("--tmp", help=__import__("argparse").SUPPRESS)
     args = p.parse_args()
@@ -256,8 +265,13 @@ def main() -> int:
 
     cpu = hwnas.targets.load_target(TARGET).cpu_slug
     with tempfile.TemporaryDirectory(prefix="hwnas-newcpu-") as tmp:
-        tmp = Path(tmp)
-        copy, hidden = _hidden_copy(tmp, cpu)
+        tmp = Path(args.workdir or tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
+        if (tmp / "checkout").is_dir():
+            copy, hidden = tmp / "checkout", json.loads((tmp / "hidden.json").read_text())
+        else:
+            copy, hidden = _hidden_copy(tmp, cpu)
+            (tmp / "hidden.json").write_text(json.dumps(hidden))
         print(f"hidden this CPU's data: {', '.join(hidden) or 'none shipped'}", flush=True)
         env = {**os.environ, "PYTHONPATH": str(copy), "HWNAS_CACHE": str(tmp / "cache")}
         for var in ("HWNAS_DATA", "HWNAS_TABLES", "HWNAS_TARGETS", "HWNAS_CHECKPOINTS"):

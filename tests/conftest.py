@@ -41,6 +41,7 @@ def debug_device(tmp_path, monkeypatch):
     targets.mkdir()
     (targets / "debugdev.toml").write_text(DEBUG_TARGET)
     monkeypatch.setenv("HWNAS_TARGETS", str(targets))
+    (tmp_path / "tables").mkdir()
     monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "tables"))
     from hwnas.targets import load_target
 

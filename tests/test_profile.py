@@ -190,30 +190,45 @@ def test_validation_scores_the_table_sum_against_measured_networks():
     assert t.meta["networks"][0]["table_ms"] == sums[0]
 
 
+def _freeze(proc: subprocess.Popen) -> None:
+    """The device stops answering: its processes are stopped, their sockets stay open."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+
+
 @pytest.mark.rpc
-def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("lose", [_kill, _freeze], ids=["killed", "silent"])
+def test_rpc_device_lost_mid_run_then_resume_completes(lose, tmp_path, capsys, monkeypatch):
+    """The device dies, or stops answering with its connection open: one line naming it (the
+    silent one within the per-call deadline), what was measured is kept, resume completes."""
+    import hwnas.runtime.tvm_rpc as tvm_rpc
+
+    monkeypatch.setattr(tvm_rpc, "CALL_TIMEOUT_S", 5.0)
     out = tmp_path / "rpc.json"
     # one operator per module, three modules per wave: two waves of three operators
     args = [*SMALL, "--limit", "6", "--batch", "1", "--networks", "0", "--out", str(out)]
     server, port = _start_rpc_server()
     real_save = LatencyTable.save
 
-    def save_then_maybe_kill(self, path):        # kill the device once the first wave is saved
+    def save_then_maybe_lose(self, path):        # lose the device once the first wave is saved
         res = real_save(self, path)
         if len(self.entries) == 3 and server.poll() is None:
-            _kill(server)
+            lose(server)
         return res
 
-    monkeypatch.setattr(LatencyTable, "save", save_then_maybe_kill)
+    monkeypatch.setattr(LatencyTable, "save", save_then_maybe_lose)
+    t0 = time.monotonic()
     try:
         code = main([*args, "--rpc", f"127.0.0.1:{port}"])
     finally:
         _kill(server)
+    assert time.monotonic() - t0 < 120
     monkeypatch.undo()
     err = capsys.readouterr().err.strip().splitlines()
     errors = [ln for ln in err if ln.startswith("hwnas: error:")]
     assert code != 0 and "Traceback" not in "\n".join(err)
     assert len(errors) == 1 and "RPC" in errors[0] and str(port) in errors[0], err
+    if lose is _freeze:
+        assert "stopped answering while" in errors[0] and "5 s" in errors[0], errors
     assert len(LatencyTable.load(out)) == 3
     assert LatencyTable.load(out).meta["address"] == f"rpc://127.0.0.1:{port}"
     assert LatencyTable.load(out).meta["runs"][-1]["finished"] is False
@@ -228,6 +243,12 @@ def test_rpc_server_killed_mid_run_then_resume_completes(tmp_path, capsys, monke
     printed = capsys.readouterr().out
     assert "3 measured now" in printed and json.loads(out.read_text())["format"]
     assert t.meta["runs"][-1]["finished"] is True and t.meta["runs"][-1]["ops_measured"] == 3
+
+
+def test_every_remote_call_has_a_bounded_deadline():
+    import hwnas.runtime.tvm_rpc as tvm_rpc
+
+    assert 0 < tvm_rpc.CALL_TIMEOUT_S <= 300
 
 
 

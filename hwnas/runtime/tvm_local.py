@@ -55,6 +55,10 @@ class TVMRuntime(Runtime):
     def _global(self, name: str):
         raise NotImplementedError
 
+    def _call(self, doing: str, fn, *args):
+        """``fn(*args)`` on the device: a local device has no deadline (an RPC one has)."""
+        return fn(*args)
+
     def _fail(self, exc: Exception, doing: str) -> DeviceError:
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
         return DeviceError(f"{self.describe_short()}: {doing} failed: {lines[-1]}")
@@ -82,7 +86,10 @@ class TVMRuntime(Runtime):
     def pin_threads(self) -> None:
         """Size TVM's thread pool (``threads``) and place it as the target says (``affinity``)."""
         try:
-            self._global("runtime.config_threadpool")(*self._threadpool_args())
+            self._call("configuring the thread pool",
+                       self._global("runtime.config_threadpool"), *self._threadpool_args())
+        except DeviceError:
+            raise
         except Exception as exc:  # noqa: BLE001  (any TVM failure means the device misbehaves)
             raise self._error(exc, "configuring the thread pool") from None
 
@@ -93,7 +100,8 @@ class TVMRuntime(Runtime):
         if self._loaded is None or self._loaded[0] != key:
             self._loaded = None
             try:
-                vm = relax.VirtualMachine(self._load_module(artefact), self._device())
+                vm = self._call(f"loading {artefact}", relax.VirtualMachine,
+                                self._load_module(artefact), self._device())
             except DeviceError:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -105,7 +113,8 @@ class TVMRuntime(Runtime):
         import tvm
 
         dev = self._device()
-        return [tvm.runtime.tensor(np.ascontiguousarray(v), device=dev) for v in inputs.values()]
+        return [self._call("copying the input to the device", tvm.runtime.tensor,
+                           np.ascontiguousarray(v), dev) for v in inputs.values()]
 
     def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
         vm = self._vm(artefact)          # the timer keeps it, also when another is loaded
@@ -113,6 +122,8 @@ class TVMRuntime(Runtime):
             args = self._args(inputs)
             dev = self._device()
             evaluators: dict[tuple[int, int], object] = {}
+        except DeviceError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"preparing '{func}'") from None
 
@@ -122,7 +133,9 @@ class TVMRuntime(Runtime):
                 if ev is None:
                     ev = evaluators[(number, repeat)] = vm.time_evaluator(
                         func, dev, number=number, repeat=repeat)
-                return [t * 1e3 for t in ev(*args).results]
+                return [t * 1e3 for t in self._call(f"timing '{func}'", ev, *args).results]
+            except DeviceError:
+                raise
             except Exception as exc:  # noqa: BLE001
                 raise self._error(exc, f"timing '{func}'") from None
 
@@ -138,9 +151,13 @@ class TVMRuntime(Runtime):
 
     def _run(self, artefact, inputs, func: str) -> list[np.ndarray]:
         vm = self._vm(artefact)
-        out = vm[func](*self._args(inputs))
-        outs = out if isinstance(out, (list, tuple)) else [out]
-        return [o.numpy() for o in outs]
+        args = self._args(inputs)
+
+        def call():
+            out = vm[func](*args)
+            return [o.numpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+        return self._call(f"running '{func}'", call)
 
 
 class TVMLocalRuntime(TVMRuntime):

@@ -21,6 +21,9 @@ __all__ = ["TVMRPCRuntime"]
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: how long a device may take to connect and answer TVM's RPC handshake (seconds)
 CONNECT_TIMEOUT_S = 30.0
+#: how long one remote operation may take: an upload, a load, one timing call (a timing call
+#: is at most ``repeat`` x ``number`` runs of about 1 ms to 1 s each), a run (seconds)
+CALL_TIMEOUT_S = 120.0
 
 
 class TVMRPCRuntime(TVMRuntime):
@@ -29,9 +32,11 @@ class TVMRPCRuntime(TVMRuntime):
     name = "tvm-rpc"
     _uploads = 0                                # libraries sent in this session
 
-    def __init__(self, target, device: str, timeout_s: float | None = None) -> None:
+    def __init__(self, target, device: str, timeout_s: float | None = None,
+                 call_timeout_s: float | None = None) -> None:
         super().__init__(target)
         self.device = device
+        self.call_timeout_s = CALL_TIMEOUT_S if call_timeout_s is None else call_timeout_s
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
         self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
         try:
@@ -88,10 +93,28 @@ class TVMRPCRuntime(TVMRuntime):
         return DeviceError(f"lost the RPC device {self.device} while {doing}: {_reason(exc)}")
 
     def _device_api(self):
+        if self.remote is None:
+            raise DeviceError(f"the RPC device {self.device} stopped answering earlier in this "
+                              f"session; reconnect to it")
         return self.remote
 
+    def _call(self, doing: str, fn, *args):
+        """``fn(*args)`` within ``call_timeout_s``. A device that stops answering is given up
+        with one line naming it and the step; its session is not used again (a call left
+        waiting on it ends when the device closes the socket)."""
+        self._device_api()
+        try:
+            return _within(self.call_timeout_s, lambda: fn(*args),
+                           f"the RPC device {self.device} stopped answering while {doing} "
+                           f"(no reply within {self.call_timeout_s:g} s)")
+        except DeviceError:
+            self.remote = None
+            self._loaded = None
+            self._modules.clear()
+            raise
+
     def _global(self, name: str):
-        return self.remote.get_function(name)
+        return self._device_api().get_function(name)
 
     def _load_module(self, artefact):
         from hwnas.compiler import export_library, library_suffix
@@ -114,8 +137,9 @@ class TVMRPCRuntime(TVMRuntime):
             # still has mapped (loaded earlier under the same name) crashes it with SIGSEGV.
             self._uploads += 1
             name = f"{self._uploads}-{path.name}"
-            self.remote.upload(str(path), name)
-            self._modules[key] = self.remote.load_module(name)
+            remote = self._device_api()
+            self._call(f"uploading {path.name}", remote.upload, str(path), name)
+            self._modules[key] = self._call(f"loading {path.name}", remote.load_module, name)
         return self._modules[key]
 
     def _check_machine(self, path: Path) -> None:
@@ -171,7 +195,7 @@ def _within(seconds: float, call, late: str):
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
             box["error"] = exc
 
-    worker = threading.Thread(target=run, name="hwnas-rpc-connect", daemon=True)
+    worker = threading.Thread(target=run, name="hwnas-rpc-call", daemon=True)
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
