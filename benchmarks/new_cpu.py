@@ -129,13 +129,15 @@ def _inner(args) -> dict:
 
     copy, env = Path.cwd(), dict(os.environ)
     target = load_target(TARGET)
-    before_db = database_dir(target)
-    out = {"cpu": target.mcpu, "before_database": str(before_db) if before_db else None}
-    print(f"CPU model {target.mcpu}; before: {before_db or 'no database'}", flush=True)
-
     tmp = Path(args.tmp)
     done = tmp / "journey.json"            # a rerun on the same --workdir skips what finished
     walls = json.loads(done.read_text()) if done.exists() else {}
+    first = tmp / "before.json"            # the database a compile used before the journey
+    if not first.exists():
+        first.write_text(json.dumps({"database": str(database_dir(target) or "")}))
+    before_db = json.loads(first.read_text())["database"] or None
+    out = {"cpu": target.mcpu, "before_database": before_db}
+    print(f"CPU model {target.mcpu}; before: {before_db or 'no database'}", flush=True)
     for step, argv in (("tune", ["tune", "--target", TARGET, "--minutes", str(args.minutes)]),
                        ("adapt", ["adapt", "--target", TARGET, "--measure",
                                   str(args.measure)])):

@@ -9,7 +9,7 @@ from hwnas.errors import ArchError, DataError, HwnasError
 from hwnas.spaces import DEFAULT_SPACE, get_space, space_from_config, space_names
 
 __all__ = ["add_space_args", "add_device_args", "add_force_arg", "resolve_space", "resolve_arch",
-           "connect_runtime", "space_help"]
+           "connect_runtime", "space_help", "default_to_searched"]
 
 
 def space_help(what: str = "search space") -> str:
@@ -92,6 +92,20 @@ def resolve_space(args, arch_json: dict | None = None):
         cfg = {**cfg, **_space_overrides(args)}
         return space_from_config(cfg)
     return get_space(args.space or DEFAULT_SPACE, **_space_overrides(args))
+
+
+def default_to_searched(args) -> None:
+    """Without ``--checkpoint`` or any space option, a plain space name (or none) means the
+    configuration that deploy searches: the space's shipped checkpoint's. (Its class defaults
+    are ImageNet's, which the shipped checkpoint is not.)"""
+    from hwnas.spaces import resolve_space_name
+
+    if args.checkpoint is None and not any(
+            getattr(args, k, None) for k in ("resolutions", "width_mult", "num_classes",
+                                             "in_chans")):
+        plugin, config = resolve_space_name(args.space or DEFAULT_SPACE)
+        if config is None:
+            args.checkpoint = plugin.default_checkpoint
 
 
 def resolve_arch(text: str) -> tuple[dict | None, str]:

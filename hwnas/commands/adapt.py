@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.commands._common import add_device_args, add_space_args, resolve_space
+from hwnas.commands._common import (add_device_args, add_space_args, default_to_searched,
+                                   resolve_space)
 
 __all__ = ["register", "run"]
 
@@ -49,6 +50,7 @@ def run(args) -> int:
 
     sources = None if args.sources is None else [s.strip() for s in args.sources.split(",")
                                                  if s.strip()]
+    default_to_searched(args)
     rep = hwnas.adapt(args.target, resolve_space(args), measure=args.measure,
                       csv=args.from_csv, sources=sources, rpc=args.rpc, tracker=args.tracker,
                       key=args.key, out=args.out, rounds=args.rounds, workers=args.workers,

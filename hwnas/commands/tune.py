@@ -6,7 +6,7 @@ import math
 import sys
 import time
 
-from hwnas.commands._common import add_space_args, resolve_space
+from hwnas.commands._common import add_space_args, default_to_searched, resolve_space
 from hwnas.errors import HwnasError
 
 __all__ = ["register", "run"]
@@ -96,7 +96,6 @@ def run(args) -> int:
     from hwnas.compiler.database import database_dir, work_dir
     from hwnas.compiler.space_tuning import tune_space
     from hwnas.runtime import backend_of
-    from hwnas.spaces import DEFAULT_SPACE, resolve_space_name
     from hwnas.targets import load_target
 
     if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
@@ -111,11 +110,7 @@ def run(args) -> int:
     if not backend.tuned:
         raise HwnasError(f"target '{target.name}' does not compile with a tuning database "
                          f"(runtime '{backend.name}'); nothing to tune")
-    if args.checkpoint is None and not any(
-            getattr(args, k) for k in ("resolutions", "width_mult", "num_classes", "in_chans")):
-        plugin, config = resolve_space_name(args.space or DEFAULT_SPACE)
-        if config is None:                        # the configuration deploy searches, by default
-            args.checkpoint = plugin.default_checkpoint
+    default_to_searched(args)
     space = resolve_space(args)
     work = args.work_dir or work_dir(target)
     out = args.out or database_dir(target, for_writing=True)

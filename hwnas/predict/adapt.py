@@ -39,15 +39,9 @@ def fewshot_file(target: str, space_name: str) -> Path:
     """``latency_tables/<target>/<space>.fewshot.json``, or ``cpu-<mcpu>/`` beside it for a
     target with a CPU model (``x86-host``): a few-shot predictor is fitted on one CPU
     model's networks and must not serve another."""
-    from hwnas import _data
-    from hwnas.profile.table import cpu_folder, table_path
+    from hwnas.profile.table import cpu_file
 
-    cpu = cpu_folder(target)
-    if cpu is None:
-        return table_path(target, space_name, ".fewshot")
-    name = Path(table_path(target, space_name, ".fewshot")).name
-    found = _data.find("latency_tables", target, cpu, name)
-    return found or _data.write_dir("latency_tables") / target / cpu / name
+    return cpu_file(target, space_name, ".fewshot")
 
 
 # ---------------------------------------------------------------------------- measurements

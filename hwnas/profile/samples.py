@@ -34,10 +34,11 @@ TRIM = 0.02
 
 
 def samples_path(target: str, space_name: str) -> Path:
-    """``latency_tables/<target>/<space>.samples.json``: networks measured for ``hwnas adapt``."""
-    from hwnas.profile.table import table_path
+    """``latency_tables/<target>/<space>.samples.json``: networks measured for ``hwnas adapt``
+    (in ``cpu-<mcpu>/`` for a target with a CPU model: they are that CPU's)."""
+    from hwnas.profile.table import cpu_file
 
-    return table_path(target, space_name, ".samples")
+    return cpu_file(target, space_name, ".samples")
 
 
 def cost_matrix(space, genomes: np.ndarray, tables: dict[str, np.ndarray] | None = None

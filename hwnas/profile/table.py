@@ -25,7 +25,8 @@ from hwnas.errors import TableError
 from hwnas.runtime.latency import Latency
 
 __all__ = ["LatencyTable", "table_path", "cpu_folder", "target_tables_dir", "targets_with_table",
-           "at_resolution", "FORMAT", "READ_FORMATS", "is_table_file", "tables_by_cpu"]
+           "at_resolution", "FORMAT", "READ_FORMATS", "is_table_file", "tables_by_cpu",
+           "cpu_file"]
 
 log = logging.getLogger("hwnas.profile")
 
@@ -131,6 +132,20 @@ def targets_with_table(space: str) -> list[str]:
 
     return sorted({p.parent.name for d in _data.search_dirs("latency_tables") if d.is_dir()
                    for p in d.glob(f"*/{_file_stem(space)}.json")})
+
+
+def cpu_file(target: str, space: str, suffix: str) -> Path:
+    """``cpu-<mcpu>/<space><suffix>.json`` of this machine's CPU model, for a target with one
+    (``x86-host``): what was measured or fitted on one CPU model's networks must not serve
+    another. Else ``table_path``'s file. The first existing one, else where it is written."""
+    from hwnas import _data
+
+    cpu = cpu_folder(target)
+    if cpu is None:
+        return table_path(target, space, suffix)
+    name = f"{_file_stem(space)}{suffix}.json"
+    return _data.find("latency_tables", target, cpu, name) or \
+        _data.write_dir("latency_tables") / target / cpu / name
 
 
 def tables_by_cpu(target: str, space: str) -> dict[str, Path]:
