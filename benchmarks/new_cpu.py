@@ -107,14 +107,19 @@ def _compile_all(space, archs, dbs: dict, folder: Path) -> list[dict]:
 
 def _time_alternating(rows: list[dict], kinds: list[str], rounds: int, busy: int = 0) -> dict:
     """Each runtime alone in a fresh process per round, the kinds alternating; the median
-    round of each subnet."""
+    round of each subnet. ``busy``: that many processes spin beside them (``LoadGenerator``,
+    one per core, started here: a pool's worker may not start processes)."""
+    import contextlib
+
     from hwnas._cpus import allowed_cpus
+    from hwnas.runtime.load import LoadGenerator
 
     got: dict[str, list[list[float]]] = {k: [] for k in kinds}
-    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+    load = LoadGenerator(cores=busy, seconds=3600) if busy else contextlib.nullcontext()
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool, load:
         for _ in range(rounds):
             for k in kinds:
-                got[k].append(pool.apply(_time_all, ((allowed_cpus(), k, rows, busy),)))
+                got[k].append(pool.apply(_time_all, ((allowed_cpus(), k, rows),)))
     return {k: np.median(np.asarray(v), axis=0) for k, v in got.items()}
 
 

@@ -90,14 +90,12 @@ def _compile(job) -> dict:
 
 # ---------------------------------------------------------------------------- timing
 def _time_all(job) -> list[float]:
-    """Worker: median ms of every subnet on one runtime, by hwnas's protocol; with a fourth
-    part to the job, that many busy processes (``LoadGenerator``) spin beside it."""
+    """Worker: median ms of every subnet on one runtime, by hwnas's protocol."""
     from hwnas._cpus import restore
 
-    cpus, kind, rows, *busy = job
+    cpus, kind, rows = job
     restore(cpus)
     from hwnas.runtime import connect
-    from hwnas.runtime.load import LoadGenerator
     from hwnas.targets import load_target
 
     target = load_target(TARGET)
@@ -105,14 +103,9 @@ def _time_all(job) -> list[float]:
     if kind == "tuned_ab":
         return _time_ab(target, runtime, rows)
     out = []
-    load = LoadGenerator(cores=busy[0], seconds=3600).start() if busy and busy[0] else None
-    try:
-        for r in rows:
-            x = {"input": np.random.default_rng(0).standard_normal(r["shape"]).astype(np.float32)}
-            out.append(runtime.measure(r["onnx"] if kind == "ort" else r[kind], x).median_ms)
-    finally:
-        if load is not None:
-            load.stop()
+    for r in rows:
+        x = {"input": np.random.default_rng(0).standard_normal(r["shape"]).astype(np.float32)}
+        out.append(runtime.measure(r["onnx"] if kind == "ort" else r[kind], x).median_ms)
     return out
 
 

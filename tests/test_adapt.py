@@ -116,6 +116,12 @@ def test_feedback_refits_a_fewshot_predictor_and_corrects_others():
     assert fb.n == 1 and len(fb.current.samples.genomes) == 9
     assert not np.allclose(fb.predict_genomes(probe), before)
     assert fb.base is base and len(base.samples.genomes) == 8          # the saved one is kept
+    # what the refit still misses at the measured arch corrects it (and archs of its cost)
+    refit = float(fb.current.predict_genomes(new[None])[0])
+    assert refit < 2.9 * float(base.predict_genomes(new[None])[0])     # one sample of nine
+    assert float(fb.predict_genomes(new[None])[0]) == pytest.approx(
+        3.0 * float(base.predict_genomes(new[None])[0]), rel=1e-6)
+    assert np.all(fb.predict_upper_genomes(probe) >= fb.predict_genomes(probe))
     table = LatencyTable({"target": "t", "space": "nb201"})
     for op in sp.op_list:
         table.add(op.key, Latency(0.1, 0.11, 0.01, 10))

@@ -49,11 +49,7 @@ class MeasuredCorrection(LatencyPredictor):
         return len(self._log_ratio) + (self.scale != 1.0)
 
     def _factor(self, base_ms: np.ndarray) -> np.ndarray:
-        if not self._log_ratio:
-            return np.ones_like(base_ms)
-        d = np.log(base_ms)[:, None] - np.asarray(self._log_pred)[None, :]
-        w = np.exp(-0.5 * (d / self.bandwidth) ** 2) + 1e-12
-        return np.exp((w * np.asarray(self._log_ratio)[None, :]).sum(1) / w.sum(1))
+        return _nearest_ratio(base_ms, self._log_pred, self._log_ratio, self.bandwidth)
 
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
         base = self._scaled(genomes)
@@ -67,32 +63,57 @@ class MeasuredCorrection(LatencyPredictor):
 
 class FewShotFeedback(LatencyPredictor):
     """A few-shot predictor refitted with every measurement added (``add``) as one more
-    sample: the deploy loop's bundles teach it the device as its own samples did."""
+    sample: the deploy loop's bundles teach it the device as its own samples did. One sample
+    among its k moves a low-rank fit little, so what the refit still misses at the measured
+    archs (their measured/refitted ratio) corrects its predictions as ``MeasuredCorrection``
+    does: most strongly at archs of similar predicted cost."""
 
     feeds_samples = True
     #: its samples were measured on the device itself: no table-to-device factor applies
     scale = 1.0
 
-    def __init__(self, base) -> None:
+    def __init__(self, base, bandwidth: float = 0.25) -> None:
         super().__init__(base.space)
         self.base = self.current = base
         self.name = f"{base.name}+samples"
-        self._added = 0
+        self.bandwidth = bandwidth
+        self._genomes: list[np.ndarray] = []
+        self._measured: list[float] = []
 
     def add(self, genome: np.ndarray, measured_ms: float) -> None:
         self.current = self.current.with_samples(np.asarray(genome)[None, :],
                                                  np.array([float(measured_ms)]))
-        self._added += 1
+        self._genomes.append(np.asarray(genome))
+        self._measured.append(float(measured_ms))
 
     @property
     def n(self) -> int:
-        return self._added
+        return len(self._measured)
+
+    def _factor(self, base_ms: np.ndarray) -> np.ndarray:
+        if not self._measured:
+            return np.ones_like(base_ms)
+        pred = self.current.predict_genomes(np.stack(self._genomes))
+        return _nearest_ratio(base_ms, np.log(pred),
+                              np.log(np.asarray(self._measured) / pred), self.bandwidth)
 
     def predict_genomes(self, genomes: np.ndarray) -> np.ndarray:
-        return self.current.predict_genomes(genomes)
+        base = self.current.predict_genomes(genomes)
+        return base * self._factor(base)
 
     def predict_upper_genomes(self, genomes: np.ndarray, quantile: float = 0.9) -> np.ndarray:
-        return self.current.predict_upper_genomes(genomes, quantile)
+        base = self.current.predict_genomes(genomes)
+        return self.current.predict_upper_genomes(genomes, quantile) * self._factor(base)
+
+
+def _nearest_ratio(base_ms: np.ndarray, log_pred, log_ratio, bandwidth: float) -> np.ndarray:
+    """The measured/predicted ratio at each of ``base_ms``: a mean of the logged ratios of
+    the measured archs, weighted by a Gaussian in log-predicted latency (1 with none)."""
+    if len(log_ratio) == 0:
+        return np.ones_like(base_ms)
+    d = np.log(base_ms)[:, None] - np.asarray(log_pred)[None, :]
+    w = np.exp(-0.5 * (d / bandwidth) ** 2) + 1e-12
+    return np.exp((w * np.asarray(log_ratio)[None, :]).sum(1) / w.sum(1))
 
 
 def feedback_for(base: LatencyPredictor) -> LatencyPredictor:
