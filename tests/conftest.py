@@ -15,14 +15,27 @@ USER_DATA_VARS = ("HWNAS_DATA", "HWNAS_TARGETS", "HWNAS_TABLES", "HWNAS_CHECKPOI
                   "HWNAS_ACCURACY")
 
 
+def _hide_user_data(monkeypatch, tmp_path_factory) -> None:
+    for var in USER_DATA_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HWNAS_DATA", str(tmp_path_factory.mktemp("user-data")))
+
+
 @pytest.fixture(autouse=True)
 def _no_user_data(tmp_path_factory, monkeypatch):
     """What a developer imported or measured stays out of the tests: hwnas writes it to the
     user data folder (``$HWNAS_DATA``, else ``~/.local/share/hwnas``), and each test sees an
     empty one instead, besides the shipped data, unless it sets its own."""
-    for var in USER_DATA_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HWNAS_DATA", str(tmp_path_factory.mktemp("user-data")))
+    _hide_user_data(monkeypatch, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_data_in_wider_fixtures(tmp_path_factory):
+    """The same for module- and session-scoped fixtures, set up before any test's own."""
+    monkeypatch = pytest.MonkeyPatch()
+    _hide_user_data(monkeypatch, tmp_path_factory)
+    yield
+    monkeypatch.undo()
 
 
 @pytest.fixture(scope="session")
