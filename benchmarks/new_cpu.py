@@ -281,8 +281,9 @@ def main() -> int:
             (tmp / "hidden.json").write_text(json.dumps(hidden))
         print(f"hidden this CPU's data: {', '.join(hidden) or 'none shipped'}", flush=True)
         env = {**os.environ, "PYTHONPATH": str(copy), "HWNAS_CACHE": str(tmp / "cache")}
-        for var in ("HWNAS_DATA", "HWNAS_TABLES", "HWNAS_TARGETS", "HWNAS_CHECKPOINTS"):
+        for var in ("HWNAS_TABLES", "HWNAS_TARGETS", "HWNAS_CHECKPOINTS", "HWNAS_ACCURACY"):
             env.pop(var, None)
+        env["HWNAS_DATA"] = str(copy)        # the copy's data only, and what it writes
         result = tmp / "result.json"
         argv = [a for a in sys.argv[1:]]
         rc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv, "--inner",

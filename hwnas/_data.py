@@ -4,14 +4,20 @@ supernet checkpoints and imported accuracy data (``hwnas import-accuracy``).
 Each kind of data is looked up in up to two places, in this order:
 
 1. the user's folder: ``$HWNAS_TARGETS``, ``$HWNAS_TABLES``, ``$HWNAS_CHECKPOINTS`` or
-   ``$HWNAS_ACCURACY`` when set, else ``$HWNAS_DATA/<kind>`` when ``$HWNAS_DATA`` is set;
+   ``$HWNAS_ACCURACY`` when set, else ``$HWNAS_DATA/<kind>`` when ``$HWNAS_DATA`` is set, else
+   ``<kind>`` in the default user data folder, ``$XDG_DATA_HOME/hwnas`` (``~/.local/share/hwnas``
+   when ``XDG_DATA_HOME`` is unset);
 2. the data shipped with hwnas: ``hwnas/data/<kind>`` inside an installed wheel, or the
    ``targets/``, ``latency_tables/`` and ``checkpoints/`` folders of the source checkout the
    package runs from (an editable install, ``pip install -e``).
 
-A file found in the user's folder hides the shipped one of the same name. New files (a profiled
-table, a tuning database) are written to the user's folder when one is set, else beside the
-shipped data.
+A file found in the user's folder hides the shipped one of the same name. New files (an
+imported table or accuracy predictor, a profiled table, a few-shot predictor, a tuning
+database) are written to the user's folder, never into the shipped data: what the user imported
+or measured does not change what the shipped data says (nor the results of the project's tests,
+which point ``HWNAS_DATA`` at an empty folder). A verb that extends or resumes an existing file
+updates it where it is found, a shipped one included: that is how the shipped data are
+refreshed (re-profiling a shipped target on the CPU model it was measured on, tuning further).
 
 A folder named by one of these variables is never silently ignored: one that is a file is an
 error, and one that does not exist is an error when it is read (``search_dirs``), and is
@@ -24,7 +30,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["KINDS", "search_dirs", "find", "write_dir", "shipped_dir",
+__all__ = ["KINDS", "search_dirs", "find", "write_dir", "shipped_dir", "default_user_root",
            "list_checkpoints", "checkpoint_dir", "is_checkpoint_file"]
 
 KINDS = {"targets": "HWNAS_TARGETS", "latency_tables": "HWNAS_TABLES",
@@ -74,16 +80,30 @@ def _env_folder(var: str) -> Path | None:
     return path
 
 
+def default_user_root() -> Path | None:
+    """The user data folder used when no variable names one: ``$XDG_DATA_HOME/hwnas``, else
+    ``~/.local/share/hwnas`` (None when there is no home folder to put it in)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "hwnas"
+    try:
+        return Path.home() / ".local" / "share" / "hwnas"
+    except RuntimeError:
+        return None
+
+
 def _user_dir(kind: str, missing_ok: bool = True) -> Path | None:
-    """The user's folder of ``kind`` (None when no variable names one). Unless
-    ``missing_ok``, a folder that a variable names and that does not exist is an error."""
+    """The user's folder of ``kind``: the one a variable names, else the default user data
+    folder's (None without a home folder). Unless ``missing_ok``, a folder that a variable
+    names and that does not exist is an error (the default one simply holds nothing yet)."""
     from hwnas.errors import DataError
 
     var, path = KINDS[kind], _env_folder(KINDS[kind])
     if path is None:
         var, root = "HWNAS_DATA", _env_folder("HWNAS_DATA")
         if root is None:
-            return None
+            root = default_user_root()
+            return None if root is None else root / kind
         path = root / kind
         if path.exists() and not path.is_dir():
             raise DataError(f"HWNAS_DATA holds {path}, a file where the {kind} folder belongs")
@@ -100,7 +120,17 @@ def search_dirs(kind: str) -> list[Path]:
     """The folders searched for ``kind``, the user's first; one that a variable names and
     that does not exist is an error (``write_dir`` creates it for a verb that writes)."""
     _check_kind(kind)
-    return [d for d in (_user_dir(kind, missing_ok=False), shipped_dir(kind)) if d is not None]
+    user, shipped = _user_dir(kind, missing_ok=False), shipped_dir(kind)
+    if user is not None and shipped is not None and _same(user, shipped):
+        return [shipped]
+    return [d for d in (user, shipped) if d is not None]
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def find(kind: str, *parts: str) -> Path | None:
@@ -113,28 +143,22 @@ def find(kind: str, *parts: str) -> Path | None:
 
 
 def write_dir(kind: str) -> Path:
-    """Where new data of ``kind`` is written: the user's folder (created when it does not
-    exist yet), else the shipped one. A verb that writes calls it before it reads."""
+    """Where new data of ``kind`` is written: the user's folder, created when it does not
+    exist yet (the shipped folder only when a variable names it). A verb that writes calls it
+    before it reads."""
+    from hwnas.errors import DataError
+
     _check_kind(kind)
     user = _user_dir(kind)
-    if user is not None:
-        try:
-            user.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            from hwnas.errors import DataError
-
-            raise DataError(f"cannot create the {kind} folder {user}: "
-                            f"{exc.strerror or exc}") from None
-        return user
-    shipped = shipped_dir(kind)
-    if shipped is None:
-        root = _shipped_root()
-        if root is None:
-            from hwnas.errors import HwnasError
-
-            raise HwnasError(f"no folder for {kind}: set HWNAS_DATA to a writable folder")
-        return root / kind
-    return shipped
+    if user is None:
+        raise DataError(f"no folder for {kind}: there is no home folder; set HWNAS_DATA to a "
+                        "writable folder")
+    try:
+        user.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the {kind} folder {user}: "
+                        f"{exc.strerror or exc}") from None
+    return user
 
 
 def list_checkpoints() -> list[str]:

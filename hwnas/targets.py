@@ -100,6 +100,12 @@ class Target:
         return self.tvm_target.get("kind") in ("cuda", "rocm", "vulkan", "opencl", "metal")
 
     @property
+    def tvm_device_type(self) -> str:
+        """The TVM device the compiled code runs on, by its runtime name: the GPU's kind
+        (``cuda``, ``vulkan``, ...) for a GPU target, else ``cpu``."""
+        return self.tvm_target["kind"] if self.is_gpu else "cpu"
+
+    @property
     def is_cross(self) -> bool:
         """True when the artefact cannot run on this machine (another ISA or a GPU)."""
         hostish = self.host or self.tvm_target

@@ -10,11 +10,32 @@ EXTERNAL = SHARED / "data" / "external"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+#: the variables that name a user data folder (``hwnas._data``)
+USER_DATA_VARS = ("HWNAS_DATA", "HWNAS_TARGETS", "HWNAS_TABLES", "HWNAS_CHECKPOINTS",
+                  "HWNAS_ACCURACY")
+
+
+def _hide_user_data(monkeypatch, tmp_path_factory) -> None:
+    for var in USER_DATA_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HWNAS_DATA", str(tmp_path_factory.mktemp("user-data")))
+
+
 @pytest.fixture(autouse=True)
-def _no_imported_accuracy(tmp_path_factory, monkeypatch):
-    """Accuracy data a developer imported into the checkout stays out of the tests: each test
-    sees an empty accuracy folder unless it sets its own."""
-    monkeypatch.setenv("HWNAS_ACCURACY", str(tmp_path_factory.mktemp("accuracy")))
+def _no_user_data(tmp_path_factory, monkeypatch):
+    """What a developer imported or measured stays out of the tests: hwnas writes it to the
+    user data folder (``$HWNAS_DATA``, else ``~/.local/share/hwnas``), and each test sees an
+    empty one instead, besides the shipped data, unless it sets its own."""
+    _hide_user_data(monkeypatch, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_data_in_wider_fixtures(tmp_path_factory):
+    """The same for module- and session-scoped fixtures, set up before any test's own."""
+    monkeypatch = pytest.MonkeyPatch()
+    _hide_user_data(monkeypatch, tmp_path_factory)
+    yield
+    monkeypatch.undo()
 
 
 @pytest.fixture(scope="session")

@@ -198,6 +198,40 @@ def test_adapt_from_csv_saves_a_predictor_that_predict_uses(debug_device, tmp_pa
 
 
 def test_adapt_refusals_write_nothing(debug_device, tmp_path, capsys):
+    _check_adapt_refusals(tmp_path, capsys)
+
+
+def test_adapt_refusals_are_the_same_after_the_user_imports_a_table(debug_device, external_dir,
+                                                                     tmp_path, monkeypatch,
+                                                                     capsys):
+    """The README's Note10 import, run as a user runs it (no HWNAS_* variable), lands in the
+    user data folder, where the lookup finds it, and not in the shipped tree; the tests, which
+    see an empty user folder, then refuse the same adapt cases with the same single lines."""
+    from conftest import USER_DATA_VARS
+    from hwnas import _data
+    from hwnas.profile.table import targets_with_table
+
+    home = tmp_path / "xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))     # the user's own data folder
+    shipped = _data.shipped_dir("latency_tables")
+    shipped_before = sorted(p.relative_to(shipped) for p in shipped.rglob("*"))
+    with monkeypatch.context() as user:                 # the user's shell
+        for var in USER_DATA_VARS:
+            user.delenv(var, raising=False)
+        assert main(["import-table", "--source", str(external_dir / "ofa_note10_lut"),
+                     "--target", "note10"]) == 0
+        assert "note10" in targets_with_table("ofa-mbv3")
+    assert list((home / "hwnas" / "latency_tables" / "note10").glob("ofa-mbv3*.json"))
+    assert sorted(p.relative_to(shipped) for p in shipped.rglob("*")) == shipped_before
+    capsys.readouterr()
+    with monkeypatch.context() as fixture_only:         # what a test without a folder sees
+        fixture_only.delenv("HWNAS_TABLES")
+        assert "note10" not in targets_with_table("ofa-mbv3")
+    _check_adapt_refusals(tmp_path, capsys)
+
+
+def _check_adapt_refusals(tmp_path, capsys):
+    """Each refused ``hwnas adapt`` is one line and leaves the saved predictor as it was."""
     sp = get_space("ofa-mbv3", **SMALL_OFA)
     archs = sp.sample_many(np.random.default_rng(0), 5)
     good = _csv(tmp_path, "\n".join(f"{a},{1 + i}" for i, a in enumerate(archs)))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -189,19 +190,33 @@ def test_losing_every_device_stops_with_one_line_and_keeps_the_entries(farm, tmp
     assert len(LatencyTable.load(out)) == 1
 
 
-@pytest.mark.rpc
-@pytest.mark.slow
-def test_farm_up_serves_until_sigterm_and_stops_everything():
-    proc = subprocess.Popen([sys.executable, "-m", "hwnas", "farm", "up", "--servers", "1",
-                             "--key", "demo", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+@contextmanager
+def _farm_up(*args: str):
+    """``hwnas farm up --port 0 ARGS`` in the background: (process, its lines up to ``use``)."""
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas", "farm", "up", "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
     try:
         lines = []
         while not lines or not lines[-1].startswith("use"):
             line = proc.stdout.readline()
             assert line, f"farm up exited early: {lines}"
             lines.append(line)
+        yield proc, lines
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.rpc
+@pytest.mark.slow
+def test_farm_up_serves_until_sigterm_and_stops_everything():
+    with _farm_up("--servers", "1", "--key", "demo") as (proc, lines):
         tracker = lines[0].split()[1]
+        assert lines[-1].split()[1:] == ["hwnas", "profile", "--tracker", tracker, "--key",
+                                         "demo", "--target", "x86-host", "..."]
         status = subprocess.run([sys.executable, "-m", "hwnas", "farm", "status", "--tracker",
                                  tracker], capture_output=True, text=True, timeout=120)
         assert status.returncode == 0 and "demo: 1 servers, 1 free" in status.stdout
@@ -211,8 +226,40 @@ def test_farm_up_serves_until_sigterm_and_stops_everything():
         gone = subprocess.run([sys.executable, "-m", "hwnas", "farm", "status", "--tracker",
                                tracker], capture_output=True, text=True, timeout=120)
         assert gone.returncode != 0 and "cannot reach RPC tracker" in gone.stderr
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+
+
+@pytest.mark.rpc
+@pytest.mark.tvm
+@pytest.mark.slow
+def test_the_readme_farm_example_profiles_through_the_tracker(tmp_path):
+    """The README's farm journey, with a port of its own and a few operators: two servers
+    under key x86-host, then ``hwnas profile --tracker ... --key x86-host`` (the key names the
+    target) measures on them. ``--out`` keeps the table out of the data folders."""
+    with _farm_up("--servers", "2", "--key", "x86-host") as (proc, lines):
+        tracker = lines[0].split()[1]
+        assert lines[-1].split()[1:] == ["hwnas", "profile", "--tracker", tracker, "--key",
+                                         "x86-host", "..."]
+        servers = set(lines[1].split(": ", 1)[1].strip().split(", "))
+        out = tmp_path / "table.json"
+        r = subprocess.run([sys.executable, "-m", "hwnas", "profile", "--tracker", tracker,
+                            "--key", "x86-host", "--limit", "2", "--networks", "0",
+                            "--workers", "0", "--out", str(out)],
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "devices" in r.stdout
+        table = LatencyTable.load(out)
+        assert table.meta["address"] == f"tracker://{tracker}/x86-host"
+        assert table.meta["target"] == "x86-host" and len(table.entries) == 2
+        assert {e["device"] for e in table.entries.values()} <= servers
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_farm_up_refuses_a_key_of_a_target_that_runs_elsewhere(capsys):
+    """``rpi4``'s profiles would reach servers running this machine's code: one line, and
+    nothing is started."""
+    assert main(["farm", "up", "--servers", "2", "--key", "rpi4", "--port", "0"]) \
+        == TargetError.exit_code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "key 'rpi4' names target 'rpi4', whose code does not run on this machine" in err

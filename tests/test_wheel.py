@@ -33,6 +33,7 @@ def wheel_env(tmp_path_factory):
                     str(site), str(wheel)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HWNAS_")
            and k != "PYTHONPATH"}
+    env["XDG_DATA_HOME"] = str(tmp / "user-data")    # the default user folder, empty
     return py, env, tmp
 
 

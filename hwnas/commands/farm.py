@@ -36,6 +36,7 @@ def _raise_interrupt(signum, _frame) -> None:
 
 def _up(args) -> int:
     from hwnas.farm import start_farm
+    from hwnas.targets import list_targets
 
     t0 = time.perf_counter()
     farm = start_farm(args.servers, args.key, args.port, args.log_dir)
@@ -47,8 +48,10 @@ def _up(args) -> int:
             addrs = ", ".join(s.address for s in farm.servers if s.key == key)
             print(f"servers    {args.servers} under key '{key}': {addrs}")
         print(f"ready      in {time.perf_counter() - t0:.1f} s; Ctrl-C or SIGTERM stops the farm")
-        print(f"use        hwnas profile --tracker {farm.address} --key {farm.keys[0]} "
-              "--target x86-host ...", flush=True)
+        key = farm.keys[0]                  # a key named like a target profiles that target
+        target = "" if key in list_targets() else " --target x86-host"
+        print(f"use        hwnas profile --tracker {farm.address} --key {key}{target} ...",
+              flush=True)
         died = _watch(farm)
     except KeyboardInterrupt:
         pass

@@ -19,7 +19,9 @@ def register(sub) -> None:
     p.add_argument("--space", help="search space (default: the format's)")
     p.add_argument("--format", choices=IMPORTERS.names(), help="default: detected")
     p.add_argument("--width-mult", type=float, help="override the space's width multiplier")
-    p.add_argument("--out", type=Path, help="default latency_tables/<target>/<space>.json")
+    p.add_argument("--out", type=Path, help="default latency_tables/<target>/<space>.json in "
+                                            "the user data folder ($HWNAS_DATA, else "
+                                            "~/.local/share/hwnas), never the shipped data")
     p.add_argument("--force", action="store_true",
                    help="replace an existing latency table (a file that is no hwnas table is "
                         "never replaced)")
@@ -27,16 +29,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from hwnas import _data
     from hwnas.profile.importers import import_table
     from hwnas.profile.table import is_table_file, table_path
 
-    if args.out is None:
-        from hwnas import _data
-
-        _data.write_dir("latency_tables")     # created now when it does not exist yet
+    tables = None if args.out else _data.write_dir("latency_tables")   # created now if new
     overrides = {"width_mult": args.width_mult} if args.width_mult is not None else {}
     table = import_table(args.source, args.target, args.space, args.format, overrides)
-    out = args.out or table_path(args.target, table.meta["space"])
+    # an imported table goes to the user's folder (hiding a shipped one of the same name)
+    out = args.out or tables / args.target / table_path(args.target, table.meta["space"]).name
     if out.is_dir():
         raise TableError(f"{out} is a folder, not a latency table file; choose a file path")
     if out.exists() and not is_table_file(out):      # a user's file, even with --force

@@ -31,11 +31,15 @@ if manifest.get("target", {}).get("affinity") == "shared":
     # workers free to run on any core: one core busy with other work must not stall every
     # parallel region (TVM reads this when its pool first starts)
     os.environ.setdefault("TVM_BIND_THREADS", "0")
+device = manifest.get("tvm_device", "cpu")          # the target's GPU kind (cuda, ...) or cpu
+dev = tvm.device(device, 0)
+if not dev.exist:
+    sys.exit(f"this bundle runs on a {device} device (manifest.json: tvm_device), and this "
+             f"machine has none that TVM's runtime can use")
 shape = tuple(manifest["input"]["shape"])
 path = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "sample_input.npy"
 x = np.load(path).astype("float32").reshape(shape)
 
-dev = tvm.cpu()
 vm = VirtualMachine(tvm.runtime.load_module(str(here / manifest["files"]["library"])), dev)
 logits = vm["main"](tvm.runtime.tensor(x, dev)).numpy()[0]
 p = np.exp(logits - logits.max())

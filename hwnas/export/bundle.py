@@ -80,7 +80,7 @@ def _build(req: BundleRequest, stage: Path) -> dict:
 
     backend = backend_of(target)
     built = backend.build_network(space, arch, target, stage / "model", req.database,
-                                  onnx=onnx_path, device_code=True)
+                                  onnx=onnx_path)
     files = {"onnx": "model.onnx", "library": built.path.name, "arch": "arch.json", **built.files}
     if not built.compiled:                  # the ONNX model itself, or the debug device's costs
         return _finish(req, stage, shape, x, ort_diff, None, files, built.path,
@@ -137,6 +137,7 @@ def _finish(req: BundleRequest, stage: Path, shape, x, ort_diff, tvm_diff, files
         "arch": str(arch),
         "space": space.config(),
         "target": target.to_json(),
+        "tvm_device": target.tvm_device_type,       # what run.py runs the library on
         "versions": versions(),
         "input": {"name": INPUT_NAME, "shape": list(shape), "dtype": "float32"},
         "files": files,

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from hwnas._checks import check_int
-from hwnas.errors import DeviceError, HwnasError
+from hwnas.errors import DeviceError, HwnasError, TargetError
 from hwnas.farm.tracker import free_devices, tracker_summary
 
 __all__ = ["Farm", "FarmServer", "start_farm", "free_port"]
@@ -183,6 +183,19 @@ def _wait_listening(host: str, port: int, proc: subprocess.Popen, timeout_s: flo
     raise DeviceError(f"RPC tracker on {host}:{port} did not start within {timeout_s:.0f} s")
 
 
+def _check_key_runs_here(key: str) -> None:
+    """The farm's servers run this machine's code: a key that names a target whose code runs
+    elsewhere (``rpi4``, ``server-gpu``) would route that target's profiles to the wrong
+    device (profiling takes a key's target from its name), so it is refused."""
+    from hwnas.targets import list_targets, load_target
+
+    if key in list_targets() and load_target(key).is_cross:
+        raise TargetError(f"key '{key}' names target '{key}', whose code does not run on this "
+                          f"machine, where the farm's RPC servers run; give a key of this "
+                          f"machine's target (x86-host) or a key no target has, or register "
+                          f"an emulated device or the real one under '{key}'")
+
+
 def start_farm(servers: int, keys: str | list[str] | dict[str, int], port: int = 0,
                log_dir: str | None = None, ready_timeout_s: float = 120.0) -> Farm:
     """Start a tracker on 127.0.0.1 (``port`` 0: any free port) and ``servers`` RPC servers per
@@ -195,6 +208,8 @@ def start_farm(servers: int, keys: str | list[str] | dict[str, int], port: int =
                          or not isinstance(n, int) or n < 1 for k, n in counts.items()):
         raise HwnasError(f"a farm needs at least 1 server per key and non-empty keys without "
                          f"':', got {counts}")
+    for key in counts:
+        _check_key_runs_here(key)
     check_int(port, "tracker port (0: any free port)", 0, 65535)
     if port:
         _check_free(LOOPBACK, port)

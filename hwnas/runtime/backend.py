@@ -53,11 +53,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def build_network(self, space, arch, target: Target, stem: Path, database=None,
-                      onnx: Path | None = None, device_code: bool = False) -> Artefact:
+                      onnx: Path | None = None) -> Artefact:
         """``arch`` of ``space`` as one artefact, written to ``stem`` plus its suffix.
 
-        ``onnx``: the network already exported with its weights (else built from the space);
-        ``device_code``: also write the device's own code beside it where it has one."""
+        ``onnx``: the network already exported with its weights (else built from the space)."""
 
     @abc.abstractmethod
     def connect(self, target: Target, device: str) -> Runtime:

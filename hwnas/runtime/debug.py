@@ -162,7 +162,7 @@ class DebugBackend(Backend):
         return [Artefact(path, f"op{i}") for i in range(len(ops))]
 
     def build_network(self, space, arch, target: Target, stem: Path, database=None,
-                      onnx: Path | None = None, device_code: bool = False) -> Artefact:
+                      onnx: Path | None = None) -> Artefact:
         path = write_debug_artefact(Path(f"{stem}.debug.json"), {
             "main": {**debug_costs(space, space.ops(arch)), "network": True}})
         return Artefact(path)

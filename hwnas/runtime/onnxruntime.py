@@ -86,7 +86,7 @@ class OnnxBackend(Backend):
         return [Artefact(op_to_onnx(op, out_dir / f"{name}-{i}.onnx")) for i, op in enumerate(ops)]
 
     def build_network(self, space, arch, target: Target, stem: Path, database=None,
-                      onnx: Path | None = None, device_code: bool = False) -> Artefact:
+                      onnx: Path | None = None) -> Artefact:
         from hwnas.compiler.onnx_export import network_to_onnx
 
         return Artefact(onnx or network_to_onnx(space, arch, Path(f"{stem}.onnx")))

@@ -52,7 +52,7 @@ class TVMBackend(Backend):
         return [Artefact(lib, f"op{i}", compiled.tuning_json()) for i in range(len(ops))]
 
     def build_network(self, space, arch, target: Target, stem: Path, database=None,
-                      onnx: Path | None = None, device_code: bool = False) -> Artefact:
+                      onnx: Path | None = None) -> Artefact:
         from hwnas.compiler import compile_onnx, export_library, library_suffix
         from hwnas.compiler.onnx_export import INPUT_NAME, network_to_onnx
 
@@ -61,13 +61,7 @@ class TVMBackend(Backend):
         if onnx is None:
             path.unlink()
         lib = export_library(compiled.executable, Path(f"{stem}{library_suffix(target)}"), target)
-        files = {}
-        if device_code and target.tvm_target.get("kind") == "cuda":
-            from hwnas.compiler.cuda import compile_cuda_fatbin
-
-            fat = compile_cuda_fatbin(compiled.executable, target, lib.parent / "kernels.fatbin")
-            files["device_code"] = fat.name
-        return Artefact(lib, "main", compiled.tuning_json(), files)
+        return Artefact(lib, "main", compiled.tuning_json())
 
     def connect(self, target: Target, device: str) -> Runtime:
         if device == "local":
@@ -86,8 +80,8 @@ class TVMBackend(Backend):
 
     def run_here(self, target: Target, path: Path,
                  inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """On the CPU, with TVM's thread pool as it is (no device pinning)."""
+        """On the target's device here, with TVM's thread pool as it is (no device pinning)."""
         from hwnas.runtime.tvm_local import run_tvm_library
 
         (x,) = inputs.values()
-        return [run_tvm_library(path, x)]
+        return [run_tvm_library(path, x, target.tvm_device_type)]

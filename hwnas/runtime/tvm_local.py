@@ -22,15 +22,20 @@ def tvm_device(target, session):
     """The device ``target``'s code runs on in ``session`` (the ``tvm`` module on this machine,
     an RPC session on a remote one): its GPU (``cuda``, ``vulkan``, ...) for a GPU target, else
     the CPU."""
-    return session.device(target.tvm_target["kind"], 0) if target.is_gpu else session.cpu(0)
+    return session.device(target.tvm_device_type, 0)
 
 
-def run_tvm_library(lib_path: str | os.PathLike, x: np.ndarray) -> np.ndarray:
-    """Load an exported library with the TVM runtime and run its ``main`` once on the CPU."""
+def run_tvm_library(lib_path: str | os.PathLike, x: np.ndarray,
+                    device: str = "cpu") -> np.ndarray:
+    """Load an exported library with the TVM runtime and run its ``main`` once on ``device``
+    (a TVM device name: a bundle manifest's ``tvm_device``, ``Target.tvm_device_type``)."""
     import tvm
     from tvm import relax
 
-    dev = tvm.cpu()
+    dev = tvm.device(device, 0)
+    if not dev.exist:
+        raise DeviceError(f"{lib_path} runs on a {device} device, and this machine has none "
+                          "that TVM's runtime can use")
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(lib_path)), dev)
     return vm["main"](tvm.runtime.tensor(x, dev)).numpy()
 
