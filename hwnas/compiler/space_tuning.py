@@ -320,7 +320,8 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
                     state["stopped"] = "interrupted"
                     tiers = ()
                 man["transfer_done"] = not interrupt.requested
-                man["transfer_sources"] = {s.cpu: str(s.path) for s in sources}
+                man["transfer_sources"] = {s.cpu: f"{s.path.parent.name}/{s.path.name}"
+                                           for s in sources}
                 man["transfer_skipped"] = skipped
             if man.get("transfer_done") and man.get("transfer"):
                 picks = man["transfer"]
