@@ -162,7 +162,7 @@ def adapt(target: str, space: Any = None, *, measure: int | None = None,
         from hwnas import _data
 
         _data.write_dir("latency_tables")
-    path = Path(out) if out is not None else fewshot_file(target, sp.name)
+    path = Path(out) if out is not None else fewshot_file(target, sp.name, for_writing=True)
     _check_replaceable(path, target, sp)
     t0 = time.perf_counter()
     src = resolve_sources(target, sp, sources)

@@ -35,13 +35,13 @@ POOR_LOO = 0.10            # mean |relative error| above which an estimate is ca
 TABLE_MATRIX_ARCHS = 2048  # archs whose table sums make the source matrix of table sources
 
 
-def fewshot_file(target: str, space_name: str) -> Path:
+def fewshot_file(target: str, space_name: str, for_writing: bool = False) -> Path:
     """``latency_tables/<target>/<space>.fewshot.json``, or ``cpu-<mcpu>/`` beside it for a
     target with a CPU model (``x86-host``): a few-shot predictor is fitted on one CPU
     model's networks and must not serve another."""
     from hwnas.profile.table import cpu_file
 
-    return cpu_file(target, space_name, ".fewshot")
+    return cpu_file(target, space_name, ".fewshot", for_writing)
 
 
 # ---------------------------------------------------------------------------- measurements

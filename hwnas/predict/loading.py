@@ -77,7 +77,7 @@ def fewshot_beside(table_file: str | Path) -> Path:
     """``<space>.fewshot.json`` beside a table file; for a target's shared table
     (``latency_tables/<target>/<space>.json``) this machine's CPU model's own few-shot
     predictor in ``cpu-<mcpu>/`` when there is one (fitted on this CPU's networks)."""
-    from hwnas.profile.table import cpu_folder
+    from hwnas.profile.table import cpu_file, cpu_folder
 
     p = Path(table_file)
     name = f"{p.stem}.fewshot.json"
@@ -85,6 +85,10 @@ def fewshot_beside(table_file: str | Path) -> Path:
         cpu = cpu_folder(p.parent.name, always=False)
         if cpu and (p.parent / cpu / name).is_file():
             return p.parent / cpu / name
+        if cpu:                 # this CPU's, in the user's folder or the shipped one
+            own = cpu_file(p.parent.name, p.stem, ".fewshot")
+            if own.is_file():
+                return own
     return p.with_name(name)
 
 

@@ -134,18 +134,19 @@ def targets_with_table(space: str) -> list[str]:
                    for p in d.glob(f"*/{_file_stem(space)}.json")})
 
 
-def cpu_file(target: str, space: str, suffix: str) -> Path:
+def cpu_file(target: str, space: str, suffix: str, for_writing: bool = False) -> Path:
     """``cpu-<mcpu>/<space><suffix>.json`` of this machine's CPU model, for a target with one
     (``x86-host``): what was measured or fitted on one CPU model's networks must not serve
-    another. Else ``table_path``'s file. The first existing one, else where it is written."""
+    another. Else ``table_path``'s file. The first existing one (the user's folder first),
+    else, and always ``for_writing`` (a new fit), the one in the folder new data goes to."""
     from hwnas import _data
 
     cpu = cpu_folder(target)
     if cpu is None:
-        return table_path(target, space, suffix)
+        return table_path(target, space, suffix, for_writing=for_writing)
     name = f"{_file_stem(space)}{suffix}.json"
-    return _data.find("latency_tables", target, cpu, name) or \
-        _data.write_dir("latency_tables") / target / cpu / name
+    found = None if for_writing else _data.find("latency_tables", target, cpu, name)
+    return found or _data.write_dir("latency_tables") / target / cpu / name
 
 
 def tables_by_cpu(target: str, space: str) -> dict[str, Path]:

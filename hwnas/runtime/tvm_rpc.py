@@ -39,11 +39,13 @@ class TVMRPCRuntime(TVMRuntime):
         self.call_timeout_s = CALL_TIMEOUT_S if call_timeout_s is None else call_timeout_s
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
         self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
+        before = _socket_fds()
         try:
             self.remote = self._connect(CONNECT_TIMEOUT_S if timeout_s is None else timeout_s)
         except BaseException:                # an unreachable device leaves nothing behind
             self._tmp.cleanup()
             raise
+        self._session_fds = _socket_fds() - before  # the session's sockets (Linux)
         self.device_info = _device_info(self.remote)
         self.pin_threads()
 
@@ -108,10 +110,24 @@ class TVMRPCRuntime(TVMRuntime):
                            f"the RPC device {self.device} stopped answering while {doing} "
                            f"(no reply within {self.call_timeout_s:g} s)")
         except DeviceError:
+            # Every remote object still held (a loaded module, a VM, a tensor) would ask the
+            # silent device to free it when released, and wait for it forever: the session's
+            # sockets are shut first, so that those requests fail at once.
+            self._sever()
             self.remote = None
             self._loaded = None
             self._modules.clear()
             raise
+
+    def _sever(self) -> None:
+        import socket
+
+        for fd in self._session_fds:
+            try:
+                with socket.socket(fileno=os.dup(fd)) as s:
+                    s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _global(self, name: str):
         return self._device_api().get_function(name)
@@ -193,7 +209,9 @@ def _within(seconds: float, call, late: str):
         try:
             box["value"] = call()
         except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
-            box["error"] = exc
+            # without its traceback: the call's frames hold the session (and a TVM RPC server
+            # serves one session at a time) as long as the caller keeps the error
+            box["error"] = exc.with_traceback(None)
 
     worker = threading.Thread(target=run, name="hwnas-rpc-call", daemon=True)
     worker.start()
@@ -203,6 +221,22 @@ def _within(seconds: float, call, late: str):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _socket_fds() -> set[int]:
+    """This process's open sockets (empty where ``/proc`` does not list them)."""
+    out = set()
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return out
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                out.add(int(name))
+        except OSError:
+            pass
+    return out
 
 
 def _probe(device: str, timeout_s: float) -> None:
