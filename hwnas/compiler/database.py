@@ -33,7 +33,7 @@ from hwnas.errors import ExportError
 __all__ = ["MANIFEST", "DB_FILES", "PUBLISHED_FORMAT", "has_database", "load_database",
            "last_line", "database_dir", "work_dir", "target_identity", "publish",
            "read_manifest", "cache_root", "unpacked", "database_digest", "describe_database",
-           "resolve_database", "repair_work_dir", "check_records"]
+           "resolve_database", "repair_work_dir", "check_records", "check_device"]
 
 log = logging.getLogger("hwnas.compiler")
 
@@ -196,17 +196,24 @@ def _check_target(path: Path, man: dict, target) -> None:
     have = man.get("target")
     if not isinstance(have, dict):
         return                                   # a work folder: checked by the tuner itself
+    check_device(path, have, target)
+    want = target_identity(target)
+    for key, what in (("mcpu", "CPU"), ("tvm", "TVM version")):
+        if have.get(key) != want.get(key):
+            _warn_once(f"tuning database {path} was tuned on {what} {have.get(key)}, this is "
+                       f"{want.get(key)}: its schedules apply but may not be the fastest here "
+                       "(retune it with hwnas tune)")
+
+
+def check_device(path: Path, have: dict, target) -> None:
+    """Refuse the database in ``path``, whose manifest names the target ``have``, when it was
+    tuned for another device than ``target`` (another CPU model of it is no other device)."""
     want = target_identity(target)
     for key in ("name", "kind", "arch", "mtriple"):
         if have.get(key) != want.get(key):
             raise ExportError(f"tuning database {path} was tuned for target '{have.get('name')}' "
                               f"({have.get('kind')} {have.get(key) or ''}), not "
                               f"'{want['name']}'; it cannot serve this device")
-    for key, what in (("mcpu", "CPU"), ("tvm", "TVM version")):
-        if have.get(key) != want.get(key):
-            _warn_once(f"tuning database {path} was tuned on {what} {have.get(key)}, this is "
-                       f"{want.get(key)}: its schedules apply but may not be the fastest here "
-                       "(retune it with hwnas tune)")
 
 
 @lru_cache(maxsize=None)

@@ -16,13 +16,13 @@ Progress is saved after each chunk of kernels (``transfer`` in the work folder's
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from hwnas._io import atomic_write_json
-from hwnas.compiler.database import (MANIFEST, last_line, load_database, read_manifest,
-                                     target_identity)
+from hwnas.compiler.database import (MANIFEST, check_device, last_line, load_database,
+                                     read_manifest)
 from hwnas.errors import ExportError, HwnasError
 
 __all__ = ["ForeignDatabase", "foreign_databases", "transfer_records", "DEFAULT_SOURCE"]
@@ -66,11 +66,7 @@ def foreign_databases(target) -> tuple[list[ForeignDatabase], dict[str, str]]:
                 cpu = str(tgt.get("mcpu") or "")
                 if not cpu or cpu == target.mcpu or cpu in seen:
                     continue                     # this CPU's own, or one met already
-                want = target_identity(target)
-                other = [k for k in ("name", "kind", "arch", "mtriple") if tgt.get(k) != want[k]]
-                if other:
-                    raise ExportError(f"tuned for another device ({other[0]} "
-                                      f"{tgt.get(other[0])!r}, not {want[other[0]]!r})")
+                check_device(d, tgt, target)
                 db = load_database(d, required=True)
             except HwnasError as exc:
                 skipped[str(d)] = str(exc)
@@ -79,13 +75,6 @@ def foreign_databases(target) -> tuple[list[ForeignDatabase], dict[str, str]]:
             seen.add(cpu)
             found.append(ForeignDatabase(cpu, d, db))
     return found, skipped
-
-
-@dataclass
-class _Pick:
-    key: str
-    sources: list[str] = field(default_factory=list)
-    seconds: list[float | None] = field(default_factory=list)
 
 
 def _candidates(task, sources: list[ForeignDatabase], tvm_target):
