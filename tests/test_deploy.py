@@ -56,8 +56,10 @@ def deployed(tmp_path_factory):
     space = space_from_config(meta["space"])
     _synthetic_table(tmp_path / "tables" / "x86-host" / f"{space.name}.json", space, 0.001)
     target = load_target("x86-host")
+    # the synthetic table, by name: on a CPU model with a shipped few-shot predictor, "auto"
+    # would rightly prefer that predictor to a made-up table
     cfg = DeployConfig(target=target, budget_ms=25.0, out=tmp_path / "bundle",
-                       runtime=connect(target), max_rounds=1,
+                       runtime=connect(target), max_rounds=1, predictor="table",
                        strategy_options={"population": 40, "generations": 20})
     try:
         yield deploy(cfg), tmp_path / "bundle"
