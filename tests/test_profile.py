@@ -190,11 +190,16 @@ def test_validation_scores_the_table_sum_against_measured_networks():
     assert t.meta["networks"][0]["table_ms"] == sums[0]
 
 
+def _freeze(proc: subprocess.Popen) -> None:
+    """The device stops answering: its processes are stopped, their sockets stay open."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+
+
 @pytest.mark.rpc
-@pytest.mark.parametrize("lose", [_kill], ids=["killed"])
+@pytest.mark.parametrize("lose", [_kill, _freeze], ids=["killed", "silent"])
 def test_rpc_device_lost_mid_run_then_resume_completes(lose, tmp_path, capsys, monkeypatch):
-    """The device dies mid-run: one line naming it, what was measured is kept, resume
-    completes."""
+    """The device dies, or stops answering with its connection open: one line naming it (the
+    silent one within the per-call deadline), what was measured is kept, resume completes."""
     import hwnas.runtime.tvm_rpc as tvm_rpc
 
     monkeypatch.setattr(tvm_rpc, "CALL_TIMEOUT_S", 5.0)
@@ -222,6 +227,8 @@ def test_rpc_device_lost_mid_run_then_resume_completes(lose, tmp_path, capsys, m
     errors = [ln for ln in err if ln.startswith("hwnas: error:")]
     assert code != 0 and "Traceback" not in "\n".join(err)
     assert len(errors) == 1 and "RPC" in errors[0] and str(port) in errors[0], err
+    if lose is _freeze:
+        assert "stopped answering while" in errors[0] and "5 s" in errors[0], errors
     assert len(LatencyTable.load(out)) == 3
     assert LatencyTable.load(out).meta["address"] == f"rpc://127.0.0.1:{port}"
     assert LatencyTable.load(out).meta["runs"][-1]["finished"] is False

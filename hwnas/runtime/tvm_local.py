@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import traceback
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,12 @@ class TVMRuntime(Runtime):
         """``fn(*args)`` on the device: a local device has no deadline (an RPC one has)."""
         return fn(*args)
 
+    def _release(self, held: list) -> None:
+        """Drop the device objects in ``held`` (its entries are their last references). On a
+        remote device each one's release is a call that waits for the device's answer, so
+        the RPC runtime bounds it; here it is immediate."""
+        held.clear()
+
     def _fail(self, exc: Exception, doing: str) -> DeviceError:
         lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
         return DeviceError(f"{self.describe_short()}: {doing} failed: {lines[-1]}")
@@ -103,7 +110,8 @@ class TVMRuntime(Runtime):
 
         key = str(artefact) if isinstance(artefact, (str, os.PathLike)) else id(artefact)
         if self._loaded is None or self._loaded[0] != key:
-            self._loaded = None
+            old, self._loaded = [self._loaded], None
+            self._release(old)
             try:
                 vm = self._call(f"loading {artefact}", relax.VirtualMachine,
                                 self._load_module(artefact), self._device())
@@ -122,11 +130,15 @@ class TVMRuntime(Runtime):
                            np.ascontiguousarray(v), dev) for v in inputs.values()]
 
     def timer(self, artefact, inputs: dict[str, np.ndarray], func: str = "main"):
-        vm = self._vm(artefact)          # the timer keeps it, also when another is loaded
+        """A ``timer(number, repeat)`` of ``func``. The device objects it uses (the VM, the
+        inputs on the device, its evaluators) are held in one list and released through
+        ``_release`` once the timer is dropped."""
+        # [VM (the timer keeps it, also when another is loaded), inputs, {(number, repeat):
+        # evaluator}]: the only references to them, so that dropping them is one bounded step
+        held: list = [self._vm(artefact)]
         try:
-            args = self._args(inputs)
+            held += [self._args(inputs), {}]
             dev = self._device()
-            evaluators: dict[tuple[int, int], object] = {}
         except DeviceError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -134,16 +146,19 @@ class TVMRuntime(Runtime):
 
         def timer(number: int, repeat: int) -> list[float]:
             try:
+                vm, args, evaluators = held
                 ev = evaluators.get((number, repeat))
                 if ev is None:
-                    ev = evaluators[(number, repeat)] = vm.time_evaluator(
-                        func, dev, number=number, repeat=repeat)
+                    ev = evaluators[(number, repeat)] = self._call(
+                        f"preparing to time '{func}'", vm.time_evaluator, func, dev,
+                        number, repeat)
                 return [t * 1e3 for t in self._call(f"timing '{func}'", ev, *args).results]
             except DeviceError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 raise self._error(exc, f"timing '{func}'") from None
 
+        weakref.finalize(timer, self._release, held).atexit = False
         return timer
 
     def run(self, artefact, inputs: dict[str, np.ndarray], func: str = "main") -> list[np.ndarray]:
@@ -156,13 +171,16 @@ class TVMRuntime(Runtime):
 
     def _run(self, artefact, inputs, func: str) -> list[np.ndarray]:
         vm = self._vm(artefact)
-        args = self._args(inputs)
+        held = [self._args(inputs)]      # the inputs on the device, released when done
 
         def call():
-            out = vm[func](*args)
+            out = vm[func](*held[0])
             return [o.numpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
 
-        return self._call(f"running '{func}'", call)
+        try:
+            return self._call(f"running '{func}'", call)
+        finally:
+            self._release(held)
 
 
 class TVMLocalRuntime(TVMRuntime):

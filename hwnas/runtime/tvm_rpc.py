@@ -7,6 +7,7 @@ server says nothing, and is taken to be what its target file describes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,8 @@ from hwnas.runtime.elf import elf_machine, same_machine
 from hwnas.runtime.tvm_local import TVMRuntime
 
 __all__ = ["TVMRPCRuntime"]
+
+log = logging.getLogger(__name__)
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: how long a device may take to connect and answer TVM's RPC handshake (seconds)
@@ -39,6 +42,7 @@ class TVMRPCRuntime(TVMRuntime):
         self.call_timeout_s = CALL_TIMEOUT_S if call_timeout_s is None else call_timeout_s
         self._tmp = tempfile.TemporaryDirectory(prefix="hwnas-rpc-")
         self._modules: dict[tuple, object] = {}     # file identity → module loaded remotely
+        self._lost: str | None = None               # why the session was given up
         before = _socket_fds()
         try:
             self.remote = self._connect(CONNECT_TIMEOUT_S if timeout_s is None else timeout_s)
@@ -84,7 +88,7 @@ class TVMRPCRuntime(TVMRuntime):
     def alive(self) -> bool:
         """Whether the session still answers: tells a lost device from a failing operator."""
         try:
-            self.remote.get_function("runtime.config_threadpool")
+            self._global("runtime.config_threadpool")
             return True
         except Exception:  # noqa: BLE001  (any failure here means the session is gone)
             return False
@@ -96,8 +100,8 @@ class TVMRPCRuntime(TVMRuntime):
 
     def _device_api(self):
         if self.remote is None:
-            raise DeviceError(f"the RPC device {self.device} stopped answering earlier in this "
-                              f"session; reconnect to it")
+            raise DeviceError(self._lost or f"the RPC device {self.device} was closed in this "
+                              "session; reconnect to it")
         return self.remote
 
     def _call(self, doing: str, fn, *args):
@@ -109,15 +113,39 @@ class TVMRPCRuntime(TVMRuntime):
             return _within(self.call_timeout_s, lambda: fn(*args),
                            f"the RPC device {self.device} stopped answering while {doing} "
                            f"(no reply within {self.call_timeout_s:g} s)")
-        except DeviceError:
+        except DeviceError as exc:
             # Every remote object still held (a loaded module, a VM, a tensor) would ask the
             # silent device to free it when released, and wait for it forever: the session's
             # sockets are shut first, so that those requests fail at once.
             self._sever()
+            self._lost = str(exc)
             self.remote = None
             self._loaded = None
             self._modules.clear()
             raise
+
+    def _release(self, held: list) -> None:
+        """Drop remote objects within the call deadline. Each release asks the device to free
+        the object and waits for its answer, which a silent device never gives; and it waits
+        holding Python's lock, so no other thread can step in: a timer signal to this (the
+        main) thread wakes the wait and shuts the session's sockets, and the releases left
+        fail at once. A device that did not answer is given up, and the next call fails with
+        one line naming it; the release itself never raises, as it runs where objects are
+        dropped."""
+        if self.remote is None:                 # given up: the sockets are shut, frees fail
+            held.clear()
+            return
+        if not _alarm_usable():                 # signals reach the main thread only
+            held.clear()
+            return
+        fired = _drop_within(self.call_timeout_s, held, self._sever)
+        if fired:
+            self._lost = (f"the RPC device {self.device} stopped answering while releasing "
+                          f"remote objects (no reply within {self.call_timeout_s:g} s)")
+            self.remote = None
+            self._loaded = None
+            self._modules.clear()
+            log.warning("%s", self._lost)
 
     def _sever(self) -> None:
         import socket
@@ -130,7 +158,7 @@ class TVMRPCRuntime(TVMRuntime):
                 pass
 
     def _global(self, name: str):
-        return self._device_api().get_function(name)
+        return self._call(f"looking up '{name}'", self._device_api().get_function, name)
 
     def _load_module(self, artefact):
         from hwnas.compiler import export_library, library_suffix
@@ -178,8 +206,10 @@ class TVMRPCRuntime(TVMRuntime):
         return f"{text}; {self.target.threads} TVM threads"
 
     def close(self) -> None:
+        held = [self._loaded, self._modules.copy()]
         self._loaded = None
         self._modules.clear()
+        self._release(held)
         self.remote = None
         self._tmp.cleanup()
 
@@ -221,6 +251,39 @@ def _within(seconds: float, call, late: str):
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _alarm_usable() -> bool:
+    import signal
+    import threading
+
+    return (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+
+
+def _drop_within(seconds: float, held: list, on_late) -> bool:
+    """Clear ``held`` in this (the main) thread; if that takes ``seconds``, ``on_late()`` runs
+    from a SIGALRM handler, which interrupts a blocked socket read (TVM's socket layer runs
+    Python's signal handlers on EINTR, then retries). True when it fired."""
+    import signal
+
+    fired: list = []
+
+    def late(_signum, _frame) -> None:
+        if not fired:
+            fired.append(True)
+            on_late()
+
+    previous = signal.signal(signal.SIGALRM, late)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            held.clear()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return bool(fired)
 
 
 def _socket_fds() -> set[int]:
