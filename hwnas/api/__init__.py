@@ -1,0 +1,28 @@
+"""The front door: the three journeys from Python, as the CLI runs them.
+
+Deploy under 0.6 ms on this machine::
+
+    import hwnas
+    manifest = hwnas.deploy("x86-host", latency_ms=0.6, out="bundle")
+    print(manifest["arch"], manifest["latency"]["measured"]["median_ms"])
+
+Every function raises an ``hwnas.errors.HwnasError`` subclass with a one-line message on bad
+input; nothing here imports torch, TVM or onnxruntime before it is called.
+
+One module per journey: ``lookup`` (the catalogues and nouns: ``list_*``, ``get_space``,
+``load_*``, ``connect``), ``measuring`` (a new device: ``adapt``), ``searching``
+(``search``) and ``deploying`` (``export``, ``deploy``); ``_arguments`` holds the checks
+they share.
+"""
+from __future__ import annotations
+
+from hwnas.api.deploying import deploy, export
+from hwnas.api.lookup import (connect, get_space, list_accuracy_sources, list_checkpoints,
+                              list_predictors, list_spaces, list_strategies, list_targets,
+                              load_predictor, load_supernet, load_target)
+from hwnas.api.measuring import adapt
+from hwnas.api.searching import search
+
+__all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
+           "list_accuracy_sources", "list_checkpoints", "get_space", "load_target",
+           "load_supernet", "load_predictor", "connect", "adapt", "search", "export", "deploy"]
