@@ -31,6 +31,18 @@ def _check_target_name(target, optional: bool = False) -> None:
                       f"{type(target).__name__} {target!r}")
 
 
+def _arch_of(arch) -> tuple[dict | None, str]:
+    """``(arch.json dict or None, arch string)`` of an arch given as its string or as an
+    ``arch.json`` dict."""
+    arch_json = arch if isinstance(arch, dict) else None
+    text = arch_json.get("arch") if arch_json else arch
+    if not isinstance(text, str):
+        from hwnas.errors import ArchError
+
+        raise ArchError("an arch is its string, or an arch.json object with an 'arch' string")
+    return arch_json, text
+
+
 def _check_numbers(error: type[HwnasError] = HwnasError, **values) -> None:
     """Numbers given from Python: a bool is no number, and NaN or inf no count or fraction
     (None: the default). Ranges are checked where each value is used."""

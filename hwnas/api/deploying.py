@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hwnas.api._arguments import (_budget_ms, _check_numbers, _check_target_name, _claim,
-                                  _database_dir)
+from hwnas.api._arguments import (_arch_of, _budget_ms, _check_numbers, _check_target_name,
+                                  _claim, _database_dir)
 from hwnas.api.lookup import connect, load_supernet, load_target
 from hwnas.errors import BudgetError
 
@@ -40,12 +40,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
 
     _check_target_name(target)
     check_output_dir(out, "bundle", force)
-    arch_json = arch if isinstance(arch, dict) else None
-    text = arch_json.get("arch") if arch_json else arch
-    if not isinstance(text, str):
-        from hwnas.errors import ArchError
-
-        raise ArchError("an arch is its string, or an arch.json object with an 'arch' string")
+    arch_json, text = _arch_of(arch)
     tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
     backend_of(tgt)                               # an unknown runtime: refused now
     db_dir = resolve_database(tgt, tuning_db)     # a database of another device: refused now

@@ -1,9 +1,11 @@
-"""Journeys that measure a device: a few-shot latency predictor of a new device (adapt)."""
+"""Journeys that measure a device: its operator latency table (profile), its tuning database
+(tune), and a few-shot latency predictor of a new device (adapt)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hwnas.api._arguments import _check_target_name, _database_dir
 from hwnas.api.lookup import _space, connect, load_target
@@ -136,3 +138,195 @@ def _adapt_report(target, sp, meas, src, pred, loo, device, path, wall_s) -> dic
             "source_kind": src.kind, "model": pred.summary(), "leave_one_out": loo,
             "poor": bool(loo["mean_abs_rel_error"] > POOR_LOO), "poor_threshold": POOR_LOO,
             "created": now_iso(), "wall_s": round(wall_s, 2), "versions": versions()}
+
+
+def tune(target: str, space: Any = None, *, minutes: float | None = None, resume: bool = False,
+         work_dir: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+         snapshot_minutes=(), transfer: str = "auto", seed: int = 0,
+         on_progress: Callable[[dict], None] | None = None):
+    """Tune every kernel ``space`` can produce (a name or a ``SearchSpace``; None: the default
+    space) once for ``target``, so that every subnet ships tuned code; returns the run's
+    ``SpaceTuneReport``.
+
+    Every trial is kept in ``work_dir`` (default ``~/.cache/hwnas/tuning/<target>``, or
+    ``$HWNAS_CACHE``), and the best records are published to ``out`` (default the target's
+    own database, ``latency_tables/<target>/tuning/``, or ``tuning-<cpu>/`` beside it when that
+    holds another CPU's database). The run stops cleanly after ``minutes`` (None: when every
+    kernel is tuned); ``resume`` continues the run in the work folder; the database is copied
+    at each of ``snapshot_minutes``. ``transfer="auto"`` first times every other CPU model's
+    schedules here on a CPU model with no database of its own (``"none"``: tune from scratch).
+    ``on_progress`` receives a dict (phase, done, total, elapsed and ETA) after each step.
+    """
+    from hwnas._checks import check_number
+    from hwnas.compiler.database import database_dir
+    from hwnas.compiler.database import work_dir as default_work_dir
+    from hwnas.compiler.space_tuning import tune_space
+
+    if minutes is not None:
+        check_number(minutes, "minutes of tuning", 0, above=True)
+    if isinstance(snapshot_minutes, (str, bytes)):
+        raise HwnasError(f"snapshot_minutes is a list of minutes, got {snapshot_minutes!r}")
+    for m in snapshot_minutes:
+        check_number(m, "snapshot minutes", 0, above=True)
+    if out is None:
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
+    tgt = check_tunable(target)
+    sp = _space(space)
+    work = work_dir or default_work_dir(tgt)
+    out = out or database_dir(tgt, for_writing=True)
+    return tune_space(sp, tgt, work, out, op_cost_ms=_op_costs(tgt, sp), minutes=minutes,
+                      resume=resume, seed=seed, snapshot_minutes=list(snapshot_minutes),
+                      on_progress=on_progress, transfer=transfer)
+
+
+def check_tunable(target):
+    """``target`` (a name, a ``.toml`` path or a ``Target``) loaded, refused unless its runtime
+    compiles with a tuning database."""
+    from hwnas.runtime import backend_of
+
+    _check_target_name(target)
+    tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
+    backend = backend_of(tgt)
+    if not backend.tuned:
+        raise HwnasError(f"target '{tgt.name}' does not compile with a tuning database "
+                         f"(runtime '{backend.name}'); nothing to tune")
+    return tgt
+
+
+def _op_costs(target, space) -> dict[str, float] | None:
+    """The space's operators' untuned latencies, which weigh each kernel's trials: from the
+    target's untuned table (``<space>.untuned.json``), else its table, when it has one. (Once
+    the table describes tuned code, its costs are flatter: weighted by them, the same tiers
+    planned 14564 trials where the untuned costs plan 10200.)"""
+    from hwnas.profile.table import LatencyTable, table_path
+
+    path = table_path(target.name, space.name, ".untuned")
+    if not path.exists():
+        path = table_path(target.name, space.name)
+    if not path.exists():
+        return None
+    table = LatencyTable.load(path)
+    return {op.key: table.entries[op.key]["median_ms"] for op in space.op_list
+            if op.key in table.entries}
+
+
+@dataclass
+class Profiled:
+    """What ``profile`` did: the profiler's report (the table's path, coverage, timings, the
+    per-wave load), the device, and the calibrated predictor fitted from the table."""
+
+    report: Any                       # hwnas.profile.ProfileReport
+    device: str                       # the runtime's description of the device
+    tuning_dir: str | None            # the database the code was compiled with
+    devices: str | None               # a tracker farm's tally: who measured what, who was lost
+    wall_s: float
+    cv_threshold: float               # a sample's coefficient of variation counted as noisy
+    calibrated: Path | None           # the calibrated predictor saved beside the table
+    not_calibrated: str | None        # why it was not fitted (None: fitted, or not for this space)
+
+
+def profile(target: str, space: Any = None, *, rpc: str | None = None,
+            tracker: str | None = None, key: str | None = None, runtime: str | None = None,
+            parallel: int = 0, networks: int = 50, resume: bool = False,
+            out: str | os.PathLike | None = None, workers: int = 2, batch: int = 8,
+            limit: int | None = None, tuning_dir: str | os.PathLike | None = "auto",
+            seed: int = 0, network_rounds: int = 5, remeasure_networks: bool = False,
+            min_repeat_ms: float | None = None) -> Profiled:
+    """Measure every operator of ``space`` (a name or a ``SearchSpace``; None: the default space)
+    on ``target``'s device into its latency table, then ``networks`` whole random subnets (each
+    in ``network_rounds`` interleaved rounds), and fit the calibrated predictor from them.
+
+    The device is this machine, an RPC server (``rpc="host:port"``), or every free device
+    registered under ``key`` at a ``tracker`` (at most ``parallel`` at once; 0: all), through
+    the target's own runtime or ``runtime``. ``out`` is the table file (default
+    ``latency_tables/<target>/<space>.json``, ``<space>.<runtime>.json`` for another runtime);
+    ``resume`` completes an existing one. Code is compiled with the target's tuning database
+    (``tuning_dir="auto"``; None: untuned). ``min_repeat_ms`` is the shortest sample (None: the
+    measurement protocol's default).
+    """
+    import time
+
+    from hwnas._checks import check_int
+    from hwnas.profile import ProfileOptions
+    from hwnas.profile import profile as _profile
+    from hwnas.runtime import backend_of
+    from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
+
+    check_int(parallel, "parallel (devices at once; 0: every free one)", 0)
+    _check_target_name(target)
+    if out is None:
+        from hwnas import _data
+
+        _data.write_dir("latency_tables")     # created now when it does not exist yet
+    tgt = load_target(target) if isinstance(target, (str, os.PathLike)) else target
+    sp = _space(space)
+    db = _database_dir(tgt, tuning_dir) if backend_of(tgt).tuned else None
+    protocol = DEFAULT_PROTOCOL if min_repeat_ms is None else Protocol(min_repeat_ms=min_repeat_ms)
+    opts = ProfileOptions(networks=networks, resume=resume, workers=workers, batch=batch,
+                          limit=limit, tuning_dir=db, seed=seed, network_rounds=network_rounds,
+                          remeasure_networks=remeasure_networks, protocol=protocol)
+    t0 = time.perf_counter()
+    with _connect_profile(tgt, rpc, tracker, key, runtime, parallel) as rt:
+        path = Path(out) if out is not None else _table_path(tgt, sp.name, rt.family)
+        rep = _profile(sp, tgt, rt, path, opts)
+    wall = time.perf_counter() - t0
+    device = rt.describe()
+    devices = rt.tally() if hasattr(rt, "tally") else None
+    calibrated, why = _calibrate(Path(rep.path), sp)
+    return Profiled(rep, device, opts.tuning_dir, devices, wall, opts.protocol.cv_threshold,
+                    calibrated, why)
+
+
+def _table_path(target, space_name: str, family: str) -> Path:
+    """``<space>.json`` for the target's own runtime, ``<space>.<family>.json`` for another
+    runtime ``family``; in ``cpu-<mcpu>/`` when the target's table was measured on another CPU
+    model."""
+    from hwnas.profile.table import table_path
+
+    own = family == target.runtime
+    return table_path(target.name, space_name, "" if own else f".{family}", for_writing=True)
+
+
+def _calibrate(path: Path, space) -> tuple[Path | None, str | None]:
+    """Fit the compiler-aware ``calibrated`` predictor from the networks this table holds for
+    ``space`` and save it beside the table; (None, why) when there are too few, (None, None)
+    when the table holds no networks of the space."""
+    from hwnas.errors import TableError
+    from hwnas.predict import calibrate_table
+    from hwnas.profile.table import LatencyTable
+
+    if LatencyTable.load(path).config_index(space) is None:
+        return None, None
+    try:
+        return calibrate_table(path, space), None
+    except TableError as exc:
+        return None, str(exc)
+
+
+def _check_tracker(target=None, runtime: str | None = None) -> None:
+    """A runtime (``runtime``, else the target's) that measures only on this machine is refused
+    through a tracker."""
+    from hwnas.errors import TargetError
+    from hwnas.runtime import backend_of
+
+    backend = backend_of(target, runtime)
+    if backend.local_only:
+        raise TargetError(f"the {backend.name} runtime runs only on this machine, not through "
+                          "a tracker")
+
+
+def _connect_profile(target, rpc, tracker, key, runtime, parallel):
+    """The runtime ``profile`` measures on: every free device under the key when a tracker is
+    named (``tracker`` or a ``tracker://HOST:PORT/KEY`` target), else ``runtime.connect``."""
+    from hwnas.runtime import connect as _connect
+
+    if not tracker and not rpc and target.device.startswith("tracker://"):
+        tracker, _, key = target.device[len("tracker://"):].partition("/")
+    if not tracker:
+        return _connect(target, rpc, None, None, runtime)
+    _check_tracker(target, runtime)
+    from hwnas.farm.scheduler import DeviceFarm
+
+    return DeviceFarm(target, tracker, key, parallel or 0)

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from hwnas.api import list_targets
 from hwnas.errors import HwnasError, TargetError
-from hwnas.runtime import Backend, backend_of
-from hwnas.targets import list_targets
 
-__all__ = ["KeyPlan", "plan_keys", "is_farm_run", "run_keys", "connect_profile"]
+__all__ = ["KeyPlan", "plan_keys", "is_farm_run", "run_keys"]
 
 log = logging.getLogger("hwnas.farm")
 
@@ -73,7 +72,9 @@ def run_keys(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], i
     if not args.key:
         raise TargetError("--tracker needs --key (the device key registered at the tracker)")
     if args.runtime:
-        _check_tracker(backend_of(runtime=args.runtime))
+        from hwnas.api.measuring import _check_tracker
+
+        _check_tracker(runtime=args.runtime)
     plans = plan_keys(args.key, args.target, args.out)
     failed: list[tuple[str, HwnasError]] = []
     code = 0
@@ -94,25 +95,3 @@ def run_keys(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], i
         raise type(exc)(f"{len(failed)} of {len(plans)} keys did not finish "
                         f"({', '.join(k for k, _ in failed)}); key '{key}': {exc}")
     return code
-
-
-def _check_tracker(backend: Backend) -> None:
-    if backend.local_only:
-        raise TargetError(f"the {backend.name} runtime runs only on this machine, not through "
-                          "a tracker")
-
-
-def connect_profile(target, args: argparse.Namespace):
-    """The runtime ``hwnas profile`` measures on: every free device under the key when a tracker
-    is named (``--tracker`` or a ``tracker://HOST:PORT/KEY`` target), else ``runtime.connect``."""
-    from hwnas.runtime import connect
-
-    tracker, key = args.tracker, args.key
-    if not tracker and not args.rpc and target.device.startswith("tracker://"):
-        tracker, _, key = target.device[len("tracker://"):].partition("/")
-    if not tracker:
-        return connect(target, args.rpc, None, None, args.runtime)
-    _check_tracker(backend_of(target, args.runtime))
-    from hwnas.farm.scheduler import DeviceFarm
-
-    return DeviceFarm(target, tracker, key, getattr(args, "parallel", 0) or 0)

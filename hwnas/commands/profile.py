@@ -1,19 +1,18 @@
 """``hwnas profile``: measure a device's operator latency table through TVM (or onnxruntime)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from hwnas.commands._common import add_device_args, add_space_args, resolve_space
+from hwnas import api
 from hwnas._checks import check_int
+from hwnas.commands._common import add_device_args, add_space_args, resolve_space
 from hwnas.errors import TargetError
-from hwnas.runtime import backend_of, runtime_names
-from hwnas.runtime.protocol import DEFAULT_PROTOCOL, Protocol
-from hwnas.targets import load_target
+from hwnas.runtime import runtime_names
+from hwnas.runtime.protocol import DEFAULT_PROTOCOL
 
-__all__ = ["register", "run", "default_table_path"]
+__all__ = ["register", "run"]
 
 
 def register(sub) -> None:
@@ -53,64 +52,42 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def default_table_path(target, space_name: str, family: str) -> Path:
-    """``<space>.json`` for the target's own runtime, ``<space>.<family>.json`` for another
-    runtime ``family``; in ``cpu-<mcpu>/`` when the target's table was measured on another CPU
-    model."""
-    from hwnas.profile.table import table_path
-
-    own = family == target.runtime
-    return table_path(target.name, space_name, "" if own else f".{family}", for_writing=True)
-
-
 def run(args) -> int:
-    from hwnas.profile import ProfileOptions, profile
-    from hwnas.commands._fanout import connect_profile, is_farm_run, run_keys
+    from hwnas.commands._fanout import is_farm_run, run_keys
 
     if is_farm_run(args):           # one table per tracker key, each over all its free devices
         return run_keys(args, run)
     if not args.target:
         raise TargetError("--target is required (with --tracker, a --key may name the target)")
     check_int(args.parallel, "--parallel (devices at once; 0: every free one)", 0)
-    from hwnas import _data
-    from hwnas.compiler.database import resolve_database
-
-    if args.out is None:
-        _data.write_dir("latency_tables")     # created now when it does not exist yet
-
-    target = load_target(args.target)
-    space = resolve_space(args)
-    tuned = backend_of(target).tuned and not args.untuned
-    db = resolve_database(target, args.tuning_dir) if tuned else None
-    opts = ProfileOptions(networks=args.networks, resume=args.resume, workers=args.workers,
-                          batch=args.batch, limit=args.limit,
-                          tuning_dir=None if db is None else str(db),
-                          seed=args.seed, network_rounds=args.network_rounds,
-                          remeasure_networks=args.remeasure_networks,
-                          protocol=Protocol(min_repeat_ms=args.min_repeat_ms))
-    t0 = time.perf_counter()
-    with connect_profile(target, args) as runtime:
-        out = args.out or default_table_path(target, space.name, runtime.family)
-        rep = profile(space, target, runtime, out, opts)
-    wall = time.perf_counter() - t0
+    target = api.load_target(args.target)
+    done = api.profile(target, resolve_space(args), rpc=args.rpc, tracker=args.tracker,
+                       key=args.key, runtime=args.runtime, parallel=args.parallel,
+                       networks=args.networks, resume=args.resume, out=args.out,
+                       workers=args.workers, batch=args.batch, limit=args.limit,
+                       tuning_dir=None if args.untuned else args.tuning_dir, seed=args.seed,
+                       network_rounds=args.network_rounds,
+                       remeasure_networks=args.remeasure_networks,
+                       min_repeat_ms=args.min_repeat_ms)
+    rep = done.report
     cov, val = rep.coverage, rep.validation
     print(f"table      {rep.path}")
-    print(f"device     {runtime.describe()}")
+    print(f"device     {done.device}")
     tuned = rep.ops.kernels_tuned + rep.networks.kernels_tuned
     total = rep.ops.kernels + rep.networks.kernels
     if total:
         print(f"compiler   {tuned}/{total} kernels tuned, "
-              + (f"database {opts.tuning_dir}" if opts.tuning_dir else "no tuning database"))
-    if hasattr(runtime, "tally"):   # a tracker farm: who measured what, and who was lost
-        print(f"devices    {runtime.tally()}")
+              + (f"database {done.tuning_dir}" if done.tuning_dir else "no tuning database"))
+    if done.devices is not None:    # a tracker farm: who measured what, and who was lost
+        print(f"devices    {done.devices}")
     print(f"operators  {rep.n_new} measured now; {cov['n_measured']}/{cov['n_ops']} in the table")
-    print(f"time       {wall:.1f} s wall; operators: compile {rep.ops.compile_s:.1f} s, measure "
-          f"{rep.ops.measure_s:.1f} s; networks: compile {rep.networks.compile_s:.1f} s, "
+    print(f"time       {done.wall_s:.1f} s wall; operators: compile {rep.ops.compile_s:.1f} s, "
+          f"measure {rep.ops.measure_s:.1f} s; networks: compile {rep.networks.compile_s:.1f} s, "
           f"measure {rep.networks.measure_s:.1f} s")
     if rep.cvs:
         cv = np.asarray(rep.cvs)
         print(f"cv         median {np.median(cv):.3f}, p90 {np.percentile(cv, 90):.3f}, "
-              f"over 5%: {np.mean(cv > opts.protocol.cv_threshold):.0%}")
+              f"over 5%: {np.mean(cv > done.cv_threshold):.0%}")
     loads = [v for v in rep.loads if v is not None]
     if loads:
         line = f"load       the reference ran x{min(loads):.2f}-x{max(loads):.2f} its quiet time"
@@ -122,22 +99,8 @@ def run(args) -> int:
     if val.get("n"):
         print(f"networks   {val['n']} measured; table sum within ±10%: {val['within10']:.0%}, "
               f"MAPE {val['mape']:.1f}%, median table/measured {val['bias']:.2f}")
-    _calibrate(Path(rep.path), space)
+    if done.not_calibrated is not None:
+        print(f"calibrated not fitted: {done.not_calibrated}")
+    elif done.calibrated is not None:
+        print(f"calibrated {done.calibrated}")
     return 0
-
-
-def _calibrate(path: Path, space) -> None:
-    """Fit the compiler-aware ``calibrated`` predictor from the networks this table holds for
-    ``space`` and save it beside the table (skipped, with a note, when there are too few)."""
-    from hwnas.errors import TableError
-    from hwnas.predict import calibrate_table
-    from hwnas.profile.table import LatencyTable
-
-    if LatencyTable.load(path).config_index(space) is None:
-        return
-    try:
-        out = calibrate_table(path, space)
-    except TableError as exc:
-        print(f"calibrated not fitted: {exc}")
-        return
-    print(f"calibrated {out}")

@@ -6,6 +6,8 @@ import math
 import sys
 import time
 
+from hwnas import api
+from hwnas.api.measuring import _op_costs  # noqa: F401  (the weights of each kernel's trials)
 from hwnas.commands._common import add_space_args, default_to_searched, resolve_space
 from hwnas.errors import HwnasError
 
@@ -50,23 +52,6 @@ def _minutes(text: str) -> list[float]:
     return vals
 
 
-def _op_costs(target, space) -> dict[str, float] | None:
-    """The space's operators' untuned latencies, which weigh each kernel's trials: from the
-    target's untuned table (``<space>.untuned.json``), else its table, when it has one. (Once
-    the table describes tuned code, its costs are flatter: weighted by them, the same tiers
-    planned 14564 trials where the untuned costs plan 10200.)"""
-    from hwnas.profile.table import LatencyTable, table_path
-
-    path = table_path(target.name, space.name, ".untuned")
-    if not path.exists():
-        path = table_path(target.name, space.name)
-    if not path.exists():
-        return None
-    table = LatencyTable.load(path)
-    return {op.key: table.entries[op.key]["median_ms"] for op in space.op_list
-            if op.key in table.entries}
-
-
 class _Progress:
     """One line per step on stderr: what is done, the time so far and the ETA."""
 
@@ -93,31 +78,14 @@ class _Progress:
 
 
 def run(args) -> int:
-    from hwnas.compiler.database import database_dir, work_dir
-    from hwnas.compiler.space_tuning import tune_space
-    from hwnas.runtime import backend_of
-    from hwnas.targets import load_target
-
     if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
         raise HwnasError(f"--minutes must be a positive number, got {args.minutes}")
     snapshots = _minutes(args.snapshots)
-    if args.out is None:
-        from hwnas import _data
-
-        _data.write_dir("latency_tables")     # created now when it does not exist yet
-    target = load_target(args.target)
-    backend = backend_of(target)
-    if not backend.tuned:
-        raise HwnasError(f"target '{target.name}' does not compile with a tuning database "
-                         f"(runtime '{backend.name}'); nothing to tune")
+    target = api.check_tunable(args.target)
     default_to_searched(args)
-    space = resolve_space(args)
-    work = args.work_dir or work_dir(target)
-    out = args.out or database_dir(target, for_writing=True)
-    rep = tune_space(space, target, work, out, op_cost_ms=_op_costs(target, space),
-                     minutes=args.minutes, resume=args.resume, seed=args.seed,
-                     snapshot_minutes=snapshots, on_progress=_Progress(),
-                     transfer=args.transfer)
+    rep = api.tune(target, resolve_space(args), minutes=args.minutes, resume=args.resume,
+                   work_dir=args.work_dir, out=args.out, snapshot_minutes=snapshots,
+                   transfer=args.transfer, seed=args.seed, on_progress=_Progress())
     state = "complete" if rep.finished else f"stopped ({rep.stopped or 'not finished'})"
     print(f"kernels    {rep.covered}/{rep.kernels} tuned; tuning {state}")
     print(f"trials     {rep.trials} this run, {rep.trials_total} in all")
