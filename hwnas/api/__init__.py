@@ -10,8 +10,9 @@ Every function raises an ``hwnas.errors.HwnasError`` subclass with a one-line me
 input; nothing here imports torch, TVM or onnxruntime before it is called.
 
 One module per journey: ``lookup`` (the catalogues and nouns: ``list_*``, ``get_space``,
-``load_*``, ``connect``), ``measuring`` (a device's table, tuning database and few-shot
-predictor: ``profile``, ``tune``, ``adapt``), ``predicting`` (``predict``), ``searching``
+``load_*``, ``connect``), ``importing`` (published latency tables and accuracy data),
+``measuring`` (a device's table, tuning database and few-shot predictor: ``profile``,
+``tune``, ``adapt``), ``predicting`` (``predict``), ``searching``
 (``search``) and ``deploying`` (``export``, ``deploy``); ``_arguments`` holds the checks
 they share. Each CLI verb parses its flags, calls one of these and prints what it returns.
 """
@@ -20,7 +21,8 @@ from __future__ import annotations
 from hwnas.api.deploying import deploy, export
 from hwnas.api.lookup import (connect, get_space, list_accuracy_sources, list_checkpoints,
                               list_predictors, list_spaces, list_strategies, list_targets,
-                              load_predictor, load_supernet, load_target)
+                              load_predictor, load_supernet, load_target, load_targets)
+from hwnas.api.importing import import_accuracy, import_table
 from hwnas.api.measuring import Profiled, adapt, check_tunable, profile, tune
 from hwnas.api.predicting import predict
 from hwnas.api.searching import search
@@ -28,4 +30,5 @@ from hwnas.api.searching import search
 __all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
            "list_accuracy_sources", "list_checkpoints", "get_space", "load_target",
            "load_supernet", "load_predictor", "connect", "adapt", "search", "export", "deploy",
-           "profile", "Profiled", "tune", "check_tunable", "predict"]
+           "profile", "Profiled", "tune", "check_tunable", "predict", "load_targets",
+           "import_table", "import_accuracy"]

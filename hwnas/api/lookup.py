@@ -15,6 +15,21 @@ def list_targets() -> list[str]:
     return _list()
 
 
+def load_targets() -> dict:
+    """Every target by name (``list_targets()``), loaded: its ``Target``, or the
+    ``HwnasError`` that refused its file (a broken file hides no other target)."""
+    from hwnas.errors import HwnasError
+    from hwnas.targets import load_target as _load
+
+    out: dict = {}
+    for name in list_targets():
+        try:
+            out[name] = _load(name)
+        except HwnasError as exc:
+            out[name] = exc
+    return out
+
+
 def list_spaces(configurations: bool = False) -> list[str]:
     """Registered search spaces; with ``configurations``, also each named configuration
     (``<space>-<configuration>``), which every verb accepts as a space name too."""

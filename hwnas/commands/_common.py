@@ -1,6 +1,7 @@
 """Argument helpers shared by several verbs (arch/space resolution, device options)."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from hwnas._data import is_checkpoint_file
@@ -9,7 +10,7 @@ from hwnas.errors import ArchError, DataError, HwnasError
 from hwnas.spaces import DEFAULT_SPACE, get_space, space_from_config, space_names
 
 __all__ = ["add_space_args", "add_device_args", "add_force_arg", "resolve_space", "resolve_arch",
-           "connect_runtime", "space_help", "default_to_searched"]
+           "connect_runtime", "space_help", "default_to_searched", "as_flags"]
 
 
 def space_help(what: str = "search space") -> str:
@@ -127,3 +128,16 @@ def connect_runtime(target, args):
     return connect(target, rpc=getattr(args, "rpc", None), tracker=getattr(args, "tracker", None),
                    key=getattr(args, "key", None))
 
+
+@contextlib.contextmanager
+def as_flags(words: dict[str, str]):
+    """The front door's errors name its keyword arguments (``force=True``); within this block
+    each such word is replaced by the CLI flag that sets it (``--force``)."""
+    try:
+        yield
+    except HwnasError as exc:
+        text = str(exc)
+        for word, flag in words.items():
+            text = text.replace(word, flag)
+        exc.args = (text,)
+        raise

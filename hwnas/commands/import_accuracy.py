@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.spaces import space_names
+from hwnas import api
+from hwnas.commands._common import as_flags
 
 __all__ = ["register", "run"]
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
     defaults = ", ".join(f"{ACCURACY_IMPORTERS.get(n).default_space()} for {n}"
                          for n in ACCURACY_IMPORTERS.names())
     p.add_argument("--space", help=f"space configuration the data is for (default: {defaults}); "
-                                   f"one of: {', '.join(space_names(configurations=True))}")
+                                   f"one of: {', '.join(api.list_spaces(configurations=True))}")
     p.add_argument("--out", type=Path, help="default accuracy/<space>/<source>.<ext>")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="POINTS",
                    help="measured-csv: repeats of one subnet further apart than this (top-1 "
@@ -35,10 +36,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from hwnas.predict.accuracy_import import import_accuracy
-
-    done = import_accuracy(args.source, args.format, args.space, args.out, args.force,
-                           tolerance=args.tolerance)
+    with as_flags({"force=True": "--force"}):
+        done = api.import_accuracy(args.source, args.format, args.space, args.out, args.force,
+                                   tolerance=args.tolerance)
     print(f"accuracy   {done.path}")
     print(f"source     {done.source} (format {done.format}) for {done.space}")
     for key, value in done.summary.items():

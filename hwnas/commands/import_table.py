@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.errors import TableError
+from hwnas import api
+from hwnas.commands._common import as_flags
 
 __all__ = ["register", "run"]
 
@@ -29,22 +30,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from hwnas import _data
-    from hwnas.profile.importers import import_table
-    from hwnas.profile.table import is_table_file, table_path
-
-    tables = None if args.out else _data.write_dir("latency_tables")   # created now if new
-    overrides = {"width_mult": args.width_mult} if args.width_mult is not None else {}
-    table = import_table(args.source, args.target, args.space, args.format, overrides)
-    # an imported table goes to the user's folder (hiding a shipped one of the same name)
-    out = args.out or tables / args.target / table_path(args.target, table.meta["space"]).name
-    if out.is_dir():
-        raise TableError(f"{out} is a folder, not a latency table file; choose a file path")
-    if out.exists() and not is_table_file(out):      # a user's file, even with --force
-        raise TableError(f"{out} exists and is not an hwnas latency table; choose another file")
-    if out.exists() and not args.force:
-        raise TableError(f"{out} exists; pass --force to replace it")
-    table.save(out)
+    with as_flags({"force=True": "--force"}):
+        out, table = api.import_table(args.source, args.target, args.space, args.format,
+                                      width_mult=args.width_mult, out=args.out, force=args.force)
     cov = table.meta.get("coverage", {})
     print(f"table      {out}")
     print(f"source     {table.meta['imported']['origin']} ({len(table.meta['imported']['files'])} files)")

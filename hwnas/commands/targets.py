@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from hwnas import api
 from hwnas.errors import HwnasError
-from hwnas.targets import list_targets, load_target
 
 
 def register(sub) -> None:
@@ -15,11 +15,9 @@ def register(sub) -> None:
 def run(args) -> int:
     """Every target that loads, one line each; a broken file is one warning line on stderr and
     hides no other target."""
-    for name in list_targets():
-        try:
-            t = load_target(name)
-        except HwnasError as exc:
-            print(f"hwnas: warning: skipped target '{name}': {exc}", file=sys.stderr)
+    for name, t in api.load_targets().items():
+        if isinstance(t, HwnasError):
+            print(f"hwnas: warning: skipped target '{name}': {t}", file=sys.stderr)
             continue
         kind = t.tvm_target.get("kind")
         arch = t.tvm_target.get("arch") or t.tvm_target.get("mcpu", "")

@@ -113,7 +113,7 @@ def import_accuracy(source: str | Path, fmt: str | None = None, space: str | Non
     dest = Path(out) if out is not None else accuracy_write_path(space_plugin(sp).name,
                                                                  imp.source, imp.suffix)
     if dest.exists() and not force:
-        raise OutputError(f"{dest} exists; pass --force to replace it")
+        raise OutputError(f"{dest} exists; pass force=True to replace it")
     obj, summary = imp.read(src, sp, options)
     obj.save(dest)
     return ImportedAccuracy(dest, imp.source, fmt, sp.config(), summary)
