@@ -12,8 +12,8 @@ input; nothing here imports torch, TVM or onnxruntime before it is called.
 One module per journey: ``lookup`` (the catalogues and nouns: ``list_*``, ``get_space``,
 ``load_*``, ``connect``), ``importing`` (published latency tables and accuracy data),
 ``measuring`` (a device's table, tuning database and few-shot predictor: ``profile``,
-``tune``, ``adapt``), ``predicting`` (``predict``), ``searching``
-(``search``) and ``deploying`` (``export``, ``deploy``); ``_arguments`` holds the checks
+``tune``, ``adapt``), ``predicting`` (``predict``), ``training`` (``train_supernet``),
+``searching`` (``search``) and ``deploying`` (``export``, ``deploy``); ``_arguments`` holds the checks
 they share. Each CLI verb parses its flags, calls one of these and prints what it returns.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ from hwnas.api.importing import import_accuracy, import_table
 from hwnas.api.measuring import Profiled, adapt, check_tunable, profile, tune
 from hwnas.api.predicting import predict
 from hwnas.api.searching import search
+from hwnas.api.training import train_supernet
 
 __all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
            "list_accuracy_sources", "list_checkpoints", "get_space", "load_target",
            "load_supernet", "load_predictor", "connect", "adapt", "search", "export", "deploy",
            "profile", "Profiled", "tune", "check_tunable", "predict", "load_targets",
-           "import_table", "import_accuracy"]
+           "import_table", "import_accuracy", "train_supernet"]

@@ -16,21 +16,14 @@ Phases, each resumable (rerun the same command after an interruption):
 from __future__ import annotations
 
 import json
-import logging
-from pathlib import Path
 
+from hwnas import api
+from hwnas._checks import check_int
+from hwnas.api.training import default_resolutions
 from hwnas.commands._common import space_help
 from hwnas.errors import DataError
-from hwnas.spaces import DEFAULT_SPACE, get_space, space_plugin
 
 __all__ = ["register", "run", "default_resolutions"]
-
-log = logging.getLogger("hwnas.train")
-
-
-def default_resolutions(image_size: int) -> list[int]:
-    """The image size and up to three sizes 4, 8 and 12 pixels smaller (at least 8)."""
-    return sorted({image_size - d for d in (0, 4, 8, 12) if image_size - d >= 8})
 
 
 def register(sub) -> None:
@@ -77,80 +70,16 @@ def _resolutions(args) -> list[int] | None:
                         f"'{args.resolutions}'") from None
 
 
-def _space(args, data=None):
-    """The space to train (checked without a dataset first: its class count and channels
-    come from the data)."""
-    res = _resolutions(args)
-    name = args.space or DEFAULT_SPACE
-    space_plugin(name).check_supernet()       # a space without one is refused first
-    width = {} if args.width_mult is None else {"width_mult": args.width_mult}
-    if data is None:
-        return get_space(name, **width, **({"resolutions": res} if res else {}))
-    return get_space(name, **width, resolutions=res or default_resolutions(data.image_size),
-                     num_classes=data.num_classes, in_chans=data.in_chans)
-
-
-def _check(args):
-    """Every option in range, the output folder usable: before any file is removed, the
-    dataset is read or a step is taken."""
-    from hwnas._checks import check_int
-    from hwnas.train.checkpoint import check_checkpoint_dir
-    from hwnas.train.data import check_dataset_options
-    from hwnas.train.measure import check_finish_options
-    from hwnas.train.trainer import TrainConfig
-
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      ckpt_every=args.ckpt_every, seed=args.seed)
-    check_finish_options(acc_samples=args.acc_samples, val_limit=args.val_limit, seed=args.seed,
-                         workers=args.workers, acc_heldout=args.acc_heldout,
-                         acc_model=args.acc_model)
-    check_int(args.threads, "--threads", 1, 1024, DataError)
-    check_dataset_options(pad_to=args.pad_to, seed=args.seed)
-    _space(args)
-    check_checkpoint_dir(args.out)
-    return cfg
-
-
 def run(args) -> int:
-    from hwnas.train.distributed import init_distributed
-
-    ddp = init_distributed()        # under torchrun: this process is one rank (gloo, CPU)
-    try:
-        return _run(args, ddp)
-    finally:
-        ddp.close()
-
-
-def _run(args, ddp) -> int:
-    import torch
-
-    from hwnas.train.checkpoint import CHECKPOINT_FILES
-    from hwnas.train.data import load_dataset
-    from hwnas.train.trainer import check_resume, run_meta, train_supernet
-
-    cfg = _check(args)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    if args.restart and ddp.is_main:
-        for f in CHECKPOINT_FILES:
-            (out / f).unlink(missing_ok=True)
-    ddp.barrier()                   # every rank sees the same checkpoint folder from here on
-    data = load_dataset(args.data, pad_to=args.pad_to, seed=args.seed)
-    space = _space(args, data)
-    dmeta = {"spec": args.data, "pad_to": args.pad_to, "seed": args.seed,
-             "val_fraction": 1 / 12, **data.summary()}
-    check_resume(out, run_meta(space, cfg, dmeta))     # another run there is never overwritten
-    log.info("dataset %s: %s; space %s", data.name, data.sizes(), space.config())
-    net, meta = train_supernet(space, data, out, cfg, dmeta, ddp)
-    ddp.barrier()
-    if not ddp.is_main:             # rank 0 finishes the checkpoint and reports
-        return 0
-    from hwnas.train.measure import finish_checkpoint
-
-    meta = finish_checkpoint(out, net, meta, data, acc_samples=args.acc_samples,
-                             val_limit=args.val_limit, seed=args.seed, workers=args.workers,
-                             acc_heldout=args.acc_heldout, acc_model=args.acc_model)
-    print(json.dumps({"checkpoint": str(out), "dataset": data.name,
-                      "train_wall_s": meta["train"]["wall_s"], **meta.get("accuracy", {}),
-                      "predictor": meta.get("accuracy_predictor", {})}, indent=1))
+    check_int(args.threads, "--threads", 1, 1024, DataError)
+    summary = api.train_supernet(args.out, args.space, data=args.data, epochs=args.epochs,
+                                 batch_size=args.batch_size, lr=args.lr,
+                                 resolutions=_resolutions(args), width_mult=args.width_mult,
+                                 pad_to=args.pad_to, ckpt_every=args.ckpt_every,
+                                 acc_samples=args.acc_samples, val_limit=args.val_limit,
+                                 acc_heldout=args.acc_heldout, acc_model=args.acc_model,
+                                 threads=args.threads, workers=args.workers, seed=args.seed,
+                                 restart=args.restart)
+    if summary is not None:         # rank 0 finishes the checkpoint and reports
+        print(json.dumps(summary, indent=1))
     return 0
