@@ -5,12 +5,12 @@ from __future__ import annotations
 import signal
 import time
 
+from hwnas import api
+
 __all__ = ["register", "run"]
 
 
 def register(sub) -> None:
-    from hwnas.farm.emulated_arch import EMULATED_ARCHES
-
     p = sub.add_parser("device", help="emulated devices: another architecture under qemu-user, "
                                       "served over TVM RPC")
     verbs = p.add_subparsers(dest="device_verb", metavar="<emulate>", required=True)
@@ -23,7 +23,7 @@ def register(sub) -> None:
                     "measured through it are the emulator's: tables and bundles say so, and "
                     "search and deploy use them only with --allow-emulated.")
     em.add_argument("--arch", default="aarch64",
-                    help=f"architecture: {', '.join(EMULATED_ARCHES.names())} (default aarch64)")
+                    help=f"architecture: {', '.join(api.list_emulated_arches())} (default aarch64)")
     em.add_argument("--port", type=int, default=9090,
                     help="RPC server port (default 9090; 0: any free port)")
     em.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
@@ -45,26 +45,28 @@ def _raise_interrupt(signum, _frame) -> None:
 def _emulate(args) -> int:
     from hwnas._checks import check_int
     from hwnas.errors import TargetError
-    from hwnas.farm import ensure_root, start_emulated_device
-    from hwnas.farm.emulated_arch import get_arch
     from hwnas.runtime import parse_address
 
-    arch = get_arch(args.arch)          # every option checked before anything is downloaded
+    # every option checked before anything is downloaded (the flags' own words; the front
+    # door checks them again under its parameters' names)
+    api.emulated_arch(args.arch)
     check_int(args.port, "--port", 0, 65535, TargetError)
     if bool(args.tracker) != bool(args.key):
         raise TargetError("--tracker and --key go together")
     if args.tracker:
         parse_address(args.tracker, "--tracker")
     t0 = time.perf_counter()
-    root = ensure_root(arch.name, args.cache)
+    arch, root = api.setup_emulated_device(args.arch, args.cache, port=args.port,
+                                           tracker=args.tracker, key=args.key)
     print(f"device     {root.describe()}")
     print(f"root       {root.path} ({'cached' if root.cached else 'set up'} in "
           f"{root.setup_s:.1f} s)")
     print(f"python     {root.python} (the device's Python: cd bundle && {root.python} run.py)")
     if args.setup_only:
         return 0
-    device = start_emulated_device(arch.name, args.port, host=args.host, tracker=args.tracker,
-                                   key=args.key, cache_dir=args.cache, log_path=args.log)
+    device = api.serve_emulated_device(arch.name, args.port, host=args.host,
+                                       tracker=args.tracker, key=args.key, cache=args.cache,
+                                       log=args.log)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         where = f"; key '{args.key}' at tracker {args.tracker}" if args.tracker else ""

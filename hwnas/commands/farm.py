@@ -6,6 +6,7 @@ import logging
 import signal
 import time
 
+from hwnas import api
 from hwnas.errors import DeviceError, TargetError
 
 __all__ = ["register", "run"]
@@ -35,11 +36,8 @@ def _raise_interrupt(signum, _frame) -> None:
 
 
 def _up(args) -> int:
-    from hwnas.farm import start_farm
-    from hwnas.targets import list_targets
-
     t0 = time.perf_counter()
-    farm = start_farm(args.servers, args.key, args.port, args.log_dir)
+    farm = api.start_farm(args.servers, args.key, args.port, args.log_dir)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     died = None
     try:
@@ -49,7 +47,7 @@ def _up(args) -> int:
             print(f"servers    {args.servers} under key '{key}': {addrs}")
         print(f"ready      in {time.perf_counter() - t0:.1f} s; Ctrl-C or SIGTERM stops the farm")
         key = farm.keys[0]                  # a key named like a target profiles that target
-        target = "" if key in list_targets() else " --target x86-host"
+        target = "" if key in api.list_targets() else " --target x86-host"
         print(f"use        hwnas profile --tracker {farm.address} --key {key}{target} ...",
               flush=True)
         died = _watch(farm)
@@ -81,22 +79,15 @@ def _watch(farm) -> int:
 
 
 def _status(args) -> int:
-    from hwnas.farm import tracker_summary
     from hwnas.runtime import parse_address
 
-    host, port = parse_address(args.tracker, "--tracker")
-    summary = tracker_summary(host, port)
-    servers: dict[str, list[str]] = {}
-    for info in summary.get("server_info", []):
-        key = info.get("key", "").partition(":")[2]
-        servers.setdefault(key, []).append(":".join(map(str, info.get("addr", []))))
-    queue = summary.get("queue_info", {})
-    print(f"tracker    {host}:{port}")
-    for key in sorted(set(queue) | set(servers)):
-        q = queue.get(key, {"free": 0, "pending": 0})
-        addrs = ", ".join(sorted(servers.get(key, []))) or "-"
-        print(f"key        {key}: {len(servers.get(key, []))} servers, {q['free']} free, "
-              f"{q['pending']} requests waiting; {addrs}")
+    parse_address(args.tracker, "--tracker")        # the flag's own words
+    status = api.tracker_status(args.tracker)
+    print(f"tracker    {status['tracker']}")
+    for key, k in status["keys"].items():
+        addrs = ", ".join(k["servers"]) or "-"
+        print(f"key        {key}: {len(k['servers'])} servers, {k['free']} free, "
+              f"{k['pending']} requests waiting; {addrs}")
     return 0
 
 
