@@ -36,4 +36,5 @@ __all__ = ["list_targets", "list_spaces", "list_predictors", "list_strategies",
            "load_supernet", "load_predictor", "connect", "adapt", "search", "export", "deploy",
            "profile", "Profiled", "tune", "check_tunable", "predict", "load_targets",
            "import_table", "import_accuracy", "train_supernet", "list_emulated_arches",
-           "emulated_arch", "setup_emulated_device", "serve_emulated_device", "start_farm", "tracker_status"]
+           "emulated_arch", "setup_emulated_device", "serve_emulated_device", "start_farm",
+           "tracker_status"]
