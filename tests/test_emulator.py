@@ -277,7 +277,7 @@ def _tiny_libraries(tmp_path: Path) -> dict[str, Path]:
 @pytest.mark.emulated
 def test_bundle_runs_on_the_emulated_device_as_in_onnxruntime(device, tmp_path):
     import hwnas
-    from hwnas.deploy.run_script import RUN_PY
+    from hwnas.deploy.run_script import write_run_scripts
 
     space = hwnas.get_space(TINY[0], **TINY[1])
     arch = space.smallest()
@@ -294,7 +294,7 @@ def test_bundle_runs_on_the_emulated_device_as_in_onnxruntime(device, tmp_path):
     assert "emulated: aarch64" in measured["device"]
 
     bundle = tmp_path / "bundle"                                # run.py on the device's Python
-    (bundle / "run.py").write_text(RUN_PY)
+    write_run_scripts(bundle)
     np.save(bundle / "sample_input.npy",
             np.random.default_rng(0).standard_normal(m["input"]["shape"]).astype("float32"))
     out = subprocess.run([str(device.root.python), "run.py"], cwd=bundle, capture_output=True,

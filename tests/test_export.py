@@ -10,7 +10,7 @@ import pytest
 from hwnas.errors import DeviceError, ExportError
 from hwnas.export import BundleRequest, export_bundle, run_tvm_library
 from hwnas.compiler.onnx_export import run_ort
-from hwnas.deploy.run_script import RUN_PY
+from hwnas.deploy.run_script import write_run_scripts
 from hwnas.spaces import get_space
 from hwnas.targets import load_target
 
@@ -82,7 +82,7 @@ def test_server_gpu_bundle_names_its_device_and_run_py_uses_it(space, tmp_path):
 
     if tvm.cuda(0).exist:
         pytest.skip("this machine has a CUDA device that TVM's runtime can use")
-    (out / "run.py").write_text(RUN_PY)
+    write_run_scripts(out)
     x = np.random.default_rng(0).standard_normal(m["input"]["shape"]).astype(np.float32)
     np.save(out / "sample_input.npy", x)
     r = subprocess.run([sys.executable, "run.py"], cwd=out, capture_output=True, text=True,

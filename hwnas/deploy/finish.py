@@ -10,7 +10,7 @@ from hwnas._outputs import replace_dir
 from hwnas.deploy.deployment import Deployment
 from hwnas.deploy.records import DeployManifest, Round
 from hwnas.deploy.report import plot_predicted_vs_measured, write_report
-from hwnas.deploy.run_script import RUN_PY
+from hwnas.deploy.run_script import write_run_scripts
 from hwnas.errors import BudgetError
 
 __all__ = ["finish", "no_bundle_error"]
@@ -40,7 +40,7 @@ def finish(dep: Deployment, best: Round | None, rounds: list[Round], wall_s: flo
     exported = read_json(bundle / "manifest.json", "bundle manifest")
     for name in ("pareto.png", "pareto.json", "history.json"):
         shutil.copy2(best.dir / "search" / name, bundle / name)
-    (bundle / "run.py").write_text(RUN_PY)
+    write_run_scripts(bundle)
     label = classes = None
     if dep.supernet.meta.get("dataset") is not None:   # else run.py takes the user's input
         x, label, classes = sample_input(dep.supernet, exported["input"]["shape"])

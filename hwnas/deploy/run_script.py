@@ -1,54 +1,55 @@
-"""The ``run.py`` written into every bundle: TVM runtime only, no hwnas needed.
+"""The ``run.py`` written into every bundle, beside ``runner.py`` (``bundle_model``): TVM
+runtime only, no hwnas needed.
 
 It imports nothing of TVM's compiler (``tvm.relax`` does), so that it also runs on a device
 with a runtime-only TVM (``libtvm_runtime`` alone), as an emulated device's root has.
 """
 from __future__ import annotations
 
-__all__ = ["RUN_PY"]
+import shutil
+from pathlib import Path
+
+__all__ = ["RUN_PY", "write_run_scripts"]
 
 RUN_PY = '''\
 """Classify an input with this bundle's compiled model, using only the TVM runtime and numpy.
 
     python run.py                 # the bundled sample (sample_input.npy), prints class and label
     python run.py image.npy       # an array shaped like manifest["input"]["shape"] (or C,H,W)
+
+In a program: ``from runner import Model; net = Model(folder); logits = net(x)``.
 """
-import json
-import os
 import sys
 from pathlib import Path
 
-# TVM's thread pool otherwise takes half the CPUs on x86 (it assumes hyper-threading)
-os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))
-                                           if hasattr(os, "sched_getaffinity") else os.cpu_count()))
-import numpy as np  # noqa: E402
-import tvm  # noqa: E402
-from tvm.runtime.vm import VirtualMachine  # noqa: E402  (not tvm.relax: that needs the compiler)
+import numpy as np
 
 here = Path(__file__).resolve().parent
-manifest = json.loads((here / "manifest.json").read_text())
-if manifest.get("target", {}).get("affinity") == "shared":
-    # workers free to run on any core: one core busy with other work must not stall every
-    # parallel region (TVM reads this when its pool first starts)
-    os.environ.setdefault("TVM_BIND_THREADS", "0")
-device = manifest.get("tvm_device", "cpu")          # the target's GPU kind (cuda, ...) or cpu
-dev = tvm.device(device, 0)
-if not dev.exist:
-    sys.exit(f"this bundle runs on a {device} device (manifest.json: tvm_device), and this "
-             f"machine has none that TVM's runtime can use")
-shape = tuple(manifest["input"]["shape"])
-path = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "sample_input.npy"
-x = np.load(path).astype("float32").reshape(shape)
+sys.path.insert(0, str(here))
+from runner import Model  # noqa: E402
 
-vm = VirtualMachine(tvm.runtime.load_module(str(here / manifest["files"]["library"])), dev)
-logits = vm["main"](tvm.runtime.tensor(x, dev)).numpy()[0]
+try:
+    net = Model(here)
+except RuntimeError as exc:
+    sys.exit(str(exc))
+path = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "sample_input.npy"
+logits = net(np.load(path))[0]
 p = np.exp(logits - logits.max())
 p /= p.sum()
 top = int(p.argmax())
-names = manifest.get("classes") or [str(i) for i in range(len(p))]
+names = net.manifest.get("classes") or [str(i) for i in range(len(p))]
 line = f"class {top} ({names[top]}), p={p[top]:.3f}"
-sample = manifest.get("sample")
+sample = net.manifest.get("sample")
 if len(sys.argv) == 1 and sample:
     line += f"; true label {sample['label']} ({names[sample['label']]})"
 print(line)
 '''
+
+
+def write_run_scripts(bundle: str | Path) -> None:
+    """Write ``run.py`` and ``runner.py`` (the bundle's ``Model``) into ``bundle``."""
+    from hwnas.deploy import bundle_model
+
+    bundle = Path(bundle)
+    (bundle / "run.py").write_text(RUN_PY)
+    shutil.copy2(Path(bundle_model.__file__), bundle / "runner.py")
