@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from hwnas.deploy.bundle_model import OtherWork, threads_for
+from hwnas.runtime.bundle_runner import OtherWork, threads_for
 from hwnas.deploy.run_script import write_run_scripts
 from hwnas.runtime.load import LoadGenerator
 

@@ -1,4 +1,4 @@
-"""The ``run.py`` written into every bundle, beside ``runner.py`` (``bundle_model``): TVM
+"""The ``run.py`` written into every bundle, beside ``runner.py`` (``hwnas.runtime.bundle_runner``): TVM
 runtime only, no hwnas needed.
 
 It imports nothing of TVM's compiler (``tvm.relax`` does), so that it also runs on a device
@@ -48,8 +48,8 @@ print(line)
 
 def write_run_scripts(bundle: str | Path) -> None:
     """Write ``run.py`` and ``runner.py`` (the bundle's ``Model``) into ``bundle``."""
-    from hwnas.deploy import bundle_model
+    from hwnas.runtime import bundle_runner
 
     bundle = Path(bundle)
     (bundle / "run.py").write_text(RUN_PY)
-    shutil.copy2(Path(bundle_model.__file__), bundle / "runner.py")
+    shutil.copy2(Path(bundle_runner.__file__), bundle / "runner.py")

@@ -15,42 +15,15 @@ measurements say nothing about it.
 """
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Callable
+
+from hwnas.runtime.bundle_runner import busy_seconds as _busy_seconds
 
 __all__ = ["CpuContention", "ScriptedContention", "BUSY_CORES"]
 
 #: other work holding this many cores or more makes a measurement "contended"
 BUSY_CORES = 0.5
-
-# /proc/stat per-CPU fields after the name: user nice system idle iowait irq softirq steal ...
-_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
-
-
-def _busy_seconds(cpus: tuple[int, ...] | None) -> float | None:
-    try:
-        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
-    except OSError:
-        return None
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    total = 0.0
-    seen = False
-    for line in lines:
-        name, _, rest = line.partition(" ")
-        if not (name.startswith("cpu") and name[3:].isdigit()):
-            continue
-        if cpus is not None and int(name[3:]) not in cpus:
-            continue
-        fields = rest.split()
-        try:
-            total += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
-        except ValueError:
-            return None
-        seen = True
-    return total / hz if seen else None
-
 
 class CpuContention:
     """The cores other processes kept busy on this machine since ``start()``: ``cores()``.

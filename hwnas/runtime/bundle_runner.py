@@ -28,7 +28,7 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["Model", "threads_for", "OtherWork"]
+__all__ = ["Model", "threads_for", "OtherWork", "busy_seconds"]
 
 # threading::ThreadGroup::AffinityMode: kBig pins one worker per core; kSpecifyThreadShareAllCore
 # lets every worker run on any of the given cores
@@ -53,6 +53,30 @@ def threads_for(cores: int, other_busy: float | None, most: int | None = None) -
     return max(1, min(most, cores - taken))
 
 
+def busy_seconds(cpus: tuple[int, ...] | None) -> float | None:
+    """Seconds the CPUs ``cpus`` (None: all) spent busy since boot, from ``/proc/stat`` (user,
+    nice, system, irq, softirq, steal); None where it is unreadable."""
+    try:
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, seen = 0, False
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        if cpus is not None and int(name[3:]) not in cpus:
+            continue
+        fields = rest.split()
+        try:
+            total += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
+        except ValueError:
+            return None
+        seen = True
+    return total / hz if seen else None
+
+
 def _cpus() -> tuple[int, ...] | None:
     return tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
 
@@ -63,31 +87,14 @@ class OtherWork:
 
     def __init__(self, cpus: tuple[int, ...] | None = None) -> None:
         self.cpus = cpus
-        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last = self._read()
 
     def _read(self) -> tuple[float, float, float] | None:
-        try:
-            lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
-        except OSError:
-            return None
-        busy, seen = 0, False
-        for line in lines:
-            name, _, rest = line.partition(" ")
-            if not (name.startswith("cpu") and name[3:].isdigit()):
-                continue
-            if self.cpus is not None and int(name[3:]) not in self.cpus:
-                continue
-            fields = rest.split()
-            try:
-                busy += sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
-            except ValueError:
-                return None
-            seen = True
-        if not seen:
+        busy = busy_seconds(self.cpus)
+        if busy is None:
             return None
         t = os.times()
-        return time.monotonic(), busy / self._hz, t.user + t.system
+        return time.monotonic(), busy, t.user + t.system
 
     def sample(self) -> float | None:
         """Cores held by other processes since the last sample (None: unknown)."""
