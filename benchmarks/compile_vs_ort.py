@@ -3,21 +3,23 @@
     python benchmarks/compile_vs_ort.py [--n 10] [--resolutions 224,160] [--json out.json]
 
 For each of N random ofa-mbv3 subnets (1000 classes) at each resolution, the same model is timed
-in TVM (compiled through hwnas' x86-host pipeline, timed with TVM's time_evaluator), in
-onnxruntime (2 intra-op threads) and in torch eager (2 threads). Prints per-model medians and
-the median TVM/onnxruntime ratio.
+in TVM (compiled through hwnas' x86-host pipeline) and onnxruntime (as many threads as the
+target's TVM pool) by one method (``_timing``: the same Python loop of calls, each runtime in a
+fresh process, alternated ``--rounds`` times), and in torch eager (2 threads, in this process
+before anything of TVM's runtime starts). Prints per-model medians and the median
+TVM/onnxruntime ratio.
 """
 from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, parser, time_ms, write_json  # noqa: E402
+from _timing import time_alternating  # noqa: E402
 
 
 def main() -> int:
@@ -25,23 +27,20 @@ def main() -> int:
     p.add_argument("--n", type=int, default=10)
     p.add_argument("--resolutions", default="224,160")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
 
     import torch
 
     from hwnas.compiler import compile_onnx, export_library
-    from hwnas.compiler.onnx_export import INPUT_NAME, export_onnx, ort_session
-    from hwnas.runtime import connect
+    from hwnas.compiler.onnx_export import INPUT_NAME, export_onnx
     from hwnas.spaces import get_space
     from hwnas.targets import load_target
 
     torch.set_num_threads(2)
     target = load_target("x86-host")
-    rows, libs = [], []
+    rows, timed = [], []
     tmp = tempfile.TemporaryDirectory()
-    # Phase 1 compiles and times torch and onnxruntime. TVM is timed only afterwards, because
-    # connecting the TVM runtime pins its thread pool (and the calling thread) to cores, which
-    # would then throttle torch's and onnxruntime's threads in this process.
     for r in [int(v) for v in args.resolutions.split(",")]:
         space = get_space("ofa-mbv3", resolutions=[r], num_classes=1000)
         rng = np.random.default_rng(args.seed + r)
@@ -50,21 +49,17 @@ def main() -> int:
             x = rng.standard_normal((1, 3, r, r)).astype(np.float32)
             onnx_path = export_onnx(model, x.shape, Path(tmp.name) / f"m{r}_{i}.onnx")
             ex = compile_onnx(onnx_path, {INPUT_NAME: x.shape}, target).executable
-            libs.append((export_library(ex, Path(tmp.name) / f"m{r}_{i}.so", target), x))
+            lib = export_library(ex, Path(tmp.name) / f"m{r}_{i}.so", target)
             xt = torch.from_numpy(x)
             with torch.no_grad():
                 torch_ms = median(time_ms(lambda: model(xt)))
-            sess = ort_session(onnx_path, threads=2)
-            ort_ms = median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
-            del sess
-            time.sleep(1.0)   # onnxruntime's pool threads spin for a while after a run
-            rows.append([str(arch), None, ort_ms, torch_ms])
-            print(f"compiled {arch}: onnxruntime {ort_ms:.2f} ms, torch {torch_ms:.2f} ms",
-                  flush=True)
-    runtime = connect(target)
+            timed.append({"onnx": str(onnx_path), "tvm": str(lib), "shape": list(x.shape)})
+            rows.append([str(arch), None, None, torch_ms])
+            print(f"compiled {arch}: torch {torch_ms:.2f} ms", flush=True)
+    got = time_alternating(timed, ["tvm", "ort"], args.rounds)
     print(f"\n{'arch':<48} {'tvm ms':>9} {'ort ms':>8} {'torch ms':>9} {'tvm/ort':>8}")
-    for row, (lib, x) in zip(rows, libs):
-        row[1] = runtime.measure(lib, {INPUT_NAME: x}).median_ms
+    for i, row in enumerate(rows):
+        row[1], row[2] = float(got["tvm"][i]), float(got["ort"][i])
         print(f"{row[0]:<48} {row[1]:9.2f} {row[2]:8.2f} {row[3]:9.2f} {row[1] / row[2]:8.1f}",
               flush=True)
     tmp.cleanup()

@@ -37,23 +37,17 @@ def _time_ort(bundle: Path, cpus) -> float:
 
 
 def _time_tvm(bundle: Path, cpus) -> float:
-    """The bundle's library on the Relax VM, thread pool as the target sets it, timed by the
-    same loop as onnxruntime, in a fresh process."""
+    """The bundle's library through the bundle's own ``runner.Model`` (the thread pool a
+    shipped bundle uses), timed by the same loop as onnxruntime, in a fresh process."""
     from hwnas._cpus import restore
 
     restore(cpus)
-    import tvm
-    from tvm import relax
+    sys.path.insert(0, str(bundle))
+    from runner import Model
 
-    from hwnas.runtime import connect
-    from hwnas.targets import load_target
-
-    connect(load_target("x86-host"))      # sizes and pins the thread pool as deploy does
-    m = json.loads((bundle / "manifest.json").read_text())
-    dev = tvm.cpu()
-    vm = relax.VirtualMachine(tvm.runtime.load_module(str(bundle / m["files"]["library"])), dev)
-    x = tvm.runtime.tensor(np.load(bundle / "sample_input.npy"), dev)
-    return median(time_ms(lambda: vm["main"](x)))
+    net = Model(bundle)
+    x = np.load(bundle / "sample_input.npy")
+    return median(time_ms(lambda: net(x)))
 
 
 def _time_torch(bundle: Path, cpus) -> float:

@@ -19,8 +19,9 @@ The journey (its wall time is ``minutes_total``):
 
 Then, not counted: ``--subnets`` random subnets compiled with the database a new CPU used
 before (the one ``tuning/`` holds) and with the new one, timed against onnxruntime (each
-runtime in a fresh process by hwnas's measurement protocol, alternated ``--rounds`` times, the
-median kept); the same with two busy processes beside them (``LoadGenerator``); and
+runtime in a fresh process by the same Python loop of calls, ``_timing``: TVM through the
+bundle's ``runner.Model``, alternated ``--rounds`` times, the median kept); the same with two
+busy processes beside them (``LoadGenerator``); and
 ``--holdout`` other random subnets timed raw (no drift correction) against the few-shot
 prediction. ``--keep`` copies the new database and predictor into this checkout's
 ``latency_tables/``.
@@ -46,7 +47,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, parser, write_json  # noqa: E402
-from space_tuning import _compile, _time_all  # noqa: E402
+from _timing import protocol_rows, time_alternating  # noqa: E402
+from space_tuning import _compile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "x86-host"
@@ -103,24 +105,6 @@ def _compile_all(space, archs, dbs: dict, folder: Path) -> list[dict]:
     with multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1,
                                                    maxtasksperchild=8) as pool:
         return pool.map(_compile, jobs)
-
-
-def _time_alternating(rows: list[dict], kinds: list[str], rounds: int, busy: int = 0) -> dict:
-    """Each runtime alone in a fresh process per round, the kinds alternating; the median
-    round of each subnet. ``busy``: that many processes spin beside them (``LoadGenerator``,
-    one per core, started here: a pool's worker may not start processes)."""
-    import contextlib
-
-    from hwnas._cpus import allowed_cpus
-    from hwnas.runtime.load import LoadGenerator
-
-    got: dict[str, list[list[float]]] = {k: [] for k in kinds}
-    load = LoadGenerator(cores=busy, seconds=3600) if busy else contextlib.nullcontext()
-    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool, load:
-        for _ in range(rounds):
-            for k in kinds:
-                got[k].append(pool.apply(_time_all, ((allowed_cpus(), k, rows),)))
-    return {k: np.median(np.asarray(v), axis=0) for k, v in got.items()}
 
 
 # ---------------------------------------------------------------------------- the run
@@ -193,12 +177,12 @@ def _inner(args) -> dict:
         {"after": str(after_db)}
     rows = _compile_all(space, archs, dbs, tmp / "subnets")
     kinds = list(dbs) + ["ort"]
-    quiet = _time_alternating(rows, kinds, args.rounds)
+    quiet = time_alternating(rows, kinds, args.rounds)
     for k in dbs:
         ratio = quiet[k] / quiet["ort"]
         out[f"tvm_over_ort_median_{k}"] = float(np.median(ratio))
         out[f"tvm_over_ort_worst_{k}"] = float(np.max(ratio))
-    busy = _time_alternating(rows, ["after", "ort"], 1, busy=2)
+    busy = time_alternating(rows, ["after", "ort"], 1, busy=2)
     out["tvm_over_ort_oversubscribed"] = float(np.median(busy["after"] / busy["ort"]))
     out["subnets"] = [{"arch": r["arch"], **{k: round(float(quiet[k][i]), 4) for k in kinds},
                       "busy_after": round(float(busy["after"][i]), 4),
@@ -206,7 +190,7 @@ def _inner(args) -> dict:
                      for i, r in enumerate(rows)]
     hold = space.sample_many(np.random.default_rng(args.seed + 1000), args.holdout)
     hrows = _compile_all(space, hold, {"after": str(after_db)}, tmp / "holdout")
-    measured = _time_alternating(hrows, ["after"], 1)["after"]
+    measured = time_alternating(hrows, ["after"], 1, worker=protocol_rows)["after"]
     predicted = pred.predict_genomes(space.to_genomes(hold))
     err = predicted / measured - 1
     out.update({"within10_raw": float(np.mean(np.abs(err) <= 0.10)),

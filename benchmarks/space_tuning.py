@@ -8,8 +8,10 @@
 2. ``--subnets`` random subnets of the shipped checkpoint's space, the same number at every
    resolution, compiled untuned and tuned (workers in parallel, nothing timed meanwhile).
 3. Untuned TVM, tuned TVM and onnxruntime (2 threads) time every subnet, each runtime in a
-   fresh process by hwnas's measurement protocol; the three alternate ``--rounds`` times, so
-   that they see the same drift of a shared machine; the median round is kept.
+   fresh process by the same Python loop of calls (``_timing``: TVM through the bundle's
+   ``runner.Model``, onnxruntime through a session, outputs fetched alike); the three
+   alternate ``--rounds`` times, so that they see the same drift of a shared machine; the
+   median round is kept.
 4. The target's latency table (which describes the tuned code) predicts the tuned subnets.
    When the committed table was measured on another CPU model, this CPU's own table is
    profiled first (``--own-networks``) and scored, and deploys use it: a table describes the
@@ -48,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import budgets_ms, median, own_table, parser, write_json  # noqa: E402
+from _timing import time_rows  # noqa: E402
 
 TARGET = "x86-host"
 
@@ -90,23 +93,19 @@ def _compile(job) -> dict:
 
 # ---------------------------------------------------------------------------- timing
 def _time_all(job) -> list[float]:
-    """Worker: median ms of every subnet on one runtime, by hwnas's protocol."""
+    """Worker: median ms of every subnet on one runtime (``_timing``: the same Python loop
+    for TVM and onnxruntime); ``tuned_ab``: drift-corrected, against the table's reference."""
     from hwnas._cpus import restore
 
     cpus, kind, rows = job
+    if kind != "tuned_ab":
+        return time_rows(job)
     restore(cpus)
     from hwnas.runtime import connect
     from hwnas.targets import load_target
 
     target = load_target(TARGET)
-    runtime = connect(target, runtime="onnxruntime" if kind == "ort" else None)
-    if kind == "tuned_ab":
-        return _time_ab(target, runtime, rows)
-    out = []
-    for r in rows:
-        x = {"input": np.random.default_rng(0).standard_normal(r["shape"]).astype(np.float32)}
-        out.append(runtime.measure(r["onnx"] if kind == "ort" else r[kind], x).median_ms)
-    return out
+    return _time_ab(target, connect(target), rows)
 
 
 def _time_ab(target, runtime, rows: list[dict]) -> list[float]:

@@ -4,7 +4,9 @@
 
 For each model (one subnet at r=128, one at r=224, 1000 classes, random weights) it prints the
 median latency (ms) of each runtime, the TVM/onnxruntime ratios and the tuning wall time of each
-trials setting. TVM is compiled through ``hwnas.compiler.pipelines.compile_onnx``, the pipeline that
+trials setting. Every runtime is timed the same way once the tuning has ended (``_timing``:
+the same Python loop of calls, each runtime in a fresh process, alternated ``--rounds`` times);
+torch eager in this process, first. TVM is compiled through ``hwnas.compiler.pipelines.compile_onnx``, the pipeline that
 profile and deploy use, and tuned with ``hwnas.compiler.tune`` into one database per model
 (``<work-dir>/<model>``, a temporary folder unless ``--work-dir`` is given, so that an interrupted
 run resumes). Settings for one model are cumulative: a bigger setting tops up the smaller one.
@@ -12,7 +14,8 @@ run resumes). Settings for one model are cumulative: a bigger setting tops up th
 cold start. Timings on a shared machine are noisy.
 
 Measured on the 2-core znver3 host while other jobs kept its load average at 7 to 16 (so every
-figure is inflated, ratios only roughly comparable):
+figure is inflated, ratios only roughly comparable), and before the one timing method: TVM
+then by its own C++ loop (``time_evaluator``), onnxruntime first and by a Python loop:
 - r128 subnet, 65 kernels, 8 trials per kernel (520 trials; 90 min of tuning with
   MetaSchedule's stock builder at load 7-16): at load ~3, untuned 78 ms, tuned 10.5 ms,
   onnxruntime 8.6-8.8 ms: 1.2x. At load ~12 the same pair read 72 vs 36 ms (2.0x).
@@ -28,12 +31,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, time_ms  # noqa: E402
+from _timing import time_alternating  # noqa: E402
 
 MODELS = (("r128", 0, 128), ("r224", 1, 224))
 
@@ -53,26 +59,6 @@ def export_subnet(seed: int, r: int, path: Path) -> str:
     return str(arch)
 
 
-def _median_ms(fn, warmup: int = 5, repeat: int = 30) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter_ns()
-        fn()
-        times.append((time.perf_counter_ns() - t0) / 1e6)
-    return statistics.median(times)
-
-
-def ort_ms(path: Path, x: np.ndarray, threads: int) -> float:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return _median_ms(lambda: sess.run(None, {"input": x}))
-
-
 def torch_ms(seed: int, r: int, x: np.ndarray, threads: int) -> float:
     import torch
 
@@ -84,25 +70,19 @@ def torch_ms(seed: int, r: int, x: np.ndarray, threads: int) -> float:
     model = space.build(space.make(r, arch.ks, arch.e), num_classes=1000).eval()
     xt = torch.from_numpy(x)
     with torch.inference_mode():
-        return _median_ms(lambda: model(xt))
+        return median(time_ms(lambda: model(xt)))
 
 
-def tvm_ms(path: Path, x: np.ndarray, target, database=None) -> float:
-    import tvm
-    from tvm import relax
-
-    from hwnas.compiler import compile_onnx
+def tvm_library(path: Path, x: np.ndarray, target, out: Path, database=None) -> str:
+    """The model compiled by hwnas's pipeline (with ``database``'s schedules), exported."""
+    from hwnas.compiler import compile_onnx, export_library
 
     ex = compile_onnx(path, {"input": x.shape}, target, database=database).executable
-    dev = tvm.cpu()
-    vm = relax.VirtualMachine(ex, dev)
-    vm.set_input("main", tvm.runtime.tensor(x))
-    te = vm.time_evaluator("invoke_stateful", dev, number=1, repeat=15, min_repeat_ms=50)("main")
-    return te.median * 1e3
+    return str(export_library(ex, out, target))
 
 
 def bench_model(name: str, seed: int, r: int, settings: list[int], target, tmp: Path,
-                work_dir: Path) -> dict:
+                work_dir: Path, rounds: int = 3) -> dict:
     from hwnas._io import read_json
     from hwnas.compiler.database import MANIFEST
     from hwnas.compiler.tune import last_run, tune_onnx
@@ -110,17 +90,23 @@ def bench_model(name: str, seed: int, r: int, settings: list[int], target, tmp: 
     path = tmp / f"{name}.onnx"
     arch = export_subnet(seed, r, path)
     x = np.random.default_rng(0).standard_normal((1, 3, r, r)).astype("float32")
-    out = {"arch": arch, "ort_ms": ort_ms(path, x, target.threads),
-           "torch_ms": torch_ms(seed, r, x, target.threads)}
-    out["tvm_untuned_ms"] = tvm_ms(path, x, target)
+    out = {"arch": arch, "torch_ms": torch_ms(seed, r, x, target.threads)}
+    row = {"onnx": str(path), "shape": list(x.shape),
+           "untuned": tvm_library(path, x, target, tmp / f"{name}.untuned.so")}
     for tpt in settings:
         db = tune_onnx(path, {"input": x.shape}, target, work_dir, trials_per_task=tpt)
         run = last_run(work_dir)
         wall_s = sum(r["wall_s"] for r in read_json(work_dir / MANIFEST)["runs"])
-        ms_ = tvm_ms(path, x, target, db)
-        out[f"tvm_tuned_ms@{tpt}"], out[f"tune_wall_s@{tpt}"] = ms_, wall_s
+        row[f"tuned@{tpt}"] = tvm_library(path, x, target, tmp / f"{name}.{tpt}.so", db)
+        out[f"tune_wall_s@{tpt}"] = wall_s
         out[f"tune_trials@{tpt}"], out["tasks"] = run.trials, run.tasks
-        out[f"tvm_over_ort_tuned@{tpt}"] = ms_ / out["ort_ms"]
+    # every runtime timed the same way, after the tuning, alternated (``_timing``)
+    kinds = [k for k in row if k not in ("onnx", "shape")] + ["ort"]
+    got = {k: float(v[0]) for k, v in time_alternating([row], kinds, rounds).items()}
+    out["ort_ms"], out["tvm_untuned_ms"] = got["ort"], got["untuned"]
+    for tpt in settings:
+        out[f"tvm_tuned_ms@{tpt}"] = got[f"tuned@{tpt}"]
+        out[f"tvm_over_ort_tuned@{tpt}"] = got[f"tuned@{tpt}"] / got["ort"]
     best = min(settings, key=lambda t: out[f"tvm_tuned_ms@{t}"])
     out["tvm_tuned_ms"] = out[f"tvm_tuned_ms@{best}"]
     out["tune_wall_s"] = out[f"tune_wall_s@{best}"]
@@ -140,6 +126,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--models", nargs="+", default=[m[0] for m in MODELS],
                     choices=[m[0] for m in MODELS])
     ap.add_argument("--work-dir", type=Path, help="keep (and reuse) the tuning databases here")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     target = load_target(args.target)
@@ -149,7 +136,7 @@ def main(argv=None) -> dict:
         for name, seed, r in MODELS:
             if name in args.models:
                 work_dir = (args.work_dir or Path(tmp)) / name
-                res = bench_model(name, seed, r, settings, target, Path(tmp), work_dir)
+                res = bench_model(name, seed, r, settings, target, Path(tmp), work_dir, args.rounds)
                 for k, v in res.items():
                     result[f"{name}_{k}" if k != "tasks" else f"{name}_tasks"] = v
                 _print_model(name, result, settings)

@@ -17,9 +17,12 @@ Where ``/proc/stat`` is unreadable the pool keeps its first size.
 
 An idle worker also yields its core up to ``TVM_THREAD_POOL_SPIN_COUNT`` times (300000 by
 default) before it sleeps, and each yield to a busy process costs a time slice: under that
-load a process took minutes to exit, waiting for such a worker. ``SPIN_COUNT`` (200) keeps
-the quiet speed (0.228 ms against 0.227 ms on that network) and bounds the exit; it is set
-unless the environment sets it, before TVM's pool first starts.
+load a process took minutes to exit, waiting for such a worker (a resized pool's new workers
+spin first). ``SPIN_COUNT`` (2000) bounds that wait to seconds; on a quiet host 200, 2000,
+20000 and 300000 read alike within this machine's noise (0.227-0.229 ms on one network;
+medians over 12 networks 0.54-0.57x onnxruntime in one run, 0.97x against 0.90x for 200
+against 300000 in another). It is set unless the environment sets it, before TVM's pool
+first starts.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
 #: other work holding less than this share of a core leaves that core free
 IDLE_BELOW = 0.25
 #: yields of an idle TVM worker before it sleeps
-SPIN_COUNT = 200
+SPIN_COUNT = 2000
 
 
 def threads_for(cores: int, other_busy: float | None, most: int | None = None) -> int:
@@ -154,7 +157,9 @@ class Model:
         lib = tvm.runtime.load_module(str(here / self.manifest["files"]["library"]))
         self._vm = VirtualMachine(lib, self.dev)
         self._main = self._vm["main"]
-        self._tensor = tvm.runtime.tensor
+        # one input buffer on the device, refilled by each call (an allocation per call cost
+        # about 10 us, 3-5% of a 0.3 ms network); so one call at a time per Model
+        self._input = tvm.runtime.empty(self.shape, "float32", self.dev)
 
     def _target_threads(self) -> int:
         busy = self._work.sample() if self._work is not None else None
@@ -170,9 +175,11 @@ class Model:
         self.threads_now = n
 
     def __call__(self, x):
-        """The network's output for ``x`` (a numpy array of the input's shape, or C,H,W)."""
+        """The network's output for ``x`` (a numpy array of the input's shape, or C,H,W). One
+        call at a time: the input buffer is shared."""
         if self._work is not None and time.monotonic() >= self._next_check:
             self._resize(self._target_threads())
             self._next_check = time.monotonic() + self.check_every_s
-        x = self._np.ascontiguousarray(x, dtype="float32").reshape(self.shape)
-        return self._main(self._tensor(x, self.dev)).numpy()
+        x = self._np.ascontiguousarray(x, dtype="float32")
+        self._input.copyfrom(x if x.shape == self.shape else x.reshape(self.shape))
+        return self._main(self._input).numpy()
