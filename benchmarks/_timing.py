@@ -10,11 +10,16 @@ own C++ loop (TVM's ``time_evaluator`` pays no Python and no output copy, which 
 by a few percent at 0.1-0.4 ms per call).
 
 A row is a dict with ``shape`` (the input's) and one artefact per kind: ``ort`` names the
-ONNX file, any other kind a compiled library (``row[kind]``).
+ONNX file (``row["onnx"]``), any other kind a compiled library or a deployed bundle's folder
+(``row[kind]``; ``bundle_rows``).
+
+A deploy's own measurement accepted its bundle, so "within budget" is also judged by an
+independent re-timing of the bundle by this method (``..._independent`` keys).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import numpy as np
 
 from _common import median, time_ms
 
-__all__ = ["callable_for", "time_rows", "protocol_rows", "time_alternating"]
+__all__ = ["callable_for", "bundle_rows", "time_rows", "protocol_rows", "time_alternating"]
 
 TARGET = "x86-host"
 
@@ -38,8 +43,23 @@ def callable_for(kind: str, artefact: str | Path, shape, threads: int, adaptive:
         return lambda: sess.run(None, {INPUT_NAME: x})[0]
     from hwnas.runtime.bundle_runner import Model
 
-    net = Model(library=artefact, input_shape=tuple(shape), threads=threads, adaptive=adaptive)
+    if Path(artefact).is_dir():          # a bundle: its own manifest (pool placement, device)
+        net = Model(artefact, threads=threads, adaptive=adaptive)
+    else:
+        net = Model(library=artefact, input_shape=tuple(shape), threads=threads,
+                    adaptive=adaptive)
     return lambda: net(x)
+
+
+def bundle_rows(bundles) -> list[dict]:
+    """Rows of deployed bundles: ``tvm`` (the bundle, run by its runner) and ``onnx``."""
+    rows = []
+    for b in bundles:
+        b = Path(b)
+        m = json.loads((b / "manifest.json").read_text())
+        rows.append({"tvm": str(b), "onnx": str(b / "model.onnx"),
+                     "shape": list(m["input"]["shape"])})
+    return rows
 
 
 def time_rows(job) -> list[float]:

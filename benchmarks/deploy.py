@@ -4,7 +4,9 @@
                                 [--untuned --table latency_tables/x86-host/ofa-mbv3.untuned.json]
 
 For each budget: the measured median latency of the final bundle against the budget, the slack
-(budget − measured) / budget, the rounds taken and the wall time of the whole deploy; then the
+(budget − measured) / budget, the rounds taken and the wall time of the whole deploy; the same
+judged on an independent re-timing of the bundle (``within_budget_rate_independent``,
+``median_slack_independent``: the ``tvm`` column below, not the deploy's own reading); then the
 bundle's TVM latency against onnxruntime (2 threads) and torch eager on the same model, each
 runtime alone in a fresh process and timed by the same loop (``tvm_over_ort``). Bundles are
 compiled with the target's tuning database, as deploy ships them (``--untuned``: without).
@@ -111,6 +113,7 @@ def _one(cfg) -> dict:
         ort_ms, tvm_ms, torch_ms = _compare(out)
     r = {"budget": budget, "ok": lat["median_ms"] <= budget, "measured": lat["median_ms"],
          "p90": lat["p90_ms"], "slack": (budget - lat["median_ms"]) / budget,
+         "ok_independent": tvm_ms <= budget, "slack_independent": (budget - tvm_ms) / budget,
          "rounds": m["deploy"]["rounds"], "wall_s": wall, "ort": ort_ms, "tvm": tvm_ms,
          "torch": torch_ms, "arch": m["arch"], "accuracy": m["weights"]["accuracy"]}
     print(f"{budget:7.2f} {r['measured']:9.3f} {r['p90']:7.3f} {r['slack']:6.1%} "
@@ -157,6 +160,12 @@ def main() -> int:
     figures = {
         "within_budget_rate": sum(r["ok"] for r in rows) / len(rows) if rows else None,
         "median_slack": median([r["slack"] for r in done]) if done else None,
+        # the same bundles re-timed in fresh processes by the one method (``tvm``), not by the
+        # measurement that accepted them
+        "within_budget_rate_independent": (sum(r.get("ok_independent", False) for r in rows)
+                                           / len(rows)) if rows else None,
+        "median_slack_independent": (median([r["slack_independent"] for r in done])
+                                     if done else None),
         "tvm_over_ort": median([r["tvm"] / r["ort"] for r in done]) if done else None,
         "tuned": db is not None,
         "deploy_wall_s": median([r["wall_s"] for r in rows]) if rows else None,
