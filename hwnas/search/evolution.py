@@ -67,6 +67,7 @@ def initial_population(problem, rng: np.random.Generator, n: int, tries: int, ar
 @STRATEGIES.register("evolution")
 class Evolution(Strategy):
     name = "evolution"
+    small_batches = True
 
     @dataclass
     class Options:

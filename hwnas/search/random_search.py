@@ -16,6 +16,7 @@ __all__ = ["RandomSearch"]
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
     name = "random"
+    small_batches = True
 
     @dataclass
     class Options:
