@@ -501,3 +501,40 @@ def test_a_round_short_of_its_budget_probes_with_half_the_margin(debug_device, t
     assert len(hist) == 2 and hist[1]["stop"] == "probe" and hist[1]["margin"] > 0
     assert hist[1]["measured"]["median_ms"] > 0.3 and m["deploy"]["chosen_round"] == 1
     assert m["latency"]["within_budget"] and m["arch"] == hist[0]["arch"]
+
+
+@needs_checkpoint
+@pytest.mark.tvm
+def test_a_real_deploy_under_a_budget_that_binds(tmp_path):
+    """The main path (the target's own predictor and tuning database, real TVM code, this
+    host) under a budget between the smallest and the largest subnet's measured latency: the
+    bundle meets it, and the budget ruled out the largest subnet."""
+    from hwnas import api
+    from hwnas.compiler import compile_onnx, export_library
+    from hwnas.compiler.database import database_dir, load_database
+    from hwnas.compiler.onnx_export import network_to_onnx
+    from hwnas.profile.networks import random_input
+    from hwnas.runtime import connect
+    from hwnas.targets import load_target
+    from hwnas.train.checkpoint import load_supernet
+
+    target = load_target("x86-host")
+    space = load_supernet(DEFAULT_CHECKPOINT).space
+    runtime = connect(target)
+    db = load_database(database_dir(target), target=target)
+
+    def measured(arch, name):
+        shape = space.input_shape(arch)
+        onnx = network_to_onnx(space, arch, tmp_path / f"{name}.onnx")
+        lib = export_library(compile_onnx(onnx, {"input": shape}, target, db).executable,
+                             tmp_path / f"{name}.so", target)
+        return runtime.measure(lib, {"input": random_input(shape)}).median_ms
+
+    small, large = measured(space.smallest(), "small"), measured(space.largest(), "large")
+    assert large > 1.5 * small
+    budget = round(float(np.sqrt(small * large)), 4)
+    m = api.deploy("x86-host", budget, tmp_path / "bundle", max_rounds=4,
+                   profile_networks=10)
+    got = m["latency"]["measured"]["median_ms"]
+    assert got <= budget and m["arch"] != str(space.largest())
+    assert m["deploy"]["rounds"] >= 1 and m["tuning"]
