@@ -290,3 +290,20 @@ def test_anchors_recover_a_contended_reading_biased_by_its_size(anchored_artefac
                               protocol=PROTO, contention=calm.contention(), busy_limit=0.5)
     assert fit is None and not m.contended
     assert m.latency.median_ms == pytest.approx(truth, rel=0.02)
+
+
+def test_a_probe_caught_on_a_slow_moment_is_lowered_to_the_fastest_reference_reading():
+    from hwnas.profile.reference_network import lower_quiet_time
+
+    ref = {"arch": "a", "quiet_ms": 0.4}
+    recs = [{"median_ms": 1.0, "p90_ms": 1.1, "std_ms": 0.01, "load": 0.7},
+            {"median_ms": 2.0, "p90_ms": 2.2, "std_ms": 0.02, "load": 0.75}]
+    assert lower_quiet_time(recs, ref) == pytest.approx(0.7)
+    assert ref["quiet_ms"] == pytest.approx(0.28) and ref["probed_quiet_ms"] == 0.4
+    assert [r["median_ms"] for r in recs] == pytest.approx([0.7, 1.4])
+    assert [r["load"] for r in recs] == pytest.approx([1.0, 0.75 / 0.7], abs=1e-4)
+    # a probe that was quiet, or records without a reference reading, change nothing
+    quiet = [{"median_ms": 1.0, "load": 0.97}, {"median_ms": 1.0, "load": 1.2}]
+    assert lower_quiet_time(quiet, {"quiet_ms": 0.4}) == 1.0 and quiet[0]["median_ms"] == 1.0
+    raw = [{"median_ms": 1.0, "load": None}]
+    assert lower_quiet_time(raw, {"quiet_ms": 0.4}) == 1.0
