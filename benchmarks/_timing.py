@@ -6,8 +6,8 @@ fresh process per runtime and round, the runtimes alternated round after round, 
 round kept. TVM runs through the bundle's own ``runner.Model`` (``hwnas.runtime.
 bundle_runner``: the thread pool a shipped bundle uses, sized to the idle cores); onnxruntime
 through a session with as many threads as the target's TVM pool. Neither is timed by its
-own C++ loop (TVM's ``time_evaluator`` pays no Python and no output copy, which flatters it
-by a few percent at 0.1-0.4 ms per call).
+own C++ loop (TVM's ``time_evaluator`` pays no Python and no output copy: on 12 subnets of
+0.2-0.5 ms on znver4 it read 0.75x onnxruntime where this loop read 0.90-0.97x).
 
 A row is a dict with ``shape`` (the input's) and one artefact per kind: ``ort`` names the
 ONNX file (``row["onnx"]``), any other kind a compiled library or a deployed bundle's folder
@@ -32,7 +32,7 @@ __all__ = ["callable_for", "bundle_rows", "time_rows", "protocol_rows", "time_al
 TARGET = "x86-host"
 
 
-def callable_for(kind: str, artefact: str | Path, shape, threads: int, adaptive: bool = True):
+def callable_for(kind: str, artefact: str | Path, shape, threads: int):
     """A zero-argument call of ``artefact`` on runtime ``kind`` (``ort``: onnxruntime; else
     TVM) on a fixed random input, returning the output as numpy."""
     x = np.random.default_rng(0).standard_normal(tuple(shape)).astype(np.float32)
@@ -44,10 +44,9 @@ def callable_for(kind: str, artefact: str | Path, shape, threads: int, adaptive:
     from hwnas.runtime.bundle_runner import Model
 
     if Path(artefact).is_dir():          # a bundle: its own manifest (pool placement, device)
-        net = Model(artefact, threads=threads, adaptive=adaptive)
+        net = Model(artefact, threads=threads)
     else:
-        net = Model(library=artefact, input_shape=tuple(shape), threads=threads,
-                    adaptive=adaptive)
+        net = Model(library=artefact, input_shape=tuple(shape), threads=threads)
     return lambda: net(x)
 
 
@@ -66,16 +65,14 @@ def time_rows(job) -> list[float]:
     """Worker: the median ms of every row on one runtime kind."""
     from hwnas._cpus import restore
 
-    cpus, kind, rows = job[:3]
-    adaptive = job[3] if len(job) > 3 else True
+    cpus, kind, rows = job
     restore(cpus)
     from hwnas.targets import load_target
 
     threads = int(load_target(TARGET).threads)
     out = []
     for r in rows:
-        fn = callable_for(kind, r["onnx"] if kind == "ort" else r[kind], r["shape"], threads,
-                          adaptive)
+        fn = callable_for(kind, r["onnx"] if kind == "ort" else r[kind], r["shape"], threads)
         out.append(median(time_ms(fn)))
     return out
 
@@ -86,7 +83,7 @@ def protocol_rows(job) -> list[float]:
     runtimes."""
     from hwnas._cpus import restore
 
-    cpus, kind, rows = job[:3]
+    cpus, kind, rows = job
     restore(cpus)
     from hwnas.runtime import connect
     from hwnas.targets import load_target

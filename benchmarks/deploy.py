@@ -7,8 +7,9 @@ For each budget: the measured median latency of the final bundle against the bud
 (budget − measured) / budget, the rounds taken and the wall time of the whole deploy; the same
 judged on an independent re-timing of the bundle (``within_budget_rate_independent``,
 ``median_slack_independent``: the ``tvm`` column below, not the deploy's own reading); then the
-bundle's TVM latency against onnxruntime (2 threads) and torch eager on the same model, each
-runtime alone in a fresh process and timed by the same loop (``tvm_over_ort``). Bundles are
+bundle's TVM latency against onnxruntime (as many threads as the target's TVM pool) and torch
+eager on the same model, each runtime alone in a fresh process and timed by the same loop
+(``_timing``; ``tvm_over_ort``). Bundles are
 compiled with the target's tuning database, as deploy ships them (``--untuned``: without).
 """
 from __future__ import annotations
@@ -24,32 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, parser, time_ms, write_json  # noqa: E402
-
-
-def _time_ort(bundle: Path, cpus) -> float:
-    """onnxruntime (2 threads) median ms for the bundle's model, in a fresh process."""
-    from hwnas._cpus import restore
-
-    restore(cpus)
-    from hwnas.compiler.onnx_export import INPUT_NAME, ort_session
-
-    x = np.load(bundle / "sample_input.npy")
-    sess = ort_session(bundle / "model.onnx", threads=2)
-    return median(time_ms(lambda: sess.run(None, {INPUT_NAME: x})))
-
-
-def _time_tvm(bundle: Path, cpus) -> float:
-    """The bundle's library through the bundle's own ``runner.Model`` (the thread pool a
-    shipped bundle uses), timed by the same loop as onnxruntime, in a fresh process."""
-    from hwnas._cpus import restore
-
-    restore(cpus)
-    sys.path.insert(0, str(bundle))
-    from runner import Model
-
-    net = Model(bundle)
-    x = np.load(bundle / "sample_input.npy")
-    return median(time_ms(lambda: net(x)))
+from _timing import bundle_rows, time_alternating  # noqa: E402
 
 
 def _time_torch(bundle: Path, cpus) -> float:
@@ -74,21 +50,17 @@ def _time_torch(bundle: Path, cpus) -> float:
 def _compare(bundle: Path, alternations: int = 3) -> tuple[float, float, float]:
     """(onnxruntime, TVM, torch eager) medians in ms, each runtime alone in a fresh process.
 
-    onnxruntime and TVM alternate ``alternations`` times, so that both see the same drift of
-    this shared machine's speed, and each keeps its threads to itself (onnxruntime's spin after
-    a run, which slows a TVM runtime in the same process). The processes get every CPU back:
-    the TVM runtime has pinned this process's thread to one core, and a child inherits that.
+    onnxruntime and TVM (the bundle through its own ``runner.Model``) are timed by the one
+    method (``_timing``), alternated ``alternations`` times, so that both see the same drift of
+    this shared machine's speed. The processes get every CPU back: the TVM runtime has pinned
+    this process's thread to one core, and a child inherits that.
     """
     from hwnas._cpus import allowed_cpus
 
-    cpus = allowed_cpus()
-    ort, tvm_ms = [], []
+    got = time_alternating(bundle_rows([bundle]), ["ort", "tvm"], alternations)
     with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
-        for _ in range(alternations):
-            ort.append(pool.apply(_time_ort, (bundle, cpus)))
-            tvm_ms.append(pool.apply(_time_tvm, (bundle, cpus)))
-        torch_ms = pool.apply(_time_torch, (bundle, cpus))
-    return median(ort), median(tvm_ms), torch_ms
+        torch_ms = pool.apply(_time_torch, (bundle, allowed_cpus()))
+    return float(got["ort"][0]), float(got["tvm"][0]), torch_ms
 
 
 def _one(cfg) -> dict:

@@ -1,5 +1,5 @@
-"""The ``run.py`` written into every bundle, beside ``runner.py`` (``hwnas.runtime.bundle_runner``): TVM
-runtime only, no hwnas needed.
+"""The ``run.py`` written into every bundle, beside ``runner.py`` (a copy of
+``hwnas.runtime.bundle_runner``): TVM runtime only, no hwnas needed.
 
 It imports nothing of TVM's compiler (``tvm.relax`` does), so that it also runs on a device
 with a runtime-only TVM (``libtvm_runtime`` alone), as an emulated device's root has.

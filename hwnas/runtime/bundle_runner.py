@@ -31,12 +31,13 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["Model", "threads_for", "OtherWork", "busy_seconds"]
+__all__ = ["Model", "threads_for", "OtherWork", "busy_seconds", "reading", "cores_between",
+           "AFFINITY_BIG", "AFFINITY_SHARE_ALL"]
 
 # threading::ThreadGroup::AffinityMode: kBig pins one worker per core; kSpecifyThreadShareAllCore
 # lets every worker run on any of the given cores
-_AFFINITY_BIG = 1
-_AFFINITY_SHARE_ALL = -3
+AFFINITY_BIG = 1
+AFFINITY_SHARE_ALL = -3
 # /proc/stat per-CPU fields after the name: user nice system idle iowait irq softirq steal
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
 #: other work holding less than this share of a core leaves that core free
@@ -84,29 +85,39 @@ def _cpus() -> tuple[int, ...] | None:
     return tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
 
 
+def reading(cpus: tuple[int, ...] | None) -> tuple[float, float, float] | None:
+    """(now, busy seconds of ``cpus``, this process's CPU seconds); None where ``/proc/stat``
+    is unreadable. Two readings give the cores other processes held between them."""
+    busy = busy_seconds(cpus)
+    if busy is None:
+        return None
+    return time.monotonic(), busy, time.process_time()
+
+
+def cores_between(a, b, min_wall_s: float = 0.0) -> float | None:
+    """Cores other processes held between readings ``a`` and ``b`` (clipped at 0: /proc/stat
+    counts in ticks); None when either is missing or they lie under ``min_wall_s`` apart."""
+    if a is None or b is None:
+        return None
+    wall = b[0] - a[0]
+    if wall <= 0 or wall < min_wall_s:
+        return None
+    return max(0.0, ((b[1] - a[1]) - (b[2] - a[2])) / wall)
+
+
 class OtherWork:
     """How many cores other processes kept busy since the previous ``sample()``: the busy time
     of this process's CPUs in ``/proc/stat`` less this process's own CPU time."""
 
     def __init__(self, cpus: tuple[int, ...] | None = None) -> None:
         self.cpus = cpus
-        self._last = self._read()
-
-    def _read(self) -> tuple[float, float, float] | None:
-        busy = busy_seconds(self.cpus)
-        if busy is None:
-            return None
-        t = os.times()
-        return time.monotonic(), busy, t.user + t.system
+        self._last = reading(cpus)
 
     def sample(self) -> float | None:
         """Cores held by other processes since the last sample (None: unknown)."""
-        now = self._read()
+        now = reading(self.cpus)
         last, self._last = self._last, now
-        if now is None or last is None or now[0] - last[0] <= 0:
-            return None
-        other = (now[1] - last[1]) - (now[2] - last[2])
-        return max(0.0, other / (now[0] - last[0]))
+        return cores_between(last, now)
 
 
 class Model:
@@ -169,9 +180,9 @@ class Model:
         if n == self.threads_now:
             return
         if self._shared and self._cpus:
-            self._config(_AFFINITY_SHARE_ALL, n, [str(c) for c in self._cpus])
+            self._config(AFFINITY_SHARE_ALL, n, [str(c) for c in self._cpus])
         else:
-            self._config(_AFFINITY_BIG, n)
+            self._config(AFFINITY_BIG, n)
         self.threads_now = n
 
     def __call__(self, x):

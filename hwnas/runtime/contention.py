@@ -15,10 +15,9 @@ measurements say nothing about it.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
-from hwnas.runtime.bundle_runner import busy_seconds as _busy_seconds
+from hwnas.runtime.bundle_runner import busy_seconds, cores_between, reading
 
 __all__ = ["CpuContention", "ScriptedContention", "BUSY_CORES"]
 
@@ -43,28 +42,15 @@ class CpuContention:
 
     @staticmethod
     def available() -> bool:
-        return _busy_seconds(None) is not None
-
-    def _now(self) -> tuple[float, float, float] | None:
-        busy = _busy_seconds(self.cpus)
-        if busy is None:
-            return None
-        return time.monotonic(), busy, time.process_time()
+        return busy_seconds(None) is not None
 
     def start(self) -> "CpuContention":
-        self._start = self._now()
+        self._start = reading(self.cpus)
         return self
 
     def cores(self) -> float | None:
-        """Other work since ``start()``, in cores (clipped at 0: /proc/stat counts in ticks)."""
-        now = self._now()
-        if self._start is None or now is None:
-            return None
-        wall = now[0] - self._start[0]
-        if wall < 0.05:               # under a few clock ticks the count is noise
-            return None
-        others = (now[1] - self._start[1]) - (now[2] - self._start[2])
-        return max(0.0, others / wall)
+        """Other work since ``start()``, in cores; None under a few clock ticks (noise)."""
+        return cores_between(self._start, reading(self.cpus), 0.05)
 
 
 class ScriptedContention:

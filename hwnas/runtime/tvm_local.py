@@ -10,13 +10,9 @@ import numpy as np
 
 from hwnas.errors import DeviceError
 from hwnas.runtime._base import Runtime, host_description
+from hwnas.runtime.bundle_runner import AFFINITY_BIG, AFFINITY_SHARE_ALL
 
 __all__ = ["TVMRuntime", "TVMLocalRuntime", "tvm_device", "run_tvm_library"]
-
-# threading::ThreadGroup::AffinityMode: kBig pins one worker per (big) core;
-# kSpecifyThreadShareAllCore gives every worker the same set of cores
-_AFFINITY_BIG = 1
-_AFFINITY_SHARE_ALL = -3
 
 
 def tvm_device(target, session):
@@ -93,7 +89,7 @@ class TVMRuntime(Runtime):
         """``runtime.config_threadpool``'s arguments: one worker per (big) core. (A "shared"
         pool needs a list of cores, which TVM's RPC cannot pass; targets allow it only on a
         local device.)"""
-        return (_AFFINITY_BIG, int(self.target.threads))
+        return (AFFINITY_BIG, int(self.target.threads))
 
     def pin_threads(self) -> None:
         """Size TVM's thread pool (``threads``) and place it as the target says (``affinity``)."""
@@ -203,7 +199,7 @@ class TVMLocalRuntime(TVMRuntime):
         from hwnas._cpus import allowed_cpus
 
         cpus = allowed_cpus() or range(int(self.target.threads))
-        return (_AFFINITY_SHARE_ALL, int(self.target.threads), [str(c) for c in cpus])
+        return (AFFINITY_SHARE_ALL, int(self.target.threads), [str(c) for c in cpus])
 
     def _global(self, name: str):
         import tvm

@@ -114,15 +114,19 @@ class TVMRPCRuntime(TVMRuntime):
                            f"the RPC device {self.device} stopped answering while {doing} "
                            f"(no reply within {self.call_timeout_s:g} s)")
         except DeviceError as exc:
-            # Every remote object still held (a loaded module, a VM, a tensor) would ask the
-            # silent device to free it when released, and wait for it forever: the session's
-            # sockets are shut first, so that those requests fail at once.
-            self._sever()
-            self._lost = str(exc)
-            self.remote = None
-            self._loaded = None
-            self._modules.clear()
+            self._give_up(str(exc))
             raise
+
+    def _give_up(self, why: str) -> None:
+        """The device stopped answering: its session is not used again (the next call fails
+        with ``why``). Every remote object still held (a loaded module, a VM, a tensor) would
+        ask the silent device to free it when released, and wait for it forever: the
+        session's sockets are shut first, so that those requests fail at once."""
+        self._sever()
+        self._lost = why
+        self.remote = None
+        self._loaded = None
+        self._modules.clear()
 
     def _release(self, held: list) -> None:
         """Drop remote objects within the call deadline. Each release asks the device to free
@@ -132,19 +136,14 @@ class TVMRPCRuntime(TVMRuntime):
         fail at once. A device that did not answer is given up, and the next call fails with
         one line naming it; the release itself never raises, as it runs where objects are
         dropped."""
-        if self.remote is None:                 # given up: the sockets are shut, frees fail
+        # given up (the sockets are shut, frees fail at once), or not the main thread (which
+        # alone receives signals): dropped as they are
+        if self.remote is None or not _alarm_usable():
             held.clear()
             return
-        if not _alarm_usable():                 # signals reach the main thread only
-            held.clear()
-            return
-        fired = _drop_within(self.call_timeout_s, held, self._sever)
-        if fired:
-            self._lost = (f"the RPC device {self.device} stopped answering while releasing "
+        if _drop_within(self.call_timeout_s, held, self._sever):
+            self._give_up(f"the RPC device {self.device} stopped answering while releasing "
                           f"remote objects (no reply within {self.call_timeout_s:g} s)")
-            self.remote = None
-            self._loaded = None
-            self._modules.clear()
             log.warning("%s", self._lost)
 
     def _sever(self) -> None:
