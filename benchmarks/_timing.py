@@ -10,8 +10,9 @@ own C++ loop (TVM's ``time_evaluator`` pays no Python and no output copy: on 12 
 0.2-0.5 ms on znver4 it read 0.75x onnxruntime where this loop read 0.90-0.97x).
 
 A row is a dict with ``shape`` (the input's) and one artefact per kind: ``ort`` names the
-ONNX file (``row["onnx"]``), any other kind a compiled library or a deployed bundle's folder
-(``row[kind]``; ``bundle_rows``).
+ONNX file (``row["onnx"]``), ``torch`` the subnet (``row["space"]``, a space's config, and
+``row["arch"]``: torch eager, as many intra-op threads as the TVM pool), any other kind a
+compiled library or a deployed bundle's folder (``row[kind]``; ``bundle_rows``).
 
 A deploy's own measurement accepted its bundle, so "within budget" is also judged by an
 independent re-timing of the bundle by this method (``..._independent`` keys).
@@ -33,9 +34,26 @@ TARGET = "x86-host"
 
 
 def callable_for(kind: str, artefact: str | Path, shape, threads: int):
-    """A zero-argument call of ``artefact`` on runtime ``kind`` (``ort``: onnxruntime; else
-    TVM) on a fixed random input, returning the output as numpy."""
+    """A zero-argument call of ``artefact`` on runtime ``kind`` (``ort``: onnxruntime;
+    ``torch``: torch eager, ``artefact`` a (space config, arch) pair; else TVM) on a fixed
+    random input, returning the output as numpy."""
     x = np.random.default_rng(0).standard_normal(tuple(shape)).astype(np.float32)
+    if kind == "torch":
+        import torch
+
+        from hwnas.spaces import space_from_config
+
+        space_cfg, arch = artefact
+        space = space_from_config(space_cfg)
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = space.build(space.parse(arch)).eval()
+        xt = torch.from_numpy(x)
+
+        def call():
+            with torch.inference_mode():
+                return model(xt).numpy()
+        return call
     if kind == "ort":
         from hwnas.compiler.onnx_export import INPUT_NAME, ort_session
 
@@ -72,7 +90,9 @@ def time_rows(job) -> list[float]:
     threads = int(load_target(TARGET).threads)
     out = []
     for r in rows:
-        fn = callable_for(kind, r["onnx"] if kind == "ort" else r[kind], r["shape"], threads)
+        what = r["onnx"] if kind == "ort" else (r["space"], r["arch"]) if kind == "torch" \
+            else r[kind]
+        fn = callable_for(kind, what, r["shape"], threads)
         out.append(median(time_ms(fn)))
     return out
 

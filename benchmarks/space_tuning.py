@@ -180,6 +180,11 @@ def peak_gflops() -> tuple[float, str]:
     return peak, how
 
 
+def achieved_gflops(rows: list[dict], ms: np.ndarray) -> np.ndarray:
+    """GFLOP/s each subnet ran at: 2 x its MACs (one multiply and one add each) over its time."""
+    return np.array([2 * r["macs"] for r in rows]) / (np.asarray(ms) * 1e6)
+
+
 # ---------------------------------------------------------------------------- deploys
 def _deploys(budgets, cfg, label) -> list[dict]:
     from hwnas.deploy.loop import deploy
@@ -367,7 +372,7 @@ def main() -> int:
     p_table, p_cal = pred_t.predict_genomes(genomes), pred_c.predict_genomes(genomes)
     peak, how = peak_gflops()
     ratio = ms["tuned"] / ms["ort"]
-    gflops = np.array([2 * r["macs"] for r in rows]) / (ms["tuned"] * 1e6)
+    gflops = achieved_gflops(rows, ms["tuned"])
     print(f"\n{'arch':48s} {'untuned':>8} {'tuned':>7} {'ort':>7} {'tvm/ort':>7} "
           f"{'A/B':>7} {'table':>7} {'calib':>7} {'kernels':>8} {'GFLOP/s':>8}")
     for i, r in enumerate(rows):

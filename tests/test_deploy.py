@@ -538,3 +538,41 @@ def test_a_real_deploy_under_a_budget_that_binds(tmp_path):
     got = m["latency"]["measured"]["median_ms"]
     assert got <= budget and m["arch"] != str(space.largest())
     assert m["deploy"]["rounds"] >= 1 and m["tuning"]
+
+
+@pytest.mark.tvm
+def test_deploy_a_space_without_a_checkpoint_says_random_weights(tmp_path, monkeypatch):
+    from hwnas.deploy.loop import DeployConfig, deploy
+    from hwnas.runtime import connect
+    from hwnas.spaces import get_space
+    from hwnas.targets import load_target
+
+    monkeypatch.setenv("HWNAS_TABLES", str(tmp_path / "tables"))
+    space = get_space("ofa-mbv3-fmnist")
+    _synthetic_table(tmp_path / "tables" / "x86-host" / f"{space.name}.json", space, 0.001)
+    target = load_target("x86-host")
+    cfg = DeployConfig(target=target, budget_ms=25.0, out=tmp_path / "bundle",
+                       space="ofa-mbv3-fmnist", runtime=connect(target), max_rounds=1,
+                       predictor="table", strategy_options={"population": 20, "generations": 5})
+    manifest = deploy(cfg)
+    assert manifest["weights"] == {"source": "random weights (untrained)", "trained": False}
+    assert "**random weights**" in (tmp_path / "bundle" / "report.md").read_text()
+    assert not (tmp_path / "bundle" / "sample_input.npy").exists()
+
+
+def test_deploy_refuses_a_space_and_a_checkpoint_together(tmp_path):
+    from hwnas.deploy.loop import DeployConfig
+    from hwnas.errors import BudgetError
+    from hwnas.targets import load_target
+
+    cfg = DeployConfig(target=load_target("x86-host"), budget_ms=5.0, out=tmp_path / "b",
+                       space="ofa-mbv3-imagenet", checkpoint="ofa-mbv3-fmnist")
+    with pytest.raises(BudgetError, match="a space or a checkpoint, not both"):
+        cfg.validate()
+
+
+def test_deploy_an_unknown_space_is_one_line(tmp_path, capsys):
+    rc = main(["deploy", "--target", "x86-host", "--latency-ms", "5", "--space", "ofa-mbv3-r9",
+               "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "unknown search space 'ofa-mbv3-r9'" in err[0]

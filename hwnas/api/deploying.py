@@ -66,7 +66,8 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
 
 
 def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
-           checkpoint: str | os.PathLike | None = None, rpc: str | None = None,
+           checkpoint: str | os.PathLike | None = None, space: str | None = None,
+           rpc: str | None = None,
            tracker: str | None = None, key: str | None = None, max_rounds: int = 4,
            slack: float = 0.10, agree: float = 0.10, strategy: str = "evolution",
            margin: float | None = None,
@@ -76,6 +77,10 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
     """Search, export, compile and measure on the device until a bundle meets ``latency_ms``
     (the closed loop); returns the bundle's manifest. The device is this machine, or an RPC
     server (``rpc="host:port"``) or tracker (``tracker``, ``key``) for remote targets.
+
+    ``space`` (a space name such as ``ofa-mbv3-imagenet``, instead of a ``checkpoint``)
+    deploys a subnet of that configuration with random weights, said so in the manifest and
+    report; its accuracy sources (``hwnas import-accuracy``) score the search, else MACs.
 
     Code is compiled with the target's tuning database (``tuning_dir="auto"``; None compiles
     untuned code, and the table must describe the same code); ``tune`` trials per kernel top
@@ -110,6 +115,7 @@ def deploy(target: str, latency_ms: float, out: str | os.PathLike = "bundle", *,
         raise DeviceError(f"target '{tgt.name}' runs on a remote device: give an RPC server "
                           f"(HOST:PORT) or a tracker and device key to measure the bundle on")
     cfg = DeployConfig(target=tgt, budget_ms=budget, out=Path(out), checkpoint=checkpoint,
+                       space=space,
                        runtime=None, max_rounds=max_rounds, slack=slack, agree=agree,
                        strategy=strategy,
                        margin=margin, seed=seed,

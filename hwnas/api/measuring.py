@@ -155,9 +155,11 @@ def tune(target: str, space: Any = None, *, minutes: float | None = None, resume
     ``SpaceTuneReport``.
 
     Every trial is kept in ``work_dir`` (default ``~/.cache/hwnas/tuning/<target>``, or
-    ``$HWNAS_CACHE``), and the best records are published to ``out`` (default the target's
-    own database, ``latency_tables/<target>/tuning/``, or ``tuning-<cpu>/`` beside it when that
-    holds another CPU's database). The run stops cleanly after ``minutes`` (None: when every
+    ``$HWNAS_CACHE``; ``<target>-<configuration>`` for another configuration than the default),
+    and the best records are published to ``out`` (default the target's own database,
+    ``latency_tables/<target>/tuning/``, or ``tuning-<cpu>/`` beside it when that holds another
+    CPU's database; a configuration other than the default goes into its own folder inside it,
+    such as ``tuning-znver4/ofa-mbv3-imagenet/``). The run stops cleanly after ``minutes`` (None: when every
     kernel is tuned); ``resume`` continues the run in the work folder; the database is copied
     at each of ``snapshot_minutes``. ``transfer="auto"`` first times every other CPU model's
     schedules here on a CPU model with no database of its own (``"none"``: tune from scratch).
@@ -180,8 +182,8 @@ def tune(target: str, space: Any = None, *, minutes: float | None = None, resume
         _data.write_dir("latency_tables")     # created now when it does not exist yet
     tgt = check_tunable(target)
     sp = _space(space)
-    work = work_dir or default_work_dir(tgt)
-    out = out or database_dir(tgt, for_writing=True)
+    work = work_dir or default_work_dir(tgt, sp)
+    out = out or database_dir(tgt, for_writing=True, space=sp)
     return tune_space(sp, tgt, work, out, op_cost_ms=_op_costs(tgt, sp), minutes=minutes,
                       resume=resume, seed=seed, snapshot_minutes=list(snapshot_minutes),
                       on_progress=on_progress, transfer=transfer)

@@ -17,6 +17,10 @@ def register(sub) -> None:
                    help="supernet checkpoint: weights, space and accuracy predictor "
                         f"(default: {default_checkpoint()}, the default space's); a "
                         "Once-for-All .pth file gives weights and space")
+    p.add_argument("--space", default=None,
+                   help="deploy a space configuration without a checkpoint (such as "
+                        "ofa-mbv3-imagenet): random weights, said so in the manifest; its "
+                        "imported accuracy sources score the search")
     p.add_argument("--max-rounds", type=int, default=4, help="search/measure rounds at most")
     p.add_argument("--slack", type=float, default=0.10,
                    help="stop when measured latency is within this fraction under the budget")
@@ -58,6 +62,7 @@ def run(args) -> int:
 
     tuning_dir = None if args.untuned else args.tuning_dir
     m = hwnas.deploy(args.target, args.latency_ms, args.out, checkpoint=args.checkpoint,
+                     space=args.space,
                      rpc=args.rpc, tracker=args.tracker, key=args.key,
                      max_rounds=args.max_rounds, slack=args.slack, agree=args.agree,
                      strategy=args.strategy,

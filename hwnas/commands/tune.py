@@ -26,10 +26,14 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the tuning run in the work folder")
     p.add_argument("--work-dir", help="where every trial is kept (default: "
-                                      "~/.cache/hwnas/tuning/<target>, or $HWNAS_CACHE)")
+                                      "~/.cache/hwnas/tuning/<target>, or $HWNAS_CACHE; "
+                                      "<target>-<configuration> for a configuration other "
+                                      "than the default)")
     p.add_argument("--out", help="database folder to publish to (default: "
                                  "latency_tables/<target>/tuning/, or tuning-<cpu>/ beside "
-                                 "it when that holds another CPU's database)")
+                                 "it when that holds another CPU's database; another "
+                                 "configuration than the default goes in a folder of its "
+                                 "name inside it)")
     p.add_argument("--snapshots", default="", metavar="MIN,MIN",
                    help="copy the database at these minutes of tuning (to chart speed "
                         "against tuning time)")

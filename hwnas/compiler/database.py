@@ -11,6 +11,13 @@ Two forms of the same database:
   (``*.json.xz``), and a ``tuning.json`` that names the target it was tuned for, the LLVM CPU,
   the TVM version, the trials and the wall time.
 
+A device's published database holds every configuration tuned on it: the default one (the
+configuration deploy searches without options) in the folder itself, each other in a
+subfolder named by the configuration (``tuning-znver4/ofa-mbv3-imagenet/``), each with its own
+manifest, so that tuning one configuration, resumed over days, never rewrites another's. A
+compile opens the union of them all (kernels are looked up by structural hash, and the
+configurations' kernels differ in shape).
+
 MetaSchedule looks kernels up by structural hash and ignores the target, so a database must
 never serve another device: loading one for a target it was not tuned for is refused, and one
 tuned on another CPU or with another TVM version is used with a one-line warning.
@@ -33,7 +40,8 @@ from hwnas.errors import ExportError
 __all__ = ["MANIFEST", "DB_FILES", "PUBLISHED_FORMAT", "has_database", "load_database",
            "last_line", "database_dir", "work_dir", "target_identity", "publish",
            "read_manifest", "cache_root", "unpacked", "database_digest", "describe_database",
-           "resolve_database", "repair_work_dir", "check_records", "check_device"]
+           "resolve_database", "repair_work_dir", "check_records", "check_device",
+           "configuration_folder", "database_parts"]
 
 log = logging.getLogger("hwnas.compiler")
 
@@ -54,7 +62,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("HWNAS_CACHE") or Path.home() / ".cache" / "hwnas")
 
 
-def database_dir(target, for_writing: bool = False) -> Path | None:
+def database_dir(target, for_writing: bool = False, space=None) -> Path | None:
     """The target's published database: ``latency_tables/<target>/tuning-<cpu>/`` when one was
     tuned on this CPU model (a target such as ``x86-host`` runs on whichever CPU the machine
     has, and schedules tuned for one CPU are rarely the fastest on another), else
@@ -62,9 +70,15 @@ def database_dir(target, for_writing: bool = False) -> Path | None:
 
     ``for_writing`` (``hwnas tune``) returns where this CPU's records belong: ``tuning/`` unless
     that holds a database tuned on another CPU, which is then left as it is, and this CPU's
-    database goes beside it in ``tuning-<cpu>/``.
+    database goes beside it in ``tuning-<cpu>/``. With ``space``, the folder of that space's
+    configuration inside it (``configuration_folder``).
     """
     from hwnas import _data
+
+    if for_writing and space is not None:
+        sub = configuration_folder(space)
+        top = database_dir(target, True)
+        return top if sub is None else top / sub
 
     cpu = _cpu_folder(target)
     own = found = None
@@ -101,9 +115,34 @@ def _tuned_elsewhere(path: Path, target) -> bool:
         and have.get("mcpu") != target.mcpu
 
 
-def work_dir(target) -> Path:
-    """Where ``hwnas tune`` keeps every trial for ``target``: ``<cache>/tuning/<target>``."""
-    return cache_root() / "tuning" / target.name
+def work_dir(target, space=None) -> Path:
+    """Where ``hwnas tune`` keeps every trial for ``target``: ``<cache>/tuning/<target>``, or
+    ``<target>-<configuration>`` beside it for a configuration other than the default one."""
+    sub = None if space is None else configuration_folder(space)
+    return cache_root() / "tuning" / (target.name if sub is None else f"{target.name}-{sub}")
+
+
+def configuration_folder(space) -> str | None:
+    """The subfolder of a device's database that holds ``space``'s configuration: None for
+    the default configuration (the folder itself), else the configuration's name
+    (``ofa-mbv3-imagenet``; a space without named configurations: its name), or the space's
+    name and a digest of its options when it is none of the named configurations."""
+    from hwnas.spaces import DEFAULT_SPACE, space_plugin
+
+    plugin = space_plugin(space)
+    if not plugin.configs:
+        return plugin.name
+    name = plugin.config_of(space)
+    options = plugin.configs[name].options if name is not None else {}
+    have = space.config()
+    exact = name is not None and all(have.get(k) == (list(v) if isinstance(v, tuple) else v)
+                                     for k, v in options.items())
+    if exact and plugin.name == DEFAULT_SPACE and name == plugin.default_config:
+        return None
+    if exact:
+        return f"{plugin.name}-{name}"
+    digest = hashlib.sha256(json.dumps(have, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{plugin.name}-{digest}"
 
 
 def _packed(d: Path) -> bool:
@@ -116,8 +155,23 @@ def has_database(path: str | os.PathLike) -> bool:
     return all((d / f).is_file() and (d / f).stat().st_size for f in DB_FILES)
 
 
-def _is_database(d: Path) -> bool:
+def _own_database(d: Path) -> bool:
     return has_database(d) or _packed(d)
+
+
+def database_parts(path: str | os.PathLike) -> list[Path]:
+    """The folders whose records make up the database in ``path``: the folder itself when it
+    holds a database, then each configuration subfolder that holds a published one."""
+    d = Path(path)
+    parts = [d] if _own_database(d) else []
+    if d.is_dir():
+        parts += [s for s in sorted(d.iterdir()) if s.is_dir() and (s / MANIFEST).is_file()
+                  and _own_database(s)]
+    return parts
+
+
+def _is_database(d: Path) -> bool:
+    return bool(database_parts(d))
 
 
 def _is_record(line: bytes, name: str) -> bool:
@@ -221,24 +275,64 @@ def _warn_once(message: str) -> None:
     log.warning("%s", message)
 
 
-def unpacked(path: Path) -> Path:
-    """A plain copy of a published (xz) database in the cache, keyed by its content."""
-    digest = hashlib.sha256()
+def _plain_files(path: Path) -> tuple[bytes, bytes]:
+    """The two database files of one folder, decompressed and checked."""
+    if has_database(path):
+        return tuple((path / f).read_bytes() for f in DB_FILES)
+    out = []
     for f in DB_FILES:
-        digest.update((path / f"{f}{_XZ}").read_bytes())
+        try:
+            data = lzma.decompress((path / f"{f}{_XZ}").read_bytes())
+        except lzma.LZMAError as exc:
+            raise ExportError(f"corrupt tuning database file {path / (f + _XZ)}: {exc}") \
+                from None
+        check_records(data, f, path / f"{f}{_XZ}")
+        out.append(data)
+    return tuple(out)
+
+
+def _union(parts: list[Path]) -> tuple[bytes, bytes]:
+    """One database of several folders' records: workloads met twice (by structural hash)
+    kept once, each record re-indexed to its workload's line."""
+    workloads: list[bytes] = []
+    index: dict[str, int] = {}
+    records: list[bytes] = []
+    for part in parts:
+        w_data, r_data = _plain_files(part)
+        local: list[int] = []
+        for line in w_data.splitlines():
+            if not line.strip():
+                continue
+            key = str(json.loads(line)[0])
+            if key not in index:
+                index[key] = len(workloads)
+                workloads.append(line)
+            local.append(index[key])
+        for line in r_data.splitlines():
+            if line.strip():
+                i, rec = json.loads(line)
+                records.append(json.dumps([local[i], rec], separators=(",", ":")).encode())
+    return b"\n".join(workloads) + b"\n", b"\n".join(records) + b"\n"
+
+
+def unpacked(path: Path, union: bool = True) -> Path:
+    """A plain copy of a published (xz) database in the cache, keyed by its content: the
+    union of its configuration folders' records (``database_parts``), or with ``union=False``
+    the folder's own records only."""
+    parts = (database_parts(path) if union else []) or [path]
+    digest = hashlib.sha256()
+    for part in parts:
+        for f in DB_FILES:
+            plain = part / f
+            digest.update((plain if has_database(part) else part / f"{f}{_XZ}").read_bytes())
     dest = cache_root() / "tuning-db" / digest.hexdigest()[:16]
     if has_database(dest):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
     try:
-        for f in DB_FILES:
-            try:
-                data = lzma.decompress((path / f"{f}{_XZ}").read_bytes())
-            except lzma.LZMAError as exc:
-                raise ExportError(f"corrupt tuning database file {path / (f + _XZ)}: {exc}") \
-                    from None
-            check_records(data, f, path / f"{f}{_XZ}")
+        files = _plain_files(parts[0]) if len(parts) == 1 else _union(parts)
+        for f, data in zip(DB_FILES, files):
             (stage / f).write_bytes(data)
         try:
             os.replace(stage, dest)
@@ -274,10 +368,12 @@ def load_database(path: str | os.PathLike | None, required: bool = False, target
             raise ExportError(f"tuning directory {path} has no MetaSchedule database "
                               f"({', '.join(DB_FILES)})")
         return None
-    man = read_manifest(path)
+    parts = database_parts(path)
+    man = read_manifest(parts[0])
     if target is not None:
-        _check_target(path, man, target)
-    plain = path if has_database(path) else unpacked(path)
+        for part in parts:
+            _check_target(part, read_manifest(part), target)
+    plain = path if parts == [path] and has_database(path) else unpacked(path)
     stamp = tuple((plain / f).stat().st_mtime_ns for f in DB_FILES)
     return _open(str(plain), stamp, man.get("module_equality", "structural"), str(path))
 
@@ -331,13 +427,14 @@ def publish(src: str | os.PathLike, dest: str | os.PathLike, manifest: dict) -> 
 
 
 def database_digest(path: str | os.PathLike) -> str:
-    """A short digest of a database's records (plain or published): its identity."""
-    d = Path(path)
+    """A short digest of a database's records (plain or published, every configuration
+    folder's): its identity."""
     h = hashlib.sha256()
-    name = DB_FILES[1] if has_database(d) else f"{DB_FILES[1]}{_XZ}"
-    with open(d / name, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    for d in database_parts(path) or [Path(path)]:
+        name = DB_FILES[1] if has_database(d) else f"{DB_FILES[1]}{_XZ}"
+        with open(d / name, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()[:16]
 
 
@@ -345,11 +442,19 @@ def describe_database(path: str | os.PathLike | None) -> dict:
     """What a table or bundle records about the database it was compiled with."""
     if path is None:
         return {"database": None}
-    man = read_manifest(path)
+    parts = database_parts(path) or [Path(path)]
+    mans = [read_manifest(p) for p in parts]
+    man = mans[0]
     tgt = man.get("target") if isinstance(man.get("target"), dict) else {}
-    return {"database": str(path), "digest": database_digest(path),
-            "tuned_on": tgt.get("mcpu"), "tvm": tgt.get("tvm"),
-            "trials_total": man.get("trials_total"), "tuning_wall_s": man.get("wall_s")}
+    out = {"database": str(path), "digest": database_digest(path),
+           "tuned_on": tgt.get("mcpu"), "tvm": tgt.get("tvm"),
+           "trials_total": man.get("trials_total"), "tuning_wall_s": man.get("wall_s")}
+    if len(parts) > 1 or parts[0] != Path(path):
+        out["configurations"] = {
+            ("(default)" if p == Path(path) else p.name): {
+                "trials_total": m.get("trials_total"), "tuning_wall_s": m.get("wall_s"),
+                "finished": m.get("finished")} for p, m in zip(parts, mans)}
+    return out
 
 
 def resolve_database(target, choice: str | os.PathLike | None = "auto") -> Path | None:

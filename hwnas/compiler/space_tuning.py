@@ -43,7 +43,7 @@ from hwnas._checks import check_number, check_seed
 from hwnas.errors import ExportError, OutputError
 
 __all__ = ["TIERS", "TRANSFER_TIERS", "Kernel", "enumerate_kernels", "allocate", "trials_done", "tune_space",
-           "SpaceTuneReport", "kernel_coverage", "seed_work_dir"]
+           "SpaceTuneReport", "kernel_coverage", "seed_work_dir", "trials_spent"]
 
 log = logging.getLogger("hwnas.compiler")
 
@@ -186,14 +186,32 @@ def _check_folders(work: Path, out: Path) -> None:
                           "another folder")
 
 
-def seed_work_dir(work: Path, published: Path | None) -> None:
-    """Start a fresh work folder from the published database (a clone resumes from it)."""
+def seed_work_dir(work: Path, published: Path | None) -> dict:
+    """Start a fresh work folder from the published database (a clone resumes from it): its
+    own records (not those of the configuration folders inside it). Returns what the published
+    manifest says was spent on them (``trials`` per kernel, ``wall_s``, ``snapshots``), so that
+    the run goes on with the plan where the published one stopped; {} when nothing was seeded."""
     if published is None or has_database(work):
-        return
-    src = published if has_database(published) else unpacked(published)
+        return {}
+    src = published if has_database(published) else unpacked(published, union=False)
     work.mkdir(parents=True, exist_ok=True)
     for f in DB_FILES:
         shutil.copy2(src / f, work / f)
+    man = read_manifest(published)
+    trials = man.get("trials") if isinstance(man.get("trials"), dict) else {}
+    return {"trials": {str(k): int(v) for k, v in trials.items()
+                       if isinstance(v, int) and not isinstance(v, bool) and v > 0},
+            "wall_s": float(man.get("wall_s") or 0.0),
+            "snapshots": man.get("snapshots") if isinstance(man.get("snapshots"), dict) else {}}
+
+
+def trials_spent(work_dir: str | Path, man: dict) -> dict[str, int]:
+    """Trials per kernel of a work folder: its records, plus those a published database it was
+    seeded from had spent (whose best record alone was seeded)."""
+    done = trials_done(work_dir)
+    for key, n in (man.get("seeded_trials") or {}).items():
+        done[key] = done.get(key, 0) + n - 1
+    return done
 
 
 def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
@@ -236,11 +254,15 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
     fresh = not has_database(work) and not (out / MANIFEST).exists()
     if not resume and (out / MANIFEST).exists() and read_manifest(out).get("format"):
         log.info("starting from the published database in %s", out)
+    seeded = {}
     if resume or not has_database(work):
-        seed_work_dir(work, out if (out / MANIFEST).exists() else None)
+        seeded = seed_work_dir(work, out if (out / MANIFEST).exists() else None)
     repair_work_dir(work)
     work.mkdir(parents=True, exist_ok=True)
     man = read_work_manifest(work, target, "structural")
+    if seeded:                 # the run goes on where the published database stopped
+        man.update({"seeded_trials": seeded["trials"], "wall_s": seeded["wall_s"],
+                    "snapshots": seeded["snapshots"]})
     transferring = transfer == "auto" and (fresh or "transfer" in man) \
         and not man.get("transfer_done")
     deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
@@ -252,7 +274,7 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
         progress=lambda i, n: emit({"phase": "kernels", "done": i, "total": n,
                                     "elapsed_s": time.monotonic() - t0}))
     allocate(kernels, tiers)
-    done = trials_done(work)
+    done = trials_spent(work, man)
     man.update({"space": space.config(), "tiers": [list(t) for t in tiers],
                 "plan": {k.key: k.trials for k in kernels}})
     atomic_write_json(work / MANIFEST, man)
@@ -334,7 +356,7 @@ def tune_space(space, target, work_dir: str | Path, publish_dir: str | Path, *,
                 allocate(kernels, tiers)
                 man.update({"tiers": [list(t) for t in tiers],
                             "plan": {k.key: k.trials for k in kernels}})
-                done = trials_done(work)
+                done = trials_spent(work, man)
                 want = sum(k.trials for k in kernels)
                 atomic_write_json(work / MANIFEST, man)
                 if minutes is not None:           # the minutes are the top-up's

@@ -22,6 +22,7 @@ class DeployConfig:
     budget_ms: float
     out: Path
     checkpoint: Path | str | None = None  # folder or shipped name (None: the default space's)
+    space: str | None = None            # a space name without checkpoint: random weights
     runtime: object = None              # hwnas.runtime.Runtime on the device
     max_rounds: int = 4
     slack: float = 0.10                 # stop once measured ≥ (1 - slack) × budget
@@ -54,6 +55,13 @@ class DeployConfig:
             PREDICTORS.get(self.predictor)
         check_seed(self.seed, BudgetError)
         check_int(self.profile_networks, "profile_networks", 0, error=BudgetError)
+        if self.space is not None:
+            from hwnas.spaces import get_space
+
+            if self.checkpoint is not None:
+                raise BudgetError("give a space or a checkpoint, not both: a checkpoint "
+                                  "carries its space")
+            get_space(self.space)              # an unknown name lists the known ones
         check_output_dir(self.out, "bundle", self.force)
 
     def _check_numbers(self) -> None:

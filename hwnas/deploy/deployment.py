@@ -41,7 +41,7 @@ class Deployment:
 
     cfg: DeployConfig
     space: SearchSpace              # the checkpoint's space, at the table's resolutions
-    supernet: object                # hwnas.train.checkpoint.LoadedSupernet
+    supernet: object | None         # hwnas.train.checkpoint.LoadedSupernet (None: random)
     table: TableRecord
     base: LatencyPredictor          # as loaded (``selection`` says why this one)
     predictor: LatencyPredictor     # ``base`` with the device's measurements fed back
@@ -140,8 +140,13 @@ def open_deployment(cfg: DeployConfig) -> Deployment:
     if cfg.runtime is not None:         # before anything is profiled or compiled for it
         refuse_emulated(cfg.runtime.emulator, f"the device {cfg.runtime.address} of "
                         f"'{cfg.target.name}' is emulated", cfg.allow_emulated, DeviceError)
-    supernet = load_supernet(cfg.checkpoint)
-    space = supernet.space
+    if cfg.space is not None:           # a space without weights: random, said so
+        from hwnas.spaces import get_space
+
+        supernet, space = None, get_space(cfg.space)
+    else:
+        supernet = load_supernet(cfg.checkpoint)
+        space = supernet.space
     database = load_database(cfg.tuning_dir, target=cfg.target) if cfg.tuning_dir else None
     base, table = _base_predictor(cfg, space)
     log.info("latency predictor: %s", base.selection)
@@ -151,18 +156,18 @@ def open_deployment(cfg: DeployConfig) -> Deployment:
     if not space.resolutions:
         raise SpaceError("the latency table covers none of the checkpoint's resolutions")
     return Deployment(cfg, space, supernet, table, base, feedback_for(base),
-                      _objective(space, cfg.checkpoint), database,
+                      _objective(space, cfg.checkpoint, cfg.space is not None), database,
                       cfg.tuning_dir, cfg.out.parent / f".{cfg.out.name}.rounds")
 
 
-def _objective(space, checkpoint) -> Objective:
+def _objective(space, checkpoint, no_weights: bool = False) -> Objective:
     """The supernet's own accuracy predictor; a published supernet file (Once-for-All's) holds
-    weights only, so the configuration's other accuracy sources score the search, else the
-    MACs proxy (said so)."""
+    weights only, and a space without a checkpoint has none, so the configuration's other
+    accuracy sources score the search, else the MACs proxy (said so)."""
     from hwnas._data import is_checkpoint_file
 
-    return load_objective("auto" if is_checkpoint_file(checkpoint) else "accuracy", space,
-                          checkpoint)
+    plain = no_weights or is_checkpoint_file(checkpoint)
+    return load_objective("auto" if plain else "accuracy", space, checkpoint)
 
 
 def _base_predictor(cfg: DeployConfig, space):

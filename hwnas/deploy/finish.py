@@ -42,7 +42,8 @@ def finish(dep: Deployment, best: Round | None, rounds: list[Round], wall_s: flo
         shutil.copy2(best.dir / "search" / name, bundle / name)
     write_run_scripts(bundle)
     label = classes = None
-    if dep.supernet.meta.get("dataset") is not None:   # else run.py takes the user's input
+    if dep.supernet is not None and dep.supernet.meta.get("dataset") is not None:
+        # else run.py takes the user's input
         x, label, classes = sample_input(dep.supernet, exported["input"]["shape"])
         np.save(bundle / "sample_input.npy", x)
     history = [r.to_json() for r in rounds]

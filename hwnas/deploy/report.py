@@ -83,6 +83,15 @@ def _accuracy_line(manifest: dict) -> str:
     return line + "."
 
 
+def _weights_line(manifest: dict) -> str:
+    """Where the bundle's weights come from; random weights are said to be random."""
+    w = manifest.get("weights") or {}
+    if not w.get("trained"):
+        return ("- Weights: **random weights** (untrained): the bundle's latency is real, its "
+                "outputs are not a trained network's; deploy with --checkpoint for trained ones.")
+    return f"- Weights: {w.get('source')}."
+
+
 def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: float) -> Path:
     lat = manifest["latency"]["measured"]
     emulated = emulation_line(manifest)
@@ -95,6 +104,7 @@ def write_report(out_dir: Path, manifest: dict, rounds: list[dict], budget_ms: f
         *([emulated] if emulated else []),
         f"- Predicted: {manifest['latency']['predicted_ms']:.3f} ms "
         f"({manifest['latency']['predictor']} predictor).",
+        _weights_line(manifest),
         _accuracy_line(manifest),
         f"- Rounds: {len(rounds)}.",
         f"- {tuning_line(manifest.get('tuning', {}))}",

@@ -41,7 +41,7 @@ class BundleRequest:
     model: Any                      # torch.nn.Module in eval mode
     target: Target
     out_dir: Path
-    weights: dict = field(default_factory=lambda: {"source": "untrained (random init)",
+    weights: dict = field(default_factory=lambda: {"source": "random weights (untrained)",
                                                    "trained": False})
     database: Any = None            # MetaSchedule database (tuned kernels) or None
     database_info: dict = field(default_factory=dict)   # where it came from, for the manifest

@@ -28,7 +28,7 @@ def manifest_accuracy(weights: dict, searched: dict | None = None) -> dict:
                         "evaluated)"}
     else:
         why = (f"the weights ({weights.get('source')}) were not evaluated here (no held-out "
-               "data)" if weights.get("trained") else "untrained weights")
+               "data)" if weights.get("trained") else "random weights (untrained)")
         out = {"source": None, "kind": None, "top1": None, "extrapolation": None,
                "note": f"not known: {why}, and the arch came with no search figure"}
     if searched is not None:

@@ -19,7 +19,7 @@ def subnet_with_weights(space, arch, checkpoint=None):
     accuracy.
     """
     if checkpoint is None:
-        return space.build(arch).eval(), {"source": "untrained (random init)", "trained": False}
+        return space.build(arch).eval(), {"source": "random weights (untrained)", "trained": False}
     from hwnas.train.checkpoint import as_loaded, checkpoint_dataset, extract_subnet
     from hwnas.train.evaluate import accuracy
 
