@@ -16,10 +16,10 @@ import numpy as np
 from hwnas.deploy.config import DeployConfig
 from hwnas.deploy.records import PredictorRecord
 from hwnas.deploy.table_reuse import TableRecord, ensure_table
-from hwnas.errors import DeviceError, SpaceError
+from hwnas.errors import DeviceError, SpaceError, TableError
 from hwnas.predict import LatencyPredictor
 from hwnas.predict.correction import feedback_for
-from hwnas.predict.loading import fewshot_beside, load_predictor, refuse_emulated
+from hwnas.predict.loading import fewshot_beside, fewshot_fits, load_predictor, refuse_emulated
 from hwnas.profile.anchor_networks import AnchorNetworks
 from hwnas.profile.deploy_timing import (BundleLatency, ReferenceReading, measure_bundle,
                                          time_reference)
@@ -176,8 +176,8 @@ def _base_predictor(cfg: DeployConfig, space):
     table_file = Path(cfg.table) if cfg.table is not None else table_path(cfg.target.name,
                                                                           space.name)
     fewshot = fewshot_beside(table_file)
-    if cfg.predictor == "fewshot" or (cfg.predictor == "auto" and fewshot.exists()
-                                      and not table_file.exists()):
+    if cfg.predictor == "fewshot" or (cfg.predictor == "auto" and fewshot_fits(fewshot, space)
+                                      and not _records(table_file, space)):
         base = load_predictor(cfg.target.name, space, cfg.predictor, table_file,
                               allow_emulated=cfg.allow_emulated)
         return base, TableRecord(None, True, fewshot=fewshot,
@@ -186,6 +186,19 @@ def _base_predictor(cfg: DeployConfig, space):
                          cfg.table)
     return load_predictor(cfg.target.name, space, cfg.predictor, table.path,
                           allow_emulated=cfg.allow_emulated, table=table.table), table
+
+
+def _records(table_file: Path, space) -> bool:
+    """Whether the table file exists and records ``space``'s configuration (one CPU's table
+    may hold another configuration only, beside this one's few-shot predictor)."""
+    from hwnas.profile.table import LatencyTable
+
+    if not table_file.exists():
+        return False
+    try:
+        return LatencyTable.load(table_file).config_index(space) is not None
+    except TableError:
+        return True                     # ensure_table names what is wrong with it
 
 
 def _median_sample(predictor) -> dict | None:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas._io import read_json
 from hwnas.errors import HwnasError, TableError
 from hwnas.predict._base import PREDICTORS, LatencyPredictor
 from hwnas.profile.table import LatencyTable, table_path, targets_with_table
 
 __all__ = ["load_predictor", "table_space", "calibrated_file", "fewshot_beside",
-           "refuse_emulated"]
+           "fewshot_fits", "refuse_emulated"]
 
 log = logging.getLogger("hwnas.predict")
 
@@ -92,6 +93,27 @@ def fewshot_beside(table_file: str | Path) -> Path:
     return p.with_name(name)
 
 
+def fewshot_fits(fewshot: Path, space) -> bool:
+    """Whether the few-shot predictor in ``fewshot`` exists and was fitted for ``space``'s
+    configuration (resolutions aside): one CPU's folder may hold a few-shot predictor of one
+    configuration and a table of another. A file that cannot be read counts as fitting, so
+    that loading it reports what is wrong with it."""
+    from hwnas.spaces import SearchSpace
+
+    if not Path(fewshot).is_file():
+        return False
+    if not isinstance(space, SearchSpace):
+        return True
+    try:
+        stored = read_json(fewshot, "latency predictor", TableError).get("space")
+    except (TableError, AttributeError):
+        return True
+    if not isinstance(stored, dict):
+        return True
+    core = lambda c: {k: v for k, v in c.items() if k != "resolutions"}  # noqa: E731
+    return core(stored) == core(space.config())
+
+
 def _other_cpu(table: LatencyTable, target: str) -> str | None:
     """The table's CPU model when it is not this machine's (None for an unknown target)."""
     from hwnas.targets import load_target
@@ -120,7 +142,7 @@ def _choose(target: str, table_file: Path, fewshot: Path, space,
     leave-one-out error against the table sum's error on the same networks); else the one
     that exists."""
     name = space if isinstance(space, str) else space.name
-    have_table, have_few = table is not None or table_file.exists(), fewshot.exists()
+    have_table, have_few = table is not None or table_file.exists(), fewshot_fits(fewshot, space)
     if have_table:
         table = table if table is not None else LatencyTable.load(table_file)
         try:
