@@ -555,7 +555,8 @@ def test_deploy_a_space_without_a_checkpoint_says_random_weights(tmp_path, monke
                        space="ofa-mbv3-fmnist", runtime=connect(target), max_rounds=1,
                        predictor="table", strategy_options={"population": 20, "generations": 5})
     manifest = deploy(cfg)
-    assert manifest["weights"] == {"source": "random weights (untrained)", "trained": False}
+    assert manifest["weights"] == {"source": "random weights (untrained)", "trained": False,
+                                   "accuracy": None}
     assert "**random weights**" in (tmp_path / "bundle" / "report.md").read_text()
     assert not (tmp_path / "bundle" / "sample_input.npy").exists()
 

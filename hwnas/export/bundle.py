@@ -42,7 +42,7 @@ class BundleRequest:
     target: Target
     out_dir: Path
     weights: dict = field(default_factory=lambda: {"source": "random weights (untrained)",
-                                                   "trained": False})
+                                                   "trained": False, "accuracy": None})
     database: Any = None            # MetaSchedule database (tuned kernels) or None
     database_info: dict = field(default_factory=dict)   # where it came from, for the manifest
     runtime: Any = None             # hwnas.runtime.Runtime to measure on; None skips measuring

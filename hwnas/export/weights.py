@@ -19,7 +19,8 @@ def subnet_with_weights(space, arch, checkpoint=None):
     accuracy.
     """
     if checkpoint is None:
-        return space.build(arch).eval(), {"source": "random weights (untrained)", "trained": False}
+        return space.build(arch).eval(), {"source": "random weights (untrained)", "trained": False,
+                                          "accuracy": None}
     from hwnas.train.checkpoint import as_loaded, checkpoint_dataset, extract_subnet
     from hwnas.train.evaluate import accuracy
 
