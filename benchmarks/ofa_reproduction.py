@@ -119,11 +119,12 @@ def run_one(problem, strategy: str, seed: int) -> dict:
     from hwnas.search import search
 
     load = os.getloadavg()[0]
+    n0 = problem.n_evals            # the problem counts every run's evaluations: this run's
     t0, c0 = time.perf_counter(), time.process_time()
     r = search(strategy, problem, seed=seed, progress=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ev = problem.evaluate(r.best[None])
-    trace = [(int(h["evaluations"]), float(h["best_score"])) for h in r.history
+    trace = [(int(h["evaluations"]) - n0, float(h["best_score"])) for h in r.history
              if "best_score" in h and "evaluations" in h]
     return {"seed": seed, "acc": float(ev.score[0]), "lat_ms": float(ev.latency_ms[0, 0]),
             "arch": str(r.arch), "evaluations": r.n_evals, "wall_s": wall,
