@@ -33,6 +33,13 @@ def save_predictor(path: str | Path, kind: str, space_config: dict, model: dict,
                                     "model": _plain(model)})
 
 
+def same_configuration(a: dict, b: dict) -> bool:
+    """Whether two space configurations are the same but for their resolutions (a predictor
+    fitted at some resolutions of a configuration serves all of them)."""
+    return ({k: v for k, v in a.items() if k != "resolutions"}
+            == {k: v for k, v in b.items() if k != "resolutions"})
+
+
 def load_predictor_json(path: str | Path, kind: str, space_config: dict | None = None) -> dict:
     """The stored object, checked to be a ``kind`` predictor for ``space_config``."""
     data = read_json(path, "latency predictor", TableError)
@@ -41,10 +48,8 @@ def load_predictor_json(path: str | Path, kind: str, space_config: dict | None =
     if data.get("kind") != kind:
         raise TableError(f"{path} holds a '{data.get('kind')}' predictor, not '{kind}'")
     if space_config is not None:
-        def core(c: dict) -> dict:
-            return {k: v for k, v in c.items() if k != "resolutions"}
-
-        if not isinstance(data.get("space"), dict) or core(data["space"]) != core(space_config):
+        if not isinstance(data.get("space"), dict) or not same_configuration(data["space"],
+                                                                             space_config):
             raise TableError(f"{path} was fitted for space {data.get('space')}, not {space_config}")
     if not isinstance(data.get("model"), dict):
         raise TableError(f"corrupt latency predictor {path}: 'model' must be an object")

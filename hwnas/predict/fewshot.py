@@ -37,7 +37,7 @@ from hwnas.errors import HwnasError, TableError
 from hwnas.predict._base import PREDICTORS, LogNormalPredictor
 from hwnas.predict._bma import ModelGroup, normalise, posterior_batch
 from hwnas.predict._costs import CostFeatures
-from hwnas.predict._store import load_predictor_json, save_predictor
+from hwnas.predict._store import load_predictor_json, same_configuration, save_predictor
 from hwnas.predict._sources import (MIN_SAMPLES, RANKS, SourceFactors, SourceMatrix,
                                     TargetSamples, split_target)
 
@@ -384,8 +384,7 @@ class FewShotPredictor(LogNormalPredictor):
         if name is not None and stored["name"] != name:
             raise TableError(f"{path} was fitted for space '{stored['name']}', not '{name}'")
         if isinstance(space, SearchSpace):
-            core = {k: v for k, v in space.config().items() if k != "resolutions"}
-            if core != {k: v for k, v in stored.items() if k != "resolutions"}:
+            if not same_configuration(stored, space.config()):
                 raise TableError(f"{path} was fitted for space {stored}, not {space.config()}")
         pred = cls.from_json(data["model"], space_from_config(stored))
         pred.provenance = dict(data.get("provenance") or {})

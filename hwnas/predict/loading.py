@@ -98,6 +98,7 @@ def fewshot_fits(fewshot: Path, space) -> bool:
     configuration (resolutions aside): one CPU's folder may hold a few-shot predictor of one
     configuration and a table of another. A file that cannot be read counts as fitting, so
     that loading it reports what is wrong with it."""
+    from hwnas.predict._store import same_configuration
     from hwnas.spaces import SearchSpace
 
     if not Path(fewshot).is_file():
@@ -110,8 +111,7 @@ def fewshot_fits(fewshot: Path, space) -> bool:
         return True
     if not isinstance(stored, dict):
         return True
-    core = lambda c: {k: v for k, v in c.items() if k != "resolutions"}  # noqa: E731
-    return core(stored) == core(space.config())
+    return same_configuration(stored, space.config())
 
 
 def _other_cpu(table: LatencyTable, target: str) -> str | None:
