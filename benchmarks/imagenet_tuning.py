@@ -14,20 +14,38 @@ and torch eager, the roofline, the table's error and deploys that bind, on this 
    times, the median round kept). Achieved GFLOP/s (2 x MACs / time) beside the CPU's fp32
    peak, derived from ``/proc/cpuinfo`` (``space_tuning.peak_gflops``).
 4. When this CPU has a latency table of the configuration (``hwnas profile --space
-   ofa-mbv3-imagenet``), its calibrated predictor is scored against the subnets' plain
-   timings by hwnas's protocol (``within10_raw``). Without one, that key is null and the
-   output says why. The deploy keys (``within_budget_rate``, ``median_slack`` and their
-   ``_independent`` twins) stay null until deploys at this scale are benchmarked here.
+   ofa-mbv3-imagenet``): ``--holdout`` held-out networks (``latency_tables/<target>/
+   cpu-<mcpu>/ofa-mbv3.holdout.json``, measured first where missing, resumably, as
+   ``benchmarks/latency_predictor.py --measure`` does) score its predictor raw
+   (``within10_raw``: against each network's plain timing) and drift-corrected
+   (``within10_corrected``: against the timing scaled by the table's reference network).
+5. Deploys that bind: one per quantile of ``--budgets`` (quantiles of the predictor's
+   latency over random subnets of the configuration), ``--space ofa-mbv3-imagenet`` with
+   random weights and OFA's accuracy predictor as the objective (imported from
+   ``../shared`` into a temporary folder when not imported already). Each bundle is judged
+   by the deploy's own measurement (``within_budget_rate``, ``median_slack``) and by an
+   independent re-timing (``_timing``, fresh processes, alternated with onnxruntime:
+   ``..._independent``), and must say "random weights" in its manifest and report.
+6. One more deploy at the middle budget with ``--checkpoint`` an OFA-format file (the
+   forward fixture's synthetic v2 weights, saved as OFA saves its files): the bundle carries
+   those weights and its outputs match torch's (``checkpoint_rel_diff_vs_torch``).
+7. The largest subnet at 224 px exported with that file, its ``run.py`` run by a Python that
+   sees only numpy and TVM's runtime (no compiler library, no torch, onnx or hwnas):
+   ``run_py_224_ok``.
+Without a table, 4 to 7 are skipped, their keys are null and the output says why.
 
 ``--json PATH`` writes coverage, tvm_over_ort_median/_worst, torch_over_ort_median,
 achieved_gflops_median, peak_gflops, tune_wall_s, tune_trials, tune_finished,
-within10_raw, within_budget_rate(_independent), median_slack(_independent), the CPU model,
-the load, and the per-subnet rows.
+within10_raw, within10_corrected, within_budget_rate(_independent),
+median_slack(_independent), checkpoint and run.py checks, the CPU model, the load, and the
+per-subnet and per-deploy rows.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +54,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, parser, write_json  # noqa: E402
-from _timing import protocol_rows, time_alternating  # noqa: E402
+from _common import budgets_ms, median, parser, write_json  # noqa: E402
+from _timing import bundle_rows, time_alternating  # noqa: E402
 from space_tuning import _compile, achieved_gflops, peak_gflops  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 TARGET = "x86-host"
 SPACE = "ofa-mbv3-imagenet"
 
@@ -69,21 +88,209 @@ def _database(target, space, args) -> tuple[Path | None, dict]:
     return database_dir(target), read_manifest(folder)
 
 
-def _table_score(space, rows) -> dict:
-    """The configuration's table on this CPU, scored against plain protocol timings."""
+def _holdout_score(space, target, db_dir, args) -> dict:
+    """The configuration's table on this CPU: its held-out networks (measured where missing)
+    scored raw and drift-corrected; ``why`` when there is no table."""
+    from latency_predictor import HOLDOUT_SEED
+
     from hwnas.errors import HwnasError
     from hwnas.predict import load_predictor
+    from hwnas.profile.holdout import Holdout, holdout_path, measure_holdout
+    from hwnas.profile.table import LatencyTable, table_path
+    from hwnas.runtime import connect
 
+    tpath = table_path(TARGET, space.name)
     try:
-        pred = load_predictor(TARGET, space, "auto")
+        table = LatencyTable.load(tpath)
+        if table.config_index(space) is None:
+            raise HwnasError(f"{tpath} holds another configuration")
+        pred = load_predictor(TARGET, space, "auto", tpath)
     except HwnasError as exc:
         return {"why": f"no latency table of {SPACE} for this CPU ({exc})"}
-    genomes = space.to_genomes([space.parse(r["arch"]) for r in rows])
-    predicted = pred.predict_genomes(genomes)
-    raw = np.asarray(time_alternating(rows, ["tvm"], 3, worker=protocol_rows)["tvm"])
-    err = np.abs(predicted - raw) / raw
-    return {"within10_raw": float(np.mean(err <= 0.10)),
-            "predicted_ms": predicted.tolist(), "protocol_ms": raw.tolist()}
+    hpath = holdout_path(tpath)
+    t0 = time.perf_counter()
+    if args.holdout:
+        with connect(target) as rt:
+            measure_holdout(space, target, rt, hpath, args.holdout, HOLDOUT_SEED,
+                            args.max_new, table=table, tuning_dir=str(db_dir))
+    wall = time.perf_counter() - t0
+    hold = Holdout.load(hpath) if hpath.exists() else Holdout({}, [])
+    calib = {rec["arch"] for rec in table.meta.get("networks", [])}
+    nets = [n for n in hold.networks if n["arch"] not in calib and "raw_ms" in n]
+    out = {"table": str(tpath), "predictor": pred.name, "holdout_n": len(nets),
+           "holdout_wall_s": round(wall, 1)}
+    if not nets:
+        return {**out, "why": f"no held-out networks measured at {hpath}"}
+    p = pred.predict_genomes(space.to_genomes([space.parse(n["arch"]) for n in nets]))
+    for key, field in (("raw", "raw_ms"), ("corrected", "median_ms")):
+        meas = np.array([n[field] for n in nets])
+        err = np.abs(p / meas - 1)
+        out[f"within10_{key}"] = float(np.mean(err <= 0.10))
+        out[f"mape_{key}"] = float(100 * err.mean())
+    loads = [n["load_avg_1m"] for n in nets if n.get("load_avg_1m") is not None]
+    out["holdout_load"] = [min(loads), max(loads)] if loads else None
+    out["holdout_ms_range"] = [float(min(n["raw_ms"] for n in nets)),
+                               float(max(n["raw_ms"] for n in nets))]
+    return out
+
+
+def _accuracy_source(work: Path) -> str:
+    """OFA's accuracy predictor for the configuration: the imported one, else imported from
+    ``../shared`` into ``work`` for this process (``HWNAS_ACCURACY``)."""
+    from hwnas.predict.accuracy_sources import find_accuracy_source
+    from hwnas.spaces import get_space
+
+    found = find_accuracy_source(get_space(SPACE))
+    if found is not None:
+        return f"{found.name} (imported)"
+    from ofa_reproduction import OFA_PREDICTOR
+
+    from hwnas.predict.accuracy_import import import_accuracy
+
+    if not OFA_PREDICTOR.exists():
+        raise SystemExit(f"published data not found: {OFA_PREDICTOR}")
+    os.environ["HWNAS_ACCURACY"] = str(work / "accuracy")
+    npz = import_accuracy(OFA_PREDICTOR, "ofa-predictor", SPACE,
+                          out=work / "accuracy" / "ofa-predictor.npz")
+    return f"ofa-predictor (imported now from {OFA_PREDICTOR.name} into {npz.path.parent})"
+
+
+def _deploy(target, runtime, db_dir, budget: float, out: Path, **where) -> dict:
+    """One deploy into ``out`` (``where``: ``space=`` or ``checkpoint=``); the row it adds."""
+    from hwnas.deploy.config import DeployConfig
+    from hwnas.deploy.loop import deploy
+    from hwnas.errors import HwnasError
+
+    t0 = time.perf_counter()
+    try:
+        m = deploy(DeployConfig(target=target, budget_ms=budget, out=out, runtime=runtime,
+                                max_rounds=3, tuning_dir=str(db_dir), **where))
+    except HwnasError as exc:
+        return {"budget": budget, "ok": False, "error": str(exc),
+                "wall_s": round(time.perf_counter() - t0, 1)}
+    lat = m["latency"]["measured"]
+    report = (out / "report.md").read_text() if (out / "report.md").exists() else ""
+    return {"budget": budget, "bundle": str(out), "arch": m["arch"],
+            "measured": lat["median_ms"], "ok": lat["median_ms"] <= budget,
+            "slack": (budget - lat["median_ms"]) / budget, "rounds": m["deploy"]["rounds"],
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "objective": (m.get("accuracy") or {}).get("source"),
+            "predicted_top1": (m.get("accuracy") or {}).get("top1"),
+            "weights": m["weights"]["source"],
+            "random_said": ("random weights" in m["weights"]["source"]
+                            and "random weights" in report)}
+
+
+def _matches_torch(bundle: Path, checkpoint: Path) -> float:
+    """Max |bundle logits - torch logits| / max |torch logits| on the bundle's sample, torch
+    running the subnet of the OFA-format file."""
+    import torch
+
+    from hwnas import load_supernet
+    from hwnas.runtime.bundle_runner import Model
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    space, net, _ = load_supernet(checkpoint)
+    x = np.load(bundle / "sample_input.npy")
+    with torch.no_grad():
+        ref = net.get_active_subnet(space.parse(m["arch"])).eval()(torch.from_numpy(x)).numpy()
+    y = Model(bundle)(x)
+    return float(np.abs(y - ref).max() / np.abs(ref).max())
+
+
+def _runtime_only_site(folder: Path) -> Path:
+    """A ``sys.path`` folder holding numpy and TVM's runtime only: the TVM package without its
+    compiler and CUDA libraries, as a device with the runtime alone has it."""
+    import numpy
+    import tvm
+
+    site = Path(numpy.__file__).resolve().parents[1]
+    folder.mkdir(parents=True)
+    for name in ("numpy", "numpy.libs", "tvm_ffi", "typing_extensions.py"):
+        if (site / name).exists():
+            (folder / name).symlink_to(site / name)
+    pkg = Path(tvm.__file__).resolve().parent
+    (folder / "tvm" / "lib").mkdir(parents=True)
+    for entry in pkg.iterdir():
+        if entry.name != "lib":
+            (folder / "tvm" / entry.name).symlink_to(entry)
+    for lib in ("libtvm_runtime.so", "libtvm_runtime_extra.so"):
+        (folder / "tvm" / "lib" / lib).symlink_to(pkg / "lib" / lib)
+    return folder
+
+
+def _run_py_runtime_only(bundle: Path, work: Path) -> dict:
+    """``run.py`` of ``bundle`` in a fresh Python that sees only ``_runtime_only_site``."""
+    site = _runtime_only_site(work / "runtime-only-site")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(site)}
+    probe = ("import importlib.util as u; "
+             "print([m for m in ('torch', 'onnx', 'onnxruntime', 'hwnas') if u.find_spec(m)])")
+    check = subprocess.run([sys.executable, "-S", "-c", probe], check=False, env=env,
+                           capture_output=True, text=True, timeout=60)
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-S", "run.py"], check=False, cwd=bundle, env=env,
+                       capture_output=True, text=True, timeout=300)
+    return {"run_py_224_ok": r.returncode == 0 and r.stdout.startswith("class "),
+            "run_py_224_output": (r.stdout or r.stderr).strip().splitlines()[-1:],
+            "run_py_224_s": round(time.perf_counter() - t0, 1),
+            "run_py_224_importable_besides": check.stdout.strip()}
+
+
+def _deploys(space, target, db_dir, args, work: Path) -> dict:
+    """Deploys at ``--budgets`` with random weights, one with an OFA-format file, every
+    bundle re-timed independently, and ``run.py`` of a 224 px bundle on the runtime alone."""
+    from ofa_checkpoint import _ofa_file
+
+    import hwnas
+    from hwnas.deploy.run_script import write_run_scripts
+    from hwnas.runtime import connect
+
+    out: dict = {"objective": _accuracy_source(work)}
+    budgets, how = budgets_ms(args.budgets, TARGET, space)
+    out["budgets_how"] = how
+    print(f"deploy budgets {budgets} ms: {how}; objective {out['objective']}", flush=True)
+    fixture = ROOT.parent / "shared" / "data" / "external" / "ofa_imagenet" / "forward_fixture"
+    fx = json.loads((fixture / "ofa_forward_fixture_v2.json").read_text())
+    ckpt = _ofa_file(fixture, "v2", fx["state_dict_raw_sha256"], work / "ofa_w12_v2.pth")
+    rows = []
+    with connect(target) as runtime:
+        for i, b in enumerate(budgets):
+            rows.append(_deploy(target, runtime, db_dir, b, work / f"random{i}", space=SPACE))
+            print(f"  deploy {b:.2f} ms (random weights): {rows[-1]}", flush=True)
+        mid = budgets[len(budgets) // 2]
+        rows.append(_deploy(target, runtime, db_dir, mid, work / "ofa-file", checkpoint=ckpt))
+        print(f"  deploy {mid:.2f} ms (OFA-format file): {rows[-1]}", flush=True)
+    done = [r for r in rows if "bundle" in r]
+    got = time_alternating(bundle_rows([r["bundle"] for r in done]), ["tvm", "ort"],
+                           args.rounds) if done else {"tvm": [], "ort": []}
+    for r, tvm_ms, ort_ms in zip(done, got["tvm"], got["ort"]):
+        r.update(tvm_ms=float(tvm_ms), ort_ms=float(ort_ms), ok_independent=tvm_ms <= r["budget"],
+                 slack_independent=(r["budget"] - tvm_ms) / r["budget"])
+    random_rows = rows[:len(budgets)]
+    out.update({
+        "within_budget_rate": float(np.mean([r["ok"] for r in rows])),
+        "median_slack": median([r["slack"] for r in done]) if done else None,
+        "within_budget_rate_independent": float(np.mean([r.get("ok_independent", False)
+                                                         for r in rows])),
+        "median_slack_independent": (median([r["slack_independent"] for r in done])
+                                     if done else None),
+        "deploy_tvm_over_ort_median": (median([r["tvm_ms"] / r["ort_ms"] for r in done])
+                                       if done else None),
+        "random_weights_said": all(r.get("random_said") for r in random_rows),
+        "deploys": rows})
+    ck = rows[-1]
+    if "bundle" in ck:
+        out["checkpoint_weights"] = ck["weights"]
+        out["checkpoint_rel_diff_vs_torch"] = _matches_torch(Path(ck["bundle"]), ckpt)
+    big = space.make(224, [[7] * 4] * 5, [[6] * 4] * 5)
+    t0 = time.perf_counter()
+    hwnas.export(str(big), TARGET, work / "r224", checkpoint=ckpt, tuning_db=str(db_dir))
+    write_run_scripts(work / "r224")
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    np.save(work / "r224" / "sample_input.npy", x)
+    out.update({"run_py_224_arch": str(big), "r224_export_s": round(time.perf_counter() - t0, 1),
+                **_run_py_runtime_only(work / "r224", work)})
+    return out
 
 
 def main() -> int:
@@ -93,6 +300,13 @@ def main() -> int:
     p.add_argument("--subnets", type=int, default=24)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--holdout", type=int, default=100,
+                   help="held-out networks to score the table's predictor on (0: score those "
+                        "measured, measure none)")
+    p.add_argument("--max-new", type=int, help="measure at most this many missing ones now")
+    p.add_argument("--budgets", default="q:0.25,0.5,0.75",
+                   help="deploy budgets: ms, or q: quantiles of the predicted latency")
+    p.add_argument("--no-deploy", action="store_true", help="skip the deploys (5 to 7)")
     args = p.parse_args()
 
     from hwnas._cpus import allowed_cpus
@@ -132,7 +346,15 @@ def main() -> int:
                               on_round=lambda r, k: print(f"  round {r + 1}/{args.rounds} {k}",
                                                           flush=True))
         print(f"timed in {time.perf_counter() - t0:.0f} s", flush=True)
-        scored = _table_score(space, rows)
+        scored = _holdout_score(space, target, db_dir, args)
+        if scored.get("why"):
+            print(f"held-out scoring skipped: {scored['why']}", flush=True)
+        else:
+            print(f"held-out: {scored['holdout_n']} networks, {scored['predictor']} predictor "
+                  f"within 10%: raw {scored['within10_raw']:.1%}, drift-corrected "
+                  f"{scored['within10_corrected']:.1%}", flush=True)
+        if not args.no_deploy and "why" not in scored:
+            scored.update(_deploys(space, target, db_dir, args, Path(tmp)))
 
     peak, how = peak_gflops()
     ratio = ms["tvm"] / ms["ort"]
@@ -156,11 +378,13 @@ def main() -> int:
         "peak_fraction_median": median(gflops) / peak, "peak_derivation": how,
         "tune_wall_s": man.get("wall_s"), "tune_trials": man.get("trials_total"),
         "tune_finished": man.get("finished"),
-        "within10_raw": scored.get("within10_raw"),
-        "within_budget_rate": scored.get("within_budget_rate"),
-        "median_slack": scored.get("median_slack"),
-        "within_budget_rate_independent": scored.get("within_budget_rate_independent"),
-        "median_slack_independent": scored.get("median_slack_independent"),
+        **{k: scored.get(k) for k in (
+            "within10_raw", "within10_corrected", "mape_raw", "mape_corrected", "holdout_n",
+            "holdout_load", "holdout_ms_range", "predictor", "within_budget_rate",
+            "median_slack", "within_budget_rate_independent", "median_slack_independent",
+            "deploy_tvm_over_ort_median", "random_weights_said", "checkpoint_weights",
+            "checkpoint_rel_diff_vs_torch", "run_py_224_ok", "run_py_224_arch",
+            "objective", "budgets_how")},
         "not_measured": scored.get("why"),
         "compile_s": round(compile_s, 1),
         "benchmark_wall_s": round(time.perf_counter() - t_start, 1),
@@ -170,7 +394,10 @@ def main() -> int:
     if scored.get("why"):
         print(f"table, predictor and deploys not measured: {scored['why']}")
     print("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in figures.items() if k not in ("peak_derivation", "not_measured")))
+                    for k, v in figures.items()
+                    if k not in ("peak_derivation", "not_measured", "budgets_how", "deploys",
+                                 "holdout_load", "holdout_ms_range")))
+    figures["deploys"] = scored.get("deploys")
     figures["subnets"] = [{"arch": r["arch"], "macs": r["macs"], "kernels": r["tvm_kernels"],
                            "tvm_ms": float(ms["tvm"][i]), "ort_ms": float(ms["ort"][i]),
                            "torch_ms": float(ms["torch"][i])} for i, r in enumerate(rows)]
