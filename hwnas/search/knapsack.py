@@ -1,7 +1,17 @@
-"""``knapsack``: a short evolution, then trust-region knapsack steps from its best archs.
+"""``knapsack``: a short evolution, model-guided knapsack steps, then exact trust-region steps.
 
 A table-sum latency is exact and additive over a space's layers, so the hard part of a latency
-budget is a knapsack. From an incumbent arch, one step
+budget is a knapsack. Two kinds of step build on that.
+
+*Model steps* (``model_steps``, after a short evolution of ``seed_generations`` generations of
+``population``): an additive model of the objective (``hwnas.search._additive``), fitted to
+every arch evaluated so far, prices every single-layer change of each resolution's best
+feasible arch at no evaluation; the knapsack combines up to ``model_changes`` of them under the
+budget, and the best ``model_candidates`` combinations over all resolutions are evaluated
+exactly and added to the fit. They stop after ``model_patience`` steps that find nothing
+better. Each costs a handful of evaluations where an exact step costs a couple of hundred.
+
+*Exact steps*, from an incumbent arch:
 
 1. evaluates every single-layer change (each other candidate of each layer; for a skipped layer,
    each block added after the run's earlier layers; for a block, the skip that ends its run
@@ -12,8 +22,8 @@ budget is a knapsack. From an incumbent arch, one step
 3. evaluates the best ``candidates`` of them exactly and moves to the best that improves.
 
 A climb stops where no candidate improves. The first starts are the best feasible archs of
-``starts`` distinct shapes (resolution and stage depths) of a short evolution
-(``seed_generations`` generations of ``population``); each climb keeps its start's resolution.
+``starts`` distinct shapes (resolution and stage depths) found so far; each climb keeps its
+start's resolution.
 Then ``rounds`` restarts, alternately two of the local optima crossed and the best one kicked
 (each gene resampled with probability ``kick``), each shrunk until feasible and climbed: local
 optima of a knapsack step differ in many layers at once, which crossover finds.
@@ -30,6 +40,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.profile.table import at_resolution
+from hwnas.search._additive import AdditiveModel
 from hwnas.search._base import STRATEGIES, SearchResult, Strategy
 from hwnas.search._knapsack import LayerMoves, best_moves
 from hwnas.search.evolution import Evolution, shrink_genomes
@@ -44,13 +55,18 @@ class Knapsack(Strategy):
 
     @dataclass
     class Options:
-        population: int = 100
-        seed_generations: int = 10
-        starts: int = 3
+        population: int = 50
+        seed_generations: int = 2
+        model_steps: int = 150
+        model_candidates: int = 8
+        model_changes: int = 6
+        model_ridge: float = 1.0
+        model_patience: int = 8
+        starts: int = 2
         max_changes: int = 4
         candidates: int = 16
         steps: int = 60
-        rounds: int = 10
+        rounds: int = 6
         kick: float = 0.15
         grid: float = 0.001            # latency grid of the knapsack, a fraction of the budget
         progress: bool = True
@@ -66,6 +82,8 @@ class Knapsack(Strategy):
                          progress=False).run(problem, rng)
         archive = seed.info["archive"]
         history = list(seed.history)
+        if o.model_steps:
+            self._model_steps(problem, archive, history)
         optima = [self._climb(problem, archive, g, sc, history)
                    for g, sc in _distinct_best(problem, archive, o.starts)]
         for r in range(o.rounds):
@@ -96,14 +114,69 @@ class Knapsack(Strategy):
             kids = shrink_genomes(space, rng, kids, 0.1 + 0.1 * t)
         return None
 
+    def _model_steps(self, problem, archive, history: list) -> None:
+        """Knapsack steps priced by the additive model until ``model_patience`` steps in a row
+        find nothing better (see the module doc)."""
+        o, t = self.options, problem.primary
+        budget = problem.constraints.budget(t)
+        views = [layer_view(problem.space, ri) for ri in range(len(problem.space.resolutions))]
+        prices: dict[int, tuple[float, list[np.ndarray]]] = {}
+        g, s, _, feasible = archive.arrays()
+        seen = {row.tobytes() for row in g}
+        best, idle = -np.inf, 0
+        for _ in range(o.model_steps):
+            sizes = None
+            proposals = []
+            for ri, view in enumerate(views):
+                rows = np.flatnonzero(feasible & (g[:, -1] == ri))
+                if not len(rows):
+                    continue
+                inc = rows[int(np.argmax(s[rows]))]
+                if ri not in prices:
+                    prices[ri] = _prices(problem, g[inc])
+                fixed, per_layer = prices[ri]
+                if sizes is None:
+                    sizes = [len(ms) for ms in per_layer]
+                    model = AdditiveModel.fit(views, sizes, g, s, o.model_ridge)
+                choice = view.choice(g[inc])
+                bound = fixed + sum(float(ms[c]) for ms, c in zip(per_layer, choice))
+                moves = LayerMoves(model.gains(choice), [ms - ms[c] for ms, c in
+                                                         zip(per_layer, choice)],
+                                   list(choice), [view.skip_index(i) for i in range(len(choice))],
+                                   [view.run_of(i) for i in range(len(choice))])
+                for gain, c in best_moves(moves, budget - bound, o.model_changes,
+                                          o.model_candidates, o.grid * budget):
+                    genome = view.genome(c)
+                    if genome.tobytes() not in seen:
+                        proposals.append((float(s[inc]) + gain, genome))
+            if not proposals:
+                break
+            proposals.sort(key=lambda p: -p[0])
+            picked: dict[bytes, np.ndarray] = {}
+            for _, genome in proposals:
+                picked.setdefault(genome.tobytes(), genome)
+                if len(picked) == o.model_candidates:
+                    break
+            seen.update(picked)
+            cand = np.array(list(picked.values()))
+            ev = problem.evaluate(cand)
+            archive.add(cand, ev)
+            g, s, _, feasible = archive.arrays()
+            top = float(s[feasible].max()) if feasible.any() else -np.inf
+            history.append({"step": len(history), "evaluations": problem.n_evals,
+                            "best_score": top, "phase": "model", "candidates": len(cand)})
+            if top > best + 1e-12:
+                best, idle = top, 0
+            else:
+                idle += 1
+                if idle >= o.model_patience:
+                    break
+
     def _climb(self, problem, archive, genome: np.ndarray, score: float, history: list):
         """Trust-region steps from ``genome`` at its resolution until none improves."""
         o, t = self.options, problem.primary
-        ri = int(genome[-1])
-        view = layer_view(problem.space, ri)
-        pri = int(problem.remaps[t](genome[None])[0, -1])
-        fixed, per_layer = layer_view(problem.predictors[t].space, pri).latency_matrix(
-            at_resolution(problem._bound_vector(t), pri))
+        view = layer_view(problem.space, int(genome[-1]))
+        fixed, per_layer = _prices(problem, genome)
         budget = problem.constraints.budget(t)
         ti = problem.targets.index(t)
         choice = view.choice(genome)
@@ -127,6 +200,15 @@ class Knapsack(Strategy):
             genome, score, bound = cand[j], float(ev.score[j]), float(ev.bound_ms[ti, j])
             choice = view.choice(genome)
         return genome, score
+
+
+def _prices(problem, genome: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    """The primary target's table at ``genome``'s resolution, per layer of its layer view:
+    ``(fixed ms, [ms of each candidate of each layer])``."""
+    t = problem.primary
+    pri = int(problem.remaps[t](genome[None])[0, -1])
+    return layer_view(problem.predictors[t].space, pri).latency_matrix(
+        at_resolution(problem._bound_vector(t), pri))
 
 
 def _distinct_best(problem, archive, n: int) -> list[tuple[np.ndarray, float]]:
