@@ -12,7 +12,11 @@ and torch eager, the roofline, the table's error and deploys that bind, on this 
 3. TVM, onnxruntime and torch eager time every subnet by one method (``_timing``: the same
    Python loop of calls, each runtime in a fresh process, the three alternated ``--rounds``
    times, the median round kept). Achieved GFLOP/s (2 x MACs / time) beside the CPU's fp32
-   peak, derived from ``/proc/cpuinfo`` (``space_tuning.peak_gflops``).
+   peak, derived from ``/proc/cpuinfo`` (``space_tuning.peak_gflops``). Then where the time
+   goes in the largest of them: ms per call by class of layer (pointwise, depthwise, stem,
+   squeeze-excite and head, classifier), TVM's kernels timed from its VM's instrument hook
+   and onnxruntime's nodes from its own profiler (``breakdown``, ``depthwise_over_ort``,
+   ``pointwise_over_ort``).
 4. When this CPU has a latency table of the configuration (``hwnas profile --space
    ofa-mbv3-imagenet``): ``--holdout`` held-out networks (``latency_tables/<target>/
    cpu-<mcpu>/ofa-mbv3.holdout.json``, measured first where missing, resumably, as
@@ -86,6 +90,107 @@ def _database(target, space, args) -> tuple[Path | None, dict]:
     if not (folder / "tuning.json").is_file():
         return None, {}
     return database_dir(target), read_manifest(folder)
+
+
+def _kind(inp, out, weight_numel: int | None) -> str:
+    """The class of a convolution from its input and output shapes (N, C, H, W) and its
+    weight's element count: what the breakdown sums by."""
+    if len(inp) != 4 or len(out) != 4 or weight_numel is None:
+        return "other"
+    c_in, c_out = inp[1], out[1]
+    if inp[2] == 1:
+        return "1x1 input (squeeze-excite, head)"
+    if c_in == 3:
+        return "stem"
+    if c_in == c_out and weight_numel in (c_in * 9, c_in * 25, c_in * 49):
+        return "depthwise"
+    if weight_numel == c_in * c_out:
+        return "pointwise"
+    return "other"
+
+
+def _breakdown(job) -> dict:
+    """Worker: where one subnet's time goes, in ms per call by class of layer, for TVM (each
+    kernel timed from the VM's instrument hook, fused epilogues included) and onnxruntime
+    (its own per-node profile; NCHWc reorders and unfused element-wise nodes in a class of
+    their own)."""
+    import collections
+    import tempfile as tf
+
+    from hwnas._cpus import restore
+
+    cpus, row, calls = job
+    restore(cpus)
+    from hwnas.compiler.onnx_export import INPUT_NAME
+    from hwnas.runtime.bundle_runner import Model
+    from hwnas.targets import load_target
+
+    threads = int(load_target(TARGET).threads)
+    x = np.random.default_rng(0).standard_normal(tuple(row["shape"])).astype(np.float32)
+    net = Model(library=row["tvm"], input_shape=tuple(row["shape"]), threads=threads,
+                adaptive=False)
+    for _ in range(10):
+        net(x)
+    spent: dict = collections.defaultdict(float)
+    kinds: dict = {}
+    started: dict = {}
+
+    def hook(func, symbol, before, ret, *args):
+        if before:
+            started[symbol] = time.perf_counter()
+            return 0
+        spent[symbol] += time.perf_counter() - started[symbol]
+        if symbol not in kinds:
+            shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
+            if "matmul" in symbol or "dense" in symbol:
+                kinds[symbol] = "classifier"
+            elif "conv2d" in symbol and len(shapes) >= 3:
+                kinds[symbol] = _kind(shapes[0], shapes[-1], int(np.prod(shapes[1])))
+            else:
+                kinds[symbol] = "other" if symbol.startswith("fused") else "runtime (VM)"
+        return 0
+
+    net._vm.set_instrument(hook)
+    for _ in range(calls):
+        net(x)
+    tvm_ms: dict = collections.defaultdict(float)
+    for symbol, sec in spent.items():
+        tvm_ms[kinds[symbol]] += 1e3 * sec / calls
+    import onnxruntime as ort
+
+    with tf.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "ort")
+        sess = ort.InferenceSession(row["onnx"], opts, providers=["CPUExecutionProvider"])
+        for _ in range(10 + calls):
+            sess.run(None, {INPUT_NAME: x})
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    per_node: dict = collections.defaultdict(list)
+    info: dict = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_node[e["name"]].append(e["dur"])
+            a = e["args"]
+            info[e["name"]] = (a.get("op_name"),
+                               [next(iter(v.values())) for v in a.get("input_type_shape", [])],
+                               [next(iter(v.values())) for v in a.get("output_type_shape", [])])
+    ort_ms: dict = collections.defaultdict(float)
+    for name, durs in per_node.items():
+        op, ins, outs = info[name]
+        us = float(np.mean(durs[-calls:]))
+        if op in ("Conv", "FusedConv") and len(ins) >= 2 and outs:
+            kind = _kind(ins[0], outs[0], int(np.prod(ins[1])))
+        elif op in ("Gemm", "FusedGemm", "MatMul"):
+            kind = "classifier"
+        else:
+            kind = "layout and element-wise (onnxruntime)"
+        ort_ms[kind] += us / 1e3
+    kinds_all = sorted(set(tvm_ms) | set(ort_ms), key=lambda k: -tvm_ms.get(k, 0.0))
+    return {"arch": row["arch"], "macs": row["macs"],
+            "classes": {k: {"tvm_ms": round(tvm_ms.get(k, 0.0), 4),
+                            "ort_ms": round(ort_ms.get(k, 0.0), 4)} for k in kinds_all}}
 
 
 def _holdout_score(space, target, db_dir, args) -> dict:
@@ -346,6 +451,14 @@ def main() -> int:
                               on_round=lambda r, k: print(f"  round {r + 1}/{args.rounds} {k}",
                                                           flush=True))
         print(f"timed in {time.perf_counter() - t0:.0f} s", flush=True)
+        big = max(range(len(rows)), key=lambda i: rows[i]["macs"])
+        with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+            split = pool.apply(_breakdown, ((allowed_cpus(), rows[big], 30),))
+        print(f"\nwhere the time goes, {split['arch']} ({split['macs'] / 1e6:.0f} MMACs), ms "
+              "per call (TVM: its VM's hook per kernel; onnxruntime: its node profile)")
+        for k, v in split["classes"].items():
+            ratio = v["tvm_ms"] / v["ort_ms"] if v["ort_ms"] else float("nan")
+            print(f"  {k:40s} tvm {v['tvm_ms']:7.3f}  ort {v['ort_ms']:7.3f}  {ratio:5.2f}x")
         scored = _holdout_score(space, target, db_dir, args)
         if scored.get("why"):
             print(f"held-out scoring skipped: {scored['why']}", flush=True)
@@ -378,6 +491,9 @@ def main() -> int:
         "peak_fraction_median": median(gflops) / peak, "peak_derivation": how,
         "tune_wall_s": man.get("wall_s"), "tune_trials": man.get("trials_total"),
         "tune_finished": man.get("finished"),
+        **{f"{k}_over_ort": (split["classes"][k]["tvm_ms"] / split["classes"][k]["ort_ms"]
+                             if split["classes"].get(k, {}).get("ort_ms") else None)
+           for k in ("depthwise", "pointwise")},
         **{k: scored.get(k) for k in (
             "within10_raw", "within10_corrected", "mape_raw", "mape_corrected", "holdout_n",
             "holdout_load", "holdout_ms_range", "predictor", "within_budget_rate",
@@ -396,7 +512,8 @@ def main() -> int:
     print("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in figures.items()
                     if k not in ("peak_derivation", "not_measured", "budgets_how", "deploys",
-                                 "holdout_load", "holdout_ms_range")))
+                                 "holdout_load", "holdout_ms_range", "breakdown")))
+    figures["breakdown"] = split
     figures["deploys"] = scored.get("deploys")
     figures["subnets"] = [{"arch": r["arch"], "macs": r["macs"], "kernels": r["tvm_kernels"],
                            "tvm_ms": float(ms["tvm"][i]), "ort_ms": float(ms["ort"][i]),
