@@ -127,3 +127,27 @@ def test_a_seeded_run_goes_on_with_the_published_trials(tmp_path, monkeypatch):
     assert spent == man["trials"]                   # own records only, counted as published
     assert len((work / DB_FILES[0]).read_text().splitlines()) == man["workloads"]
     assert seed_work_dir(work, dest) == {}          # a work folder is never reseeded
+
+
+def test_tuning_one_configuration_leaves_the_digest_of_another(target, tmp_path, monkeypatch):
+    """A table records the digest of its own configuration's part: a configuration folder
+    that appears or grows beside it leaves that digest as it was."""
+    from hwnas.compiler.database import database_digest
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    dest = tmp_path / "tuning-znver4"
+    small, imagenet = get_space("ofa-mbv3-fmnist"), get_space("ofa-mbv3-imagenet")
+    _split(dest, "", lambda i: i % 2 == 0)
+    alone = database_digest(dest, small)
+    assert alone == database_digest(dest)              # one part: every reading agrees
+    assert database_digest(dest, imagenet) == alone    # no part of its own yet: the union
+    _split(dest, "ofa-mbv3-imagenet", lambda i: i % 4 == 1)
+    first = database_digest(dest, imagenet)
+    assert database_digest(dest, small) == alone and database_digest(dest) != alone
+    shutil.rmtree(dest / "ofa-mbv3-imagenet")
+    shutil.rmtree(tmp_path / "work-tuning-znver4-ofa-mbv3-imagenet")
+    _split(dest, "ofa-mbv3-imagenet", lambda i: i % 2 == 1)    # it grew
+    assert database_digest(dest, small) == alone
+    assert database_digest(dest, imagenet) not in (first, alone)
+    info = describe_database(dest, imagenet)
+    assert info["digest_of"] == ["ofa-mbv3-imagenet"] and info["digest"] != alone

@@ -60,7 +60,7 @@ def export(arch: str | dict, target: str, out: str | os.PathLike, *,
     searched = arch_json.get("accuracy") if arch_json and arch_json.get("arch") == str(parsed) \
         else None
     return export_bundle(BundleRequest(sp, parsed, model, tgt, Path(out), weights,
-                                       database=database, database_info=describe_database(db_dir),
+                                       database=database, database_info=describe_database(db_dir, sp),
                                        runtime=runtime, force=force,
                                        extra={"accuracy": manifest_accuracy(weights, searched)}))
 

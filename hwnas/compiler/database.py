@@ -426,11 +426,13 @@ def publish(src: str | os.PathLike, dest: str | os.PathLike, manifest: dict) -> 
     return man
 
 
-def database_digest(path: str | os.PathLike) -> str:
-    """A short digest of a database's records (plain or published, every configuration
-    folder's): its identity."""
+def database_digest(path: str | os.PathLike, space=None) -> str:
+    """A short digest of a database's records (plain or published): its identity. With
+    ``space``, of the part that holds ``space``'s configuration (its folder, or the folder
+    itself for the default configuration) when the database has that part, so that tuning
+    another configuration leaves the digest of this one as it was; else of every part."""
     h = hashlib.sha256()
-    for d in database_parts(path) or [Path(path)]:
+    for d in _digested_parts(path, space):
         name = DB_FILES[1] if has_database(d) else f"{DB_FILES[1]}{_XZ}"
         with open(d / name, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -438,18 +440,31 @@ def database_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-def describe_database(path: str | os.PathLike | None) -> dict:
-    """What a table or bundle records about the database it was compiled with."""
+def _digested_parts(path: str | os.PathLike, space=None) -> list[Path]:
+    parts = database_parts(path) or [Path(path)]
+    if space is not None:
+        sub = configuration_folder(space)
+        own = Path(path) if sub is None else Path(path) / sub
+        if own in parts:
+            return [own]
+    return parts
+
+
+def describe_database(path: str | os.PathLike | None, space=None) -> dict:
+    """What a table or bundle records about the database it was compiled with; the digest is
+    ``space``'s configuration's (``database_digest``)."""
     if path is None:
         return {"database": None}
     parts = database_parts(path) or [Path(path)]
     mans = [read_manifest(p) for p in parts]
     man = mans[0]
     tgt = man.get("target") if isinstance(man.get("target"), dict) else {}
-    out = {"database": str(path), "digest": database_digest(path),
+    digested = _digested_parts(path, space)
+    out = {"database": str(path), "digest": database_digest(path, space),
            "tuned_on": tgt.get("mcpu"), "tvm": tgt.get("tvm"),
            "trials_total": man.get("trials_total"), "tuning_wall_s": man.get("wall_s")}
     if len(parts) > 1 or parts[0] != Path(path):
+        out["digest_of"] = [("(default)" if p == Path(path) else p.name) for p in digested]
         out["configurations"] = {
             ("(default)" if p == Path(path) else p.name): {
                 "trials_total": m.get("trials_total"), "tuning_wall_s": m.get("wall_s"),

@@ -115,7 +115,8 @@ class Deployment:
             self.tuning_dir = str(dest)
         return export_bundle(BundleRequest(self.space, arch, model, cfg.target, out, weights,
                                            database=database,
-                                           database_info=describe_database(self.tuning_dir),
+                                           database_info=describe_database(self.tuning_dir,
+                                                                             self.space),
                                            check_on=cfg.runtime,
                                            extra={"accuracy": manifest_accuracy(weights,
                                                                                 searched)}))

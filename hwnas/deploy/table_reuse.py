@@ -73,7 +73,7 @@ def _reusable(table: LatencyTable, space, tuning_dir: str | None, target=None,
     if tuning_dir is not None and digest:
         from hwnas.compiler.database import database_digest
 
-        if digest != database_digest(tuning_dir):
+        if digest != database_digest(tuning_dir, space):
             log.warning("the %s table was measured with another version of its tuning "
                         "database; using it (the first round re-times a table network)",
                         table.target)

@@ -24,12 +24,13 @@ def _versions() -> dict:
     return versions()
 
 
-def tuning_identity(tuning_dir: str | None) -> dict:
-    """What a table records of the database its code was compiled with (digest, provenance);
-    the folder itself is recorded relative to nothing, as it differs between checkouts."""
+def tuning_identity(tuning_dir: str | None, space=None) -> dict:
+    """What a table records of the database its code was compiled with (digest of ``space``'s
+    configuration's part, provenance); the folder itself is recorded relative to nothing, as
+    it differs between checkouts."""
     from hwnas.compiler.database import describe_database
 
-    info = describe_database(tuning_dir)
+    info = describe_database(tuning_dir, space)
     info["database"] = None if tuning_dir is None else Path(tuning_dir).name
     return info
 
@@ -41,7 +42,8 @@ def new_meta(target, space, runtime, protocol, tuning_dir: str | None, batch: in
         "target_config": target.to_json(), "versions": _versions(),
         "compiler": {"path": "torch → ONNX → TVM Relax (hwnas.compiler.pipelines)",
                      "pipeline": target.pipeline, "tuned": tuning_dir is not None,
-                     "tuning": tuning_identity(tuning_dir), "ops_per_module": batch},
+                     "tuning": tuning_identity(tuning_dir, space),
+                     "ops_per_module": batch},
         "protocol": protocol.to_json(), "measured_here": True,
         # what the device reported: an emulator's timings are not the device's (predict refuses)
         "emulated": getattr(runtime, "emulator", None) is not None,
@@ -71,7 +73,7 @@ def check_resume(table: LatencyTable, path, target, space, runtime_name: str, pr
                          f"{'with' if have.get('tuned') else 'without'} a tuning database, and "
                          f"this run compiles {'with' if tuning_dir else 'without'} one")
     digest = have.get("tuning", {}).get("digest")
-    if tuning_dir is not None and digest and digest != tuning_identity(tuning_dir)["digest"]:
+    if tuning_dir is not None and digest and digest != tuning_identity(tuning_dir, space)["digest"]:
         raise TableError(f"cannot resume {path}: it was compiled with another version of the "
                          f"tuning database (digest {digest}); profile into a new table")
     old = m.get("versions", {})
