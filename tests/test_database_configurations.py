@@ -151,3 +151,24 @@ def test_tuning_one_configuration_leaves_the_digest_of_another(target, tmp_path,
     assert database_digest(dest, imagenet) not in (first, alone)
     info = describe_database(dest, imagenet)
     assert info["digest_of"] == ["ofa-mbv3-imagenet"] and info["digest"] != alone
+
+
+def test_a_cpu_folder_of_configuration_folders_only_is_a_transfer_source(target, tmp_path,
+                                                                         monkeypatch):
+    """Another CPU model's database that holds only the ImageNet configuration's folder is
+    still one the new-CPU transfer times schedules from."""
+    from hwnas.compiler.transfer import foreign_databases
+
+    tables = tmp_path / "tables"
+    dest = tables / "x86-host" / "tuning-cpuz" / "ofa-mbv3-imagenet"
+    dest.mkdir(parents=True)
+    for f in DB_FILES:
+        shutil.copy(SHIPPED / f"{f}.xz", dest / f"{f}.xz")
+    man = read_manifest(SHIPPED)
+    man["target"] = {**man["target"], "mcpu": "cpuz"}
+    (dest / MANIFEST).write_text(json.dumps(man))
+    monkeypatch.setenv("HWNAS_TABLES", str(tables))
+    found, skipped = foreign_databases(target)
+    cpuz = [f for f in found if f.cpu == "cpuz"]
+    assert len(cpuz) == 1 and cpuz[0].path == dest.parent, skipped
+    assert len(cpuz[0].database.get_all_tuning_records()) == man["workloads"]

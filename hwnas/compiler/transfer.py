@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from hwnas._io import atomic_write_json
-from hwnas.compiler.database import (MANIFEST, check_device, last_line, load_database,
-                                     read_manifest)
+from hwnas.compiler.database import (MANIFEST, check_device, database_parts, last_line,
+                                     load_database, read_manifest)
 from hwnas.errors import ExportError, HwnasError
 
 __all__ = ["ForeignDatabase", "foreign_databases", "transfer_records", "DEFAULT_SOURCE"]
@@ -45,7 +45,8 @@ class ForeignDatabase:
 
 def foreign_databases(target) -> tuple[list[ForeignDatabase], dict[str, str]]:
     """Every published database of ``target`` tuned on another CPU model (``tuning/`` and
-    ``tuning-<cpu>/`` in each latency-table folder, the user's first), and the ones skipped
+    ``tuning-<cpu>/`` in each latency-table folder, the user's first; every configuration
+    folder in it, even where the folder holds no database of its own), and the ones skipped
     with why: a database of another device, or a corrupt one (named by its folder; the
     transfer goes on without it)."""
     from hwnas import _data
@@ -60,7 +61,8 @@ def foreign_databases(target) -> tuple[list[ForeignDatabase], dict[str, str]]:
         for d in sorted(p for p in base.iterdir() if p.is_dir() and
                         (p.name == "tuning" or p.name.startswith("tuning-"))):
             try:
-                tgt = read_manifest(d).get("target")
+                parts = database_parts(d)          # a folder of configuration folders only too
+                tgt = read_manifest(parts[0]).get("target") if parts else None
                 if not isinstance(tgt, dict):
                     continue                     # no published database here
                 cpu = str(tgt.get("mcpu") or "")
