@@ -172,3 +172,37 @@ def test_a_cpu_folder_of_configuration_folders_only_is_a_transfer_source(target,
     cpuz = [f for f in found if f.cpu == "cpuz"]
     assert len(cpuz) == 1 and cpuz[0].path == dest.parent, skipped
     assert len(cpuz[0].database.get_all_tuning_records()) == man["workloads"]
+
+
+def test_a_deploy_top_up_publishes_into_its_configurations_folder(target, tmp_path,
+                                                                  monkeypatch):
+    """``deploy --tune`` of an ImageNet subnet adds its kernels to the configuration's folder
+    and leaves the default configuration's records as they were; compiles still see both."""
+    import torch
+
+    from hwnas.compiler import top_up, tune
+    from hwnas.compiler.database import database_parts
+
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path / "cache"))
+    top = tmp_path / "tuning-znver4"
+    _split(top, "", lambda i: i % 2 == 0)
+    before = {f: (top / f"{f}.xz").read_bytes() for f in DB_FILES}
+    calls = []
+
+    def fake_tune(onnx_path, shapes, tgt, work, trials):   # the shipped odd records, "tuned"
+        calls.append(Path(work))
+        Path(work).mkdir(parents=True, exist_ok=True)
+        _split(tmp_path / "made", "", lambda i: i % 2 == 1)
+        for f in DB_FILES:
+            (Path(work) / f).write_bytes(lzma.decompress((tmp_path / "made" / f"{f}.xz")
+                                                         .read_bytes()))
+
+    monkeypatch.setattr(tune, "tune_onnx", fake_tune)
+    imagenet = get_space("ofa-mbv3-imagenet")
+    got, db = top_up.top_up_database(torch.nn.Conv2d(3, 4, 1), (1, 3, 8, 8), target,
+                                     str(top), 2, imagenet)
+    assert got == top and calls == [work_dir(target, imagenet)]
+    assert database_parts(top) == [top, top / "ofa-mbv3-imagenet"]
+    assert {f: (top / f"{f}.xz").read_bytes() for f in DB_FILES} == before
+    assert read_manifest(top / "ofa-mbv3-imagenet")["space"] == imagenet.config()
+    assert len(db.get_all_tuning_records()) == len(_lines(SHIPPED, DB_FILES[0]))

@@ -111,7 +111,7 @@ class Deployment:
             from hwnas.compiler.top_up import top_up_database
 
             dest, database = top_up_database(model, self.space.input_shape(arch), cfg.target,
-                                             self.tuning_dir, cfg.tune_trials)
+                                             self.tuning_dir, cfg.tune_trials, self.space)
             self.tuning_dir = str(dest)
         return export_bundle(BundleRequest(self.space, arch, model, cfg.target, out, weights,
                                            database=database,
