@@ -10,8 +10,10 @@ Prints
   every returned arch meets every constraint;
 * ``gumbel`` and ``proxyless`` at 2 budgets each: wall time, the final arch's predicted latency
   against the budget, its supernet accuracy;
-* the same two strategies on their home spaces: ``gumbel`` on ``fbnet`` (``x86-host`` table
-  profiled here) and ``proxyless`` on ``proxyless`` (the imported Pixel 1 table);
+* the same two strategies on their home spaces: ``gumbel`` on ``fbnet`` (this CPU's
+  ``x86-host`` table of it: none is shipped, so unless the user profiled one, its operators
+  are profiled here first, untuned code, into a temporary tables folder; about 105
+  operators) and ``proxyless`` on ``proxyless`` (the imported Pixel 1 table);
 * one arch for ``x86-host`` and ``note10`` budgets at once, with both predicted latencies.
 
 ``--json PATH`` writes ``evolution_50k_s`` (wall), ``evolution_50k_cpu_s`` (this process's
@@ -113,8 +115,33 @@ def bench_gradient(steps: int, out: Path | None) -> None:
                 write_outputs(out / f"{name}-x86-host", p, r)
 
 
+def fbnet_table() -> str:
+    """This CPU's ``x86-host`` table of ``fbnet``: the user's if there is one, else its
+    operators profiled now (untuned code, no whole networks) into a temporary tables folder
+    that ``HWNAS_TABLES`` names for this process; says which."""
+    import tempfile
+
+    from hwnas.profile.profiler import ProfileOptions, profile
+    from hwnas.runtime import connect
+    from hwnas.spaces import get_space
+    from hwnas.targets import load_target
+
+    if table_path("x86-host", "fbnet").exists():
+        return f"table {table_path('x86-host', 'fbnet')}"
+    os.environ["HWNAS_TABLES"] = tempfile.mkdtemp(prefix="hwnas-bench-fbnet-")
+    path = table_path("x86-host", "fbnet", for_writing=True)
+    target = load_target("x86-host")
+    t0 = time.perf_counter()
+    with connect(target) as rt:
+        rep = profile(get_space("fbnet"), target, rt, path, ProfileOptions(networks=0))
+    return (f"profiled here: {rep.n_ops} operators of untuned code on {target.mcpu} in "
+            f"{time.perf_counter() - t0:.0f} s")
+
+
 def bench_home_spaces(steps: int, out: Path | None) -> None:
     """The gradient strategies on their home spaces (fresh mixed-op supernets)."""
+    print(f"
+x86-host fbnet table: {fbnet_table()}")
     runs = (("gumbel", "fbnet", "x86-host"), ("proxyless", "proxyless", "pixel1"))
     print(f"\nhome spaces ({steps} steps, fresh weights, Fashion-MNIST at 32×32)")
     for name, space, target in runs:
