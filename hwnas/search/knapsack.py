@@ -66,7 +66,7 @@ class Knapsack(Strategy):
         max_changes: int = 4
         candidates: int = 16
         steps: int = 60
-        rounds: int = 6
+        rounds: int = 10
         kick: float = 0.15
         grid: float = 0.001            # latency grid of the knapsack, a fraction of the budget
         progress: bool = True
