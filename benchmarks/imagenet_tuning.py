@@ -254,9 +254,10 @@ def _accuracy_source(work: Path) -> str:
 
     if not OFA_PREDICTOR.exists():
         raise SystemExit(f"published data not found: {OFA_PREDICTOR}")
-    os.environ["HWNAS_ACCURACY"] = str(work / "accuracy")
-    npz = import_accuracy(OFA_PREDICTOR, "ofa-predictor", SPACE,
-                          out=work / "accuracy" / "ofa-predictor.npz")
+    os.environ["HWNAS_ACCURACY"] = str(work / "accuracy")   # where searches look first
+    npz = import_accuracy(OFA_PREDICTOR, "ofa-predictor", SPACE)
+    if find_accuracy_source(get_space(SPACE)) is None:
+        raise SystemExit(f"OFA's predictor, imported into {npz.path}, is not found by searches")
     return f"ofa-predictor (imported now from {OFA_PREDICTOR.name} into {npz.path.parent})"
 
 
