@@ -370,8 +370,9 @@ def _deploys(space, target, db_dir, args, work: Path) -> dict:
     got = time_alternating(bundle_rows([r["bundle"] for r in done]), ["tvm", "ort"],
                            args.rounds) if done else {"tvm": [], "ort": []}
     for r, tvm_ms, ort_ms in zip(done, got["tvm"], got["ort"]):
-        r.update(tvm_ms=float(tvm_ms), ort_ms=float(ort_ms), ok_independent=tvm_ms <= r["budget"],
-                 slack_independent=(r["budget"] - tvm_ms) / r["budget"])
+        r.update(tvm_ms=float(tvm_ms), ort_ms=float(ort_ms),
+                 ok_independent=bool(tvm_ms <= r["budget"]),
+                 slack_independent=float((r["budget"] - tvm_ms) / r["budget"]))
     random_rows = rows[:len(budgets)]
     out.update({
         "within_budget_rate": float(np.mean([r["ok"] for r in rows])),
