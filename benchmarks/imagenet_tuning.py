@@ -254,9 +254,10 @@ def _accuracy_source(work: Path) -> str:
 
     if not OFA_PREDICTOR.exists():
         raise SystemExit(f"published data not found: {OFA_PREDICTOR}")
-    os.environ["HWNAS_ACCURACY"] = str(work / "accuracy")
-    npz = import_accuracy(OFA_PREDICTOR, "ofa-predictor", SPACE,
-                          out=work / "accuracy" / "ofa-predictor.npz")
+    os.environ["HWNAS_ACCURACY"] = str(work / "accuracy")   # where searches look first
+    npz = import_accuracy(OFA_PREDICTOR, "ofa-predictor", SPACE)
+    if find_accuracy_source(get_space(SPACE)) is None:
+        raise SystemExit(f"OFA's predictor, imported into {npz.path}, is not found by searches")
     return f"ofa-predictor (imported now from {OFA_PREDICTOR.name} into {npz.path.parent})"
 
 
@@ -369,8 +370,9 @@ def _deploys(space, target, db_dir, args, work: Path) -> dict:
     got = time_alternating(bundle_rows([r["bundle"] for r in done]), ["tvm", "ort"],
                            args.rounds) if done else {"tvm": [], "ort": []}
     for r, tvm_ms, ort_ms in zip(done, got["tvm"], got["ort"]):
-        r.update(tvm_ms=float(tvm_ms), ort_ms=float(ort_ms), ok_independent=tvm_ms <= r["budget"],
-                 slack_independent=(r["budget"] - tvm_ms) / r["budget"])
+        r.update(tvm_ms=float(tvm_ms), ort_ms=float(ort_ms),
+                 ok_independent=bool(tvm_ms <= r["budget"]),
+                 slack_independent=float((r["budget"] - tvm_ms) / r["budget"]))
     random_rows = rows[:len(budgets)]
     out.update({
         "within_budget_rate": float(np.mean([r["ok"] for r in rows])),
