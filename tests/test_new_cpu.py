@@ -18,12 +18,13 @@ from hwnas.targets import load_target
 def foreign_cpus(tmp_path, monkeypatch):
     """``x86-host``'s shipped table copied twice into a user tables folder, relabelled as
     measured on two CPU models this machine is not (``cpu-cpua/``, ``cpu-cpub/``)."""
-    from hwnas.profile.table import table_path
+    from hwnas._data import shipped_dir
     from hwnas.train.checkpoint import load_supernet
 
     host = load_target("x86-host")
     space = load_supernet(default_checkpoint()).space
-    shipped = table_path("x86-host", space.name)
+    # the shared table of the checkpoint's configuration (a CPU folder may hold another's)
+    shipped = shipped_dir("latency_tables") / "x86-host" / f"{space.name}.json"
     tables = tmp_path / "tables"
     for cpu in ("cpua", "cpub"):
         dest = tables / "x86-host" / f"cpu-{cpu}" / shipped.name

@@ -282,13 +282,29 @@ def _published_sources(target: str, space, names: list[str]) -> SourceSet:
     return out
 
 
-def _table_sources(target: str, space, names: list[str]) -> SourceSet:
+def _configured_table(target: str, space) -> Path:
+    """``target``'s table of ``space`` (``table_path``), or, where that one records another
+    configuration only (a CPU folder may hold the ImageNet one), the first of ``target``'s
+    tables that records ``space``'s configuration."""
     from hwnas.profile.table import LatencyTable, table_path, tables_by_cpu
+
+    first = table_path(target, space.name)
+    for path in [first, *tables_by_cpu(target, space.name).values()]:
+        try:
+            if path.exists() and LatencyTable.load(path).config_index(space) is not None:
+                return path
+        except TableError:
+            continue
+    return first
+
+
+def _table_sources(target: str, space, names: list[str]) -> SourceSet:
+    from hwnas.profile.table import LatencyTable, tables_by_cpu
 
     out = SourceSet(target, kind="tables")
     for name in names:
         dev, _, cpu = name.partition(CPU_SEP)
-        path = tables_by_cpu(dev, space.name).get(cpu) if cpu else table_path(name, space.name)
+        path = tables_by_cpu(dev, space.name).get(cpu) if cpu else _configured_table(name, space)
         if path is None or not path.exists():
             raise TableError(f"source '{name}' has no latency table for space '{space.name}' "
                              f"(looked for {path or f'a table of {dev} measured on {cpu}'})")
