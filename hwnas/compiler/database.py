@@ -431,8 +431,12 @@ def database_digest(path: str | os.PathLike, space=None) -> str:
     ``space``, of the part that holds ``space``'s configuration (its folder, or the folder
     itself for the default configuration) when the database has that part, so that tuning
     another configuration leaves the digest of this one as it was; else of every part."""
+    return _digest(_digested_parts(path, space))
+
+
+def _digest(parts: list[Path]) -> str:
     h = hashlib.sha256()
-    for d in _digested_parts(path, space):
+    for d in parts:
         name = DB_FILES[1] if has_database(d) else f"{DB_FILES[1]}{_XZ}"
         with open(d / name, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -460,7 +464,7 @@ def describe_database(path: str | os.PathLike | None, space=None) -> dict:
     man = mans[0]
     tgt = man.get("target") if isinstance(man.get("target"), dict) else {}
     digested = _digested_parts(path, space)
-    out = {"database": str(path), "digest": database_digest(path, space),
+    out = {"database": str(path), "digest": _digest(digested),
            "tuned_on": tgt.get("mcpu"), "tvm": tgt.get("tvm"),
            "trials_total": man.get("trials_total"), "tuning_wall_s": man.get("wall_s")}
     if len(parts) > 1 or parts[0] != Path(path):
