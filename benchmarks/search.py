@@ -140,8 +140,7 @@ def fbnet_table() -> str:
 
 def bench_home_spaces(steps: int, out: Path | None) -> None:
     """The gradient strategies on their home spaces (fresh mixed-op supernets)."""
-    print(f"
-x86-host fbnet table: {fbnet_table()}")
+    print(f"\nx86-host fbnet table: {fbnet_table()}")
     runs = (("gumbel", "fbnet", "x86-host"), ("proxyless", "proxyless", "pixel1"))
     print(f"\nhome spaces ({steps} steps, fresh weights, Fashion-MNIST at 32×32)")
     for name, space, target in runs:

@@ -19,7 +19,7 @@ __all__ = ["finish", "no_bundle_error"]
 def no_bundle_error(budget_ms: float, target: str, rounds: list[Round]) -> BudgetError:
     """The error of a deploy none of whose rounds was judged within budget: each round."""
     def said(r: Round) -> str:
-        judged = (f", judged {r.judged_ms:.2f} ms (contended)"
+        judged = (f", judged {r.judged_ms:.2f} ms"
                   if r.judged_ms != round(r.measured_ms, 5) else "")
         return f"round {r.round}: {r.arch} measured {r.measured_ms:.2f} ms{judged}"
 

@@ -45,6 +45,13 @@ about it: in ``benchmarks/noise.py`` 25 anchored readings were their bundle's qu
 median 3.3% (10.5% fast to 8.3% slow), ten unanchored ones to 5.4% (8.4% fast to 22% slow).
 So a contended measurement is still judged ``contended_margin`` slower than it reads: that
 judged latency decides within budget, the slack and the best bundle.
+
+An uncontended bundle is judged by the slower of its drift-corrected and its raw median
+(``judge``). The corrected one is its latency at the device's quiet speed (the reference's
+quiet time is a low percentile), which a shared host may not give the user's program: on the
+x86 host, a VM whose speed moves with neighbours that ``/proc/stat`` does not show, one
+ImageNet deploy read 9.99 ms corrected and 11.31 ms raw, and its bundle then ran 12.2 ms in a
+fresh process a minute later (onnxruntime 7.4 ms, then 12.5 ms the round after).
 """
 from __future__ import annotations
 
@@ -61,7 +68,7 @@ from hwnas.deploy.records import Round
 from hwnas.search import search
 from hwnas.search.assemble import write_outputs
 
-__all__ = ["CONTENDED_MARGIN", "DeployConfig", "deploy"]
+__all__ = ["CONTENDED_MARGIN", "DeployConfig", "deploy", "judge"]
 
 log = logging.getLogger("hwnas.deploy")
 
@@ -145,13 +152,12 @@ def _measured_round(dep: Deployment, chosen: Round, result, searched: dict | Non
                     result.arch, cfg.target.name)
     lat = dep.measure(chosen.dir / "bundle", manifest)
     m = lat.median_ms
-    # a contended measurement may read fast: it is judged by its error's margin
-    judged = m * (1 + cfg.contended_margin) if lat.contended else m
+    judged = judge(lat, cfg.contended_margin)
     acc = manifest["weights"]["accuracy"]
     log.info("round %d: %s predicted %.3f ms, measured %.3f ms%s%s (budget %g ms), acc %s",
              chosen.round, result.arch, chosen.predicted_ms, m,
              f" (raw {lat.raw.median_ms:.3f}, load x{lat.load:.2f})" if lat.corrected else "",
-             f", judged {judged:.3f} ms (contended)" if judged != m else "",
+             f", judged {judged:.3f} ms" if judged != m else "",
              cfg.budget_ms, "not measured" if acc is None else f"{acc:.4f}")
     # the judged latency is what decides, so it is what the next search learns from: fed
     # the reading, a contended loop chose subnets that read at the budget, judged over it
@@ -160,6 +166,20 @@ def _measured_round(dep: Deployment, chosen: Round, result, searched: dict | Non
     stop = _stop(cfg, chosen, judged, earlier, probe, best)
     return replace(chosen, untuned_kernels=untuned, measured=lat, judged_ms=round(judged, 5),
                    accuracy=manifest["weights"]["accuracy"], stop=stop), judged
+
+
+def judge(lat, contended_margin: float) -> float:
+    """The latency a bundle's measurement ``lat`` is judged by: a contended one (the
+    corrected reading of a device other work held) ``contended_margin`` slower than it reads,
+    since it may read fast; else the slower of its drift-corrected and its raw median. The
+    corrected figure is the bundle at the device's quiet speed, and the reference's quiet time
+    is a low percentile: on the x86 host (a shared VM) a program running the bundle just after
+    the deploy took 1.1-1.4x what the deploy had corrected to (at ImageNet scale, 3 of 4 deploys
+    over budget when re-timed), where the raw median is what it runs in now."""
+    m = lat.median_ms
+    if lat.contended:
+        return m * (1 + contended_margin)
+    return max(m, lat.raw.median_ms) if lat.corrected else m
 
 
 def _stop(cfg: DeployConfig, chosen: Round, judged: float, earlier: list[Round],

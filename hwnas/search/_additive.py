@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AdditiveModel"]
+__all__ = ["AdditiveModel", "layer_choices"]
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,17 @@ class AdditiveModel:
 
     @classmethod
     def fit(cls, views: list, sizes: list[int], genomes: np.ndarray, scores: np.ndarray,
-            ridge: float = 1.0) -> AdditiveModel:
+            ridge: float = 1.0, choices: np.ndarray | None = None) -> AdditiveModel:
         """Fit to ``scores`` of ``genomes``; ``views[r]`` is the layer view of resolution index
-        ``r`` and ``sizes[i]`` the number of choices of layer ``i`` (blocks and skip)."""
+        ``r`` and ``sizes[i]`` the number of choices of layer ``i`` (blocks and skip).
+        ``choices``: the genomes' layer choices, when the caller already has them."""
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n_res = len(views)
         x = np.zeros((len(genomes), offsets[-1] + n_res))
         rows = np.arange(len(genomes))
         res = genomes[:, -1].astype(np.int64)
-        choices = np.array([views[r].choice(g) for g, r in zip(genomes, res)], np.int64)
+        if choices is None:
+            choices = layer_choices(views, genomes)
         for i in range(len(sizes)):
             x[rows, offsets[i] + choices[:, i]] = 1.0
         x[rows, offsets[-1] + res] = 1.0
@@ -45,3 +47,10 @@ class AdditiveModel:
     def gains(self, choice: list[int]) -> list[np.ndarray]:
         """Each layer's candidates, as estimated changes of the objective from ``choice``."""
         return [w - w[c] for w, c in zip(self.weights, choice)]
+
+
+def layer_choices(views: list, genomes: np.ndarray) -> np.ndarray:
+    """Each genome's choice per layer (rows of ``genomes``; ``views`` as for ``fit``)."""
+    res = genomes[:, -1].astype(np.int64)
+    return np.array([views[r].choice(g) for g, r in zip(genomes, res)], np.int64).reshape(
+        len(genomes), -1)

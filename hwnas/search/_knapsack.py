@@ -91,12 +91,16 @@ def best_moves(moves: LayerMoves, slack_ms: float, max_changes: int, k: int,
         for to, opts in enumerate(options[-1]):
             if not len(opts):
                 continue
-            shift = pad - steps[i][opts[:, 0]]
-            cand = np.stack([padded[e, 1 - c:1 - c + nt, sh:sh + nb]
-                             for e, c, sh in zip(opts[:, 1], opts[:, 2], shift)])
-            cand += moves.gain[i][opts[:, 0]][:, None, None]
-            arg[i, to] = cand.argmax(0)
-            new[to] = cand.max(0)
+            # the best option per state, kept option by option (the first of equals, as an
+            # argmax over them would: a strided argmax over a stacked copy cost most of the
+            # search's time)
+            gains = moves.gain[i][opts[:, 0]]
+            best, which = new[to], arg[i, to]
+            for j, (e, c, sh) in enumerate(zip(opts[:, 1], opts[:, 2], pad - steps[i][opts[:, 0]])):
+                cand = padded[e, 1 - c:1 - c + nt, sh:sh + nb] + gains[j]
+                better = cand > best
+                np.copyto(best, cand, where=better)
+                which[better] = j
         value[...] = new
     limit = lo + int(np.floor(slack_ms / grid_ms + 1e-9))
     if limit < 0:

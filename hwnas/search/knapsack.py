@@ -40,7 +40,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.profile.table import at_resolution
-from hwnas.search._additive import AdditiveModel
+from hwnas.search._additive import AdditiveModel, layer_choices
 from hwnas.search._base import STRATEGIES, SearchResult, Strategy
 from hwnas.search._knapsack import LayerMoves, best_moves
 from hwnas.search.evolution import Evolution, shrink_genomes
@@ -123,6 +123,7 @@ class Knapsack(Strategy):
         prices: dict[int, tuple[float, list[np.ndarray]]] = {}
         g, s, _, feasible = archive.arrays()
         seen = {row.tobytes() for row in g}
+        choices = layer_choices(views, g)         # the archive only grows: extended per step
         best, idle = -np.inf, 0
         for _ in range(o.model_steps):
             sizes = None
@@ -137,7 +138,7 @@ class Knapsack(Strategy):
                 fixed, per_layer = prices[ri]
                 if sizes is None:
                     sizes = [len(ms) for ms in per_layer]
-                    model = AdditiveModel.fit(views, sizes, g, s, o.model_ridge)
+                    model = AdditiveModel.fit(views, sizes, g, s, o.model_ridge, choices)
                 choice = view.choice(g[inc])
                 bound = fixed + sum(float(ms[c]) for ms, c in zip(per_layer, choice))
                 moves = LayerMoves(model.gains(choice), [ms - ms[c] for ms, c in
@@ -162,6 +163,7 @@ class Knapsack(Strategy):
             ev = problem.evaluate(cand)
             archive.add(cand, ev)
             g, s, _, feasible = archive.arrays()
+            choices = np.concatenate([choices, layer_choices(views, g[len(choices):])])
             top = float(s[feasible].max()) if feasible.any() else -np.inf
             history.append({"step": len(history), "evaluations": problem.n_evals,
                             "best_score": top, "phase": "model", "candidates": len(cand)})
