@@ -16,6 +16,9 @@ Prints
   operators) and ``proxyless`` on ``proxyless`` (the imported Pixel 1 table);
 * one arch for ``x86-host`` and ``note10`` budgets at once, with both predicted latencies.
 
+The published Note10 and Pixel 1 tables are the user's where imported, else imported from
+``../shared`` into a temporary tables folder for this run.
+
 ``--json PATH`` writes ``evolution_50k_s`` (wall), ``evolution_50k_cpu_s`` (this process's
 CPU), ``beats_random_all``, ``constraints_ok`` and
 ``two_device_ok``. Timings are wall-clock on whatever else the machine is running.
@@ -115,12 +118,41 @@ def bench_gradient(steps: int, out: Path | None) -> None:
                 write_outputs(out / f"{name}-x86-host", p, r)
 
 
+def tables_folder() -> Path:
+    """This process's temporary tables folder (``HWNAS_TABLES``), made on first use."""
+    import tempfile
+
+    if not os.environ.get("HWNAS_BENCH_TABLES"):
+        os.environ["HWNAS_BENCH_TABLES"] = tempfile.mkdtemp(prefix="hwnas-bench-search-")
+        os.environ["HWNAS_TABLES"] = os.environ["HWNAS_BENCH_TABLES"]
+    return Path(os.environ["HWNAS_BENCH_TABLES"])
+
+
+def published_tables() -> list[str]:
+    """The published Note10 and Pixel 1 tables the benchmark prices with: the user's where
+    imported, else imported now from ``../shared`` into the temporary tables folder."""
+    from hwnas.predict.external import external_dir
+    from hwnas.profile.importers import import_table
+
+    said = []
+    for target, space, src in (("note10", "ofa-mbv3", "ofa_note10_lut"),
+                               ("pixel1", "proxyless", "proxylessnas_lut/mobile_trim.yaml")):
+        if table_path(target, space).exists():
+            said.append(f"{target} {space} table: {table_path(target, space)}")
+            continue
+        source = external_dir() / src
+        if not source.exists():
+            raise SystemExit(f"published table not found: {source}")
+        folder = tables_folder()
+        import_table(source, target, space).save(folder / target / f"{space}.json")
+        said.append(f"{target} {space} table: imported now from {source} into {folder}")
+    return said
+
+
 def fbnet_table() -> str:
     """This CPU's ``x86-host`` table of ``fbnet``: the user's if there is one, else its
     operators profiled now (untuned code, no whole networks) into a temporary tables folder
     that ``HWNAS_TABLES`` names for this process; says which."""
-    import tempfile
-
     from hwnas.profile.profiler import ProfileOptions, profile
     from hwnas.runtime import connect
     from hwnas.spaces import get_space
@@ -128,7 +160,7 @@ def fbnet_table() -> str:
 
     if table_path("x86-host", "fbnet").exists():
         return f"table {table_path('x86-host', 'fbnet')}"
-    os.environ["HWNAS_TABLES"] = tempfile.mkdtemp(prefix="hwnas-bench-fbnet-")
+    tables_folder()
     path = table_path("x86-host", "fbnet", for_writing=True)
     target = load_target("x86-host")
     t0 = time.perf_counter()
@@ -191,13 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_gradient:
         parts -= {"gradient", "home"}
     out = Path(args.out) if args.out else None
-    for target, space, src in (("note10", "ofa-mbv3", "ofa_note10_lut"),
-                               ("pixel1", "proxyless", "proxylessnas_lut/mobile_trim.yaml")):
-        if not table_path(target, space).exists():
-            print(f"missing {table_path(target, space)}; import the published table first: "
-                  f"hwnas import-table --source ../shared/data/external/{src} --target {target}",
-                  file=sys.stderr)
-            return 2
+    for line in published_tables():
+        print(line)
     t0 = time.perf_counter()
     res = {}
     if "speed" in parts:
