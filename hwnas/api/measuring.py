@@ -210,9 +210,9 @@ def _op_costs(target, space) -> dict[str, float] | None:
     planned 14564 trials where the untuned costs plan 10200.)"""
     from hwnas.profile.table import LatencyTable, table_path
 
-    path = table_path(target.name, space.name, ".untuned")
+    path = table_path(target.name, space, ".untuned")
     if not path.exists():
-        path = table_path(target.name, space.name)
+        path = table_path(target.name, space)
     if not path.exists():
         return None
     table = LatencyTable.load(path)

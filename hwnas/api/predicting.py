@@ -52,7 +52,7 @@ def _load(target: str, space, kind: str, refit: bool, allow_emulated: bool = Fal
         from hwnas.predict import calibrated_file, table_space
         from hwnas.profile.table import LatencyTable
 
-        path = table_path(target, space if isinstance(space, str) else space.name)
+        path = table_path(target, space)
         if path.exists():
             index, _ = table_space(LatencyTable.load(path), space)
             if refit or not calibrated_file(path, index).exists():

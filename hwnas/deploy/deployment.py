@@ -175,7 +175,7 @@ def _base_predictor(cfg: DeployConfig, space):
     """(predictor, table): a few-shot predictor needs no table; the others need the target's
     table, reused or profiled (``ensure_table``), and are built on it as loaded there."""
     table_file = Path(cfg.table) if cfg.table is not None else table_path(cfg.target.name,
-                                                                          space.name)
+                                                                          space)
     fewshot = fewshot_beside(table_file)
     if cfg.predictor == "fewshot" or (cfg.predictor == "auto" and fewshot_fits(fewshot, space)
                                       and not _records(table_file, space)):

@@ -91,7 +91,7 @@ def ensure_table(target, space, runtime, tuning_dir: str | None, networks: int,
     return it, loaded, with what was done."""
     from hwnas.profile.profiler import ProfileOptions, profile
 
-    path = Path(path) if path is not None else table_path(target.name, space.name)
+    path = Path(path) if path is not None else table_path(target.name, space)
     why = "no table yet"
     emulator = getattr(runtime, "emulator", None)
     if path.exists():

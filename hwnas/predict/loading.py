@@ -206,7 +206,7 @@ def load_predictor(target: str, space=None, kind: str = "auto",
     if isinstance(space, str) and resolve_space_name(space)[1] is not None:
         space = get_space(space)            # a named configuration: the table must cover it
     name = space if isinstance(space, str) else space.name
-    path = Path(path) if path is not None else table_path(target, name)
+    path = Path(path) if path is not None else table_path(target, space)
     fewshot = fewshot_beside(path)
     if kind == "auto":
         kind, why = _choose(target, path, fewshot, space, table)

@@ -50,29 +50,92 @@ def target_tables_dir(target: str) -> Path:
     return _data.find("latency_tables", target) or _data.write_dir("latency_tables") / target
 
 
-def table_path(target: str, space: str, suffix: str = "", for_writing: bool = False) -> Path:
+def table_path(target: str, space, suffix: str = "", for_writing: bool = False) -> Path:
     """``latency_tables/<target>/<space><suffix>.json``, or ``cpu-<mcpu>/<space><suffix>.json``
     beside it when one was measured on this machine's CPU model (a target such as ``x86-host``
     runs on whichever CPU the machine has, and a table describes the CPU it was measured on):
     the first existing one, else where a new one is written.
+
+    ``space``: a space's name or a space (a configuration). Tables are filed by space, so this
+    CPU model's table may record another configuration than the one asked for (the ImageNet
+    one, say, where the shared table is the default's): a space, or the name of a named
+    configuration, then skips it for a table that records that configuration, when there is
+    one. A bare space name asks for the configuration deploy searches, the shipped
+    checkpoint's; a table of another configuration still serves it where no table records
+    that one (an imported phone table, say).
 
     ``for_writing`` (a new profile): this CPU model's folder when the target's shared table
     was measured on another CPU model, which is then left as it is.
     """
     from hwnas import _data
 
-    name = f"{_file_stem(space)}{suffix}.json"
+    name = f"{_file_stem(space if isinstance(space, str) else space.name)}{suffix}.json"
+    want = None if for_writing else _configuration(space)
     cpu = cpu_folder(target, always=for_writing)
+    other: Path | None = None                 # this CPU's table, of another configuration
     for d in _data.search_dirs("latency_tables"):    # the user's folder hides the shipped one
         own = d / target / cpu / name if cpu else None
         if own is not None and own.exists():
-            return own
+            if want is None or _records(own, want):
+                return own
+            other = other or own
         shared = d / target / name
         if shared.exists():
             if for_writing and cpu and _measured_elsewhere(shared, cpu):
                 return _data.write_dir("latency_tables") / target / cpu / name
-            return shared
-    return _data.write_dir("latency_tables") / target / name
+            if other is None or _records(shared, want):
+                return shared
+    return other or _data.write_dir("latency_tables") / target / name
+
+
+def _configuration(space):
+    """The configuration a lookup asks for: a space's; a named configuration's; for a bare
+    space name, the one deploy searches (its shipped checkpoint's, when that names a
+    configuration); else None."""
+    if not isinstance(space, str):
+        return space
+    from hwnas.errors import SpaceError
+    from hwnas.spaces import get_space, resolve_space_name
+
+    try:
+        plugin, config = resolve_space_name(space)
+        if config is None:
+            shipped = getattr(plugin, "default_checkpoint", None)
+            if not shipped or resolve_space_name(shipped)[1] is None:
+                return None
+            space = shipped
+        return get_space(space)
+    except SpaceError:
+        return None
+
+
+_RECORDED: dict[tuple[str, int], list] = {}
+
+
+def _records(path: Path, space) -> bool:
+    """Whether the table at ``path`` records ``space``'s configuration (read once per file
+    version; an unreadable file records nothing)."""
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in _RECORDED:
+            data = read_json(path, "latency table", TableError)
+            meta = data.get("meta", {}) if isinstance(data, dict) else {}
+            _RECORDED[key] = list(meta.get("spaces", []))
+    except (OSError, TableError):
+        return False
+    return _covering(_RECORDED[key], space) is not None
+
+
+def _covering(recorded: list, space) -> int | None:
+    """Index of the configuration in ``recorded`` that covers ``space`` (the same one, its
+    resolutions included), or None."""
+    want = {k: v for k, v in space.config().items() if k != "resolutions"}
+    for i, cfg in enumerate(recorded):
+        if isinstance(cfg, dict) and {k: v for k, v in cfg.items() if k != "resolutions"} \
+                == want and set(getattr(space, "resolutions", ())) <= set(
+                    cfg.get("resolutions", [])):
+            return i
+    return None
 
 
 def _file_stem(space: str) -> str:
@@ -317,13 +380,7 @@ class LatencyTable:
     def config_index(self, space) -> int | None:
         """Index of the recorded space configuration that covers ``space`` (same configuration,
         its resolutions included), or None."""
-        want = {k: v for k, v in space.config().items() if k != "resolutions"}
-        for i, cfg in enumerate(self.meta.get("spaces", [])):
-            if isinstance(cfg, dict) and {k: v for k, v in cfg.items() if k != "resolutions"} \
-                    == want and set(getattr(space, "resolutions", ())) <= set(
-                        cfg.get("resolutions", [])):
-                return i
-        return None
+        return _covering(self.meta.get("spaces", []), space)
 
     def missing(self, op_list) -> list:
         return [op for op in op_list if op.key not in self.entries]
