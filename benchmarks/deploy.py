@@ -85,9 +85,10 @@ def _one(cfg) -> dict:
         ort_ms, tvm_ms, torch_ms = _compare(out)
     r = {"budget": budget, **deploy_figures(m, budget),
          "p90": m["latency"]["measured"]["p90_ms"],
-         "ok_independent": tvm_ms <= budget, "slack_independent": (budget - tvm_ms) / budget,
-         "wall_s": wall, "ort": ort_ms, "tvm": tvm_ms,
-         "torch": torch_ms, "arch": m["arch"], "accuracy": m["weights"]["accuracy"]}
+         "ok_independent": bool(tvm_ms <= budget),
+         "slack_independent": float((budget - tvm_ms) / budget),
+         "wall_s": wall, "ort": float(ort_ms), "tvm": float(tvm_ms),
+         "torch": float(torch_ms), "arch": m["arch"], "accuracy": m["weights"]["accuracy"]}
     print(f"{budget:7.2f} {r['judged']:9.3f} {r['p90']:7.3f} {r['slack']:6.1%} "
           f"{r['rounds']:6d} {wall:7.1f} {tvm_ms:6.3f} {ort_ms:6.3f} {torch_ms:6.2f} "
           f"{tvm_ms / ort_ms:7.2f}  {r['arch']} acc {r['accuracy']:.4f}", flush=True)
@@ -146,7 +147,7 @@ def main() -> int:
     }
     print("\n" + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in figures.items()))
-    write_json(args.json, figures)
+    write_json(args.json, {**figures, "deploys": rows})
     return 0
 
 
