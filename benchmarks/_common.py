@@ -90,11 +90,13 @@ def own_table(space, target, runtime, db, folder: Path, networks: int) -> dict:
 
 def deploy_figures(manifest: dict, budget: float) -> dict:
     """A deploy's own reading of its bundle: ``measured`` (drift-corrected), ``raw``,
-    ``judged`` (what the loop decided by: ``hwnas.deploy.loop.judge``), ``ok`` and ``slack``
-    by the judged figure. The ``..._independent`` figures are a benchmark's own re-timing."""
+    ``shipped`` (its runner.py in a fresh process), ``judged`` (what the loop decided by:
+    ``hwnas.deploy.loop.judge``), ``ok`` and ``slack`` by the judged figure. The
+    ``..._independent`` figures are a benchmark's own re-timing."""
     lat = manifest["latency"]
     meas = lat["measured"]
     judged = float(lat.get("judged_ms", meas["median_ms"]))
     return {"measured": meas["median_ms"], "raw": meas.get("raw", {}).get("median_ms"),
-            "judged": judged, "ok": judged <= budget, "slack": (budget - judged) / budget,
+            "shipped": meas.get("shipped", {}).get("median_ms"), "judged": judged,
+            "ok": judged <= budget, "slack": (budget - judged) / budget,
             "rounds": manifest["deploy"]["rounds"]}

@@ -1,7 +1,7 @@
 """One timing method for every runtime the benchmarks compare.
 
 Every runtime is timed the same way: a Python loop of calls, each returning its output as a
-numpy array, ``_common.time_ms`` (warm-up, then repeats of at least ``min_repeat_ms``), in a
+numpy array, ``_common.time_ms`` (warm-up, then 20 samples of at least ``SAMPLE_MS``), in a
 fresh process per runtime and round, the runtimes alternated round after round, the median
 round kept. TVM runs through the bundle's own ``runner.Model`` (``hwnas.runtime.
 bundle_runner``: the thread pool a shipped bundle uses, sized to the idle cores); onnxruntime
@@ -31,6 +31,9 @@ from _common import median, time_ms
 __all__ = ["callable_for", "bundle_rows", "time_rows", "protocol_rows", "time_alternating"]
 
 TARGET = "x86-host"
+#: each sample lasts at least this long (as ``hwnas.runtime.as_shipped`` times a deploy's
+#: bundle): 20 samples of a 0.4 ms network are then 500 calls, not 40
+SAMPLE_MS = 10.0
 
 
 def callable_for(kind: str, artefact: str | Path, shape, threads: int):
@@ -93,7 +96,7 @@ def time_rows(job) -> list[float]:
         what = r["onnx"] if kind == "ort" else (r["space"], r["arch"]) if kind == "torch" \
             else r[kind]
         fn = callable_for(kind, what, r["shape"], threads)
-        out.append(median(time_ms(fn)))
+        out.append(median(time_ms(fn, warmup=5, min_repeat_ms=SAMPLE_MS)))
     return out
 
 

@@ -3,8 +3,9 @@
     python benchmarks/deploy.py [--budgets 0.4,0.5,0.6,0.7,0.8] [--max-rounds 3] [--json out.json]
                                 [--untuned --table latency_tables/x86-host/ofa-mbv3.untuned.json]
 
-For each budget: the final bundle's latency as the deploy judged it (the slower of its
-drift-corrected and raw medians) against the budget, the slack (budget − judged) / budget, the
+For each budget: the final bundle's latency as the deploy judged it (the slowest of its
+drift-corrected and raw medians and its median through its runner.py in a fresh process,
+``shipped``) against the budget, the slack (budget − judged) / budget, the
 rounds taken and the wall time of the whole deploy; the same
 judged on an independent re-timing of the bundle (``within_budget_rate_independent``,
 ``median_slack_independent``: the ``tvm`` column below, not the deploy's own reading); then the
@@ -119,8 +120,9 @@ def main() -> int:
     db = None if args.untuned else database_dir(target)
     print(f"code: {'tuned with ' + str(db) if db else 'untuned (no tuning database)'}")
     rows = []
-    print("judged: the bundle as deploy timed and judged it (hwnas protocol, in the deploy "
-          "process: the slower of drift-corrected and raw); "
+    print("judged: the bundle as deploy timed and judged it (the slowest of drift-corrected "
+          "and raw by the hwnas protocol in the deploy process, and shipped: its runner.py in "
+          "a fresh process); "
           "tvm, ort, torch: each alone in a fresh process, timed by one loop, tvm and ort "
           "alternated 3 times (medians)")
     print(f"{'budget':>7} {'judged':>9} {'p90':>7} {'slack':>6} {'rounds':>6} {'wall s':>7} "

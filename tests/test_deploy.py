@@ -252,23 +252,29 @@ def test_a_busy_device_is_not_taken_for_a_slower_one(debug_device, tmp_path, mon
                                "round 2: r16-b measured 0.75 ms)")
 
 
-def test_a_bundle_is_judged_by_the_slower_of_its_corrected_and_raw_medians():
+def test_a_bundle_is_judged_by_the_slowest_of_its_corrected_raw_and_shipped_medians():
     """Corrected to the device's quiet speed a bundle may read faster than a program runs it
-    now: uncontended, the raw median decides when it is the slower; contended (raw is then
-    the other work's), the corrected one with the margin; without a reference, the raw."""
+    now, and TVM's timing loop pays no Python: uncontended, the raw median or the one through
+    the bundle's runner decides when it is the slower; contended (raw is then the other
+    work's), the corrected one with the margin; without a reference, the raw."""
     from hwnas.deploy.loop import judge
     from hwnas.profile.deploy_timing import BundleLatency
 
-    def lat(corrected_ms, raw_ms, corrected=True, contended=False):
+    def lat(corrected_ms, raw_ms, corrected=True, contended=False, shipped_ms=None):
+        shipped = None if shipped_ms is None else Latency(shipped_ms, shipped_ms, 0.0, 20)
         return BundleLatency(Latency(corrected_ms, corrected_ms, 0.0, 60),
                              Latency(raw_ms, raw_ms, 0.0, 60), corrected, "DebugRuntime",
                              "debug", None, "A/B", busy_cores=1.0 if contended else 0.0,
-                             contended=contended)
+                             contended=contended, shipped=shipped)
 
     assert judge(lat(10.0, 11.3), 0.25) == pytest.approx(11.3)
     assert judge(lat(10.0, 9.2), 0.25) == pytest.approx(10.0)
-    assert judge(lat(10.0, 15.0, contended=True), 0.25) == pytest.approx(12.5)
+    assert judge(lat(10.0, 9.2, shipped_ms=10.8), 0.25) == pytest.approx(10.8)
+    assert judge(lat(10.0, 11.3, shipped_ms=10.8), 0.25) == pytest.approx(11.3)
+    assert judge(lat(10.0, 15.0, contended=True, shipped_ms=16.0), 0.25) == pytest.approx(12.5)
     assert judge(lat(10.0, 10.0, corrected=False), 0.25) == pytest.approx(10.0)
+    assert judge(lat(10.0, 10.0, corrected=False, shipped_ms=10.4), 0.25) == pytest.approx(10.4)
+    assert lat(10.0, 9.2, shipped_ms=10.8).to_json()["shipped"]["median_ms"] == 10.8
 
 
 @needs_checkpoint

@@ -8,7 +8,7 @@ scale, the reference network that brackets every bundle timing, and the anchor n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +122,27 @@ class Deployment:
                                                                                 searched)}))
 
     def measure(self, bundle: Path, manifest: dict) -> BundleLatency:
-        """The bundle's latency on the device (``hwnas.profile.deploy_timing``)."""
-        return measure_bundle(bundle / manifest["files"]["library"], manifest["input"]["shape"],
-                              self.cfg.runtime, self.reference, self.anchors,
-                              self.cfg.budget_ms / self.predictor.scale, self.tuning_dir)
+        """The bundle's latency on the device (``hwnas.profile.deploy_timing``); on this
+        machine's CPU also as a program runs it, through the ``runner.py`` it ships with
+        (``hwnas.runtime.as_shipped``)."""
+        lat = measure_bundle(bundle / manifest["files"]["library"], manifest["input"]["shape"],
+                             self.cfg.runtime, self.reference, self.anchors,
+                             self.cfg.budget_ms / self.predictor.scale, self.tuning_dir)
+        if not self.runs_here:
+            return lat
+        from hwnas.deploy.run_script import write_run_scripts
+        from hwnas.runtime.as_shipped import time_as_shipped
+
+        write_run_scripts(bundle)
+        return replace(lat, shipped=time_as_shipped(bundle, threads=int(self.cfg.target.threads)))
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether the bundles run on this machine's CPU (not a remote or GPU device)."""
+        from hwnas.runtime.tvm_local import TVMLocalRuntime
+
+        return (isinstance(self.cfg.runtime, TVMLocalRuntime)
+                and self.cfg.target.tvm_device_type == "cpu")
 
     def predictor_record(self) -> PredictorRecord:
         return PredictorRecord(self.base.name, self.base.selection, self.predictor.n,

@@ -19,8 +19,9 @@ __all__ = ["Round", "PredictorRecord", "DeployManifest"]
 class Round:
     """One round: the subnet the search chose, its bundle's measurement, and why the loop
     stopped there (``stop``: slack, agree, bracket, probe or repeat; None: it went on).
-    ``judged_ms`` decides within budget (``hwnas.deploy.loop.judge``): the slower of the
-    drift-corrected and the raw median, or the corrected one times ``1 + contended_margin``
+    ``judged_ms`` decides within budget (``hwnas.deploy.loop.judge``): the slowest of the
+    drift-corrected median, the raw one and the one through the bundle's ``runner.py``
+    (``shipped``, on this machine's CPU), or the corrected one times ``1 + contended_margin``
     when the device was contended. A ``repeat_of`` round chose an earlier
     round's subnet again and carries that round's measurement, not a new one."""
 

@@ -166,6 +166,9 @@ class BundleLatency:
     anchored: AnchorFit | None = None
     busy_cores: float | None = None
     contended: bool = False
+    # the bundle through its own ``runner.py`` in a fresh process, raw (``hwnas.runtime.
+    # as_shipped``): how a program on this machine runs it; None where it was not timed so
+    shipped: Latency | None = None
 
     @property
     def median_ms(self) -> float:
@@ -183,6 +186,9 @@ class BundleLatency:
             out["anchored"] = self.anchored.to_json()
         if self.busy_cores is not None:
             out.update(busy_cores=self.busy_cores, contended=self.contended)
+        if self.shipped is not None:
+            out["shipped"] = {**self.shipped.to_json(),
+                              "how": "runner.py in a fresh process, per call from Python"}
         return out
 
 
