@@ -182,6 +182,9 @@ def bench_home_spaces(steps: int, out: Path | None) -> None:
         hi = float(p0.latency(p0.space.to_genomes([p0.space.largest()]))[1][0, 0])
         budget = lo + 0.5 * (hi - lo)
         p = build_problem(space, Constraints((LatencyBudget(target, budget),)), objective="mflops")
+        # each architecture step runs every candidate of every layer: gumbel on fbnet took
+        # about 8 s a step on 2 znver4 cores, so say what runs before it does
+        print(f"{name} on {space}: {steps} steps...", flush=True)
         r = search(name, p, progress=False, steps=steps)
         d = p.describe(r.best)
         print(f"{name:<10} {space:<9} {target:<8} budget {budget:8.2f} ms  wall {r.wall_s:6.1f} s  "
