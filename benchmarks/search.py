@@ -170,8 +170,10 @@ def fbnet_table() -> str:
             f"{time.perf_counter() - t0:.0f} s")
 
 
-def bench_home_spaces(steps: int, out: Path | None) -> None:
-    """The gradient strategies on their home spaces (fresh mixed-op supernets)."""
+def bench_home_spaces(steps: int, out: Path | None) -> dict:
+    """The gradient strategies on their home spaces (fresh mixed-op supernets); the figures of
+    each (``home_<strategy>_...``)."""
+    figures = {}
     print(f"\nx86-host fbnet table: {fbnet_table()}")
     runs = (("gumbel", "fbnet", "x86-host"), ("proxyless", "proxyless", "pixel1"))
     print(f"\nhome spaces ({steps} steps, fresh weights, Fashion-MNIST at 32×32)")
@@ -191,8 +193,14 @@ def bench_home_spaces(steps: int, out: Path | None) -> None:
               f"arch {d['predicted_latency_ms'][target]:.2f} ms (bound "
               f"{d['latency_bound_ms'][target]:.2f})  soft term met it: {r.info['soft_feasible']}  "
               f"supernet acc {r.info['supernet_accuracy']:.4f}")
+        figures.update({f"home_{name}_wall_s": round(r.wall_s, 1),
+                        f"home_{name}_budget_ms": round(budget, 3),
+                        f"home_{name}_arch_ms": round(d["predicted_latency_ms"][target], 3),
+                        f"home_{name}_soft_feasible": bool(r.info["soft_feasible"]),
+                        f"home_{name}_supernet_acc": round(r.info["supernet_accuracy"], 4)})
         if out is not None:
             write_outputs(out / f"{name}-{space}-{target}", p, r)
+    return figures
 
 
 def bench_two_device(out: Path | None) -> bool:
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if "gradient" in parts:
         bench_gradient(args.grad_steps, out)
     if "home" in parts:
-        bench_home_spaces(args.grad_steps, out)
+        res.update(bench_home_spaces(args.grad_steps, out))
     if "two" in parts:
         res["two_device_ok"] = bench_two_device(out)
     print(f"\n{json.dumps(res)}   (benchmark wall {time.perf_counter() - t0:.0f} s)")
