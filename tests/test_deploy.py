@@ -561,7 +561,9 @@ def test_a_real_deploy_under_a_budget_that_binds(tmp_path):
 
     small, large = measured(space.smallest(), "small"), measured(space.largest(), "large")
     assert large > 1.5 * small
-    budget = round(float(np.sqrt(small * large)), 4)
+    # 60% of the way up: at their geometric mean the budget sat under what the predictor's p90
+    # bound allows the smallest subnet when the host was slow, and deploy refused it at once
+    budget = round(small + 0.6 * (large - small), 4)
     m = api.deploy("x86-host", budget, tmp_path / "bundle", max_rounds=4,
                    profile_networks=10)
     meas = m["latency"]["measured"]
