@@ -205,7 +205,7 @@ def _holdout_score(space, target, db_dir, args) -> dict:
     from hwnas.profile.table import LatencyTable, table_path
     from hwnas.runtime import connect
 
-    tpath = table_path(TARGET, space.name)
+    tpath = table_path(TARGET, space)
     try:
         table = LatencyTable.load(tpath)
         if table.config_index(space) is None:

@@ -152,7 +152,7 @@ def main() -> int:
     t_start = time.perf_counter()
     target = load_target(TARGET)
     space = load_supernet().space
-    tpath = table_path(TARGET, space.name)
+    tpath = table_path(TARGET, space)
     table = LatencyTable.load(tpath)
     hold = Holdout.load(holdout_path(tpath))
     db = database_dir(target)

@@ -127,7 +127,7 @@ def _time_ab(target, runtime, rows: list[dict]) -> list[float]:
     from hwnas.spaces import space_from_config
 
     space = space_from_config(rows[0]["space"])
-    table = LatencyTable.load(rows[0].get("table") or table_path(TARGET, space.name))
+    table = LatencyTable.load(rows[0].get("table") or table_path(TARGET, space))
     db = database_dir(target)
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-ref-") as tmp, BuildPool(0) as pool, \
             open_reference(pool, runtime, target, space, tmp, None if db is None else str(db),
@@ -343,7 +343,7 @@ def main() -> int:
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         # the table describes the tuned code of the CPU it was measured on: on another CPU
         # model, this CPU's own is profiled first (as its user would), and scored instead
-        other_cpu = LatencyTable.load(table_path(TARGET, space.name)).other_cpu(target)
+        other_cpu = LatencyTable.load(table_path(TARGET, space)).other_cpu(target)
         own = None
         if other_cpu:
             own_dir = tempfile.mkdtemp(prefix="hwnas-bench-tables-")

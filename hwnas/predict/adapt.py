@@ -288,7 +288,7 @@ def _configured_table(target: str, space) -> Path:
     tables that records ``space``'s configuration."""
     from hwnas.profile.table import LatencyTable, table_path, tables_by_cpu
 
-    first = table_path(target, space.name)
+    first = table_path(target, space)
     for path in [first, *tables_by_cpu(target, space.name).values()]:
         try:
             if path.exists() and LatencyTable.load(path).config_index(space) is not None:
