@@ -20,3 +20,19 @@ def test_a_benchmark_parses_and_prints_its_usage(script):
                        timeout=120, cwd=script.parent)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage" in r.stdout.lower() and "--json" in r.stdout
+
+
+def test_no_code_looks_a_table_up_by_a_configured_spaces_bare_name():
+    """``table_path(target, space.name)`` asks for the shipped checkpoint's configuration,
+    whatever configuration ``space`` is: on a CPU whose folder holds the ImageNet table, an
+    ImageNet benchmark then read the small configuration's table. Pass the space itself."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    call = re.compile(r"table_path\([^()]*\bspace\.name\b")
+    found = [f"{p.relative_to(root)}:{i}"
+             for p in [*BENCHMARKS, *sorted((root / "benchmarks").glob("_*.py")),
+                       *sorted((root / "hwnas").rglob("*.py"))]
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if call.search(line) and "for_writing" not in line]
+    assert not found, found
