@@ -26,20 +26,11 @@ def write_json(path: str | None, figures: dict) -> None:
 
 def time_ms(fn: Callable[[], object], warmup: int = 3, repeats: int = 20,
             min_repeat_ms: float = 1.0) -> np.ndarray:
-    """Per-call times (ms) of ``fn``: warm-up, then ``repeats`` timings of ≥ ``min_repeat_ms``."""
-    for _ in range(warmup):
-        fn()
-    t0 = time.perf_counter_ns()
-    fn()
-    one_ms = (time.perf_counter_ns() - t0) / 1e6
-    number = max(1, int(np.ceil(min_repeat_ms / max(one_ms, 1e-3))))
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter_ns()
-        for _ in range(number):
-            fn()
-        out.append((time.perf_counter_ns() - t0) / 1e6 / number)
-    return np.asarray(out)
+    """Per-call times (ms) of ``fn``: warm-up, then ``repeats`` timings of ≥ ``min_repeat_ms``
+    (``hwnas.runtime.as_shipped.per_call_ms``, the loop a deploy times its bundle with)."""
+    from hwnas.runtime.as_shipped import per_call_ms
+
+    return np.asarray(per_call_ms(fn, repeats, min_repeat_ms, warmup))
 
 
 def median(xs) -> float:

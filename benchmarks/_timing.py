@@ -27,13 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from _common import median, time_ms
+from hwnas.runtime.as_shipped import SAMPLE_MS, SAMPLES, WARMUP_CALLS
 
 __all__ = ["callable_for", "bundle_rows", "time_rows", "protocol_rows", "time_alternating"]
 
 TARGET = "x86-host"
-#: each sample lasts at least this long (as ``hwnas.runtime.as_shipped`` times a deploy's
-#: bundle): 20 samples of a 0.4 ms network are then 500 calls, not 40
-SAMPLE_MS = 10.0
 
 
 def callable_for(kind: str, artefact: str | Path, shape, threads: int):
@@ -96,7 +94,10 @@ def time_rows(job) -> list[float]:
         what = r["onnx"] if kind == "ort" else (r["space"], r["arch"]) if kind == "torch" \
             else r[kind]
         fn = callable_for(kind, what, r["shape"], threads)
-        out.append(median(time_ms(fn, warmup=5, min_repeat_ms=SAMPLE_MS)))
+        # samples as long as a deploy's own as-shipped timing: 20 samples of a 0.4 ms network
+        # are then 500 calls, not 40
+        out.append(median(time_ms(fn, warmup=WARMUP_CALLS, repeats=SAMPLES,
+                                  min_repeat_ms=SAMPLE_MS)))
     return out
 
 

@@ -46,13 +46,14 @@ median 3.3% (10.5% fast to 8.3% slow), ten unanchored ones to 5.4% (8.4% fast to
 So a contended measurement is still judged ``contended_margin`` slower than it reads: that
 judged latency decides within budget, the slack and the best bundle.
 
-An uncontended bundle is judged by the slowest of its drift-corrected median, its raw median
-and, on this machine's CPU, its median as a program runs it (its ``runner.py`` in a fresh
-process, ``hwnas.runtime.as_shipped``) (``judge``). The corrected one is its latency at the device's quiet speed (the reference's
-quiet time is a low percentile), which a shared host may not give the user's program: on the
-x86 host, a VM whose speed moves with neighbours that ``/proc/stat`` does not show, one
-ImageNet deploy read 9.99 ms corrected and 11.31 ms raw, and its bundle then ran 12.2 ms in a
-fresh process a minute later (onnxruntime 7.4 ms, then 12.5 ms the round after).
+An uncontended bundle is judged (``judge``) by the slowest of its drift-corrected median, its
+raw median and, on this machine's CPU, its median as a program runs it (its ``runner.py`` in a
+fresh process, ``hwnas.runtime.as_shipped``). The corrected one is its latency at the device's
+quiet speed (the reference's quiet time is a low percentile), which a shared host may not give
+the user's program: on the x86 host, a VM whose speed moves with neighbours that
+``/proc/stat`` does not show, one ImageNet deploy read 9.99 ms corrected and 11.31 ms raw, and
+its bundle then ran 12.2 ms in a fresh process a minute later (onnxruntime 7.4 ms, then
+12.5 ms the round after).
 """
 from __future__ import annotations
 
@@ -184,9 +185,12 @@ def judge(lat, contended_margin: float) -> float:
     m = lat.median_ms
     if lat.contended:
         return m * (1 + contended_margin)
-    shipped = getattr(lat, "shipped", None)
-    return max(m, lat.raw.median_ms if lat.corrected else m,
-               shipped.median_ms if shipped is not None else m)
+    readings = [m]
+    if lat.corrected:
+        readings.append(lat.raw.median_ms)
+    if lat.shipped is not None:
+        readings.append(lat.shipped.median_ms)
+    return max(readings)
 
 
 def _stop(cfg: DeployConfig, chosen: Round, judged: float, earlier: list[Round],

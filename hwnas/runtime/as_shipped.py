@@ -23,13 +23,32 @@ import numpy as np
 
 from hwnas.runtime.latency import Latency
 
-__all__ = ["SAMPLES", "SAMPLE_MS", "time_as_shipped", "time_runner"]
+__all__ = ["SAMPLES", "SAMPLE_MS", "per_call_ms", "time_as_shipped", "time_runner"]
 
 #: samples of one timing; each the mean of as many calls as last at least ``SAMPLE_MS``
 SAMPLES = 20
 SAMPLE_MS = 10.0
 #: calls before the first sample (the pool starts, caches fill)
 WARMUP_CALLS = 5
+
+
+def per_call_ms(fn, samples: int = SAMPLES, sample_ms: float = SAMPLE_MS,
+                warmup: int = WARMUP_CALLS) -> list[float]:
+    """Per-call milliseconds of ``fn()``: ``warmup`` calls, then ``samples`` samples, each the
+    mean of as many back-to-back calls as last at least ``sample_ms`` (sized from one call)."""
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter_ns()
+    fn()
+    one_ms = (time.perf_counter_ns() - t0) / 1e6
+    number = max(1, int(np.ceil(sample_ms / max(one_ms, 1e-3))))
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter_ns()
+        for _ in range(number):
+            fn()
+        out.append((time.perf_counter_ns() - t0) / 1e6 / number)
+    return out
 
 
 def time_runner(bundle: str | Path, samples: int = SAMPLES, sample_ms: float = SAMPLE_MS,
@@ -42,19 +61,7 @@ def time_runner(bundle: str | Path, samples: int = SAMPLES, sample_ms: float = S
     spec.loader.exec_module(runner)
     net = runner.Model(bundle, threads=threads)
     x = np.random.default_rng(0).standard_normal(net.shape).astype(np.float32)
-    for _ in range(WARMUP_CALLS):
-        net(x)
-    t0 = time.perf_counter()
-    net(x)
-    one_ms = (time.perf_counter() - t0) * 1e3
-    number = max(1, int(np.ceil(sample_ms / max(one_ms, 1e-3))))
-    out = []
-    for _ in range(samples):
-        t0 = time.perf_counter_ns()
-        for _ in range(number):
-            net(x)
-        out.append((time.perf_counter_ns() - t0) / 1e6 / number)
-    return out
+    return per_call_ms(lambda: net(x), samples, sample_ms)
 
 
 def _child(job) -> list[float]:
